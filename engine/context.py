@@ -1,0 +1,38 @@
+"""The per-run context: shared state carried through a flow without copying."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from engine.engine import Engine
+
+
+class Context:
+    """State shared by every step of one run.
+
+    A value set in step 1 is visible in step 2; parallel branches see the same
+    context (they run on one event loop, so there is no data race, only interleaving).
+    Nothing is copied between steps.
+    """
+
+    __slots__ = ("engine", "vars")
+
+    def __init__(self, engine: Engine | None = None, **vars: Any) -> None:
+        self.engine = engine
+        self.vars: dict[str, Any] = vars
+
+    def __getitem__(self, key: str) -> Any:
+        return self.vars[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self.vars[key] = value
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.vars
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.vars.get(key, default)
+
+    def __repr__(self) -> str:
+        return f"Context({', '.join(sorted(self.vars))})"

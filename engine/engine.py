@@ -1,0 +1,276 @@
+"""The Engine: owns the event bus, the HTTP session, Redis, providers and the registry."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import time
+from typing import Any
+
+import aiohttp
+
+from engine.context import Context
+from engine.errors import RegistrationError
+from engine.primitives.base import Primitive
+from engine.primitives.cache import Cache
+from engine.primitives.memory import Memory
+from engine.primitives.parallel import Parallel
+from engine.primitives.router import Router
+from engine.settings import EngineSettings
+from engine.telemetry.events import EventBus
+from engine.telemetry.stats import LatencyWindow
+from engine.version import PROTOCOL_VERSION, __version__
+
+_perf = time.perf_counter
+
+REGISTRY_KINDS: dict[type[Primitive], str] = {
+    Cache: "caches",
+    Router: "routers",
+    Parallel: "parallels",
+    Memory: "memories",
+}
+
+
+class Engine:
+    """An embeddable workflow engine.
+
+    ``async with Engine(settings) as eng`` opens the HTTP session, connects Redis (if
+    configured), builds providers and starts the control socket (unless
+    ``settings.control`` is false). ``eng.run(flow, data)`` registers every named
+    primitive in ``flow`` and runs it.
+    """
+
+    def __init__(self, settings: EngineSettings | None = None, **overrides: Any) -> None:
+        if settings is None:
+            settings = EngineSettings.load(**overrides)
+        elif overrides:
+            settings = settings.model_copy(update=overrides)
+        self.settings = settings
+        self.name = settings.name
+        self.bus = EventBus(settings.event_ring)
+        self.started_at = time.time()
+        self.pid = os.getpid()
+        self.version = __version__
+        self.read_only = settings.read_only
+        self.session: aiohttp.ClientSession | None = None
+        self.redis: Any = None  # engine.stores.redis_link.RedisLink when redis_url is set
+        self.providers: dict[str, Any] = {}  # name -> ProviderClient
+        self.caches: dict[str, Cache] = {}
+        self.routers: dict[str, Router] = {}
+        self.parallels: dict[str, Parallel] = {}
+        self.memories: dict[str, Memory] = {}
+        self._named: dict[str, Primitive] = {}
+        self._registered: set[int] = set()
+        self.control: Any = None  # engine.control.server.ControlServer
+        self.metrics: Any = None  # engine.control.metrics.MetricsServer
+        self.runs = 0
+        self.run_errors = 0
+        self.in_flight = 0
+        self.run_latency = LatencyWindow(1024)
+        self._started = False
+        self._closing = False
+
+    # ---- lifecycle -------------------------------------------------------------------
+    async def __aenter__(self) -> Engine:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def start(self) -> None:
+        if self._started:
+            return
+        from engine.providers import build_clients
+
+        s = self.settings
+        self.session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=256, ttl_dns_cache=300),
+            trust_env=False,
+        )
+        try:
+            self.providers = build_clients(s, self.session, self.bus)
+            if s.redis_url:
+                from engine.stores.redis_link import RedisLink
+
+                self.redis = RedisLink(s.redis_url, self.bus)
+                await self.redis.start()
+            if s.control:
+                from engine.control.server import ControlServer
+
+                self.control = ControlServer(self, s.socket)
+                await self.control.start()
+            if s.metrics_port:
+                from engine.control.metrics import MetricsServer
+
+                self.metrics = MetricsServer(self, s.metrics_host, s.metrics_port)
+                await self.metrics.start()
+        except BaseException:
+            await self.close()
+            raise
+        self._started = True
+        for prim in list(self._named.values()):
+            await _maybe_start(prim)
+
+    async def close(self) -> None:
+        if self._closing:
+            return
+        self._closing = True
+        try:
+            if self.metrics is not None:
+                with contextlib.suppress(Exception):
+                    await self.metrics.stop()
+            if self.control is not None:
+                with contextlib.suppress(Exception):
+                    await self.control.stop()
+            for prim in list(self._named.values()):
+                closer = getattr(prim, "aclose", None)
+                if closer is not None:
+                    with contextlib.suppress(Exception):
+                        await closer()
+            if self.redis is not None:
+                with contextlib.suppress(Exception):
+                    await self.redis.close()
+            if self.session is not None:
+                await self.session.close()
+        finally:
+            self._started = False
+
+    # ---- flows -----------------------------------------------------------------------
+    def provider(self, name: str) -> Primitive:
+        """A primitive calling a tier (ordered providers, with fallback) or one provider."""
+        from engine.providers.call import ProviderCall
+
+        tiers = self.settings.tiers
+        if name in tiers:
+            names = list(tiers[name])
+        elif name in self.providers or name in self.settings.providers:
+            names = [name]
+        else:
+            known = sorted(set(tiers) | set(self.settings.providers))
+            raise KeyError(f"no tier or provider named {name!r} (known: {known})")
+        call = ProviderCall(name, names, self)
+        call.bind(self)
+        return call
+
+    def add(self, flow: Primitive) -> Primitive:
+        """Register every named primitive in ``flow`` (idempotent for the same objects)."""
+        if id(flow) in self._registered:
+            return flow
+        new: list[Primitive] = []
+        for prim in flow.walk():
+            if id(prim) in self._registered:
+                continue
+            if prim.name is not None and prim.kind in ("cache", "router", "parallel", "memory"):
+                other = self._named.get(prim.name)
+                if other is not None and other is not prim:
+                    raise RegistrationError(
+                        f"two primitives are named {prim.name!r} ({other.kind} and {prim.kind});"
+                        " names must be unique within an engine"
+                    )
+                new.append(prim)
+        seen: dict[str, Primitive] = {}
+        for prim in new:
+            if prim.name in seen and seen[prim.name] is not prim:
+                raise RegistrationError(f"two primitives in this flow are named {prim.name!r}")
+            seen[prim.name] = prim  # type: ignore[index]
+        for prim in flow.walk():
+            if id(prim) in self._registered:
+                continue
+            self._registered.add(id(prim))
+            if prim.kind == "cache" and prim.name in self.settings.caches:
+                prim.apply_settings(self.settings.caches[prim.name])  # type: ignore[attr-defined]
+            prim.bind(self)
+        for prim in new:
+            self._named[prim.name] = prim  # type: ignore[index]
+            for cls, attr in REGISTRY_KINDS.items():
+                if isinstance(prim, cls):
+                    getattr(self, attr)[prim.name] = prim
+        return flow
+
+    async def run(self, flow: Primitive, data: Any, ctx: Context | None = None) -> Any:
+        if id(flow) not in self._registered:
+            self.add(flow)
+            for prim in flow.walk():
+                if self._started:
+                    await _maybe_start(prim)
+        if ctx is None:
+            ctx = Context(self)
+        self.in_flight += 1
+        t0 = _perf()
+        try:
+            return await flow.execute(data, ctx)
+        except BaseException:
+            self.run_errors += 1
+            raise
+        finally:
+            self.in_flight -= 1
+            self.runs += 1
+            self.run_latency.record(_perf() - t0)
+
+    def get(self, name: str) -> Primitive:
+        return self._named[name]
+
+    # ---- state -----------------------------------------------------------------------
+    def identity(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "pid": self.pid,
+            "version": self.version,
+            "protocol": PROTOCOL_VERSION,
+            "started": self.started_at,
+            "uptime": time.time() - self.started_at,
+            "socket": str(self.control.path) if self.control is not None else None,
+            "redis": self.redis.describe() if self.redis is not None else None,
+            "read_only": self.read_only,
+        }
+
+    def workload(self) -> dict[str, Any]:
+        p50, p95, p99 = self.run_latency.quantiles(0.5, 0.95, 0.99)
+        return {
+            "runs": self.runs,
+            "errors": self.run_errors,
+            "in_flight": self.in_flight,
+            "p50": p50,
+            "p95": p95,
+            "p99": p99,
+        }
+
+    def snapshot(self) -> dict[str, Any]:
+        """The complete state, stamped with the event sequence it is consistent with."""
+        return {
+            "seq": self.bus.seq,
+            "time": time.time(),
+            "engine": self.identity(),
+            "workload": self.workload(),
+            "caches": {n: c.describe() for n, c in self.caches.items()},
+            "routers": {n: r.describe() for n, r in self.routers.items()},
+            "parallels": {n: p.describe() for n, p in self.parallels.items()},
+            "memories": {n: m.describe() for n, m in self.memories.items()},
+            "providers": {n: p.health() for n, p in self.providers.items()},
+            "tiers": {t: list(v) for t, v in self.settings.tiers.items()},
+        }
+
+    def stats(self) -> dict[str, Any]:
+        """Aggregates for the periodic ``stats`` notification (no timelines, no config)."""
+        return {
+            "seq": self.bus.seq,
+            "time": time.time(),
+            "uptime": time.time() - self.started_at,
+            "redis": self.redis.describe() if self.redis is not None else None,
+            "workload": self.workload(),
+            "caches": {n: c.stats() for n, c in self.caches.items()},
+            "routers": {n: r.stats() for n, r in self.routers.items()},
+            "parallels": {n: p.stats() for n, p in self.parallels.items()},
+            "memories": {n: m.stats() for n, m in self.memories.items()},
+            "providers": {n: p.health() for n, p in self.providers.items()},
+        }
+
+
+async def _maybe_start(prim: Primitive) -> None:
+    starter = getattr(prim, "astart", None)
+    if starter is not None:
+        res = starter()
+        if asyncio.iscoroutine(res):
+            await res

@@ -1,0 +1,28 @@
+"""Errors the engine raises to its callers."""
+
+from __future__ import annotations
+
+
+class FlowdeckError(Exception):
+    """Base class for every error the engine raises on purpose."""
+
+
+class SettingsError(FlowdeckError):
+    """A setting has a bad value; the message names the field and the value."""
+
+
+class RegistrationError(FlowdeckError):
+    """A flow could not be registered (for example two primitives share a name)."""
+
+
+class ProviderError(FlowdeckError):
+    """A provider call failed after its retries (and every fallback, for a tier)."""
+
+    def __init__(self, message: str, *, provider: str = "", status: int | None = None) -> None:
+        super().__init__(message)
+        self.provider = provider
+        self.status = status
+
+
+class EngineAlreadyRunning(FlowdeckError):
+    """Another live engine already listens on the control socket path."""

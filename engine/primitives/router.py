@@ -1,0 +1,155 @@
+"""Router: pick one route per request with a selector; pin and re-map at runtime."""
+
+from __future__ import annotations
+
+import inspect
+import time
+from collections.abc import Callable
+from typing import Any
+
+from engine.completion import cost_of
+from engine.context import Context
+from engine.primitives.base import Primitive, _positional_arity, as_primitive
+from engine.telemetry.events import EventKind
+from engine.telemetry.stats import LatencyWindow
+
+_perf = time.perf_counter
+
+
+class RouteStats:
+    """Counters for one route; plain attributes so recording costs almost nothing."""
+
+    __slots__ = ("cost", "count", "errors", "latency")
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.errors = 0
+        self.cost = 0.0
+        self.latency = LatencyWindow(512)
+
+
+class Router(Primitive):
+    """Send each request to one of ``routes``.
+
+    ``select(data)`` or ``select(data, ctx)`` (sync or async) names the route; a name
+    that is not a route goes to ``default`` and is counted as ``unknown``. ``pin(route)``
+    forces every request to one route; ``pin(None)`` returns to the selector.
+    Routes built from ``engine.provider(...)`` can be re-mapped to another provider
+    with ``set_model``.
+    """
+
+    kind = "router"
+
+    def __init__(
+        self,
+        routes: dict[str, Any],
+        *,
+        name: str | None = None,
+        select: Callable[..., Any],
+        default: str | None = None,
+    ) -> None:
+        if not routes:
+            raise ValueError("Router needs at least one route")
+        if not callable(select):
+            raise TypeError("Router select must be callable")
+        self.name = name
+        self.routes: dict[str, Primitive] = {str(k): as_primitive(v) for k, v in routes.items()}
+        if default is None:
+            default = next(iter(self.routes))
+        if default not in self.routes:
+            raise ValueError(f"Router default {default!r} is not one of {list(self.routes)}")
+        self.default = default
+        self._select = select
+        self._select_takes_ctx = _positional_arity(select) >= 2
+        self._select_async = inspect.iscoroutinefunction(select)
+        self.pinned: str | None = None
+        self.stats_by_route: dict[str, RouteStats] = {r: RouteStats() for r in self.routes}
+        self.unknown = 0
+        self.total = 0
+
+    def children(self) -> tuple[Primitive, ...]:
+        return tuple(self.routes.values())
+
+    async def choose(self, data: Any, ctx: Context) -> tuple[str, str]:
+        """The route for ``data`` and why: "pin", "select", or "unknown" (went to default)."""
+        if self.pinned is not None:
+            return self.pinned, "pin"
+        sel = self._select
+        choice = sel(data, ctx) if self._select_takes_ctx else sel(data)
+        if self._select_async or inspect.isawaitable(choice):
+            choice = await choice
+        if choice in self.routes:
+            return choice, "select"
+        self.unknown += 1
+        return self.default, "unknown"
+
+    async def execute(self, data: Any, ctx: Context) -> Any:
+        route, reason = await self.choose(data, ctx)
+        st = self.stats_by_route[route]
+        self.total += 1
+        st.count += 1
+        t0 = _perf()
+        try:
+            result = await self.routes[route].execute(data, ctx)
+        except Exception as exc:
+            st.errors += 1
+            self._bus.emit3(EventKind.ROUTE_ERROR, self.name, route, type(exc).__name__)
+            raise
+        dt = _perf() - t0
+        st.latency.record(dt)
+        st.cost += cost_of(result)
+        self._bus.emit4(EventKind.ROUTE, self.name, route, reason, dt)
+        return result
+
+    def pin(self, route: str | None) -> None:
+        if route is not None and route not in self.routes:
+            raise KeyError(f"router {self.name!r} has no route {route!r} (has {list(self.routes)})")
+        self.pinned = route
+        self._bus.emit4(EventKind.ROUTER_CONFIG, self.name, route, None, None)
+
+    def providers_of(self, route: str) -> list[str] | None:
+        """Provider names behind a provider-backed route, None for other routes."""
+        prim = self.routes[route]
+        names = getattr(prim, "providers", None)
+        return list(names) if names is not None else None
+
+    def set_model(self, route: str, provider: str) -> None:
+        """Re-map a provider-backed route: ``provider`` first, the old list as fallback."""
+        if route not in self.routes:
+            raise KeyError(f"router {self.name!r} has no route {route!r} (has {list(self.routes)})")
+        prim = self.routes[route]
+        remap = getattr(prim, "remapped", None)
+        if remap is None:
+            raise ValueError(f"route {route!r} of router {self.name!r} is not provider-backed")
+        new = remap(provider)
+        if self._engine is not None:
+            new.bind(self._engine)
+        self.routes[route] = new
+        self._bus.emit4(EventKind.ROUTER_CONFIG, self.name, self.pinned, route, new.providers)
+
+    def stats(self) -> dict[str, Any]:
+        total = self.total
+        routes = {}
+        for r, st in self.stats_by_route.items():
+            p50, p95, p99 = st.latency.quantiles(0.5, 0.95, 0.99)
+            routes[r] = {
+                "count": st.count,
+                "share": st.count / total if total else 0.0,
+                "errors": st.errors,
+                "cost": st.cost,
+                "p50": p50,
+                "p95": p95,
+                "p99": p99,
+            }
+        return {"total": total, "unknown": self.unknown, "routes": routes}
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "routes": list(self.routes),
+            "default": self.default,
+            "pin": self.pinned,
+            "providers": {r: self.providers_of(r) for r in self.routes},
+            "stats": self.stats(),
+        }

@@ -1,0 +1,202 @@
+"""Engine settings: environment (FLOWDECK_*, nested with __), an optional TOML file, code.
+
+Precedence, highest first: arguments passed in code, environment variables, the TOML
+file (``$FLOWDECK_CONFIG`` or ``./flowdeck.toml``), defaults. A bad value fails at
+start with :class:`~engine.errors.SettingsError` naming the field and the value.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from engine.errors import SettingsError
+
+ProviderKind = Literal["openai", "anthropic", "ollama", "simulated"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ProviderSettings(_Strict):
+    """One model endpoint. Prices are USD per 1,000 tokens."""
+
+    kind: ProviderKind
+    model: str = "sim-1"
+    base_url: str | None = None
+    api_key_env: str | None = Field(
+        default=None, description="name of the environment variable holding the API key"
+    )
+    api_key: SecretStr | None = Field(default=None, description="the key itself (prefer env)")
+    timeout: float = Field(default=60.0, gt=0, description="total seconds per attempt")
+    connect_timeout: float = Field(default=5.0, gt=0)
+    max_retries: int = Field(default=2, ge=0, le=10)
+    backoff_base: float = Field(default=0.25, ge=0)
+    backoff_max: float = Field(default=8.0, ge=0)
+    price_in: float = Field(default=0.0, ge=0)
+    price_out: float = Field(default=0.0, ge=0)
+    cooldown_after: int = Field(default=3, ge=1, description="consecutive failures")
+    cooldown: float = Field(default=30.0, ge=0, description="seconds a failing provider rests")
+    # simulated only
+    latency_ms: float = Field(default=200.0, ge=0, description="median latency (simulated)")
+    latency_jitter: float = Field(default=0.3, ge=0, description="lognormal sigma (simulated)")
+    error_rate: float = Field(default=0.0, ge=0, le=1, description="failure share (simulated)")
+    tokens_out: int = Field(default=60, ge=1, description="mean completion tokens (simulated)")
+
+    @field_validator("base_url")
+    @classmethod
+    def _url(cls, v: str | None) -> str | None:
+        if v is not None and not v.startswith(("http://", "https://")):
+            raise ValueError(f"must start with http:// or https://, got {v!r}")
+        return v.rstrip("/") if v else v
+
+    @field_validator(
+        "timeout", "connect_timeout", "latency_ms", "price_in", "price_out", "cooldown"
+    )
+    @classmethod
+    def _finite(cls, v: float) -> float:
+        if not math.isfinite(v):
+            raise ValueError(f"must be a finite number, got {v!r}")
+        return v
+
+    def secret(self) -> str | None:
+        """The API key: from ``api_key``, else from the environment variable named."""
+        if self.api_key is not None:
+            return self.api_key.get_secret_value()
+        if self.api_key_env:
+            return os.environ.get(self.api_key_env)
+        return None
+
+
+class CacheSettings(_Strict):
+    """Overrides for a Cache with the same name, applied when it is registered."""
+
+    ttl: float | None = Field(default=None, gt=0)
+    max_size: int | None = Field(default=None, ge=1)
+    l2: bool | None = None
+
+    @field_validator("ttl")
+    @classmethod
+    def _finite(cls, v: float | None) -> float | None:
+        if v is not None and not math.isfinite(v):
+            raise ValueError(f"must be a finite number, got {v!r}")
+        return v
+
+
+class EngineSettings(BaseSettings):
+    """Everything an engine reads at start."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="FLOWDECK_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        validate_default=True,
+    )
+
+    name: str = Field(default="flowdeck", min_length=1, max_length=64)
+    providers: dict[str, ProviderSettings] = Field(default_factory=dict)
+    tiers: dict[str, list[str]] = Field(default_factory=dict)
+    caches: dict[str, CacheSettings] = Field(default_factory=dict)
+    redis_url: str | None = None
+    socket: Path | None = Field(default=None, description="control socket path")
+    control: bool = Field(default=True, description="serve the control socket")
+    read_only: bool = False
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    metrics_host: str = "127.0.0.1"
+    event_ring: int = Field(default=1 << 17, ge=1024, le=1 << 24)
+    stats_interval: float = Field(default=0.25, gt=0, le=60)
+    config: Path | None = Field(default=None, description="TOML file (also $FLOWDECK_CONFIG)")
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis(cls, v: str | None) -> str | None:
+        if v in (None, ""):
+            return None
+        if not v.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError(f"must be a redis://, rediss:// or unix:// URL, got {v!r}")
+        return v
+
+    def model_post_init(self, __context: Any) -> None:
+        for tier, names in self.tiers.items():
+            if not names:
+                raise ValueError(f"tiers.{tier}: needs at least one provider")
+            for n in names:
+                if n not in self.providers:
+                    raise ValueError(
+                        f"tiers.{tier}: unknown provider {n!r} (known: {sorted(self.providers)})"
+                    )
+        clash = set(self.tiers) & set(self.providers)
+        if clash:
+            raise ValueError(f"tiers: names also used by providers: {sorted(clash)}")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        path = _config_path(init_settings)
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if path is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
+        return tuple(sources)
+
+    @classmethod
+    def load(cls, **overrides: Any) -> EngineSettings:
+        """Build settings, turning validation errors into one readable SettingsError."""
+        try:
+            return cls(**overrides)
+        except ValidationError as exc:
+            raise SettingsError(format_validation_error(exc)) from None
+        except ValueError as exc:
+            raise SettingsError(f"invalid settings: {exc}") from None
+
+    def safe_dict(self) -> dict[str, Any]:
+        """Settings without secrets, for snapshots and logs."""
+        data = self.model_dump(mode="json", exclude={"config"})
+        for p in data.get("providers", {}).values():
+            if p.get("api_key") is not None:
+                p["api_key"] = "***"
+        return data
+
+
+def _config_path(init_settings: PydanticBaseSettingsSource) -> Path | None:
+    given = init_settings().get("config") if callable(init_settings) else None
+    raw = given or os.environ.get("FLOWDECK_CONFIG")
+    if raw:
+        path = Path(raw)
+        if not path.is_file():
+            raise SettingsError(f"config: file not found: {str(path)!r}")
+        return path
+    local = Path("flowdeck.toml")
+    return local if local.is_file() else None
+
+
+def format_validation_error(exc: ValidationError) -> str:
+    lines = ["invalid settings:"]
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err.get("loc", ())) or "(root)"
+        value = err.get("input")
+        msg = str(err.get("msg", "")).removeprefix("Value error, ")
+        if loc == "(root)":
+            lines.append(f"  {msg}")
+            continue
+        shown = "***" if "api_key" in loc and value is not None else repr(value)
+        if len(shown) > 80:
+            shown = shown[:77] + "..."
+        lines.append(f"  {loc}: {msg} (got {shown})")
+    return "\n".join(lines)
