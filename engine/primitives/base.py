@@ -79,8 +79,8 @@ class Step(Primitive):
             raise TypeError(f"Step() needs a callable, got {type(fn).__name__}")
         self._fn = fn
         self._takes_ctx = _positional_arity(fn) >= 2
-        self._is_async = inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(
-            getattr(fn, "__call__", None)
+        self._is_async = inspect.iscoroutinefunction(fn) or (
+            not inspect.isroutine(fn) and inspect.iscoroutinefunction(type(fn).__call__)
         )
         # Steps are not registered with the control plane; the name is for timelines.
         self.name = name or getattr(fn, "__name__", type(fn).__name__)

@@ -95,7 +95,7 @@ class Parallel(Primitive):
                 if any(isinstance(r, BaseException) for r in results):
                     status = ERROR
                 return results
-            done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+            _, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
             if pending:
                 status = ERROR
                 for t in pending:
