@@ -1,0 +1,426 @@
+"""Async clients of the control socket.
+
+:class:`ControlClient` is one connection: ``call`` multiplexes requests by msgid and
+``notifications()`` yields what the engine pushes. :class:`LiveClient` is the view a
+monitor wants: it connects, says hello, takes a snapshot, subscribes, resyncs on a gap
+and reconnects with backoff, yielding :class:`Update` values throughout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import os
+import random
+from collections import deque
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import msgpack
+
+from engine.control import protocol as P
+from engine.control.protocol import ControlError
+
+__all__ = [
+    "ConnectionLost",
+    "ControlClient",
+    "ControlError",
+    "EngineNotRunning",
+    "LiveClient",
+    "Update",
+]
+
+
+class ConnectionLost(ConnectionError):
+    """The connection to the engine is gone (or was never made)."""
+
+
+class EngineNotRunning(ConnectionLost):
+    """Nothing listens on the control socket path."""
+
+
+class _Proto(asyncio.Protocol):
+    """Feeds incoming bytes to the client; never blocks the read side."""
+
+    def __init__(self, client: ControlClient) -> None:
+        self.client = client
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.client._transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        self.client._feed(data)
+
+    def eof_received(self) -> bool:
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.client._lost(exc)
+
+
+class ControlClient:
+    """One connection to an engine's control socket."""
+
+    max_queued_events = 100_000
+    """Events held for ``notifications()``; beyond this, frames are dropped locally and a
+    ``dropped`` notification with ``"local": True`` takes their place."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._transport: asyncio.Transport | None = None
+        self._unpacker = msgpack.Unpacker(raw=False, strict_map_key=False, max_buffer_size=64 << 20)
+        self._packer = msgpack.Packer(use_bin_type=True)
+        self._ids = itertools.count(1)
+        self._pending: dict[int, asyncio.Future[Any]] = {}
+        self._queue: deque[tuple[str, Any]] = deque()
+        self._queued_events = 0
+        self._wake: asyncio.Event = asyncio.Event()
+        self._closed = False
+        self.close_reason: str | None = None
+        self.local_dropped = 0
+
+    # ---- connecting -----------------------------------------------------------------
+    @classmethod
+    async def connect(
+        cls,
+        path: str | os.PathLike[str] | None = None,
+        timeout: float = 5.0,  # noqa: ASYNC109 - the documented API
+    ) -> ControlClient:
+        """Connect to the engine at ``path`` (default: the standard socket path)."""
+        sock_path = Path(path) if path else P.default_socket_path()
+        client = cls(sock_path)
+        loop = asyncio.get_running_loop()
+        try:
+            await asyncio.wait_for(
+                loop.create_unix_connection(lambda: _Proto(client), str(sock_path)), timeout
+            )
+        except (FileNotFoundError, ConnectionRefusedError) as exc:
+            raise EngineNotRunning(
+                f"no engine is listening on {str(sock_path)!r} ({exc.strerror or exc})"
+            ) from None
+        except TimeoutError:
+            raise ConnectionLost(f"timed out connecting to {str(sock_path)!r}") from None
+        except OSError as exc:
+            raise ConnectionLost(f"cannot connect to {str(sock_path)!r}: {exc}") from None
+        return client
+
+    @property
+    def connected(self) -> bool:
+        return not self._closed and self._transport is not None
+
+    async def close(self) -> None:
+        """Close the connection; pending calls fail with ConnectionLost."""
+        tr = self._transport
+        if tr is not None and not tr.is_closing():
+            tr.close()
+        self._lost(None, reason="closed by the client")
+
+    async def __aenter__(self) -> ControlClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # ---- requests -------------------------------------------------------------------
+    async def call(
+        self,
+        method: str,
+        params: dict[str, Any] | None = None,
+        timeout: float | None = 10.0,  # noqa: ASYNC109 - the documented API
+    ) -> Any:
+        """Call ``method``; return its result or raise ControlError / ConnectionLost.
+
+        A timeout raises ``TimeoutError`` (the connection stays usable).
+        """
+        if self._closed or self._transport is None:
+            raise ConnectionLost(self.close_reason or "not connected")
+        msgid = next(self._ids) & P.MAX_MSGID
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._pending[msgid] = fut
+        try:
+            self._transport.write(self._packer.pack([P.REQUEST, msgid, method, params or {}]))
+            if timeout is None:
+                return await fut
+            return await asyncio.wait_for(fut, timeout)
+        finally:
+            self._pending.pop(msgid, None)
+
+    async def hello(self, client: str | None = None) -> dict[str, Any]:
+        return await self.call(P.HELLO, {"client": client} if client else {})
+
+    async def snapshot(self) -> dict[str, Any]:
+        return await self.call(P.SNAPSHOT)
+
+    async def subscribe(
+        self,
+        *,
+        events: bool = True,
+        stats: bool = True,
+        kinds: list[str] | None = None,
+        since: int | None = None,
+    ) -> dict[str, Any]:
+        params: dict[str, Any] = {"events": events, "stats": stats}
+        if kinds is not None:
+            params["kinds"] = list(kinds)
+        if since is not None:
+            params["since"] = since
+        return await self.call(P.SUBSCRIBE, params)
+
+    async def unsubscribe(self) -> dict[str, Any]:
+        return await self.call(P.UNSUBSCRIBE)
+
+    # ---- notifications -----------------------------------------------------------------
+    async def notifications(self) -> AsyncIterator[tuple[str, Any]]:
+        """``(method, params)`` pushed by the engine, until the connection ends."""
+        queue = self._queue
+        while True:
+            while queue:
+                item = queue.popleft()
+                if item[0] == P.EVENTS:
+                    self._queued_events -= len(item[1].get("events") or ())
+                yield item
+            if self._closed:
+                return
+            self._wake.clear()
+            await self._wake.wait()
+
+    # ---- protocol callbacks ------------------------------------------------------------
+    def _feed(self, data: bytes) -> None:
+        unpacker = self._unpacker
+        try:
+            unpacker.feed(data)
+            for msg in unpacker:
+                self._dispatch(msg)
+        except Exception as exc:
+            if self._transport is not None:
+                self._transport.abort()
+            self._lost(None, reason=f"bad data from the engine: {exc!r}")
+
+    def _dispatch(self, msg: Any) -> None:
+        kind = msg[0]
+        if kind == P.RESPONSE:
+            _, msgid, error, result = msg
+            fut = self._pending.get(msgid)
+            if fut is None or fut.done():
+                return
+            if error is not None:
+                code = error.get("code", P.INTERNAL) if isinstance(error, dict) else P.INTERNAL
+                message = error.get("message", "") if isinstance(error, dict) else str(error)
+                fut.set_exception(ControlError(str(code), str(message)))
+            else:
+                fut.set_result(result)
+        elif kind == P.NOTIFY:
+            _, method, params = msg
+            if method == P.EVENTS:
+                n = len(params.get("events") or ())
+                if self._queued_events + n > self.max_queued_events:
+                    self._local_drop(n)
+                    return
+                self._queued_events += n
+            self._queue.append((method, params))
+            self._wake.set()
+
+    def _local_drop(self, n: int) -> None:
+        self.local_dropped += n
+        q = self._queue
+        if q and q[-1][0] == P.DROPPED and q[-1][1].get("local"):
+            q[-1][1]["count"] += n
+        else:
+            q.append((P.DROPPED, {"count": n, "next": None, "local": True}))
+        self._wake.set()
+
+    def _lost(self, exc: Exception | None, reason: str | None = None) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self.close_reason = reason or (f"connection lost: {exc}" if exc else "connection lost")
+        err = ConnectionLost(self.close_reason)
+        for fut in self._pending.values():
+            if not fut.done():
+                fut.set_exception(err)
+        self._pending.clear()
+        self._wake.set()
+
+
+class Update(NamedTuple):
+    """One item from :class:`LiveClient`.
+
+    ``kind`` is ``"state"`` ({connected, error, attempt, path} and, when connected,
+    ``engine``: the hello answer), ``"snapshot"`` (the full state), ``"events"`` (a list
+    of ``[seq, ts, kind, *fields]``), ``"stats"`` or ``"dropped"`` ({count, next, ...}).
+    """
+
+    kind: str
+    data: Any
+
+
+class LiveClient:
+    """A reconnecting, resyncing view of one engine (snapshot + deltas)."""
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        backoff_initial: float = 0.2,
+        backoff_max: float = 5.0,
+        connect_timeout: float = 2.0,
+        call_timeout: float = 5.0,
+        stats: bool = True,
+        kinds: list[str] | None = None,
+        client_name: str = "live",
+    ) -> None:
+        self.path = Path(path) if path else P.default_socket_path()
+        self.backoff_initial = backoff_initial
+        self.backoff_max = backoff_max
+        self.connect_timeout = connect_timeout
+        self.call_timeout = call_timeout
+        self.stats = stats
+        self.kinds = list(kinds) if kinds is not None else None
+        self.client_name = client_name
+        self.client: ControlClient | None = None
+        self.hello: dict[str, Any] | None = None
+        self.seq = 0
+        self.attempt = 0
+        self.resyncs = 0
+        self._closing = asyncio.Event()
+        self._iterating = False
+
+    @property
+    def connected(self) -> bool:
+        return self.client is not None and self.client.connected
+
+    async def call(
+        self,
+        method: str,
+        params: dict[str, Any] | None = None,
+        timeout: float | None = None,  # noqa: ASYNC109 - the documented API
+    ) -> Any:
+        """Call a method on the current connection (ControlError / ConnectionLost)."""
+        client = self.client
+        if client is None or not client.connected:
+            raise ConnectionLost(f"not connected to the engine at {str(self.path)!r}")
+        return await client.call(method, params, self.call_timeout if timeout is None else timeout)
+
+    async def close(self) -> None:
+        """Stop: the iteration ends and the connection is closed."""
+        self._closing.set()
+        client = self.client
+        if client is not None:
+            await client.close()
+
+    def __aiter__(self) -> AsyncIterator[Update]:
+        if self._iterating:
+            raise RuntimeError("a LiveClient can be iterated by one consumer at a time")
+        return self._run()
+
+    def _state(self, connected: bool, error: str | None) -> Update:
+        data: dict[str, Any] = {
+            "connected": connected,
+            "error": error,
+            "attempt": self.attempt,
+            "path": str(self.path),
+        }
+        if connected:
+            data["engine"] = self.hello
+        return Update("state", data)
+
+    async def _run(self) -> AsyncIterator[Update]:
+        self._iterating = True
+        try:
+            while not self._closing.is_set():
+                try:
+                    client, snap = await self._connect()
+                except (ConnectionLost, ControlError, TimeoutError, OSError) as exc:
+                    self.attempt += 1
+                    yield self._state(False, str(exc))
+                    await self._backoff()
+                    continue
+                self.attempt = 0
+                yield self._state(True, None)
+                if self._closing.is_set():
+                    break
+                yield Update("snapshot", snap)
+                async for update in self._follow(client):
+                    yield update
+                self.client = None
+                if self._closing.is_set():
+                    break
+                self.attempt = 1
+                yield self._state(False, client.close_reason or "connection lost")
+                await self._backoff()
+        finally:
+            self._iterating = False
+            if self.client is not None:
+                await self.client.close()
+                self.client = None
+
+    async def _connect(self) -> tuple[ControlClient, dict[str, Any]]:
+        client = await ControlClient.connect(self.path, self.connect_timeout)
+        try:
+            t = self.call_timeout
+            self.hello = await client.call(P.HELLO, {"client": self.client_name}, t)
+            snap = await client.call(P.SNAPSHOT, None, t)
+            await client.call(P.SUBSCRIBE, _sub_params(self.stats, self.kinds), t)
+        except BaseException:
+            await client.close()
+            raise
+        self.client = client
+        self.seq = int(snap.get("seq") or 0)
+        return client, snap
+
+    async def _follow(self, client: ControlClient) -> AsyncIterator[Update]:
+        check_gaps = self.kinds is None
+        async for method, params in client.notifications():
+            if self._closing.is_set():
+                return
+            if method == P.EVENTS:
+                events = params.get("events") or []
+                if not events:
+                    continue
+                last = self.seq
+                if events[0][0] <= last:
+                    events = [e for e in events if e[0] > last]
+                    if not events:
+                        continue
+                first = events[0][0]
+                if check_gaps and first != last + 1:
+                    gap = {"count": first - last - 1, "next": first, "gap": True}
+                    try:
+                        async for u in self._resync(client, gap):
+                            yield u
+                    except (ConnectionLost, ControlError, TimeoutError):
+                        return
+                    continue
+                self.seq = events[-1][0]
+                yield Update("events", events)
+            elif method == P.STATS:
+                yield Update("stats", params)
+            elif method == P.DROPPED:
+                try:
+                    async for u in self._resync(client, dict(params)):
+                        yield u
+                except (ConnectionLost, ControlError, TimeoutError):
+                    return
+
+    async def _resync(self, client: ControlClient, info: dict[str, Any]) -> AsyncIterator[Update]:
+        """Report the loss, then replace the state with a fresh snapshot."""
+        yield Update("dropped", info)
+        snap = await client.call(P.SNAPSHOT, None, self.call_timeout)
+        self.seq = int(snap.get("seq") or 0)
+        self.resyncs += 1
+        yield Update("snapshot", snap)
+
+    async def _backoff(self) -> None:
+        exp = min(self.backoff_max, self.backoff_initial * (2 ** max(0, self.attempt - 1)))
+        delay = exp * random.uniform(0.5, 1.0)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._closing.wait(), delay)
+
+
+def _sub_params(stats: bool, kinds: list[str] | None) -> dict[str, Any]:
+    params: dict[str, Any] = {"events": True, "stats": stats}
+    if kinds is not None:
+        params["kinds"] = kinds
+    return params
