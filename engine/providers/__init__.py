@@ -1,0 +1,44 @@
+"""Model providers: one client per configured endpoint, built from settings by kind."""
+
+from __future__ import annotations
+
+import aiohttp
+
+from engine.providers.anthropic import AnthropicClient
+from engine.providers.base import HttpProviderClient, ProviderClient, validate_request
+from engine.providers.call import ProviderCall
+from engine.providers.ollama import OllamaClient
+from engine.providers.openai import OpenAIClient
+from engine.providers.simulated import SimulatedClient
+from engine.settings import EngineSettings
+from engine.telemetry.events import EventBus
+
+CLIENTS: dict[str, type[ProviderClient]] = {
+    "openai": OpenAIClient,
+    "anthropic": AnthropicClient,
+    "ollama": OllamaClient,
+    "simulated": SimulatedClient,
+}
+
+
+def build_clients(
+    settings: EngineSettings, session: aiohttp.ClientSession | None, bus: EventBus
+) -> dict[str, ProviderClient]:
+    """One client per ``settings.providers`` entry, all sharing the engine's session."""
+    return {
+        name: CLIENTS[ps.kind](name, ps, session, bus) for name, ps in settings.providers.items()
+    }
+
+
+__all__ = [
+    "CLIENTS",
+    "AnthropicClient",
+    "HttpProviderClient",
+    "OllamaClient",
+    "OpenAIClient",
+    "ProviderCall",
+    "ProviderClient",
+    "SimulatedClient",
+    "build_clients",
+    "validate_request",
+]

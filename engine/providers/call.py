@@ -1,0 +1,138 @@
+"""ProviderCall: the primitive behind ``engine.provider(name)``, with tier fallback."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from engine.completion import Completion
+from engine.context import Context
+from engine.errors import ProviderError
+from engine.primitives.base import Primitive
+from engine.providers.base import ProviderClient, validate_request
+from engine.telemetry.events import NULL_BUS, EventKind
+
+if TYPE_CHECKING:
+    from engine.engine import Engine
+
+
+class ProviderCall(Primitive):
+    """Call a tier: its providers in order, falling back on failure.
+
+    Providers cooling down are skipped (if all of them are, the one whose cooldown
+    ends first is tried rather than failing without a call). It has no ``name`` so it
+    is never registered as a named primitive; ``label`` is the tier or provider name.
+    Clients are looked up on the engine at call time, so a ProviderCall may be built
+    before the engine starts.
+    """
+
+    kind = "provider"
+    name = None
+
+    def __init__(self, label: str, provider_names: list[str], engine: Engine | None) -> None:
+        if not provider_names:
+            raise ValueError(f"provider call {label!r} needs at least one provider")
+        self.label = label
+        self._names: tuple[str, ...] = tuple(provider_names)
+        self._engine = engine
+        self._bus = engine.bus if engine is not None else NULL_BUS
+        self.fallbacks = 0
+
+    @property
+    def providers(self) -> list[str]:
+        """Provider names in fallback order."""
+        return list(self._names)
+
+    def remapped(self, provider_name: str) -> ProviderCall:
+        """The same tier with ``provider_name`` first and the others after, in order."""
+        eng = self._engine
+        known = set(self._names)
+        if eng is not None:
+            known |= set(eng.providers) | set(eng.settings.providers)
+        if provider_name not in known:
+            raise KeyError(f"no provider named {provider_name!r} (known: {sorted(known)})")
+        rest = [n for n in self._names if n != provider_name]
+        return ProviderCall(self.label, [provider_name, *rest], eng)
+
+    def _clients(self) -> list[ProviderClient]:
+        eng = self._engine
+        if eng is None:
+            raise ProviderError(f"{self.label}: not bound to an engine")
+        clients = eng.providers
+        try:
+            return [clients[n] for n in self._names]
+        except KeyError as exc:
+            if not clients:
+                raise ProviderError(
+                    f"{self.label}: the engine has no provider clients (is it started?)"
+                ) from None
+            raise ProviderError(f"{self.label}: unknown provider {exc.args[0]!r}") from None
+
+    async def execute(self, data: Any, ctx: Context) -> Completion:
+        if isinstance(data, str):
+            req = validate_request({"prompt": data})
+        elif isinstance(data, dict):
+            req = validate_request(data)
+        else:
+            raise TypeError(
+                f"provider {self.label!r}: expected a prompt string or a request dict,"
+                f" got {type(data).__name__}"
+            )
+        clients = self._clients()
+        if len(clients) == 1:
+            # Fast path for a single provider: no fallback bookkeeping. It is called
+            # even while cooling down, since there is nothing else to try.
+            return await clients[0].complete_validated(req)
+        return await self._with_fallback(clients, req)
+
+    async def _with_fallback(
+        self, clients: list[ProviderClient], req: dict[str, Any]
+    ) -> Completion:
+        ready = [c for c in clients if not c.cooling_down()]
+        skipped = [c for c in clients if c not in ready]
+        if not ready:
+            # Everyone rests: try the one back soonest rather than fail without a call.
+            ready = [min(clients, key=lambda c: c.cooldown_until)]
+            skipped = [c for c in clients if c is not ready[0]]
+        bus = self._bus
+        if skipped and skipped[0] is clients[0]:
+            bus.emit4(EventKind.PROVIDER_FALLBACK, self.label, clients[0].name, ready[0].name,
+                      "cooldown")  # fmt: skip
+        failures: list[str] = []
+        last = len(ready) - 1
+        for i, client in enumerate(ready):
+            try:
+                return await client.complete_validated(req)
+            except ProviderError as exc:
+                failures.append(str(exc))
+                if i < last:
+                    self.fallbacks += 1
+                    bus.emit4(
+                        EventKind.PROVIDER_FALLBACK,
+                        self.label,
+                        client.name,
+                        ready[i + 1].name,
+                        _reason(exc, client.name),
+                    )
+        tried = ", ".join(c.name for c in ready)
+        msg = f"{self.label}: every provider failed (tried {tried}): " + "; ".join(failures)
+        if skipped:
+            msg += f" (skipped, cooling down: {', '.join(c.name for c in skipped)})"
+        raise ProviderError(msg, provider=ready[-1].name)
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "label": self.label,
+            "providers": self.providers,
+            "fallbacks": self.fallbacks,
+        }
+
+    def __repr__(self) -> str:
+        return f"ProviderCall({self.label!r}, {list(self._names)})"
+
+
+def _reason(exc: ProviderError, name: str) -> str:
+    """The error message without the ``name: `` prefix the client put on it."""
+    text = str(exc)
+    return text[len(name) + 2 :] if text.startswith(name + ": ") else text

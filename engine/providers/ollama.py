@@ -1,0 +1,92 @@
+"""Ollama's native chat API: ``POST {base_url}/api/chat``.
+
+Ollama streams by default, so ``stream`` is always sent explicitly. A stream is
+newline-delimited JSON: one object per chunk, the last with ``done: true`` and the
+token counts (``prompt_eval_count``, ``eval_count``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aiohttp
+
+from engine.completion import Completion
+from engine.providers.base import HttpProviderClient, Request, RetryableError, type_name
+
+
+class OllamaClient(HttpProviderClient):
+    """A provider speaking Ollama's /api/chat format (no key needed; Bearer if set)."""
+
+    kind = "ollama"
+    default_base_url = "http://127.0.0.1:11434"
+    path = "/api/chat"
+
+    def headers(self) -> dict[str, str]:
+        headers = {"Content-Type": "application/json"}
+        key = self._api_key()
+        if key:  # an authenticating proxy in front of Ollama
+            headers["Authorization"] = f"Bearer {key}"
+        return headers
+
+    def body(self, req: Request) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "model": self.model,
+            "messages": req["messages"],
+            "stream": bool(req["stream"]),
+        }
+        options: dict[str, Any] = {}
+        if req["temperature"] is not None:
+            options["temperature"] = req["temperature"]
+        if req["max_tokens"] is not None:
+            options["num_predict"] = req["max_tokens"]
+        if options:
+            body["options"] = options
+        return body
+
+    def _check(self, data: Any, what: str) -> dict[str, Any]:
+        if not isinstance(data, dict):
+            raise self.fail(f"malformed {what}: expected a JSON object, got {type_name(data)}")
+        if "error" in data:
+            raise self.fail(f"error reply: {str(data['error'])[:300]}")
+        return data
+
+    def parse(self, data: Any, req: Request) -> Completion:
+        data = self._check(data, "response")
+        message = data.get("message")
+        if not isinstance(message, dict) or not isinstance(message.get("content"), str):
+            raise self.fail("malformed response: no 'message.content'")
+        return self.completion(
+            message["content"],
+            req,
+            model=data.get("model"),
+            tokens_in=data.get("prompt_eval_count"),
+            tokens_out=data.get("eval_count"),
+            extra={"done_reason": data.get("done_reason")},
+        )
+
+    async def parse_stream(self, resp: aiohttp.ClientResponse, req: Request) -> Completion:
+        parts: list[str] = []
+        last: dict[str, Any] = {}
+        done = False
+        async for line in self.iter_lines(resp):
+            if not line.strip():
+                continue
+            chunk = self._check(self.decode_json_line(line, "stream line"), "stream line")
+            message = chunk.get("message")
+            if isinstance(message, dict) and isinstance(message.get("content"), str):
+                parts.append(message["content"])
+            if chunk.get("done") is True:
+                last = chunk
+                done = True
+                break
+        if not done:
+            raise RetryableError("stream", "stream ended before done")
+        return self.completion(
+            "".join(parts),
+            req,
+            model=last.get("model"),
+            tokens_in=last.get("prompt_eval_count"),
+            tokens_out=last.get("eval_count"),
+            extra={"done_reason": last.get("done_reason"), "streamed": True},
+        )

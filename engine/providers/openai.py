@@ -1,0 +1,113 @@
+"""OpenAI-compatible chat completions: ``POST {base_url}/v1/chat/completions``.
+
+Works with OpenAI itself and the many servers that copy its wire format (vLLM,
+llama.cpp, LM Studio, Ollama's compatibility layer...). Streaming uses server-sent
+events: ``data: {chunk}`` lines ending with ``data: [DONE]``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aiohttp
+
+from engine.completion import Completion
+from engine.providers.base import (
+    HttpProviderClient,
+    Request,
+    RetryableError,
+    error_message,
+    type_name,
+)
+
+
+class OpenAIClient(HttpProviderClient):
+    """A provider speaking the OpenAI chat completions format."""
+
+    kind = "openai"
+    default_base_url = "https://api.openai.com"
+    path = "/v1/chat/completions"
+
+    def headers(self) -> dict[str, str]:
+        key = self._api_key()
+        headers = {"Content-Type": "application/json"}
+        if key:
+            headers["Authorization"] = f"Bearer {key}"
+        return headers
+
+    def body(self, req: Request) -> dict[str, Any]:
+        body: dict[str, Any] = {"model": self.model, "messages": req["messages"]}
+        if req["temperature"] is not None:
+            body["temperature"] = req["temperature"]
+        if req["max_tokens"] is not None:
+            body["max_tokens"] = req["max_tokens"]
+        if req["stream"]:
+            body["stream"] = True
+            body["stream_options"] = {"include_usage": True}
+        return body
+
+    def parse(self, data: Any, req: Request) -> Completion:
+        if not isinstance(data, dict):
+            raise self.fail(f"malformed response: expected a JSON object, got {type_name(data)}")
+        choices = data.get("choices")
+        if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+            raise self.fail("malformed response: no 'choices'")
+        message = choices[0].get("message")
+        if not isinstance(message, dict):
+            raise self.fail("malformed response: 'choices[0].message' missing")
+        content = message.get("content")
+        if content is None:
+            content = ""  # e.g. a refusal or tool call: no text
+        if not isinstance(content, str):
+            raise self.fail("malformed response: 'choices[0].message.content' is not text")
+        usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
+        return self.completion(
+            content,
+            req,
+            model=data.get("model"),
+            tokens_in=usage.get("prompt_tokens"),
+            tokens_out=usage.get("completion_tokens"),
+            extra={"finish_reason": choices[0].get("finish_reason")},
+        )
+
+    async def parse_stream(self, resp: aiohttp.ClientResponse, req: Request) -> Completion:
+        parts: list[str] = []
+        model: Any = None
+        usage: dict[str, Any] = {}
+        finish: Any = None
+        done = False
+        async for _event, data in self.iter_sse(resp):
+            if data.strip() == "[DONE]":
+                done = True
+                break
+            chunk = self.decode_json_line(data, "stream chunk")
+            if not isinstance(chunk, dict):
+                raise self.fail(
+                    f"malformed stream chunk: expected an object, got {type_name(chunk)}"
+                )
+            if "error" in chunk:
+                raise self.fail(f"stream error: {error_message(chunk['error'])}")
+            model = chunk.get("model") or model
+            if isinstance(chunk.get("usage"), dict):
+                usage = chunk["usage"]
+            choices = chunk.get("choices")
+            if not isinstance(choices, list):
+                raise self.fail("malformed stream chunk: no 'choices'")
+            for choice in choices:
+                if not isinstance(choice, dict):
+                    raise self.fail("malformed stream chunk: a choice is not an object")
+                delta = choice.get("delta") or {}
+                text = delta.get("content") if isinstance(delta, dict) else None
+                if isinstance(text, str):
+                    parts.append(text)
+                finish = choice.get("finish_reason") or finish
+        if not done and finish is None:
+            raise RetryableError("stream", "stream ended before [DONE]")
+        return self.completion(
+            "".join(parts),
+            req,
+            model=model,
+            tokens_in=usage.get("prompt_tokens"),
+            tokens_out=usage.get("completion_tokens"),
+            extra={"finish_reason": finish, "streamed": True},
+        )
