@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import math
 import os
+import re
+import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
@@ -19,6 +21,7 @@ from pydantic_settings import (
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+from pydantic_settings import SettingsError as _SourceError
 
 from engine.errors import SettingsError
 
@@ -53,6 +56,7 @@ class ProviderSettings(_Strict):
     latency_jitter: float = Field(default=0.3, ge=0, description="lognormal sigma (simulated)")
     error_rate: float = Field(default=0.0, ge=0, le=1, description="failure share (simulated)")
     tokens_out: int = Field(default=60, ge=1, description="mean completion tokens (simulated)")
+    seed: int | None = Field(default=None, description="RNG seed (simulated; default from name)")
 
     @field_validator("base_url")
     @classmethod
@@ -62,7 +66,15 @@ class ProviderSettings(_Strict):
         return v.rstrip("/") if v else v
 
     @field_validator(
-        "timeout", "connect_timeout", "latency_ms", "price_in", "price_out", "cooldown"
+        "timeout",
+        "connect_timeout",
+        "backoff_base",
+        "backoff_max",
+        "latency_ms",
+        "latency_jitter",
+        "price_in",
+        "price_out",
+        "cooldown",
     )
     @classmethod
     def _finite(cls, v: float) -> float:
@@ -152,7 +164,10 @@ class EngineSettings(BaseSettings):
         path = _config_path(init_settings)
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
         if path is not None:
-            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
+            try:
+                sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
+            except (tomllib.TOMLDecodeError, OSError) as exc:
+                raise SettingsError(f"config: cannot read {str(path)!r}: {exc}") from None
         return tuple(sources)
 
     @classmethod
@@ -162,6 +177,8 @@ class EngineSettings(BaseSettings):
             return cls(**overrides)
         except ValidationError as exc:
             raise SettingsError(format_validation_error(exc)) from None
+        except _SourceError as exc:
+            raise SettingsError(_format_source_error(exc)) from None
         except ValueError as exc:
             raise SettingsError(f"invalid settings: {exc}") from None
 
@@ -171,7 +188,16 @@ class EngineSettings(BaseSettings):
         for p in data.get("providers", {}).values():
             if p.get("api_key") is not None:
                 p["api_key"] = "***"
+            if p.get("base_url"):
+                p["base_url"] = mask_url(p["base_url"])
+        if data.get("redis_url"):
+            data["redis_url"] = mask_url(data["redis_url"])
         return data
+
+
+def mask_url(url: str) -> str:
+    """``url`` with any password (``scheme://user:secret@host``) replaced by ``***``."""
+    return re.sub(r"^([a-z][a-z0-9+.-]*://[^/@:]*):[^/@]*@", r"\1:***@", url, flags=re.I)
 
 
 def _config_path(init_settings: PydanticBaseSettingsSource) -> Path | None:
@@ -195,8 +221,41 @@ def format_validation_error(exc: ValidationError) -> str:
         if loc == "(root)":
             lines.append(f"  {msg}")
             continue
-        shown = "***" if "api_key" in loc and value is not None else repr(value)
+        shown = "***" if "api_key" in loc and value is not None else repr(_redact(value))
         if len(shown) > 80:
             shown = shown[:77] + "..."
         lines.append(f"  {loc}: {msg} (got {shown})")
     return "\n".join(lines)
+
+
+def _redact(value: Any) -> Any:
+    """A copy of a (nested) input with every api_key value masked, for error messages.
+
+    A "field required" error carries the whole parent mapping as its input, which may
+    hold a key next to the missing field.
+    """
+    if isinstance(value, dict):
+        return {
+            k: ("***" if "api_key" in str(k).lower() and v is not None else _redact(v))
+            for k, v in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [_redact(v) for v in value]
+    if isinstance(value, SecretStr):
+        return "***"
+    return value
+
+
+def _format_source_error(exc: Exception) -> str:
+    """Name the field and the raw environment value pydantic-settings could not parse."""
+    msg = str(exc)
+    m = re.search(r'field "([^"]+)"', msg)
+    if m is None:
+        return f"invalid settings: {msg}"
+    field = m.group(1)
+    var = f"FLOWDECK_{field.upper()}"
+    raw = os.environ.get(var)
+    if raw is None:
+        return f"invalid settings:\n  {field}: cannot parse the value"
+    shown = "***" if "key" in raw.lower() else repr(raw if len(raw) <= 80 else raw[:77] + "...")
+    return f"invalid settings:\n  {field}: ${var} is not valid JSON (got {shown})"
