@@ -1,0 +1,79 @@
+"""msgpack encoding of stored values (never pickle: Redis is shared, pickle runs code).
+
+A :class:`~engine.completion.Completion` anywhere inside a value travels as a msgpack
+extension type holding its ``to_dict()`` map, so it comes back as a ``Completion``
+(and a user dict that happens to look like one stays a dict). Tuples come back as
+lists, as in JSON. A value msgpack cannot encode raises ``TypeError``.
+
+L2 records carry a fixed header before the msgpack body: magic ``b"FD"``, a version
+byte, then three little-endian doubles: when it was stored (Unix seconds), the latency
+of the call that produced it and its cost. The header sits at a fixed offset, so a
+TTL change can read just the store time of every entry with GETRANGE.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Any
+
+import msgpack
+
+from engine.completion import Completion
+
+EXT_COMPLETION = 1
+
+_MAGIC = b"FD"
+_VERSION = 1
+_HEADER = struct.Struct("<2sBddd")
+HEADER_SIZE = _HEADER.size
+STORED_AT_RANGE = (3, 10)  # GETRANGE start, end (inclusive) of the stored_at double
+_STORED_AT = struct.Struct("<d")
+
+
+def _default(obj: Any) -> Any:
+    if isinstance(obj, Completion):
+        return msgpack.ExtType(EXT_COMPLETION, pack(obj.to_dict()))
+    if isinstance(obj, set | frozenset):
+        return list(obj)
+    raise TypeError(f"cannot store a {type(obj).__qualname__} value (not msgpack-serialisable)")
+
+
+def _ext_hook(code: int, data: bytes) -> Any:
+    if code == EXT_COMPLETION:
+        return Completion.from_dict(unpack(data))
+    return msgpack.ExtType(code, data)
+
+
+def pack(value: Any) -> bytes:
+    """msgpack bytes of ``value`` (Completions as an extension type)."""
+    return msgpack.packb(value, default=_default, use_bin_type=True)
+
+
+def unpack(raw: bytes) -> Any:
+    return msgpack.unpackb(raw, ext_hook=_ext_hook, raw=False, strict_map_key=False)
+
+
+def pack_record(value: Any, stored_at: float, latency: float = 0.0, cost: float = 0.0) -> bytes:
+    """A header (store time, latency, cost) followed by the msgpack body."""
+    return _HEADER.pack(_MAGIC, _VERSION, stored_at, latency, cost) + pack(value)
+
+
+def unpack_record(raw: bytes) -> tuple[Any, float, float, float]:
+    """``(value, stored_at, latency, cost)``; ValueError if ``raw`` is not a record."""
+    if len(raw) < HEADER_SIZE:
+        raise ValueError("not a flowdeck record (too short)")
+    magic, version, stored_at, latency, cost = _HEADER.unpack_from(raw)
+    if magic != _MAGIC or version != _VERSION:
+        raise ValueError(f"not a flowdeck record (magic {magic!r}, version {version})")
+    try:
+        value = unpack(raw[HEADER_SIZE:])
+    except Exception as exc:
+        raise ValueError(f"corrupt flowdeck record: {exc}") from exc
+    return value, stored_at, latency, cost
+
+
+def stored_at_of(raw: bytes) -> float | None:
+    """The store time from the bytes GETRANGE returned for :data:`STORED_AT_RANGE`."""
+    if len(raw) != _STORED_AT.size:
+        return None
+    return _STORED_AT.unpack(raw)[0]

@@ -1,0 +1,147 @@
+"""Stable cache keys: a digest of a canonical encoding of the input.
+
+Why not ``hash()``: it is salted per process for strings, so two engines (or one engine
+after a restart) would disagree about the key of the same prompt and could never share
+L2 entries. Here the input is encoded canonically with msgpack (dict keys sorted, types
+kept apart: ``1``, ``1.0``, ``True`` and ``"1"`` are four different keys) and hashed with
+BLAKE2b; the result is the same in every process and on every machine.
+
+Canonical rules: dicts are encoded with their keys sorted; lists and tuples are the same
+sequence; sets are sorted by the encoding of their items; str, bytes, int, float, bool
+and None are encoded as themselves. Anything else raises ``TypeError``: there is no
+stable, meaningful encoding of an arbitrary object, and guessing (``repr``, ``id``) would
+silently split or merge keys.
+"""
+
+from __future__ import annotations
+
+from hashlib import blake2b
+from collections.abc import Hashable
+from typing import Any
+
+import msgpack
+
+__all__ = ["DIGEST_SIZE", "canonical", "digest", "digest_of_local", "local_key"]
+
+DIGEST_SIZE = 16  # bytes: 128 bits, 32 hex characters; collisions are not a concern
+
+_packb = msgpack.packb
+_ExtType = msgpack.ExtType
+_SCALARS = frozenset((str, int, float, bool, type(None), bytes))
+_EXT_BIGINT = 1
+_EXT_SET = 2
+_INT_MIN, _INT_MAX = -(1 << 63), (1 << 64) - 1
+
+
+def digest(data: Any) -> str:
+    """The key of ``data``: 32 hex characters, equal for equal canonical inputs."""
+    t = type(data)
+    if t is str:
+        return blake2b(_packb(data), digest_size=DIGEST_SIZE).hexdigest()
+    if t is dict:
+        try:
+            items = sorted(data.items())  # dict keys are unique: values are never compared
+        except TypeError:
+            items = None  # keys of mixed types: the general path orders them by encoding
+        if items is not None:
+            for _, v in items:
+                if type(v) not in _SCALARS or (type(v) is int and not _INT_MIN <= v <= _INT_MAX):
+                    break
+            else:
+                return blake2b(_packb(dict(items)), digest_size=DIGEST_SIZE).hexdigest()
+    return blake2b(canonical(data), digest_size=DIGEST_SIZE).hexdigest()
+
+
+def local_key(data: Any) -> Hashable:
+    """A key for in-process lookups, cheaper than :func:`digest` for common inputs.
+
+    A str is its own key and a dict of str -> str is the tuple of its sorted items
+    (hashing those is what a dict lookup does anyway); anything else is the binary
+    digest. The three kinds (str, tuple, bytes) never compare equal to each other, and
+    :func:`digest_of_local` turns any of them into the same hex :func:`digest` gives
+    for the original input, for keys that leave the process.
+    """
+    t = type(data)
+    if t is str:
+        return data
+    if t is dict:
+        n = len(data)
+        if n == 1:
+            ((k, v),) = data.items()
+            if type(k) is str and type(v) is str:
+                return ((k, v),)
+        elif 1 < n <= 16:
+            try:
+                items = sorted(data.items())
+            except TypeError:
+                items = []
+            for k, v in items:
+                if type(k) is not str or type(v) is not str:
+                    break
+            else:
+                if items:
+                    return tuple(items)
+    return blake2b(canonical(data), digest_size=DIGEST_SIZE).digest()
+
+
+def digest_of_local(key: Hashable) -> str:
+    """The hex :func:`digest` of the input a :func:`local_key` came from."""
+    t = type(key)
+    if t is str:
+        return digest(key)
+    if t is tuple:
+        return digest(dict(key))  # type: ignore[arg-type]
+    if t is bytes:
+        return key.hex()  # type: ignore[union-attr]
+    raise TypeError(f"not a local key: {type(key).__name__}")
+
+
+def canonical(data: Any) -> bytes:
+    """The canonical msgpack encoding of ``data`` (raises TypeError for unsupported types)."""
+    return _packb(_canon(data, 0))
+
+
+def _canon(obj: Any, depth: int) -> Any:
+    if depth > 100:
+        raise TypeError("cannot make a cache key: input nested more than 100 levels deep")
+    t = type(obj)
+    if t is str or t is float or t is bool or obj is None or t is bytes:
+        return obj
+    if t is int:
+        return obj if _INT_MIN <= obj <= _INT_MAX else _ExtType(_EXT_BIGINT, str(obj).encode())
+    if isinstance(obj, dict):
+        pairs = [(_canon(k, depth + 1), _canon(v, depth + 1)) for k, v in obj.items()]
+        try:
+            pairs.sort(key=_first)
+        except TypeError:  # keys of mixed types: order by their encoding instead
+            pairs.sort(key=_first_packed)
+        return dict(pairs)
+    if isinstance(obj, list | tuple):
+        return [_canon(v, depth + 1) for v in obj]
+    if isinstance(obj, set | frozenset):
+        packed = sorted(_packb(_canon(v, depth + 1)) for v in obj)
+        return _ExtType(_EXT_SET, b"".join(packed))
+    # Subclasses of the scalar types (str enums, int flags): encode as the base value.
+    if isinstance(obj, bool):
+        return bool(obj)
+    if isinstance(obj, str):
+        return str(obj)
+    if isinstance(obj, int):
+        return _canon(int(obj), depth)
+    if isinstance(obj, float):
+        return float(obj)
+    if isinstance(obj, bytes | bytearray | memoryview):
+        return bytes(obj)
+    raise TypeError(
+        f"cannot make a stable cache key from a {t.__module__}.{t.__qualname__} value; "
+        "pass key= to Cache to turn the input into str / int / float / bool / None / "
+        "bytes, or dicts, lists and tuples of those"
+    )
+
+
+def _first(pair: tuple[Any, Any]) -> Any:
+    return pair[0]
+
+
+def _first_packed(pair: tuple[Any, Any]) -> bytes:
+    return _packb(pair[0])
