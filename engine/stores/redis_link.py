@@ -1,0 +1,255 @@
+"""One Redis connection pool per engine, behind a circuit breaker.
+
+Why a breaker: when Redis dies, every cache miss would otherwise wait for a connect
+timeout before falling back to L1. After ``threshold`` consecutive connection failures
+the breaker opens: :meth:`RedisLink.run` fails at once with :class:`RedisUnavailable`
+without touching the network, and a background probe PINGs Redis with exponential
+backoff. When Redis answers, the breaker closes, ``reconnects`` goes up, a ``redis``
+"up" event is emitted and the ``on_up`` listeners run (Memory drains its pending writes
+there).
+
+Timeouts are short (0.5 s connect and per operation) and redis-py's own retries are
+off: the caller is a cache that can always fall back to L1, so a slow answer is worse
+than none.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+from urllib.parse import urlsplit, urlunsplit
+
+from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from engine.errors import FlowdeckError
+from engine.telemetry.events import EventBus, EventKind
+
+T = TypeVar("T")
+
+CONTROL_CHANNEL = "flowdeck:control"
+
+# Errors that say "Redis is not reachable" (they trip the breaker); other RedisErrors
+# (a wrong type, a script error) are counted but do not.
+_UNREACHABLE = (RedisConnectionError, RedisTimeoutError, OSError, asyncio.TimeoutError)
+
+
+class RedisUnavailable(FlowdeckError):
+    """Redis could not serve a call: the breaker is open or the call failed."""
+
+
+class RedisLink:
+    """A ``redis.asyncio`` client plus a circuit breaker and a recovery probe.
+
+    ``up`` is the breaker state (True = closed, calls go through). ``errors`` counts
+    failed calls, ``reconnects`` counts recoveries (down -> up).
+    """
+
+    def __init__(
+        self,
+        url: str,
+        bus: EventBus,
+        *,
+        threshold: int = 3,
+        timeout: float = 0.5,
+        probe_min: float = 0.05,
+        probe_max: float = 1.0,
+        max_connections: int = 64,
+        health_check_interval: int = 15,
+    ) -> None:
+        if threshold < 1:
+            raise ValueError(f"threshold must be >= 1, got {threshold!r}")
+        self.url = url
+        self._bus = bus
+        self.threshold = threshold
+        self.timeout = timeout
+        self.probe_min = probe_min
+        self.probe_max = probe_max
+        self.up = False
+        self.errors = 0
+        self.reconnects = 0
+        self.last_error: str | None = None
+        self._fails = 0
+        self._closed = False
+        self._probe_task: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._up_listeners: list[Callable[[], Any]] = []
+        pool = BlockingConnectionPool.from_url(
+            url,
+            max_connections=max_connections,
+            timeout=max(2.0, timeout * 4),  # waiting for a free connection is not an outage
+            socket_timeout=timeout,
+            socket_connect_timeout=timeout,
+            retry=Retry(NoBackoff(), 0),
+            health_check_interval=health_check_interval,
+            client_name="flowdeck",
+        )
+        self.client: Redis = Redis.from_pool(pool)
+
+    # ---- lifecycle --------------------------------------------------------------------
+    async def start(self) -> None:
+        """Connect; if Redis is not there, start down and keep probing (never raises)."""
+        try:
+            await asyncio.wait_for(self.client.ping(), self.timeout * 2)
+        except (RedisError, *_UNREACHABLE) as exc:
+            self._open(exc)
+            return
+        self.up = True
+        self._bus.emit2(EventKind.REDIS, "up", None)
+
+    async def close(self) -> None:
+        self._closed = True
+        tasks = list(self._tasks)
+        if self._probe_task is not None:
+            tasks.append(self._probe_task)
+        for t in tasks:
+            t.cancel()
+        for t in tasks:
+            with contextlib.suppress(BaseException):
+                await t
+        self.up = False
+        with contextlib.suppress(Exception):
+            await self.client.aclose()
+
+    # ---- calls ------------------------------------------------------------------------
+    async def run(self, fn: Callable[[Redis], Awaitable[T]]) -> T:
+        """``await fn(client)``, or raise :class:`RedisUnavailable`."""
+        if not self.up:
+            raise RedisUnavailable(f"redis is down ({self.last_error or 'not connected'})")
+        try:
+            result = await fn(self.client)
+        except _UNREACHABLE as exc:
+            self.errors += 1
+            self._fails += 1
+            self.last_error = _describe_error(exc)
+            if self._fails >= self.threshold:
+                self._trip(exc)
+            raise RedisUnavailable(self.last_error) from exc
+        except RedisError as exc:
+            self.errors += 1
+            self.last_error = _describe_error(exc)
+            raise RedisUnavailable(self.last_error) from exc
+        self._fails = 0
+        return result
+
+    def on_up(self, listener: Callable[[], Any]) -> Callable[[], None]:
+        """Call ``listener()`` whenever Redis comes back (a coroutine result is awaited
+        in a task). Returns a function that removes the listener."""
+        self._up_listeners.append(listener)
+
+        def remove() -> None:
+            with contextlib.suppress(ValueError):
+                self._up_listeners.remove(listener)
+
+        return remove
+
+    def spawn(self, coro: Awaitable[Any]) -> asyncio.Task[Any]:
+        """Run background Redis work owned by the link (cancelled on close)."""
+        task: asyncio.Task[Any] = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._reap)
+        return task
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "url": redact_url(self.url),
+            "up": self.up,
+            "errors": self.errors,
+            "reconnects": self.reconnects,
+        }
+
+    # ---- breaker ----------------------------------------------------------------------
+    def _trip(self, exc: BaseException) -> None:
+        """Open the breaker if it is closed."""
+        self.last_error = _describe_error(exc)
+        if self.up:
+            self._open(exc)
+
+    def _open(self, exc: BaseException) -> None:
+        """Mark Redis down, say so once, and start the recovery probe."""
+        self.last_error = _describe_error(exc)
+        self.up = False
+        self._bus.emit2(EventKind.REDIS, "down", self.last_error)
+        if not self._closed and (self._probe_task is None or self._probe_task.done()):
+            self._probe_task = asyncio.ensure_future(self._probe())
+
+    async def _probe(self) -> None:
+        delay = self.probe_min
+        while not self._closed:
+            await asyncio.sleep(delay)
+            try:
+                await asyncio.wait_for(self.client.ping(), self.timeout * 2)
+            except (RedisError, *_UNREACHABLE) as exc:
+                self.last_error = _describe_error(exc)
+                delay = min(delay * 2, self.probe_max)
+                continue
+            # Idle pooled connections may point at the dead server: drop them.
+            with contextlib.suppress(Exception):
+                await self.client.connection_pool.disconnect(inuse_connections=False)
+            self._fails = 0
+            self.up = True
+            self.reconnects += 1
+            self._bus.emit2(EventKind.REDIS, "up", None)
+            for listener in list(self._up_listeners):
+                try:
+                    res = listener()
+                    if asyncio.iscoroutine(res):
+                        self.spawn(res)
+                except Exception:  # a listener's bug must not keep the breaker open
+                    continue
+            return
+
+    def _reap(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled():
+            task.exception()  # retrieved: background failures are counted by their owner
+
+
+async def scan_unlink(client: Redis, pattern: str, *, batch: int = 500) -> int:
+    """Delete every key matching ``pattern`` with SCAN + UNLINK (never KEYS/FLUSHDB)."""
+    deleted = 0
+    cursor = 0
+    while True:
+        cursor, keys = await client.scan(cursor=cursor, match=pattern, count=batch)
+        if keys:
+            deleted += await client.unlink(*keys)
+        if cursor == 0:
+            return deleted
+
+
+def glob_escape(text: str) -> str:
+    """Escape Redis glob metacharacters so a name matches only itself in SCAN MATCH."""
+    out = []
+    for ch in text:
+        if ch in "*?[]\\^":
+            out.append("\\")
+        out.append(ch)
+    return "".join(out)
+
+
+def redact_url(url: str) -> str:
+    """The URL with any password removed (the user name, if any, is kept)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparseable redis url>"
+    netloc = parts.netloc
+    if "@" in netloc:
+        cred, host = netloc.rsplit("@", 1)
+        user = cred.split(":", 1)[0]
+        netloc = f"{user}@{host}" if user else host
+    query = "&".join(
+        p for p in parts.query.split("&") if p and not p.lower().startswith("password=")
+    )
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+def _describe_error(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return f"{type(exc).__name__}: {text}"[:200]
