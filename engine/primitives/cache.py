@@ -1,7 +1,432 @@
-"""PLACEHOLDER — replaced by the storage work (see docs/internals.md)."""
+"""Cache: an in-process LRU+TTL layer (L1) over an optional shared Redis layer (L2).
 
-from engine.primitives.base import Primitive
+Lookup order: L1, then (for a miss, once per key however many callers are waiting) L2,
+then the inner primitive. An L2 hit fills L1; a computed result goes to both.
+
+- Keys: the stable digest of the input (:func:`engine.stores.keys.digest`), or of
+  ``key(data)`` when a key function is given; Redis keys are
+  ``flowdeck:cache:<name>:<digest>``, so caches never see each other's entries and a
+  flush can delete exactly one cache's keys.
+- Single-flight: concurrent misses on one key share one call of the inner primitive.
+  Every waiter gets its result or its exception (nothing is cached on error).
+  Callers wait through ``asyncio.shield``: cancelling one waiter never cancels the
+  shared call.
+- TTL changes apply to entries already stored: each entry keeps its store time (in L1
+  and inside the L2 record), so a shorter TTL turns old entries into misses at once;
+  a background SCAN re-times (or deletes) the L2 keys too.
+- Redis is best effort: any L2 failure is counted in ``l2_errors`` and the cache goes
+  on with L1 alone; the caller never sees a Redis exception.
+- Accounting: each entry remembers the inner's latency and the cost of its result
+  (``engine.completion.cost_of``); every hit adds them to ``time_saved`` and
+  ``cost_saved``.
+
+Cached values are shared, not copied: callers must not mutate a result they got from
+a cache.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable, Hashable
+from typing import TYPE_CHECKING, Any
+
+from engine.completion import cost_of
+from engine.context import Context
+from engine.primitives.base import Primitive, as_primitive
+from engine.stores import codec
+from engine.stores.keys import digest_of_local, local_key
+from engine.stores.lru import LRUTTLStore, check_size, check_ttl
+from engine.stores.redis_link import RedisLink, RedisUnavailable, glob_escape, scan_unlink
+from engine.telemetry.events import EventKind
+
+if TYPE_CHECKING:
+    from engine.settings import CacheSettings
+
+_perf = time.perf_counter
+_shield = asyncio.shield
+
+_HIT = EventKind.CACHE_HIT
+_MISS = EventKind.CACHE_MISS
+_SET = EventKind.CACHE_SET
+_EVICT = EventKind.CACHE_EVICT
+_FLUSH = EventKind.CACHE_FLUSH
+_CONFIG = EventKind.CACHE_CONFIG
+_L2_ERROR = EventKind.CACHE_L2_ERROR
+
+SHORT_KEY = 12  # hex characters of the key shown in events
 
 
 class Cache(Primitive):
+    """Cache the results of ``inner`` by input.
+
+    ``ttl`` (seconds) and ``max_size`` (entries) bound L1; ``l2=True`` also uses the
+    engine's Redis, if it has one (otherwise the cache is L1-only and ``stats()["l2"]``
+    is false). ``key(data)`` chooses what identifies a request (default: all of
+    ``data``). ``cache_none=False`` does not cache ``None`` results. ``clock`` and
+    ``wall_clock`` are injectable for tests (monotonic seconds for L1, Unix seconds for
+    the store time kept in L2).
+    """
+
     kind = "cache"
+
+    def __init__(
+        self,
+        inner: Any,
+        *,
+        name: str,
+        ttl: float,
+        max_size: int,
+        key: Callable[[Any], Any] | None = None,
+        l2: bool = False,
+        cache_none: bool = True,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"Cache name must be a non-empty string, got {name!r}")
+        if key is not None and not callable(key):
+            raise TypeError(f"Cache key must be a callable, got {type(key).__name__}")
+        self.inner = as_primitive(inner)
+        self.name = name
+        self.ttl = check_ttl(ttl)
+        self.max_size = check_size(max_size)
+        self.l2_enabled = bool(l2)
+        self.cache_none = bool(cache_none)
+        self._clock = clock
+        self._wall = wall_clock
+        self._store = LRUTTLStore(self.max_size, self.ttl, clock=clock, on_evict=self._evicted)
+        # A plain function stored on the instance: calling it binds nothing.
+        self._key: Callable[[Any], Hashable] = local_key if key is None else _keyed(key)
+        self._inflight: dict[Hashable, asyncio.Future[Any]] = {}
+        self._prefix = f"flowdeck:cache:{name}:"
+        self._gen = 0  # bumped by flush(): fills started before it are not stored
+        self._retime: asyncio.Task[None] | None = None
+        self._writes: set[asyncio.Task[Any]] = set()
+        self.hits_l1 = 0
+        self.hits_l2 = 0
+        self.misses = 0
+        self.coalesced = 0
+        self.sets = 0
+        self.l2_errors = 0
+        self.time_saved = 0.0
+        self.cost_saved = 0.0
+
+    # ---- the hot path -----------------------------------------------------------------
+    async def execute(self, data: Any, ctx: Context) -> Any:
+        key = self._key(data)
+        entry = self._store.get(key)
+        if entry is not None:
+            # entry = (result, latency, cost, short key)
+            self.hits_l1 += 1
+            self.time_saved += entry[1]
+            self.cost_saved += entry[2]
+            self._bus.emit3(_HIT, self.name, "l1", entry[3])
+            return entry[0]
+        fut = self._inflight.get(key)
+        if fut is not None:
+            self.coalesced += 1
+            self._bus.emit3(_MISS, self.name, digest_of_local(key)[:SHORT_KEY], True)
+            return await _shield(fut)
+        fut = asyncio.get_running_loop().create_future()
+        fut.add_done_callback(_retrieve)
+        self._inflight[key] = fut
+        task = asyncio.ensure_future(self._fill(key, data, ctx, fut))
+        self._writes.add(task)
+        task.add_done_callback(self._writes.discard)
+        return await _shield(fut)
+
+    async def _fill(
+        self, key: Hashable, data: Any, ctx: Context, fut: asyncio.Future[Any]
+    ) -> None:
+        """Resolve ``fut`` from L2 or the inner primitive, then store the result.
+
+        Runs in its own task so that no waiter's cancellation can stop it; the waiters
+        are released before the (slower) L2 write.
+        """
+        gen = self._gen
+        hexkey = digest_of_local(key)
+        short = hexkey[:SHORT_KEY]
+        link = self._link()
+        try:
+            if link is not None:
+                found = await self._l2_get(link, hexkey)
+                if found is not None:
+                    result, age, latency, cost = found
+                    if gen == self._gen:
+                        self._store.set(key, (result, latency, cost, short), self._clock() - age)
+                    self.hits_l2 += 1
+                    self.time_saved += latency
+                    self.cost_saved += cost
+                    self._bus.emit3(_HIT, self.name, "l2", short)
+                    self._resolve(key, fut, result)
+                    return
+            self.misses += 1
+            self._bus.emit3(_MISS, self.name, short, False)
+            t0 = _perf()
+            result = await self.inner.execute(data, ctx)
+            latency = _perf() - t0
+        except asyncio.CancelledError:
+            self._inflight.pop(key, None)
+            fut.cancel()
+            raise
+        except BaseException as exc:
+            self._inflight.pop(key, None)
+            if not fut.done():
+                fut.set_exception(exc)
+            if not isinstance(exc, Exception):
+                raise
+            return
+        if result is None and not self.cache_none:
+            self._resolve(key, fut, result)
+            return
+        cost = cost_of(result)
+        if gen == self._gen:
+            self._store.set(key, (result, latency, cost, short))
+            self.sets += 1
+        self._resolve(key, fut, result)
+        if gen != self._gen:
+            return
+        link = self._link()
+        if link is None:
+            self._bus.emit3(_SET, self.name, short, "l1")
+            return
+        stored = await self._l2_set(link, hexkey, result, latency, cost)
+        self._bus.emit3(_SET, self.name, short, "l1+l2" if stored else "l1")
+
+    def _resolve(self, key: Hashable, fut: asyncio.Future[Any], result: Any) -> None:
+        self._inflight.pop(key, None)
+        if not fut.done():
+            fut.set_result(result)
+
+    # ---- L2 ---------------------------------------------------------------------------
+    def _link(self) -> RedisLink | None:
+        """The engine's Redis if this cache uses L2 and the engine has one."""
+        if not self.l2_enabled:
+            return None
+        eng = self._engine
+        return eng.redis if eng is not None else None
+
+    async def _l2_get(self, link: RedisLink, key: str) -> tuple[Any, float, float, float] | None:
+        """``(value, age, latency, cost)`` from Redis, or None (miss, expired, error)."""
+        if not link.up:
+            self.l2_errors += 1  # skipped: the breaker is open
+            return None
+        rkey = self._prefix + key
+        try:
+            raw = await link.run(lambda c: c.get(rkey))
+        except RedisUnavailable as exc:
+            self._l2_failed(exc)
+            return None
+        if raw is None:
+            return None
+        try:
+            value, stored_at, latency, cost = codec.unpack_record(raw)
+        except ValueError as exc:
+            self._l2_failed(exc)
+            self._l2_background(link, lambda c: c.unlink(rkey))
+            return None
+        age = self._wall() - stored_at
+        if age >= self.ttl:  # stored under a longer TTL than the current one
+            self._l2_background(link, lambda c: c.unlink(rkey))
+            return None
+        return value, max(age, 0.0), latency, cost
+
+    async def _l2_set(
+        self, link: RedisLink, key: str, result: Any, latency: float, cost: float
+    ) -> bool:
+        if not link.up:
+            self.l2_errors += 1
+            return False
+        try:
+            raw = codec.pack_record(result, self._wall(), latency, cost)
+        except (TypeError, ValueError, OverflowError) as exc:
+            self._l2_failed(exc)  # not serialisable: this entry stays in L1 only
+            return False
+        rkey = self._prefix + key
+        px = max(1, int(self.ttl * 1000))
+        try:
+            await link.run(lambda c: c.set(rkey, raw, px=px))
+        except RedisUnavailable as exc:
+            self._l2_failed(exc)
+            return False
+        return True
+
+    def _l2_failed(self, exc: BaseException) -> None:
+        self.l2_errors += 1
+        self._bus.emit2(_L2_ERROR, self.name, str(exc)[:200])
+
+    def _l2_background(self, link: RedisLink, fn: Callable[[Any], Any]) -> None:
+        async def run() -> None:
+            try:
+                await link.run(fn)
+            except RedisUnavailable as exc:
+                self._l2_failed(exc)
+
+        link.spawn(run())
+
+    # ---- operator actions -------------------------------------------------------------
+    async def flush(self) -> dict[str, Any]:
+        """Drop every entry: L1, and this cache's keys in Redis (SCAN + UNLINK).
+
+        Returns ``{"name", "l1", "l2"}``: counts removed (``l2`` is None without Redis
+        or when Redis could not be reached).
+        """
+        self._gen += 1
+        n1 = self._store.clear()
+        n2: int | None = None
+        link = self._link()
+        if link is not None:
+            pattern = glob_escape(self._prefix) + "*"
+            try:
+                n2 = await link.run(lambda c: scan_unlink(c, pattern))
+            except RedisUnavailable as exc:
+                self._l2_failed(exc)
+        self._bus.emit3(_FLUSH, self.name, n1, n2 or 0)
+        return {"name": self.name, "l1": n1, "l2": n2}
+
+    def set_ttl(self, ttl: float) -> dict[str, Any]:
+        """Change the TTL of stored and future entries; a shorter one expires old ones now.
+
+        L1 is updated at once. L2 reads check the new TTL at once too; the Redis
+        expiry of existing keys is re-timed by a background SCAN.
+        """
+        ttl = check_ttl(ttl)
+        self.ttl = ttl
+        expired = self._store.set_ttl(ttl)
+        self._bus.emit3(_CONFIG, self.name, ttl, self.max_size)
+        link = self._link()
+        if link is not None:
+            with contextlib.suppress(RuntimeError):  # no running loop: reads still check
+                asyncio.get_running_loop()
+                if self._retime is not None and not self._retime.done():
+                    self._retime.cancel()
+                self._retime = link.spawn(self._l2_retime(link, ttl))
+        return {"name": self.name, "ttl": ttl, "expired": expired}
+
+    def set_max_size(self, max_size: int) -> dict[str, Any]:
+        """Change the L1 capacity, evicting least recently used entries down to it now."""
+        max_size = check_size(max_size)
+        self.max_size = max_size
+        evicted = self._store.resize(max_size)
+        self._bus.emit3(_CONFIG, self.name, self.ttl, max_size)
+        return {"name": self.name, "max_size": max_size, "evicted": evicted}
+
+    def apply_settings(self, settings: CacheSettings) -> None:
+        """Overrides from ``EngineSettings.caches[name]`` (applied at registration)."""
+        if settings.ttl is not None:
+            self.set_ttl(settings.ttl)
+        if settings.max_size is not None:
+            self.set_max_size(settings.max_size)
+        if settings.l2 is not None:
+            self.l2_enabled = settings.l2
+
+    async def wait_writes(self) -> None:
+        """Wait for in-flight fills and their L2 writes (tests, orderly shutdown)."""
+        while self._writes:
+            await asyncio.gather(*list(self._writes), return_exceptions=True)
+        if self._retime is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._retime
+
+    async def aclose(self) -> None:
+        await self.wait_writes()
+
+    async def _l2_retime(self, link: RedisLink, ttl: float) -> None:
+        """Give every L2 key of this cache the expiry its store time implies under ``ttl``."""
+        pattern = glob_escape(self._prefix) + "*"
+        start, end = codec.STORED_AT_RANGE
+
+        async def retime(client: Any) -> None:
+            cursor = 0
+            while True:
+                cursor, keys = await client.scan(cursor=cursor, match=pattern, count=500)
+                if keys:
+                    pipe = client.pipeline(transaction=False)
+                    for k in keys:
+                        pipe.getrange(k, start, end)
+                    stamps = await pipe.execute()
+                    now = self._wall()
+                    pipe = client.pipeline(transaction=False)
+                    for k, raw in zip(keys, stamps, strict=True):
+                        stored_at = codec.stored_at_of(raw) if raw else None
+                        if stored_at is None:
+                            continue  # vanished meanwhile, or not ours to judge
+                        left = stored_at + ttl - now
+                        if left <= 0:
+                            pipe.unlink(k)
+                        else:
+                            pipe.pexpire(k, max(1, int(left * 1000)))
+                    if len(pipe):
+                        await pipe.execute()
+                if cursor == 0:
+                    return
+
+        try:
+            await link.run(retime)
+        except RedisUnavailable as exc:
+            self._l2_failed(exc)
+
+    # ---- introspection ----------------------------------------------------------------
+    def _evicted(self, reason: str, count: int) -> None:
+        self._bus.emit3(_EVICT, self.name, reason, count)
+
+    @property
+    def l2(self) -> bool:
+        """True when L2 is in use: asked for, and the engine has Redis."""
+        return self._link() is not None
+
+    def stats(self) -> dict[str, Any]:
+        self._store.sweep(1024)  # so "size" does not count long-expired entries
+        hits = self.hits_l1 + self.hits_l2
+        total = hits + self.misses + self.coalesced
+        link = self._link()
+        ev = self._store.evictions
+        return {
+            "hits": hits,
+            "hits_l1": self.hits_l1,
+            "hits_l2": self.hits_l2,
+            "misses": self.misses,
+            "coalesced": self.coalesced,
+            "sets": self.sets,
+            "evictions": {"lru": ev["lru"], "ttl": ev["ttl"], "resize": ev["resize"]},
+            "size": len(self._store),
+            "max_size": self.max_size,
+            "ttl": self.ttl,
+            "hit_rate": hits / total if total else 0.0,
+            "l2": link is not None,
+            "l2_up": link is not None and link.up,
+            "l2_errors": self.l2_errors,
+            "time_saved": self.time_saved,
+            "cost_saved": self.cost_saved,
+        }
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "ttl": self.ttl,
+            "max_size": self.max_size,
+            "l2": self.l2,
+            "stats": self.stats(),
+        }
+
+    def children(self) -> tuple[Primitive, ...]:
+        return (self.inner,)
+
+    def __repr__(self) -> str:
+        return f"Cache({self.name}: {self.inner!r})"
+
+
+def _keyed(fn: Callable[[Any], Any]) -> Callable[[Any], Hashable]:
+    def key(data: Any) -> Hashable:
+        return local_key(fn(data))
+
+    return key
+
+
+def _retrieve(fut: asyncio.Future[Any]) -> None:
+    """Mark a shared call's exception as seen: its waiters may all have gone."""
+    if not fut.cancelled():
+        fut.exception()

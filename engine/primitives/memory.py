@@ -1,7 +1,437 @@
-"""PLACEHOLDER — replaced by the storage work (see docs/internals.md)."""
+"""Memory: a bounded key-value store with keyword search, optionally kept in Redis.
 
+Search is served from an inverted index (word -> keys, in the order they were added),
+so its cost depends on the posting lists of the query words, never on the number of
+entries. Words are the case-folded ``\\w+`` runs of string values, of the string
+fields of dict values and of a Completion's text; other values are stored and
+returned by ``get`` but are not searchable.
+
+With Redis (``l2=True`` and an engine with ``redis_url``) the memory is write-through:
+every ``add`` / eviction / ``clear`` is written to the hash
+``flowdeck:memory:<namespace>`` before it returns. A write that cannot reach Redis is
+kept in a pending queue (in order) and written when Redis comes back, so losing Redis
+loses no entry. On engine start the memory loads what Redis holds for its namespace,
+so a second engine sees the first one's entries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
+from heapq import nsmallest
+from itertools import islice
+from typing import Any
+
+from engine.completion import Completion
+from engine.context import Context
 from engine.primitives.base import Primitive
+from engine.stores import codec
+from engine.stores.keys import digest
+from engine.stores.lru import check_size
+from engine.stores.redis_link import RedisLink, RedisUnavailable
+from engine.telemetry.events import EventKind
+from engine.telemetry.stats import LatencyWindow
+
+_perf = time.perf_counter
+_WORD = re.compile(r"\w+")
+_DELETE: Any = object()  # a pending removal
+_DRAIN_BATCH = 500
+
+
+def words_of(value: Any) -> frozenset[str]:
+    """The searchable words of a value (see the module docstring)."""
+    if isinstance(value, str):
+        return frozenset(_WORD.findall(value.casefold()))
+    if isinstance(value, dict):
+        words: set[str] = set()
+        for v in value.values():
+            if isinstance(v, str):
+                words.update(_WORD.findall(v.casefold()))
+        return frozenset(words)
+    if isinstance(value, Completion):
+        return frozenset(_WORD.findall(value.text.casefold()))
+    return frozenset()
 
 
 class Memory(Primitive):
+    """Keep up to ``max_size`` entries (oldest evicted first) and find them by keyword.
+
+    ``add`` and ``clear`` are coroutines (they write through to Redis); ``get`` and
+    ``search`` are plain calls on local state.
+    """
+
     kind = "memory"
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        namespace: str | None = None,
+        max_size: int = 10_000,
+        l2: bool = False,
+        recall: int = 5,
+    ) -> None:
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"Memory name must be a non-empty string, got {name!r}")
+        if namespace is not None and (not isinstance(namespace, str) or not namespace):
+            raise ValueError(f"Memory namespace must be a non-empty string, got {namespace!r}")
+        if isinstance(recall, bool) or not isinstance(recall, int) or recall < 1:
+            raise ValueError(f"Memory recall must be a positive integer, got {recall!r}")
+        self.name = name
+        self.namespace = namespace or name
+        self.max_size = check_size(max_size)
+        self.l2_enabled = bool(l2)
+        self.recall = recall
+        # key -> (seq, value, words, added_at); oldest first (re-adding moves to the end)
+        self._entries: OrderedDict[str, tuple[int, Any, frozenset[str], float]] = OrderedDict()
+        # word -> keys holding it, oldest first (a dict used as an ordered set)
+        self._index: dict[str, dict[str, None]] = {}
+        self._seq = 0
+        self._rkey = f"flowdeck:memory:{self.namespace}"
+        # Redis writes not yet done, in order: key -> encoded record or _DELETE.
+        self._pending: dict[str, Any] = {}
+        self._pending_clear = False
+        self._loaded = False
+        self._drain_task: asyncio.Task[None] | None = None
+        self._remove_listener: Callable[[], None] | None = None
+        self.adds = 0
+        self.searches = 0
+        self.l2_errors = 0
+        self.search_latency = LatencyWindow(512)
+
+    # ---- reads ------------------------------------------------------------------------
+    @property
+    def size(self) -> int:
+        return len(self._entries)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        entry = self._entries.get(key)
+        return default if entry is None else entry[1]
+
+    def search(self, keywords: str | Iterable[str], limit: int = 10) -> list[dict[str, Any]]:
+        """Entries matching any of ``keywords``, best first: ``[{"key", "value", "score"}]``.
+
+        ``score`` is how many distinct keywords an entry holds; ties go to the most
+        recently added. ``keywords`` is a string (split into words) or strings.
+        Cost: the posting lists of the query words except the longest one, plus
+        ``limit``; never all entries.
+        """
+        t0 = _perf()
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            raise ValueError(f"limit must be a positive integer, got {limit!r}")
+        words = _query_words(keywords)
+        nwords = len(words)
+        ranked = self._rank(words, limit)
+        entries = self._entries
+        out = [{"key": k, "value": entries[k][1], "score": s} for k, s in ranked]
+        dt = _perf() - t0
+        self.searches += 1
+        self.search_latency.record(dt)
+        self._bus.emit4(EventKind.MEMORY_SEARCH, self.name, nwords, len(out), dt)
+        return out
+
+    def _rank(self, words: list[str], limit: int) -> list[tuple[str, int]]:
+        index = self._index
+        postings = [p for w in words if (p := index.get(w))]
+        if not postings:
+            return []
+        postings.sort(key=len)
+        big = postings.pop()
+        entries = self._entries
+        # Any key holding two or more of the words is in one of the shorter lists:
+        # count those exactly; keys only in the longest list score 1.
+        counts: dict[str, int] = {}
+        for p in postings:
+            for k in p:
+                counts[k] = counts.get(k, 0) + 1
+        for k in counts:
+            if k in big:
+                counts[k] += 1
+
+        def order(k: str) -> tuple[int, int]:
+            return (-counts[k], -entries[k][0])
+
+        top = nsmallest(limit, counts, key=order)
+        if len(top) == limit and counts[top[-1]] > 1:
+            return [(k, counts[k]) for k in top]
+        # Fill with score-1 keys: the newest of the longest list, merged by recency with
+        # the score-1 keys already counted.
+        only_big = list(islice((k for k in reversed(big) if k not in counts), limit))
+        multi = [k for k in top if counts[k] > 1]
+        ones = [k for k in top if counts[k] == 1] + only_big
+        ones.sort(key=lambda k: -entries[k][0])
+        return [(k, counts.get(k, 1)) for k in (multi + ones)[:limit]]
+
+    # ---- writes -----------------------------------------------------------------------
+    async def add(self, key: str, value: Any) -> None:
+        """Store ``value`` under ``key`` (replacing and refreshing an existing entry)."""
+        if not isinstance(key, str):
+            raise TypeError(f"Memory keys are strings, got {type(key).__name__}")
+        link = self._link()
+        added_at = time.time()
+        # Encode first: an unstorable value raises TypeError before anything changes.
+        blob = codec.pack_record(value, added_at) if link is not None else b""
+        evicted = self._put(key, value, added_at)
+        self.adds += 1
+        self._bus.emit2(EventKind.MEMORY_ADD, self.name, key)
+        if link is not None:
+            self._attach(link)
+            ops: list[tuple[str, Any]] = [(key, blob)]
+            ops.extend((k, _DELETE) for k in evicted if k != key)
+            await self._write(link, ops)
+
+    async def clear(self) -> int:
+        """Remove every entry, here and in Redis; returns how many were here."""
+        n = len(self._entries)
+        self._entries.clear()
+        self._index.clear()
+        link = self._link()
+        if link is not None:
+            self._attach(link)
+            self._pending.clear()
+            self._pending_clear = True
+            await self._flush_pending()
+        self._bus.emit2(EventKind.MEMORY_CLEAR, self.name, n)
+        return n
+
+    def _put(self, key: str, value: Any, added_at: float) -> list[str]:
+        """Insert locally, update the index, evict the oldest; returns evicted keys."""
+        entries, index = self._entries, self._index
+        old = entries.pop(key, None)
+        if old is not None:
+            self._unindex(key, old[2])
+        self._seq += 1
+        words = words_of(value)
+        entries[key] = (self._seq, value, words, added_at)
+        for w in words:
+            posting = index.get(w)
+            if posting is None:
+                index[w] = {key: None}
+            else:
+                posting[key] = None
+        evicted: list[str] = []
+        while len(entries) > self.max_size:
+            k, e = entries.popitem(last=False)
+            self._unindex(k, e[2])
+            evicted.append(k)
+        return evicted
+
+    def _unindex(self, key: str, words: frozenset[str]) -> None:
+        index = self._index
+        for w in words:
+            posting = index.get(w)
+            if posting is not None:
+                posting.pop(key, None)
+                if not posting:
+                    del index[w]
+
+    # ---- Redis ------------------------------------------------------------------------
+    def _link(self) -> RedisLink | None:
+        if not self.l2_enabled:
+            return None
+        eng = self._engine
+        return eng.redis if eng is not None else None
+
+    @property
+    def l2(self) -> bool:
+        return self._link() is not None
+
+    async def _write(self, link: RedisLink, ops: list[tuple[str, Any]]) -> None:
+        """Write through, or queue (keeping order) when Redis is down or a drain runs."""
+        if self._pending or self._pending_clear or not link.up:
+            self._queue(ops)
+            return
+        try:
+            await link.run(lambda c: _apply(c, self._rkey, ops))
+        except RedisUnavailable:
+            self.l2_errors += 1
+            self._queue(ops)
+
+    def _queue(self, ops: list[tuple[str, Any]]) -> None:
+        pending = self._pending
+        for k, op in ops:
+            pending.pop(k, None)  # re-insert at the end: the newest write wins
+            pending[k] = op
+        self._kick()
+
+    def _kick(self) -> None:
+        """Start a drain if Redis is up (otherwise the link's recovery will start one)."""
+        link = self._link()
+        if link is None or not link.up:
+            return
+        if self._drain_task is None or self._drain_task.done():
+            self._drain_task = link.spawn(self._drain(link))
+
+    async def _drain(self, link: RedisLink) -> None:
+        """Write pending operations in order until none are left or Redis fails."""
+        while link.up and (self._pending_clear or self._pending):
+            try:
+                if self._pending_clear:
+                    await link.run(lambda c: c.unlink(self._rkey))
+                    self._pending_clear = False
+                    continue
+                batch = list(islice(self._pending.items(), _DRAIN_BATCH))
+                await link.run(lambda c, b=batch: _apply(c, self._rkey, b))  # type: ignore[misc]
+            except RedisUnavailable:
+                self.l2_errors += 1
+                return
+            pending = self._pending
+            for k, op in batch:
+                if pending.get(k) is op:
+                    del pending[k]
+
+    async def _flush_pending(self) -> None:
+        """Start (or join) the drain and wait for it, if Redis is up."""
+        self._kick()
+        task = self._drain_task
+        if task is not None and not task.done():
+            await asyncio.shield(task)
+
+    def _attach(self, link: RedisLink) -> None:
+        """Listen for Redis recovery; load and drain now if we never did.
+
+        ``astart`` does this on engine start; a memory first used on an engine that
+        did not call ``astart`` attaches here instead.
+        """
+        if self._remove_listener is not None:
+            return
+        self._remove_listener = link.on_up(self._on_up)
+        if link.up:
+            link.spawn(self._on_up())
+
+    async def _on_up(self) -> None:
+        link = self._link()
+        if link is None:
+            return
+        if not self._loaded:
+            await self._load(link)
+        await self._flush_pending()
+
+    async def _load(self, link: RedisLink) -> None:
+        """Take in the entries Redis holds (oldest first) that are not already here."""
+
+        async def fetch(client: Any) -> list[tuple[str, bytes]]:
+            out: list[tuple[str, bytes]] = []
+            cursor = 0
+            while True:
+                cursor, chunk = await client.hscan(self._rkey, cursor=cursor, count=1000)
+                out.extend(chunk.items())
+                if cursor == 0:
+                    return out
+
+        try:
+            raw = await link.run(fetch)
+        except RedisUnavailable:
+            self.l2_errors += 1
+            return
+        records = []
+        for field, blob in raw:
+            try:
+                value, added_at, _, _ = codec.unpack_record(blob)
+            except ValueError:
+                self.l2_errors += 1
+                continue
+            key = field.decode() if isinstance(field, bytes) else str(field)
+            records.append((added_at, key, value))
+        records.sort(key=lambda r: r[0])
+        local = self._entries
+        for added_at, key, value in records:
+            if key not in local and key not in self._pending:
+                self._put(key, value, added_at)
+        # Loaded entries beyond max_size were evicted here: Redis keeps them (another
+        # engine may have room for them); only our own writes delete.
+        self._loaded = True
+
+    # ---- lifecycle --------------------------------------------------------------------
+    async def astart(self) -> None:
+        """Load this namespace from Redis and drain pending writes when Redis returns."""
+        link = self._link()
+        if link is None:
+            return
+        if self._remove_listener is None:
+            self._remove_listener = link.on_up(self._on_up)
+            if link.up:
+                await self._on_up()
+
+    async def aclose(self) -> None:
+        if self._remove_listener is not None:
+            self._remove_listener()
+            self._remove_listener = None
+        task = self._drain_task
+        if task is not None and not task.done():
+            with contextlib.suppress(BaseException):
+                await asyncio.wait_for(task, 2.0)
+
+    # ---- as a step in a flow ----------------------------------------------------------
+    async def execute(self, data: Any, ctx: Context) -> Any:
+        """Recall, then remember.
+
+        For a dict with a string ``"prompt"`` (or a bare string, taken as the prompt):
+        search for the prompt's words, return ``{**data, "memory": [values of the
+        top matches]}`` (at most ``recall`` of them, best first), then add the prompt
+        itself under the key ``digest(prompt)``. Anything else passes through
+        unchanged.
+        """
+        if isinstance(data, str):
+            data = {"prompt": data}
+        elif not isinstance(data, dict) or not isinstance(data.get("prompt"), str):
+            return data
+        prompt: str = data["prompt"]
+        found = self.search(prompt, self.recall)
+        await self.add(digest(prompt), prompt)
+        return {**data, "memory": [hit["value"] for hit in found]}
+
+    # ---- introspection ----------------------------------------------------------------
+    def stats(self) -> dict[str, Any]:
+        return {
+            "size": len(self._entries),
+            "max_size": self.max_size,
+            "adds": self.adds,
+            "searches": self.searches,
+            "search_p50": self.search_latency.quantile(0.5),
+            "pending_l2": len(self._pending) + (1 if self._pending_clear else 0),
+            "l2_errors": self.l2_errors,
+        }
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "namespace": self.namespace,
+            "max_size": self.max_size,
+            "l2": self.l2,
+            "stats": self.stats(),
+        }
+
+    def __repr__(self) -> str:
+        return f"Memory({self.name})"
+
+
+def _query_words(keywords: str | Iterable[str]) -> list[str]:
+    if isinstance(keywords, str):
+        return list(dict.fromkeys(_WORD.findall(keywords.casefold())))
+    words: dict[str, None] = {}
+    for kw in keywords:
+        if not isinstance(kw, str):
+            raise TypeError(f"keywords must be strings, got {type(kw).__name__}")
+        for w in _WORD.findall(kw.casefold()):
+            words[w] = None
+    return list(words)
+
+
+async def _apply(client: Any, rkey: str, ops: list[tuple[str, Any]]) -> None:
+    """One round trip: HSET the additions, HDEL the removals, in order."""
+    pipe = client.pipeline(transaction=False)
+    for k, op in ops:
+        if op is _DELETE:
+            pipe.hdel(rkey, k)
+        else:
+            pipe.hset(rkey, k, op)
+    await pipe.execute()
