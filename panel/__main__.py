@@ -1,0 +1,87 @@
+"""``panel``: the command line of the Flowdeck control panel."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from engine.control.protocol import default_socket_path
+
+
+def refresh_seconds(text: str) -> float:
+    """argparse type: a refresh interval from 0.1 to 10 seconds."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0.1 <= value <= 10.0:  # also rejects nan
+        raise argparse.ArgumentTypeError(f"must be from 0.1 to 10 seconds, got {text}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="panel",
+        description=(
+            "Flowdeck control panel: attach to a running engine's control socket and watch"
+            " and tune its caches, routers, parallel runs and memories live. With no engine"
+            " on the default socket (and no --socket), it starts an embedded demo engine in"
+            " the same process and says so on screen."
+        ),
+        epilog="Keys: press ? inside the panel for every key; ctrl+p opens the command palette.",
+    )
+    parser.add_argument(
+        "--socket",
+        metavar="PATH",
+        default=None,
+        help=f"control socket of the engine to attach to (default: {default_socket_path()},"
+        " from $FLOWDECK_SOCKET or $XDG_RUNTIME_DIR). An explicit path never starts the"
+        " embedded demo: the panel waits and retries until an engine listens there.",
+    )
+    parser.add_argument(
+        "--theme",
+        metavar="NAME",
+        default=None,
+        help="colour theme: dark (default), light, high-contrast, any Textual theme, or a"
+        " theme file of yours in ~/.config/flowdeck/themes/NAME.toml",
+    )
+    parser.add_argument(
+        "--read-only",
+        action="store_true",
+        help="watch only: flush, TTL, size, pin, re-map and clear are shown as unavailable"
+        " and refused (also automatic when the engine itself is read-only)",
+    )
+    parser.add_argument(
+        "--refresh",
+        metavar="SECONDS",
+        type=refresh_seconds,
+        default=0.5,
+        help="how often the screen repaints, 0.1 to 10 (default 0.5); data is applied as it"
+        " arrives whatever this is. Change it live with + and -.",
+    )
+    parser.add_argument(
+        "--demo",
+        action="store_true",
+        help="always start the embedded demo engine (ignore any engine on the socket)",
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``panel`` console script."""
+    args = build_parser().parse_args(argv)
+    from panel.app import FlowdeckApp
+
+    app = FlowdeckApp(
+        socket=args.socket,
+        theme=args.theme,
+        read_only=args.read_only,
+        refresh=args.refresh,
+        embed=True if args.demo else None,
+    )
+    app.run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

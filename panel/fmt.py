@@ -1,0 +1,137 @@
+"""Small pure formatting helpers shared by the views (numbers, durations, bars)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+NONE = "\u2013"  # en dash: no value
+TIMES = "\u00d7"  # multiplication sign, for speedups
+SPARK = "▁▂▃▄▅▆▇█"
+EIGHTHS = " ▏▎▍▌▋▊▉█"
+
+
+def num(value: float | int | None) -> str:
+    """A count, compact: 999, 1.2k, 34.5k, 1.2M."""
+    if value is None:
+        return NONE
+    v = float(value)
+    a = abs(v)
+    if a < 1000:
+        return f"{int(v)}" if v == int(v) else f"{v:.1f}"
+    for unit, size in (("k", 1e3), ("M", 1e6), ("G", 1e9)):
+        if a < size * 1000 or unit == "G":
+            return f"{v / size:.1f}{unit}"
+    return str(v)  # pragma: no cover
+
+
+def rate(value: float | None) -> str:
+    """A per-second rate: 0.4, 7.5, 42, 980, 1.2k, 56.3k."""
+    if value is None or not math.isfinite(value):
+        return NONE
+    if abs(value) < 10:
+        return f"{value:.1f}"
+    if abs(value) < 1000:
+        return f"{value:.0f}"
+    return num(value)
+
+
+def pct(fraction: float | None, digits: int = 1) -> str:
+    """0.734 -> '73.4%'."""
+    if fraction is None or not math.isfinite(fraction):
+        return NONE
+    return f"{fraction * 100:.{digits}f}%"
+
+
+def secs(value: float | None) -> str:
+    """A latency or duration in seconds, with a fitting unit: 850µs, 12ms, 1.42s, 3m05s."""
+    if value is None or not math.isfinite(value):
+        return NONE
+    v = float(value)
+    if v < 0:
+        return "-" + secs(-v)
+    if v < 1e-3:
+        return f"{v * 1e6:.0f}µs"
+    if v < 1:
+        return f"{v * 1e3:.0f}ms" if v >= 0.01 else f"{v * 1e3:.1f}ms"
+    if v < 60:
+        return f"{v:.2f}s"
+    return uptime(v)
+
+
+def uptime(value: float | None) -> str:
+    """A long duration: 42s, 3m05s, 2h07m, 3d04h."""
+    if value is None or not math.isfinite(value):
+        return NONE
+    s = int(value)
+    if s < 60:
+        return f"{s}s"
+    m, s = divmod(s, 60)
+    if m < 60:
+        return f"{m}m{s:02d}s"
+    h, m = divmod(m, 60)
+    if h < 24:
+        return f"{h}h{m:02d}m"
+    d, h = divmod(h, 24)
+    return f"{d}d{h:02d}h"
+
+
+def money(value: float | None) -> str:
+    """USD with enough digits for sub-cent costs: $0.0042, $1.23, $1.2k."""
+    if value is None or not math.isfinite(value):
+        return NONE
+    v = float(value)
+    if v == 0:
+        return "$0"
+    if abs(v) < 0.01:
+        return f"${v:.4f}"
+    if abs(v) < 1000:
+        return f"${v:.2f}"
+    return "$" + num(v)
+
+
+def ttl(value: float | None) -> str:
+    """A TTL: 'none' or a duration."""
+    if value is None:
+        return "none"
+    return secs(value) if value < 60 else uptime(value)
+
+
+def bar(fraction: float | None, width: int) -> str:
+    """A horizontal bar ``width`` cells wide filled to ``fraction`` with 1/8 precision."""
+    if width <= 0:
+        return ""
+    f = 0.0 if fraction is None or not math.isfinite(fraction) else min(max(fraction, 0.0), 1.0)
+    eighths = round(f * width * 8)
+    full, part = divmod(eighths, 8)
+    text = "█" * full
+    if part and full < width:
+        text += EIGHTHS[part]
+    return text.ljust(width)
+
+
+def sparkline(values: Sequence[float | None], width: int, lo: float = 0.0, hi: float = 1.0) -> str:
+    """The last ``width`` values as block characters scaled between ``lo`` and ``hi``.
+
+    ``None`` (no traffic in that interval) is drawn as a space; the line is right-aligned so
+    the newest value is always at the right edge.
+    """
+    if width <= 0:
+        return ""
+    vals = list(values)[-width:]
+    span = hi - lo if hi > lo else 1.0
+    out = []
+    for v in vals:
+        if v is None or not math.isfinite(v):
+            out.append(" ")
+            continue
+        level = (min(max(v, lo), hi) - lo) / span
+        out.append(SPARK[min(len(SPARK) - 1, int(level * (len(SPARK) - 1) + 0.5))])
+    return "".join(out).rjust(width)
+
+
+def clip(text: str, width: int) -> str:
+    """Cut ``text`` to ``width`` cells with an ellipsis."""
+    if width <= 0:
+        return ""
+    return text if len(text) <= width else text[: max(0, width - 1)] + "…"

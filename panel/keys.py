@@ -1,0 +1,122 @@
+"""Every key binding of the panel in one table: used for BINDINGS, the help screen and
+the README, so the three never disagree."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual.binding import Binding
+
+
+@dataclass(frozen=True)
+class Key:
+    """One binding: Textual key names, action, help text, shown in the footer or not."""
+
+    keys: str
+    action: str
+    description: str
+    display: str
+    show: bool = False
+    mutating: bool = False
+    group: str = "General"
+    short: str = ""  # footer label (defaults to the description)
+
+
+KEYS: list[Key] = [
+    Key("question_mark", "help", "Show every key", "?", show=True, short="Keys"),
+    Key(
+        "ctrl+p",
+        "command_palette",
+        "Command palette (every action, themes)",
+        "ctrl+p",
+        short="Commands",
+    ),
+    Key("1", "view('overview')", "Overview", "1", group="Views"),
+    Key("2", "view('caches')", "Caches table", "2", group="Views"),
+    Key("3", "view('routers')", "Routers", "3", group="Views"),
+    Key("4", "view('timelines')", "Parallel timelines", "4", group="Views"),
+    Key("5", "view('memory')", "Memory namespaces and search", "5", group="Views"),
+    Key("6", "view('events')", "Live event log", "6", group="Views"),
+    Key("space,p", "pause", "Pause / resume the display", "space p", show=True, short="Pause"),
+    Key("plus,equals_sign", "faster", "Refresh faster", "+", short="Faster"),
+    Key("minus", "slower", "Refresh slower", "-", short="Slower"),
+    Key("slash", "filter", "Filter / search in the current view", "/", short="Filter"),
+    Key("e", "export", "Export the snapshot to a JSON file", "e", short="Export"),
+    Key("T", "change_theme", "Pick a colour theme", "T", short="Theme"),
+    Key("q", "quit", "Quit", "q", show=True),
+    Key("f", "flush", "Flush the selected cache", "f", True, True, "Actions", "Flush"),
+    Key("F", "flush_all", "Flush every cache", "F", False, True, "Actions", "Flush all"),
+    Key("t", "set_ttl", "Set the TTL of the selected cache", "t", True, True, "Actions", "TTL"),
+    Key(
+        "m",
+        "set_size",
+        "Set the max size of the selected cache",
+        "m",
+        True,
+        True,
+        "Actions",
+        "Size",
+    ),
+    Key(
+        "r",
+        "pin",
+        "Pin the selected router to a route (or auto)",
+        "r",
+        True,
+        True,
+        "Actions",
+        "Pin",
+    ),
+    Key(
+        "a",
+        "unpin",
+        "Unpin the selected router (back to auto)",
+        "a",
+        False,
+        True,
+        "Actions",
+        "Auto",
+    ),
+    Key("R", "remap", "Re-map a route to another provider", "R", False, True, "Actions", "Remap"),
+    Key(
+        "c",
+        "clear_memory",
+        "Clear the selected memory namespace",
+        "c",
+        False,
+        True,
+        "Actions",
+        "Clear mem",
+    ),
+]
+
+TABLE_KEYS: list[tuple[str, str]] = [
+    ("↑ ↓ / click", "Select a row (the target of the actions)"),
+    ("s / S", "Sort by the next column / reverse the sort (or click a header)"),
+    ("tab / shift+tab", "Move focus between filter, table and buttons"),
+    ("escape", "Close a dialog"),
+]
+
+MUTATING_ACTIONS = frozenset(k.action for k in KEYS if k.mutating)
+
+
+def bindings() -> list[Binding]:
+    """The app's BINDINGS."""
+    return [
+        Binding(
+            k.keys,
+            k.action,
+            k.short or k.description,
+            show=k.show,
+            key_display=k.display.split()[0],
+        )
+        for k in KEYS
+    ]
+
+
+def key_of(action: str) -> str:
+    """How the key for ``action`` is written in help texts."""
+    for k in KEYS:
+        if k.action == action:
+            return k.display
+    return ""

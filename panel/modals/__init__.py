@@ -1,0 +1,1 @@
+"""Modal screens: confirmation, validated number input, route and provider pickers, help."""

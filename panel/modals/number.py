@@ -1,0 +1,82 @@
+"""NumberModal: a validated number input (TTL seconds or max size)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label
+
+
+class NumberModal(ModalScreen[Any]):
+    """Ask for a value; ``parse`` turns text into the value or raises ValueError.
+
+    The problem is shown under the field and the modal stays open until the input is
+    valid or the operator cancels (Escape), which dismisses with None.
+    """
+
+    DEFAULT_CSS = """
+    NumberModal { align: center middle; }
+    NumberModal > Vertical {
+        width: 64; max-width: 95%; height: auto;
+        border: thick $primary; background: $surface; padding: 1 2;
+    }
+    NumberModal .title { text-style: bold; color: $primary; }
+    NumberModal .help { color: $text-muted; margin-bottom: 1; }
+    NumberModal #error { color: $error; text-style: bold; height: auto; min-height: 1; }
+    NumberModal Horizontal { height: auto; align-horizontal: right; margin-top: 1; }
+    NumberModal Button { margin-left: 2; }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(
+        self, title: str, help_text: str, parse: Callable[[str], Any], current: str = ""
+    ) -> None:
+        super().__init__()
+        self.title_text = title
+        self.help_text = help_text
+        self.parse = parse
+        self.current = current
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label(self.title_text, classes="title")
+            yield Label(self.help_text, classes="help")
+            yield Input(value=self.current, id="value", select_on_focus=True)
+            yield Label("", id="error")
+            with Horizontal():
+                yield Button("Cancel (esc)", id="cancel")
+                yield Button("Apply (enter)", id="apply", variant="primary")
+
+    def on_mount(self) -> None:
+        self.query_one(Input).focus()
+
+    def _submit(self) -> None:
+        text = self.query_one(Input).value
+        try:
+            value = self.parse(text)
+        except ValueError as exc:
+            self.query_one("#error", Label).update(f"✖ {exc}")
+            self.query_one(Input).focus()
+            return
+        self.dismiss(value)
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self._submit()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        self.query_one("#error", Label).update("")
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "apply":
+            self._submit()
+        else:
+            self.dismiss(None)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)

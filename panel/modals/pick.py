@@ -1,0 +1,61 @@
+"""PickModal: choose one option from a list (route pin, provider remap)."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Label, OptionList
+from textual.widgets.option_list import Option
+
+
+class PickModal(ModalScreen[str | None]):
+    """A titled option list; Enter or a click picks, Escape cancels (None)."""
+
+    DEFAULT_CSS = """
+    PickModal { align: center middle; }
+    PickModal > Vertical {
+        width: 70; max-width: 95%; height: auto; max-height: 90%;
+        border: thick $primary; background: $surface; padding: 1 2;
+    }
+    PickModal .title { text-style: bold; color: $primary; }
+    PickModal .help { color: $text-muted; margin-bottom: 1; }
+    PickModal OptionList { height: auto; max-height: 16; }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(
+        self,
+        title: str,
+        help_text: str,
+        options: list[tuple[str, str]],
+        current: str | None = None,
+    ) -> None:
+        """``options`` are ``(id, label)`` pairs; ``current`` is highlighted first."""
+        super().__init__()
+        self.title_text = title
+        self.help_text = help_text
+        self.options = options
+        self.current = current
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label(self.title_text, classes="title")
+            yield Label(self.help_text, classes="help")
+            yield OptionList(*[Option(label, id=oid) for oid, label in self.options])
+
+    def on_mount(self) -> None:
+        ol = self.query_one(OptionList)
+        ids = [oid for oid, _ in self.options]
+        ol.highlighted = ids.index(self.current) if self.current in ids else 0
+        ol.focus()
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        self.dismiss(event.option.id)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)

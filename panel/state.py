@@ -1,0 +1,446 @@
+"""The panel's model of one engine: a pure object fed with control-plane updates.
+
+Updates from the LiveClient (``snapshot``, ``stats``, ``events``, ``dropped``, ``state``)
+are applied here immediately and cheaply; the widgets read this model when they repaint
+on the refresh timer. Nothing in this module imports Textual, so it is unit-tested with
+plain dicts shaped like ``docs/internals.md``.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections import deque
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+CONNECTING, CONNECTED, DISCONNECTED = "connecting", "connected", "disconnected"
+
+# Event kinds the model interprets (every event is still kept in the log ring).
+_CACHE_FLUSH = "cache.flush"
+_CACHE_CONFIG = "cache.config"
+_ROUTER_CONFIG = "router.config"
+_PARALLEL_BRANCH = "parallel.branch"
+_PARALLEL_RUN = "parallel.run"
+_MEMORY_CLEAR = "memory.clear"
+_REDIS = "redis"
+_INTERESTING = frozenset(
+    {
+        _CACHE_FLUSH,
+        _CACHE_CONFIG,
+        _ROUTER_CONFIG,
+        _PARALLEL_BRANCH,
+        _PARALLEL_RUN,
+        _MEMORY_CLEAR,
+        _REDIS,
+    }
+)
+
+
+@dataclass
+class Run:
+    """One parallel run's timeline (offsets in seconds from the run's start)."""
+
+    parallel: str
+    run_id: int
+    wall: float
+    status: str
+    speedup: float | None
+    branches: list[tuple[str, float, float, str]] = field(default_factory=list)
+
+    @classmethod
+    def from_dict(cls, parallel: str, d: dict[str, Any]) -> Run:
+        branches = [
+            (
+                str(b.get("name")),
+                float(b.get("start", 0.0)),
+                float(b.get("end", 0.0)),
+                str(b.get("status", "ok")),
+            )
+            for b in d.get("branches", [])
+        ]
+        return cls(
+            parallel=parallel,
+            run_id=int(d.get("run_id", 0)),
+            wall=float(d.get("wall") or 0.0),
+            status=str(d.get("status", "ok")),
+            speedup=d.get("speedup"),
+            branches=branches,
+        )
+
+
+@dataclass
+class Point:
+    """One history sample, taken at most once per ``PanelState.interval`` seconds."""
+
+    t: float
+    runs: int
+    seq: int
+    cache_counts: dict[str, tuple[int, int]]  # name -> (hits, misses)
+    route_counts: dict[str, dict[str, int]]  # router -> route -> count
+
+
+class PanelState:
+    """Everything the panel knows about the engine it watches.
+
+    ``version`` increases on every change, so a view can skip work when nothing changed
+    since it last painted.
+    """
+
+    def __init__(
+        self,
+        *,
+        socket: str = "",
+        read_only: bool = False,
+        embedded: bool = False,
+        history: int = 240,
+        interval: float = 1.0,
+        event_capacity: int = 5000,
+        runs_per_parallel: int = 30,
+    ) -> None:
+        self.socket = socket
+        self.read_only_flag = read_only
+        self.embedded = embedded
+        self.interval = interval
+        self.version = 0
+        self.snapshot: dict[str, Any] = {}
+        self.conn = CONNECTING
+        self.conn_detail = ""
+        self.conn_changed = time.time()
+        self.ever_connected = False
+        self.last_data = 0.0  # wall time of the last update from the engine
+        self.seq = 0
+        self.events: deque[list[Any]] = deque(maxlen=event_capacity)
+        self.events_total = 0
+        self.dropped_total = 0
+        self.resyncs = 0
+        self._ts_offset: float | None = None
+        self._runs_cap = runs_per_parallel
+        self.runs: dict[str, deque[Run]] = {}
+        self._pending: dict[tuple[str, int], list[tuple[str, float, float, str]]] = {}
+        self.points: deque[Point] = deque(maxlen=history)
+        self.hit_history: dict[str, deque[float | None]] = {}
+        self.rps_history: deque[float] = deque(maxlen=history)
+        self.rps = 0.0
+        self.eps = 0.0
+
+    # ---- connection ---------------------------------------------------------------
+    @property
+    def connected(self) -> bool:
+        return self.conn == CONNECTED
+
+    @property
+    def read_only(self) -> bool:
+        """True when the panel was started read-only or the engine says it is."""
+        eng = self.snapshot.get("engine") or {}
+        return self.read_only_flag or bool(eng.get("read_only"))
+
+    @property
+    def has_data(self) -> bool:
+        return bool(self.snapshot)
+
+    def set_connection(self, conn: str, detail: str = "") -> None:
+        """Record a connection state change (connecting / connected / disconnected)."""
+        if conn != self.conn or detail != self.conn_detail:
+            if conn != self.conn:
+                self.conn_changed = time.time()
+            self.conn = conn
+            self.conn_detail = detail
+            if conn == CONNECTED:
+                self.ever_connected = True
+            self.version += 1
+
+    # ---- updates ------------------------------------------------------------------
+    def apply(self, kind: str, data: Any) -> None:
+        """Apply one update from the LiveClient (``Update(kind, data)``)."""
+        if kind == "events":
+            self.apply_events(data.get("events", ()) if isinstance(data, dict) else data)
+        elif kind == "stats":
+            self.apply_stats(data)
+        elif kind == "snapshot":
+            self.apply_snapshot(data)
+        elif kind == "dropped":
+            self.apply_dropped(data)
+        elif kind == "state":
+            self.apply_state(data)
+
+    def apply_state(self, data: Any) -> None:
+        """A connection-state update: a string or a map with ``state`` and details."""
+        if isinstance(data, str):
+            self.set_connection(_norm_conn(data))
+            return
+        if not isinstance(data, dict):
+            return
+        raw = data.get("state") or data.get("status") or ""
+        if not raw and "connected" in data:
+            raw = CONNECTED if data["connected"] else DISCONNECTED
+        detail = data.get("error") or data.get("detail") or data.get("reason") or ""
+        attempt = data.get("attempt") or data.get("attempts")
+        if attempt and _norm_conn(str(raw)) != CONNECTED:
+            detail = f"{detail} (attempt {attempt})".strip()
+        self.set_connection(_norm_conn(str(raw)), str(detail))
+
+    def apply_snapshot(self, snap: dict[str, Any]) -> None:
+        """Replace the model with a full snapshot (first attach or a resync)."""
+        if self.snapshot:
+            self.resyncs += 1
+        self.snapshot = copy.deepcopy(snap)
+        self.seq = int(snap.get("seq") or 0)
+        self.last_data = time.time()
+        if self.conn != CONNECTED:
+            self.set_connection(CONNECTED)
+        for name, par in (snap.get("parallels") or {}).items():
+            ring = self._ring(name)
+            known = {r.run_id for r in ring}
+            for tl in par.get("timelines") or ():
+                run = Run.from_dict(name, tl)
+                if run.run_id not in known:
+                    ring.append(run)
+        self._sample(snap, force=True)
+        self.version += 1
+
+    def apply_stats(self, stats: dict[str, Any]) -> None:
+        """Merge a periodic ``stats`` aggregate into the snapshot."""
+        snap = self.snapshot
+        if not snap:
+            return
+        self.last_data = time.time()
+        if self.conn != CONNECTED:
+            self.set_connection(CONNECTED)
+        eng = snap.setdefault("engine", {})
+        if "uptime" in stats:
+            eng["uptime"] = stats["uptime"]
+        if "redis" in stats:
+            eng["redis"] = stats["redis"]
+        for key in ("workload", "providers", "time"):
+            if key in stats:
+                snap[key] = stats[key]
+        for group in ("caches", "routers", "parallels", "memories"):
+            entries = snap.setdefault(group, {})
+            for name, st in (stats.get(group) or {}).items():
+                entry = entries.get(name)
+                if entry is None:
+                    entry = entries[name] = {"name": name, "kind": group[:-1]}
+                entry["stats"] = st
+                if group == "caches":
+                    for k in ("ttl", "max_size", "l2"):
+                        if k in st:
+                            entry[k] = st[k]
+        self._sample(stats)
+        self.version += 1
+
+    def apply_events(self, events: Iterable[list[Any]]) -> None:
+        """Append a batch of events to the log and interpret the few that change config."""
+        batch = events if isinstance(events, list) else list(events)
+        if not batch:
+            return
+        self.events.extend(batch)
+        self.events_total += len(batch)
+        last = batch[-1]
+        self.seq = max(self.seq, int(last[0]))
+        if self._ts_offset is None:
+            self._ts_offset = time.time() - float(last[1])
+        interesting = _INTERESTING
+        for ev in batch:
+            if ev[2] in interesting:
+                self._interpret(ev)
+        self.last_data = time.time()
+        self.version += 1
+
+    def apply_dropped(self, data: Any) -> None:
+        """The engine dropped events for this client (it resyncs with a snapshot)."""
+        count = data.get("count", 0) if isinstance(data, dict) else int(data or 0)
+        self.dropped_total += int(count or 0)
+        self.version += 1
+
+    # ---- event interpretation -----------------------------------------------------
+    def _interpret(self, ev: list[Any]) -> None:
+        kind = ev[2]
+        snap = self.snapshot
+        if kind == _PARALLEL_BRANCH and len(ev) >= 9:
+            _, _, _, name, run_id, branch, start, end, status = ev[:9]
+            key = (name, run_id)
+            pending = self._pending.get(key)
+            if pending is None:
+                if len(self._pending) > 1000:  # runs whose end event we never saw
+                    self._pending.clear()
+                pending = self._pending[key] = []
+            pending.append((str(branch), float(start), float(end), str(status)))
+        elif kind == _PARALLEL_RUN and len(ev) >= 8:
+            _, _, _, name, run_id, wall, status, _count = ev[:8]
+            branches = self._pending.pop((name, run_id), [])
+            busy = sum(e - s for _, s, e, _ in branches)
+            wall = float(wall)
+            speedup = busy / wall if wall > 0 else None
+            self._ring(name).append(Run(name, int(run_id), wall, str(status), speedup, branches))
+        elif kind == _CACHE_CONFIG and len(ev) >= 6:
+            name, ttl, max_size = ev[3], ev[4], ev[5]
+            entry = (snap.get("caches") or {}).get(name)
+            if entry is not None:
+                entry["ttl"], entry["max_size"] = ttl, max_size
+                st = entry.get("stats")
+                if isinstance(st, dict):
+                    st["ttl"], st["max_size"] = ttl, max_size
+        elif kind == _CACHE_FLUSH and len(ev) >= 4:
+            names = list(snap.get("caches") or {}) if ev[3] == "*" else [ev[3]]
+            for name in names:
+                st = ((snap.get("caches") or {}).get(name) or {}).get("stats")
+                if isinstance(st, dict):
+                    st["size"] = 0
+        elif kind == _ROUTER_CONFIG and len(ev) >= 7:
+            name, pin, route, providers = ev[3], ev[4], ev[5], ev[6]
+            entry = (snap.get("routers") or {}).get(name)
+            if entry is not None:
+                entry["pin"] = pin
+                if route is not None and providers is not None:
+                    entry.setdefault("providers", {})[route] = list(providers)
+        elif kind == _MEMORY_CLEAR and len(ev) >= 4:
+            st = ((snap.get("memories") or {}).get(ev[3]) or {}).get("stats")
+            if isinstance(st, dict):
+                st["size"] = 0
+        elif kind == _REDIS and len(ev) >= 4:
+            redis = (snap.get("engine") or {}).get("redis")
+            if isinstance(redis, dict):
+                redis["up"] = ev[3] == "up"
+
+    def _ring(self, name: str) -> deque[Run]:
+        ring = self.runs.get(name)
+        if ring is None:
+            ring = self.runs[name] = deque(maxlen=self._runs_cap)
+        return ring
+
+    # ---- history ------------------------------------------------------------------
+    def _sample(self, data: dict[str, Any], force: bool = False) -> None:
+        now = float(data.get("time") or time.time())
+        prev = self.points[-1] if self.points else None
+        if prev is not None and not force and now - prev.t < self.interval:
+            return
+        caches = data.get("caches") or {}
+        cache_counts = {}
+        for name, c in caches.items():
+            st = c.get("stats", c) if isinstance(c, dict) else {}
+            cache_counts[name] = (int(st.get("hits") or 0), int(st.get("misses") or 0))
+        route_counts: dict[str, dict[str, int]] = {}
+        for name, r in (data.get("routers") or {}).items():
+            st = r.get("stats", r) if isinstance(r, dict) else {}
+            route_counts[name] = {
+                rt: int(v.get("count") or 0) for rt, v in (st.get("routes") or {}).items()
+            }
+        workload = data.get("workload") or {}
+        point = Point(
+            now,
+            int(workload.get("runs") or 0),
+            int(data.get("seq") or 0),
+            cache_counts,
+            route_counts,
+        )
+        if prev is not None and point.t > prev.t and not force:
+            dt = point.t - prev.t
+            self.rps = max(0, point.runs - prev.runs) / dt
+            self.eps = max(0, point.seq - prev.seq) / dt
+            self.rps_history.append(self.rps)
+            for name, (hits, misses) in cache_counts.items():
+                ph, pm = prev.cache_counts.get(name, (0, 0))
+                dh, dm = hits - ph, misses - pm
+                hist = self.hit_history.get(name)
+                if hist is None:
+                    hist = self.hit_history[name] = deque(maxlen=self.points.maxlen)
+                if dh < 0 or dm < 0:  # counters reset (engine restarted)
+                    hist.append(None)
+                else:
+                    hist.append(dh / (dh + dm) if dh + dm else None)
+        elif force and prev is not None:
+            # A snapshot after a gap: do not draw a rate across the gap.
+            self.points.clear()
+        self.points.append(point)
+
+    # ---- derived views ------------------------------------------------------------
+    def group(self, name: str) -> dict[str, dict[str, Any]]:
+        """``caches`` / ``routers`` / ``parallels`` / ``memories`` / ``providers``."""
+        return self.snapshot.get(name) or {}
+
+    @property
+    def engine(self) -> dict[str, Any]:
+        return self.snapshot.get("engine") or {}
+
+    @property
+    def workload(self) -> dict[str, Any]:
+        return self.snapshot.get("workload") or {}
+
+    def hit_rates(self, name: str) -> list[float | None]:
+        """Per-interval hit rate of a cache, oldest first (None = no traffic)."""
+        return list(self.hit_history.get(name, ()))
+
+    def recent_split(self, router: str, window: float = 5.0) -> dict[str, float] | None:
+        """Share of each route over the last ``window`` seconds (None if no traffic)."""
+        if len(self.points) < 2:
+            return None
+        last = self.points[-1]
+        base = last
+        for p in reversed(self.points):
+            base = p
+            if last.t - p.t >= window:
+                break
+        if base is last:
+            return None
+        now_counts = last.route_counts.get(router) or {}
+        then_counts = base.route_counts.get(router) or {}
+        deltas = {r: max(0, c - then_counts.get(r, 0)) for r, c in now_counts.items()}
+        total = sum(deltas.values())
+        if total <= 0:
+            return None
+        return {r: d / total for r, d in deltas.items()}
+
+    def recent_runs(self, limit: int = 10, parallel: str | None = None) -> list[Run]:
+        """The most recent parallel runs, newest first."""
+        if parallel is not None:
+            rings = [self.runs[parallel]] if parallel in self.runs else []
+        else:
+            rings = list(self.runs.values())
+        merged = [r for ring in rings for r in list(ring)[-limit:]]
+        merged.sort(key=lambda r: r.run_id, reverse=True)
+        return merged[:limit]
+
+    def event_time(self, ts: float) -> float:
+        """Wall-clock time of an engine event timestamp (monotonic on the engine)."""
+        return ts + (self._ts_offset or 0.0)
+
+    def iter_events_newest(self) -> Iterator[list[Any]]:
+        return reversed(self.events)
+
+    def total_cost(self) -> float:
+        return sum(float(p.get("cost") or 0.0) for p in self.group("providers").values())
+
+    def export(self) -> dict[str, Any]:
+        """The current snapshot (as merged from updates) for a JSON export."""
+        return {
+            "exported_at": time.time(),
+            "socket": self.socket,
+            "connection": self.conn,
+            "seq": self.seq,
+            "snapshot": self.snapshot,
+            "recent_runs": [
+                {
+                    "parallel": r.parallel,
+                    "run_id": r.run_id,
+                    "wall": r.wall,
+                    "status": r.status,
+                    "speedup": r.speedup,
+                    "branches": [
+                        {"name": n, "start": s, "end": e, "status": st}
+                        for n, s, e, st in r.branches
+                    ],
+                }
+                for r in self.recent_runs(50)
+            ],
+        }
+
+
+def _norm_conn(raw: str) -> str:
+    raw = raw.lower()
+    if raw in ("connected", "up", "open", "ready", "live", "synced", "attached"):
+        return CONNECTED
+    if raw in ("connecting", "reconnecting", "resyncing", "syncing"):
+        return CONNECTING
+    return DISCONNECTED

@@ -1,0 +1,50 @@
+"""Validation of operator input (modal fields): pure functions raising ValueError."""
+
+from __future__ import annotations
+
+import math
+
+MAX_TTL = 10 * 365 * 24 * 3600.0
+MAX_SIZE = 1 << 40
+
+
+def parse_ttl(text: str) -> float:
+    """A TTL in seconds: a finite number > 0 (``120``, ``1.5``). Raises ValueError."""
+    raw = text.strip()
+    if not raw:
+        raise ValueError("enter a TTL in seconds, e.g. 120 or 1.5")
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"{raw!r} is not a number; enter seconds, e.g. 120 or 1.5") from None
+    if math.isnan(value):
+        raise ValueError("'nan' is not a number; enter seconds, e.g. 120")
+    if math.isinf(value):
+        raise ValueError(f"{raw!r} is not finite; enter a number of seconds")
+    if value <= 0:
+        raise ValueError(f"the TTL must be greater than 0 (got {raw})")
+    if value > MAX_TTL:
+        raise ValueError(f"the TTL must be at most {MAX_TTL:.0f} s (got {raw})")
+    return value
+
+
+def parse_size(text: str) -> int:
+    """A max size: a whole number > 0 (``10000``, ``1_000``). Raises ValueError."""
+    raw = text.strip()
+    if not raw:
+        raise ValueError("enter a number of entries, e.g. 10000")
+    try:
+        value = int(raw.replace("_", ""))
+    except ValueError:
+        try:
+            f = float(raw)
+        except ValueError:
+            raise ValueError(f"{raw!r} is not a number; enter a whole number, e.g. 10000") from None
+        if math.isnan(f) or math.isinf(f):
+            raise ValueError(f"{raw!r} is not finite; enter a whole number, e.g. 10000") from None
+        raise ValueError(f"the size must be a whole number (got {raw})") from None
+    if value <= 0:
+        raise ValueError(f"the size must be greater than 0 (got {raw})")
+    if value > MAX_SIZE:
+        raise ValueError(f"the size must be at most {MAX_SIZE} (got {raw})")
+    return value

@@ -1,0 +1,67 @@
+"""View: the base of every tab's content."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from textual.containers import Vertical
+from textual.widgets import Button
+
+from panel.state import PanelState
+from panel.widgets.state_box import StateBox
+
+if TYPE_CHECKING:
+    from panel.widgets.live_table import LiveTable
+
+
+class View(Vertical):
+    """A tab's content. The app calls ``refresh_view`` on the refresh tick, only for the
+    visible view, so hidden views cost nothing; ``paint`` does the view's own work."""
+
+    DEFAULT_CSS = """
+    View { height: 1fr; }
+    View .actions { height: 1; margin-top: 0; }
+    View .actions Button { margin-right: 1; }
+    View .actions .hint { color: $text-muted; padding-left: 1; width: 1fr; }
+    View .filter { height: 1; }
+    """
+
+    def __init__(self, state: PanelState, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.state = state
+        self._painted = -1
+
+    def refresh_view(self, force: bool = False) -> None:
+        if not force and self._painted == self.state.version:
+            return
+        self._painted = self.state.version
+        for box in self.query(StateBox):
+            box.update_from_state(force)
+        self.paint(force)
+
+    def paint(self, force: bool) -> None:
+        """Extra per-view painting (tables); the StateBoxes are already updated."""
+
+    def set_read_only(self, read_only: bool) -> None:
+        """Disable the buttons that would change the engine."""
+        for button in self.query(Button).filter(".mutating"):
+            button.disabled = read_only
+            button.tooltip = "unavailable: read-only" if read_only else None
+
+    @property
+    def table(self) -> LiveTable | None:
+        """The view's main table, if it has one (for sort keys and selection)."""
+        from panel.widgets.live_table import LiveTable
+
+        tables = self.query(LiveTable)
+        return tables.first() if tables else None
+
+    def focus_filter(self) -> bool:
+        """Focus the view's filter or search box; False if it has none."""
+        from textual.widgets import Input
+
+        inputs = self.query(Input)
+        if not inputs:
+            return False
+        inputs.first().focus()
+        return True

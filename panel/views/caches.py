@@ -1,0 +1,113 @@
+"""Caches: every cache in a sortable table, updated cell by cell."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal
+from textual.widgets import Button, Input, Label
+
+from panel import fmt
+from panel.palette import palette
+from panel.state import PanelState
+from panel.views.base import View
+from panel.widgets.live_table import Cell, Column, LiveTable
+
+COLUMNS = [
+    Column("name", "Cache"),
+    Column("layers", "Layers"),
+    Column("size", "Size/Max", right=True),
+    Column("hit_rate", "Hit%", right=True),
+    Column("hits", "Hits", right=True),
+    Column("misses", "Misses", right=True),
+    Column("evictions", "Evict lru/ttl/rsz", right=True),
+    Column("ttl", "TTL", right=True),
+    Column("time_saved", "Time saved", right=True),
+    Column("cost_saved", "$ saved", right=True),
+]
+
+
+def cache_rows(state: PanelState, pal: dict[str, str]) -> dict[str, dict[str, Cell]]:
+    """Table cells for every cache in the model."""
+    rows: dict[str, dict[str, Cell]] = {}
+    for name, c in state.group("caches").items():
+        st: dict[str, Any] = c.get("stats") or {}
+        l2 = bool(st.get("l2", c.get("l2")))
+        l2_err = int(st.get("l2_errors") or 0)
+        layers = "L1+L2" if l2 else "L1"
+        if l2 and l2_err:
+            layers += f" ({fmt.num(l2_err)} err)"
+        size = int(st.get("size") or 0)
+        max_size = st.get("max_size", c.get("max_size"))
+        rate = st.get("hit_rate")
+        rate_style = (
+            pal["muted"]
+            if rate is None
+            else pal["success"]
+            if rate >= 0.6
+            else pal["warning"]
+            if rate >= 0.3
+            else pal["error"]
+        )
+        ev = st.get("evictions") or {}
+        lru, ttl_ev, rsz = (int(ev.get(k) or 0) for k in ("lru", "ttl", "resize"))
+        ttl = st.get("ttl", c.get("ttl"))
+        rows[name] = {
+            "name": Cell(name, style="bold"),
+            "layers": Cell(layers, style=pal["warning"] if l2_err else ""),
+            "size": Cell(f"{fmt.num(size)}/{fmt.num(max_size)}", size, right=True),
+            "hit_rate": Cell(
+                fmt.pct(rate), rate if rate is not None else -1.0, style=rate_style, right=True
+            ),
+            "hits": Cell(fmt.num(st.get("hits")), int(st.get("hits") or 0), right=True),
+            "misses": Cell(fmt.num(st.get("misses")), int(st.get("misses") or 0), right=True),
+            "evictions": Cell(
+                f"{fmt.num(lru)}/{fmt.num(ttl_ev)}/{fmt.num(rsz)}", lru + ttl_ev + rsz, right=True
+            ),
+            "ttl": Cell(fmt.ttl(ttl), ttl if ttl is not None else float("inf"), right=True),
+            "time_saved": Cell(
+                fmt.secs(st.get("time_saved")), float(st.get("time_saved") or 0.0), right=True
+            ),
+            "cost_saved": Cell(
+                fmt.money(st.get("cost_saved")),
+                float(st.get("cost_saved") or 0.0),
+                style=pal["success"],
+                right=True,
+            ),
+        }
+    return rows
+
+
+class CachesView(View):
+    """Filterable, sortable cache table with flush / TTL / size actions."""
+
+    DEFAULT_CSS = """
+    CachesView LiveTable { height: 1fr; }
+    """
+
+    def compose(self) -> ComposeResult:
+        yield Input(
+            placeholder="filter caches (/)", id="cache-filter", compact=True, classes="filter"
+        )
+        yield LiveTable(COLUMNS, id="cache-table")
+        with Horizontal(classes="actions"):
+            yield Button("Flush", action="app.flush", compact=True, classes="mutating")
+            yield Button("Flush all", action="app.flush_all", compact=True, classes="mutating")
+            yield Button("TTL…", action="app.set_ttl", compact=True, classes="mutating")
+            yield Button("Max size…", action="app.set_size", compact=True, classes="mutating")
+            yield Label("click a header or press s/S to sort", classes="hint")
+
+    def on_mount(self) -> None:
+        self.query_one(LiveTable).set_sort("name")
+
+    def paint(self, force: bool) -> None:
+        table = self.query_one(LiveTable)
+        if force:
+            table.invalidate()
+        table.sync(cache_rows(self.state, palette(self.app)))
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id == "cache-filter":
+            self.query_one(LiveTable).filter_text = event.value
+            self.refresh_view(force=True)

@@ -1,0 +1,137 @@
+"""Memory: namespaces and sizes, and a search box that queries the engine."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal, VerticalScroll
+from textual.content import Content
+from textual.widgets import Button, Input, Label, Static
+
+from panel import fmt
+from panel.palette import palette
+from panel.state import PanelState
+from panel.views.base import View
+from panel.widgets.live_table import Cell, Column, LiveTable
+
+COLUMNS = [
+    Column("name", "Memory"),
+    Column("namespace", "Namespace"),
+    Column("size", "Size/Max", right=True),
+    Column("adds", "Adds", right=True),
+    Column("searches", "Searches", right=True),
+    Column("search_p50", "Search p50", right=True),
+    Column("l2", "L2"),
+]
+
+
+def memory_rows(state: PanelState, pal: dict[str, str]) -> dict[str, dict[str, Cell]]:
+    rows = {}
+    for name, m in state.group("memories").items():
+        st = m.get("stats") or {}
+        size = int(st.get("size") or 0)
+        pending = int(st.get("pending_l2") or 0)
+        errors = int(st.get("l2_errors") or 0)
+        l2 = "on" if m.get("l2") else "off"
+        if pending or errors:
+            l2 += f" ({fmt.num(pending)} pending, {fmt.num(errors)} err)"
+        rows[name] = {
+            "name": Cell(name, style="bold"),
+            "namespace": Cell(str(m.get("namespace", ""))),
+            "size": Cell(
+                f"{fmt.num(size)}/{fmt.num(st.get('max_size', m.get('max_size')))}",
+                size,
+                right=True,
+            ),
+            "adds": Cell(fmt.num(st.get("adds")), int(st.get("adds") or 0), right=True),
+            "searches": Cell(fmt.num(st.get("searches")), int(st.get("searches") or 0), right=True),
+            "search_p50": Cell(
+                fmt.secs(st.get("search_p50")), st.get("search_p50") or 0.0, right=True
+            ),
+            "l2": Cell(l2, style=pal["warning"] if pending or errors else ""),
+        }
+    return rows
+
+
+def format_results(name: str, query: str, result: Any) -> Content:
+    """The answer of ``memory.search`` as lines: key, score and a value preview."""
+    items = result
+    if isinstance(result, dict):
+        for key in ("results", "items", "hits", "matches"):
+            if key in result:
+                items = result[key]
+                break
+    if not isinstance(items, list):
+        items = [items]
+    head = Content.assemble(
+        (f"{len(items)} result(s)", "bold"), (f" in {name} for {query!r}", "$text-muted")
+    )
+    lines = [head]
+    for item in items:
+        if isinstance(item, dict):
+            key = item.get("key", "")
+            score = item.get("score")
+            value = item.get("value", {k: v for k, v in item.items() if k not in ("key",)})
+        elif isinstance(item, (list, tuple)) and len(item) >= 2:
+            key, value, score = item[0], item[1], item[2] if len(item) > 2 else None
+        else:
+            key, value, score = "", item, None
+        preview = " ".join(str(value).split())
+        lines.append(
+            Content.assemble(
+                ("• ", "$accent"),
+                (str(key), "bold"),
+                (f"  score {score:.3g}" if isinstance(score, (int, float)) else "", "$text-muted"),
+                "  ",
+                fmt.clip(preview, 200),
+            )
+        )
+    return Content("\n").join(lines)
+
+
+class MemoryView(View):
+    """Namespaces table; search box (Enter queries the selected memory); clear action."""
+
+    DEFAULT_CSS = """
+    MemoryView LiveTable { height: 1fr; max-height: 50%; }
+    MemoryView #memory-results { height: 1fr; border-top: solid $panel-lighten-2; }
+    """
+
+    def compose(self) -> ComposeResult:
+        yield LiveTable(COLUMNS, id="memory-table")
+        with Horizontal(classes="actions"):
+            yield Button(
+                "Clear namespace", action="app.clear_memory", compact=True, classes="mutating"
+            )
+            yield Label("select a memory, type keywords below, Enter searches it", classes="hint")
+        yield Input(
+            placeholder="search keywords in the selected memory (/ to focus)",
+            id="memory-search",
+            compact=True,
+            classes="filter",
+        )
+        with VerticalScroll(id="memory-results"):
+            yield Static(Content.styled("no search yet", "$text-muted"), id="memory-found")
+
+    def on_mount(self) -> None:
+        self.query_one(LiveTable).set_sort("name")
+
+    def paint(self, force: bool) -> None:
+        table = self.query_one(LiveTable)
+        if force:
+            table.invalidate()
+        table.sync(memory_rows(self.state, palette(self.app)))
+
+    def show_results(self, content: Content) -> None:
+        self.query_one("#memory-found", Static).update(content)
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id != "memory-search":
+            return
+        event.stop()
+        query = event.value.strip()
+        if not query:
+            self.app.notify("Type one or more keywords to search for.", severity="warning")
+            return
+        self.app.search_memory(query)  # type: ignore[attr-defined]

@@ -1,0 +1,44 @@
+"""Overview: the one-screen summary of the engine."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal
+
+from panel.views.base import View
+from panel.widgets.cache_rates import CacheRates
+from panel.widgets.gantt import Gantt
+from panel.widgets.kpis import Kpis
+from panel.widgets.provider_stats import ProviderStats
+from panel.widgets.route_split import RouteSplit
+
+
+class OverviewView(View):
+    """Headline numbers, hit-rate sparklines, routing split, providers, recent runs."""
+
+    DEFAULT_CSS = """
+    OverviewView #overview-top { height: 6; max-height: 50%; }
+    OverviewView #overview-bottom { height: 1fr; }
+    OverviewView Horizontal StateBox { width: 1fr; }
+    OverviewView #overview-top StateBox { height: 100%; }
+    OverviewView #overview-bottom StateBox { height: 1fr; }
+    """
+
+    def compose(self) -> ComposeResult:
+        yield Kpis(self.state, id="kpis")
+        with Horizontal(id="overview-top"):
+            yield CacheRates(self.state, id="cache-rates")
+            yield RouteSplit(self.state, id="route-split")
+        with Horizontal(id="overview-bottom"):
+            yield ProviderStats(self.state, id="provider-stats")
+            yield Gantt(self.state, max_runs=3, id="mini-gantt")
+
+    def paint(self, force: bool) -> None:
+        """Give the top row the height of its taller box (both boxes share it)."""
+        caches = max(1, len(self.state.group("caches")))
+        routers = self.state.group("routers")
+        routes = sum(1 + len(r.get("routes") or ()) for r in routers.values()) or 1
+        height = max(caches, routes) + 2
+        top = self.query_one("#overview-top")
+        if top.styles.height is None or top.styles.height.value != height:
+            top.styles.height = height

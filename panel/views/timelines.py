@@ -1,0 +1,24 @@
+"""Timelines: a gantt of the most recent parallel runs."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.containers import VerticalScroll
+
+from panel.views.base import View
+from panel.widgets.gantt import Gantt
+from panel.widgets.parallel_summary import ParallelSummary
+
+
+class TimelinesView(View):
+    """Summary per Parallel, then one block per recent run (newest first)."""
+
+    DEFAULT_CSS = """
+    TimelinesView VerticalScroll { height: 1fr; }
+    TimelinesView Gantt { border: none; padding: 0 1; }
+    """
+
+    def compose(self) -> ComposeResult:
+        yield ParallelSummary(self.state, id="parallel-summary")
+        with VerticalScroll():
+            yield Gantt(self.state, max_runs=12, id="gantt")

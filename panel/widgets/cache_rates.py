@@ -1,0 +1,48 @@
+"""CacheRates: per cache the hit rate now and a sparkline of it over time."""
+
+from __future__ import annotations
+
+from textual.content import Content
+
+from panel import fmt
+from panel.widgets.state_box import StateBox
+
+
+def rate_style(rate: float | None) -> str:
+    """Colour of a hit rate: green when high, amber in the middle, red when low."""
+    if rate is None:
+        return "$text-muted"
+    return "$success" if rate >= 0.6 else "$warning" if rate >= 0.3 else "$error"
+
+
+class CacheRates(StateBox):
+    """One line per cache: name, hit rate (last interval and lifetime), sparkline, size."""
+
+    TITLE = "Cache hit rate"
+
+    def render_state(self, width: int) -> list[Content]:
+        caches = self.state.group("caches")
+        if not caches:
+            return []
+        name_w = min(16, max(len(n) for n in caches))
+        lines = []
+        for name, c in sorted(caches.items()):
+            st = c.get("stats") or {}
+            hist = self.state.hit_rates(name)
+            now = next((v for v in reversed(hist) if v is not None), None)
+            life = st.get("hit_rate")
+            shown = now if now is not None else life
+            size = f"{fmt.num(st.get('size'))}/{fmt.num(st.get('max_size', c.get('max_size')))}"
+            tail = f" {size:>11}"
+            spark_w = max(0, width - name_w - 8 - len(tail) - 1)
+            lines.append(
+                Content.assemble(
+                    (fmt.clip(name, name_w).ljust(name_w), "bold"),
+                    " ",
+                    (fmt.pct(shown).rjust(6), "bold " + rate_style(shown)),
+                    " ",
+                    (fmt.sparkline(hist, spark_w), rate_style(shown)),
+                    (tail, "$text-muted"),
+                )
+            )
+        return lines

@@ -1,0 +1,75 @@
+"""Gantt: recent parallel runs, one row per branch, bars proportional to time."""
+
+from __future__ import annotations
+
+from textual.content import Content
+
+from panel import fmt
+from panel.state import PanelState, Run
+from panel.widgets.state_box import StateBox
+
+_STATUS = {
+    "ok": ("█", "$success", "ok"),
+    "error": ("▓", "$error", "✗ failed"),
+    "cancelled": ("░", "$warning", "⊘ cancelled"),
+}
+
+
+def run_lines(run: Run, width: int, label_w: int = 12) -> list[Content]:
+    """The lines of one run: a header, then a bar per branch on a shared time axis."""
+    speed = f"{run.speedup:.1f}{fmt.TIMES}" if run.speedup else fmt.NONE
+    status_style = {"ok": "$success", "error": "$error"}.get(run.status, "$warning")
+    lines = [
+        Content.assemble(
+            (f"{run.parallel} #{run.run_id}", "bold"),
+            "  ",
+            (run.status, "bold " + status_style),
+            (
+                f"  wall {fmt.secs(run.wall)}  speedup {speed}  {len(run.branches)} branches",
+                "$text-muted",
+            ),
+        )
+    ]
+    tail_w = 20
+    bar_w = max(6, width - label_w - tail_w - 3)
+    wall = run.wall if run.wall > 0 else max((e for _, _, e, _ in run.branches), default=1.0)
+    wall = wall or 1.0
+    for name, start, end, status in run.branches:
+        ch, style, label = _STATUS.get(status, ("█", "$primary", status))
+        a = int(min(max(start / wall, 0.0), 1.0) * bar_w)
+        b = max(a + 1, round(min(max(end / wall, 0.0), 1.0) * bar_w))
+        b = min(b, bar_w)
+        lines.append(
+            Content.assemble(
+                "  ",
+                (fmt.clip(name, label_w).ljust(label_w), ""),
+                ("│", "$text-muted"),
+                " " * a,
+                (ch * (b - a), style),
+                " " * (bar_w - b),
+                ("│", "$text-muted"),
+                (f" {fmt.secs(end - start):>7} ", ""),
+                (label, style if status != "ok" else "$text-muted"),
+            )
+        )
+    return lines
+
+
+class Gantt(StateBox):
+    """The most recent ``max_runs`` parallel runs (all parallels, newest first)."""
+
+    TITLE = "Recent parallel runs"
+
+    def __init__(self, state: PanelState, *, max_runs: int = 3, id: str | None = None) -> None:
+        super().__init__(state, id=id)
+        self.max_runs = max_runs
+
+    def render_state(self, width: int) -> list[Content]:
+        runs = self.state.recent_runs(self.max_runs)
+        if not runs:
+            return [Content.styled("no parallel runs yet", "$text-muted")]
+        label_w = min(14, max((len(b[0]) for r in runs for b in r.branches), default=6))
+        lines: list[Content] = []
+        for run in runs:
+            lines.extend(run_lines(run, width, label_w))
+        return lines

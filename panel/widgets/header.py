@@ -1,0 +1,103 @@
+"""StatusHeader: one line of connection status, plus a banner while disconnected."""
+
+from __future__ import annotations
+
+import time
+
+from textual.content import Content
+from textual.widget import Widget
+
+from panel import fmt
+from panel.state import CONNECTED, PanelState
+
+
+class StatusHeader(Widget):
+    """Engine name, pid, uptime, socket, Redis, rates and the mode badges (one line)."""
+
+    DEFAULT_CSS = """
+    StatusHeader {
+        height: 1;
+        background: $panel;
+        color: $foreground;
+    }
+    StatusHeader.-down {
+        background: $error;
+        color: $text;
+        text-style: bold;
+    }
+    """
+
+    def __init__(self, state: PanelState, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.state = state
+        self.paused = False
+        self.refresh_rate = 0.5
+
+    def update_from_state(self) -> None:
+        st = self.state
+        self.set_class(st.ever_connected and st.conn != CONNECTED, "-down")
+        self.refresh()
+
+    def render(self) -> Content:
+        st = self.state
+        eng = st.engine
+        width = self.size.width or 120
+        if st.conn != CONNECTED:
+            if st.ever_connected:
+                age = time.time() - st.last_data if st.last_data else 0
+                text = (
+                    f" ✖ DISCONNECTED — retrying  ·  {st.socket}  ·  "
+                    f"showing data from {fmt.uptime(age)} ago"
+                )
+                if st.conn_detail:
+                    text += f"  ·  {st.conn_detail}"
+                return Content(fmt.clip(text, width))
+            verb = "starting embedded demo engine" if st.embedded else "connecting to"
+            text = f" … {verb} {st.socket}"
+            if st.conn_detail:
+                text += f"  ·  {st.conn_detail}"
+            return Content.assemble((fmt.clip(text, width), "$warning"))
+        # Segments in priority order; low-priority ones are dropped on narrow terminals.
+        badges: list[tuple[str, str]] = []
+        if st.embedded:
+            badges.append((" embedded demo engine ", "bold $background on $accent"))
+        if st.read_only:
+            badges.append((" READ-ONLY ", "bold $background on $warning"))
+        if self.paused:
+            badges.append((" PAUSED ", "bold $background on $secondary"))
+        redis = eng.get("redis")
+        if redis is None:
+            redis_seg = ("redis: none", "$text-muted")
+        elif redis.get("up"):
+            redis_seg = ("redis: up", "$success")
+        else:
+            redis_seg = ("redis: DOWN", "bold $error")
+        segs: list[tuple[int, tuple[str, str]]] = [
+            (0, (f" ● {eng.get('name', '?')}", "bold $success")),
+            (1, (f"pid {eng.get('pid', '?')}", "")),
+            (2, (f"up {fmt.uptime(eng.get('uptime'))}", "")),
+            (3, redis_seg),
+            (4, (f"{fmt.rate(st.rps)} req/s", "$accent")),
+            (6, (f"{fmt.rate(st.eps)} ev/s", "$text-muted")),
+            (7, (f"every {self.refresh_rate:g}s", "$text-muted")),
+        ]
+        budget = width - sum(len(b[0]) + 1 for b in badges) - 1
+        chosen = sorted(segs)
+        while chosen and sum(len(s[1][0]) + 3 for s in chosen) > budget:
+            chosen.pop()
+        order = [s[1] for s in segs if s in chosen]
+        room = budget - sum(len(s[0]) + 3 for s in order)
+        if room >= 16:  # the socket path, shortened from the left to fit
+            sock = str(st.socket)
+            if len(sock) > room:
+                sock = "…" + sock[-(room - 1) :]
+            order.append((sock, "$text-muted"))
+        parts: list[tuple[str, str] | str] = []
+        for i, seg in enumerate(order):
+            if i:
+                parts.append((" · ", "$text-muted"))
+            parts.append(seg)
+        left = Content.assemble(*parts)
+        right = Content.assemble(*[p for b in badges for p in (" ", b)])
+        gap = max(1, width - left.cell_length - right.cell_length)
+        return Content.assemble(left, " " * gap, right)

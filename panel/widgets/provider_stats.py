@@ -1,0 +1,39 @@
+"""ProviderStats: latency (p50/p95), calls, errors and cost per provider."""
+
+from __future__ import annotations
+
+from textual.content import Content
+
+from panel import fmt
+from panel.widgets.state_box import StateBox
+
+
+class ProviderStats(StateBox):
+    """One line per provider; cooling-down providers are flagged."""
+
+    TITLE = "Providers"
+
+    def render_state(self, width: int) -> list[Content]:
+        providers = self.state.group("providers")
+        if not providers:
+            return []
+        nw = min(14, max(len(n) for n in providers))
+        wide = width >= nw + 41
+        calls_h = f" {'calls':>6}" if wide else ""
+        header = f"{'':<{nw}} {'p50':>6} {'p95':>6}{calls_h} {'err':>5} {'cost':>8}"
+        lines = [Content.styled(fmt.clip(header, width), "$text-muted")]
+        for name, p in sorted(providers.items()):
+            errors = int(p.get("errors") or 0)
+            row = Content.assemble(
+                (fmt.clip(name, nw).ljust(nw), "bold"),
+                f" {fmt.secs(p.get('p50')):>6} {fmt.secs(p.get('p95')):>6}",
+                f" {fmt.num(p.get('calls')):>6}" if wide else "",
+                (f" {fmt.num(errors):>5}", "$error" if errors else ""),
+                (f" {fmt.money(p.get('cost')):>8}", "$warning"),
+            )
+            if p.get("cooldown_remaining"):
+                row = row + Content.styled(
+                    f" cooling {fmt.secs(p['cooldown_remaining'])}", "bold $error"
+                )
+            lines.append(row)
+        return lines

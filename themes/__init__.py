@@ -1,0 +1,1 @@
+"""Flowdeck colour themes: TOML files shipped as package data (see panel.themes)."""
