@@ -196,8 +196,9 @@ class EngineSettings(BaseSettings):
 
 
 def mask_url(url: str) -> str:
-    """``url`` with any password (``scheme://user:secret@host``) replaced by ``***``."""
-    return re.sub(r"^([a-z][a-z0-9+.-]*://[^/@:]*):[^/@]*@", r"\1:***@", url, flags=re.I)
+    """``url`` with any password (``user:secret@`` or ``?password=``) replaced by ``***``."""
+    url = re.sub(r"^([a-z][a-z0-9+.-]*://[^/@:]*):[^/@]*@", r"\1:***@", url, flags=re.I)
+    return re.sub(r"([?&]password=)[^&#]*", r"\1***", url, flags=re.I)
 
 
 def _config_path(init_settings: PydanticBaseSettingsSource) -> Path | None:

@@ -249,3 +249,5 @@ def test_safe_dict_masks_url_passwords() -> None:
     assert safe["redis_url"] == "redis://:***@127.0.0.1:6379/0"
     assert safe["providers"]["p"]["base_url"] == "https://u:***@proxy.local/v1"
     assert s.redis_url == "redis://:hunter2@127.0.0.1:6379/0"  # the real value is kept
+    unix = EngineSettings.load(redis_url="unix:///tmp/r.sock?db=1&password=hunter2")
+    assert unix.safe_dict()["redis_url"] == "unix:///tmp/r.sock?db=1&password=***"
