@@ -10,7 +10,13 @@ import pytest
 
 from engine import Completion, Engine, ProviderError
 from engine.context import Context
-from engine.providers import CLIENTS, ProviderCall, build_clients, validate_request
+from engine.providers import (
+    CLIENTS,
+    ProviderCall,
+    SimulatedClient,
+    build_clients,
+    validate_request,
+)
 from engine.providers.base import ProviderClient, parse_retry_after
 from engine.settings import EngineSettings, ProviderSettings
 from engine.telemetry.events import EventBus, EventKind
@@ -276,3 +282,19 @@ async def test_a_provider_call_built_before_start_works_after() -> None:
         await call.execute("x", Context(eng))
     async with eng:
         assert (await eng.run(call, "x")).provider == "a"
+
+
+async def test_an_unexpected_exception_is_a_provider_error_and_falls_back() -> None:
+    class Broken(SimulatedClient):
+        async def _attempt(self, req: dict[str, Any]) -> Completion:
+            raise KeyError("choices")
+
+    async with Engine(
+        control=False, providers={"a": sim(), "b": sim()}, tiers={"t": ["a", "b"]}
+    ) as eng:
+        eng.providers["a"] = Broken("a", eng.providers["a"].settings, None, eng.bus)
+        c = await eng.run(eng.provider("t"), "x")
+        assert c.provider == "b"
+        assert eng.providers["a"].health()["last_error"] == "a: unexpected KeyError: 'choices'"
+        with pytest.raises(ProviderError, match="unexpected KeyError"):
+            await eng.run(eng.provider("a"), "x")

@@ -15,6 +15,7 @@ import logging
 import math
 import random
 import time
+import traceback
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -220,6 +221,15 @@ class ProviderClient:
         except ProviderError as exc:
             self._record_failure(str(exc))
             raise
+        except Exception as exc:
+            # A bug or an unforeseen reply shape must still look like a provider
+            # failure to the tier (so it falls back), not escape as a random type.
+            # The traceback is logged as frames only: the raw message might hold a secret.
+            message = f"{self.name}: unexpected {type(exc).__name__}: {self.scrub(str(exc))}"
+            frames = "".join(traceback.format_tb(exc.__traceback__))
+            log.warning("%s\n%s", message, frames)
+            self._record_failure(message)
+            raise ProviderError(message, provider=self.name) from None
         latency = _perf() - t0
         result.latency = latency
         self.latency.record(latency)

@@ -94,9 +94,12 @@ class ProviderCall(Primitive):
             ready = [min(clients, key=lambda c: c.cooldown_until)]
             skipped = [c for c in clients if c is not ready[0]]
         bus = self._bus
-        if skipped and skipped[0] is clients[0]:
-            bus.emit4(EventKind.PROVIDER_FALLBACK, self.label, clients[0].name, ready[0].name,
-                      "cooldown")  # fmt: skip
+        first = clients[0]
+        if first is not ready[0]:
+            # The first choice is resting: show the traffic moving away from it.
+            bus.emit4(
+                EventKind.PROVIDER_FALLBACK, self.label, first.name, ready[0].name, "cooldown"
+            )
         failures: list[str] = []
         last = len(ready) - 1
         for i, client in enumerate(ready):
