@@ -365,3 +365,20 @@ async def test_stream_that_stalls_hits_the_total_timeout(
         await client.complete({"prompt": "hi", "stream": True})
     assert loop.time() - t0 >= 0.15
     assert fake.count == 1
+
+
+async def test_anthropic_overloaded_stream_event_is_retried(
+    fakes: FakeFleet, session: aiohttp.ClientSession, bus: EventBus
+) -> None:
+    overloaded = (
+        b'event: error\ndata: {"type": "error", "error": '
+        b'{"type": "overloaded_error", "message": "Overloaded"}}\n\n'
+    )
+    fake = await fakes.start(
+        "anthropic", Malformed(overloaded, content_type="text/event-stream"), Reply("calm again")
+    )
+    client = make("anthropic", fake.base_url, session, bus)
+    c = await client.complete({"prompt": "hi", "stream": True})
+    assert c.text == "calm again"
+    [retry] = events(bus, EventKind.PROVIDER_RETRY)
+    assert retry[2] == "overloaded"
