@@ -57,6 +57,28 @@ _L2_ERROR = EventKind.CACHE_L2_ERROR
 
 SHORT_KEY = 12  # hex characters of the key shown in events
 
+# KEYS: records; ARGV: ttl, now (seconds). Reads each record's store time from its header
+# (see engine.stores.codec) and deletes it or sets its remaining time to live.
+_RETIME_LUA = """
+local ttl = tonumber(ARGV[1])
+local now = tonumber(ARGV[2])
+local deleted = 0
+for _, key in ipairs(KEYS) do
+  local head = redis.call('GETRANGE', key, 0, 10)
+  if #head == 11 and string.sub(head, 1, 2) == 'FD' and string.byte(head, 3) == 1 then
+    local stored = struct.unpack('<d', string.sub(head, 4, 11))
+    local left = stored + ttl - now
+    if left <= 0 then
+      redis.call('UNLINK', key)
+      deleted = deleted + 1
+    else
+      redis.call('PEXPIRE', key, math.max(1, math.floor(left * 1000)))
+    end
+  end
+end
+return deleted
+"""
+
 
 class Cache(Primitive):
     """Cache the results of ``inner`` by input.
@@ -137,9 +159,7 @@ class Cache(Primitive):
         task.add_done_callback(self._writes.discard)
         return await _shield(fut)
 
-    async def _fill(
-        self, key: Hashable, data: Any, ctx: Context, fut: asyncio.Future[Any]
-    ) -> None:
+    async def _fill(self, key: Hashable, data: Any, ctx: Context, fut: asyncio.Future[Any]) -> None:
         """Resolve ``fut`` from L2 or the inner primitive, then store the result.
 
         Runs in its own task so that no waiter's cancellation can stop it; the waiters
@@ -221,15 +241,15 @@ class Cache(Primitive):
             return None
         if raw is None:
             return None
+        # A bad or outlived record is not deleted here: the fill that follows overwrites
+        # it, and a delete racing that write could remove the fresh record instead.
         try:
             value, stored_at, latency, cost = codec.unpack_record(raw)
         except ValueError as exc:
             self._l2_failed(exc)
-            self._l2_background(link, lambda c: c.unlink(rkey))
             return None
         age = self._wall() - stored_at
         if age >= self.ttl:  # stored under a longer TTL than the current one
-            self._l2_background(link, lambda c: c.unlink(rkey))
             return None
         return value, max(age, 0.0), latency, cost
 
@@ -256,15 +276,6 @@ class Cache(Primitive):
     def _l2_failed(self, exc: BaseException) -> None:
         self.l2_errors += 1
         self._bus.emit2(_L2_ERROR, self.name, str(exc)[:200])
-
-    def _l2_background(self, link: RedisLink, fn: Callable[[Any], Any]) -> None:
-        async def run() -> None:
-            try:
-                await link.run(fn)
-            except RedisUnavailable as exc:
-                self._l2_failed(exc)
-
-        link.spawn(run())
 
     # ---- operator actions -------------------------------------------------------------
     async def flush(self) -> dict[str, Any]:
@@ -334,32 +345,19 @@ class Cache(Primitive):
         await self.wait_writes()
 
     async def _l2_retime(self, link: RedisLink, ttl: float) -> None:
-        """Give every L2 key of this cache the expiry its store time implies under ``ttl``."""
+        """Give every L2 key of this cache the expiry its store time implies under ``ttl``.
+
+        Read-and-act is one Lua script per SCAN batch, so a record re-stored meanwhile
+        is judged by its own (new) store time, never deleted for its predecessor's age.
+        """
         pattern = glob_escape(self._prefix) + "*"
-        start, end = codec.STORED_AT_RANGE
 
         async def retime(client: Any) -> None:
             cursor = 0
             while True:
                 cursor, keys = await client.scan(cursor=cursor, match=pattern, count=500)
                 if keys:
-                    pipe = client.pipeline(transaction=False)
-                    for k in keys:
-                        pipe.getrange(k, start, end)
-                    stamps = await pipe.execute()
-                    now = self._wall()
-                    pipe = client.pipeline(transaction=False)
-                    for k, raw in zip(keys, stamps, strict=True):
-                        stored_at = codec.stored_at_of(raw) if raw else None
-                        if stored_at is None:
-                            continue  # vanished meanwhile, or not ours to judge
-                        left = stored_at + ttl - now
-                        if left <= 0:
-                            pipe.unlink(k)
-                        else:
-                            pipe.pexpire(k, max(1, int(left * 1000)))
-                    if len(pipe):
-                        await pipe.execute()
+                    await client.eval(_RETIME_LUA, len(keys), *keys, repr(ttl), repr(self._wall()))
                 if cursor == 0:
                     return
 

@@ -7,8 +7,9 @@ lists, as in JSON. A value msgpack cannot encode raises ``TypeError``.
 
 L2 records carry a fixed header before the msgpack body: magic ``b"FD"``, a version
 byte, then three little-endian doubles: when it was stored (Unix seconds), the latency
-of the call that produced it and its cost. The header sits at a fixed offset, so a
-TTL change can read just the store time of every entry with GETRANGE.
+of the call that produced it and its cost. The store time sits at a fixed offset (bytes
+3-10), so a TTL change can read it inside Redis (a Lua script in the cache) without
+moving the values.
 """
 
 from __future__ import annotations
@@ -26,8 +27,6 @@ _MAGIC = b"FD"
 _VERSION = 1
 _HEADER = struct.Struct("<2sBddd")
 HEADER_SIZE = _HEADER.size
-STORED_AT_RANGE = (3, 10)  # GETRANGE start, end (inclusive) of the stored_at double
-_STORED_AT = struct.Struct("<d")
 
 
 def _default(obj: Any) -> Any:
@@ -70,10 +69,3 @@ def unpack_record(raw: bytes) -> tuple[Any, float, float, float]:
     except Exception as exc:
         raise ValueError(f"corrupt flowdeck record: {exc}") from exc
     return value, stored_at, latency, cost
-
-
-def stored_at_of(raw: bytes) -> float | None:
-    """The store time from the bytes GETRANGE returned for :data:`STORED_AT_RANGE`."""
-    if len(raw) != _STORED_AT.size:
-        return None
-    return _STORED_AT.unpack(raw)[0]

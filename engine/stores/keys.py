@@ -15,8 +15,8 @@ silently split or merge keys.
 
 from __future__ import annotations
 
-from hashlib import blake2b
 from collections.abc import Hashable
+from hashlib import blake2b
 from typing import Any
 
 import msgpack
@@ -121,15 +121,16 @@ def _canon(obj: Any, depth: int) -> Any:
     if isinstance(obj, set | frozenset):
         packed = sorted(_packb(_canon(v, depth + 1)) for v in obj)
         return _ExtType(_EXT_SET, b"".join(packed))
-    # Subclasses of the scalar types (str enums, int flags): encode as the base value.
+    # Subclasses of the scalar types (str enums, int flags): encode as the base value
+    # (through the base class's method: a subclass may override __str__ / __int__).
     if isinstance(obj, bool):
         return bool(obj)
     if isinstance(obj, str):
-        return str(obj)
+        return str.__str__(obj)
     if isinstance(obj, int):
-        return _canon(int(obj), depth)
+        return _canon(int.__int__(obj), depth)
     if isinstance(obj, float):
-        return float(obj)
+        return float.__float__(obj)
     if isinstance(obj, bytes | bytearray | memoryview):
         return bytes(obj)
     raise TypeError(
