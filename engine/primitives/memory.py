@@ -40,6 +40,7 @@ _perf = time.perf_counter
 _WORD = re.compile(r"\w+")
 _DELETE: Any = object()  # a pending removal
 _DRAIN_BATCH = 500
+_RETRY_MIN, _RETRY_MAX = 0.05, 1.0  # seconds between drain attempts while Redis is "up"
 
 
 def words_of(value: Any) -> frozenset[str]:
@@ -270,7 +271,13 @@ class Memory(Primitive):
             self._drain_task = link.spawn(self._drain(link))
 
     async def _drain(self, link: RedisLink) -> None:
-        """Write pending operations in order until none are left or Redis fails."""
+        """Write pending operations in order until none are left.
+
+        A failure while the breaker is still closed is retried with backoff (each
+        failure counts toward opening it); once it is open, the link's recovery
+        listener starts the drain again.
+        """
+        delay = _RETRY_MIN
         while link.up and (self._pending_clear or self._pending):
             try:
                 if self._pending_clear:
@@ -281,7 +288,10 @@ class Memory(Primitive):
                 await link.run(lambda c, b=batch: _apply(c, self._rkey, b))  # type: ignore[misc]
             except RedisUnavailable:
                 self.l2_errors += 1
-                return
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, _RETRY_MAX)
+                continue
+            delay = _RETRY_MIN
             pending = self._pending
             for k, op in batch:
                 if pending.get(k) is op:
@@ -307,18 +317,42 @@ class Memory(Primitive):
             link.spawn(self._on_up())
 
     async def _on_up(self) -> None:
+        """Redis is reachable (engine start or recovery): sync, then drain."""
         link = self._link()
         if link is None:
             return
-        if not self._loaded:
-            await self._load(link)
+        there = await (self._load(link) if not self._loaded else self._remote_keys(link))
+        if there is not None:
+            self._requeue_missing(there)
         await self._flush_pending()
 
-    async def _load(self, link: RedisLink) -> None:
-        """Take in the entries Redis holds (oldest first) that are not already here."""
+    async def _remote_keys(self, link: RedisLink) -> set[str] | None:
+        try:
+            fields = await link.run(lambda c: c.hkeys(self._rkey))
+        except RedisUnavailable:
+            self.l2_errors += 1
+            return None
+        return {f.decode() if isinstance(f, bytes) else str(f) for f in fields}
 
-        async def fetch(client: Any) -> list[tuple[str, bytes]]:
-            out: list[tuple[str, bytes]] = []
+    def _requeue_missing(self, there: set[str]) -> None:
+        """Queue local entries Redis does not have.
+
+        A Redis that restarted without persistence comes back empty: the entries this
+        memory still holds go back, so losing Redis loses nothing we hold.
+        """
+        if self._pending_clear:
+            return
+        pending = self._pending
+        for k, e in self._entries.items():
+            if k not in there and k not in pending:
+                pending[k] = codec.pack_record(e[1], e[3])
+
+    async def _load(self, link: RedisLink) -> set[str] | None:
+        """Take in the entries Redis holds (oldest first) that are not already here;
+        returns the keys Redis holds (None if it could not be read)."""
+
+        async def fetch(client: Any) -> list[tuple[Any, bytes]]:
+            out: list[tuple[Any, bytes]] = []
             cursor = 0
             while True:
                 cursor, chunk = await client.hscan(self._rkey, cursor=cursor, count=1000)
@@ -330,15 +364,17 @@ class Memory(Primitive):
             raw = await link.run(fetch)
         except RedisUnavailable:
             self.l2_errors += 1
-            return
+            return None
+        there: set[str] = set()
         records = []
         for field, blob in raw:
+            key = field.decode() if isinstance(field, bytes) else str(field)
+            there.add(key)
             try:
                 value, added_at, _, _ = codec.unpack_record(blob)
             except ValueError:
                 self.l2_errors += 1
                 continue
-            key = field.decode() if isinstance(field, bytes) else str(field)
             records.append((added_at, key, value))
         records.sort(key=lambda r: r[0])
         local = self._entries
@@ -348,6 +384,7 @@ class Memory(Primitive):
         # Loaded entries beyond max_size were evicted here: Redis keeps them (another
         # engine may have room for them); only our own writes delete.
         self._loaded = True
+        return there
 
     # ---- lifecycle --------------------------------------------------------------------
     async def astart(self) -> None:

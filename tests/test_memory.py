@@ -1,0 +1,198 @@
+"""Memory without Redis: storage, eviction, index-served keyword search, recall step."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Any
+
+import pytest
+
+from engine import Completion, Engine, EngineSettings, Memory, Step
+from engine.stores.keys import digest
+from engine.telemetry.events import EventBus, EventKind
+
+
+def memory(**kw: Any) -> tuple[Memory, EventBus]:
+    kw.setdefault("name", "mem")
+    mem = Memory(**kw)
+    bus = EventBus(4096)
+    mem._bus = bus
+    return mem, bus
+
+
+async def test_add_get_size_and_replace() -> None:
+    mem, bus = memory()
+    await mem.add("a", "first value")
+    await mem.add("b", {"text": "second"})
+    assert mem.get("a") == "first value"
+    assert mem.get("b") == {"text": "second"}
+    assert mem.get("zz") is None
+    assert mem.size == 2
+    await mem.add("a", "replaced")
+    assert mem.size == 2
+    assert mem.get("a") == "replaced"
+    assert mem.search("first") == []  # the old words left the index
+    assert [h["key"] for h in mem.search("replaced")] == ["a"]
+    adds = [e[3:] for e in bus.recent(bus.seq) if e[2] == EventKind.MEMORY_ADD]
+    assert adds == [("mem", "a"), ("mem", "b"), ("mem", "a")]
+
+
+async def test_search_is_case_insensitive_over_strings_and_dict_fields() -> None:
+    mem, _ = memory()
+    await mem.add("s", "The Quick brown FOX")
+    await mem.add("d", {"title": "fox hunting", "body": "in the Forest", "n": 3, "x": ["fox"]})
+    await mem.add("c", Completion(text="A FOX answered", model="m", provider="p"))
+    await mem.add("n", 12345)  # stored, not searchable
+    assert {h["key"] for h in mem.search("fox")} == {"s", "d", "c"}
+    assert [h["key"] for h in mem.search("FOREST")] == ["d"]
+    assert [h["key"] for h in mem.search(["quick"])] == ["s"]
+    assert mem.search("12345") == []
+    assert mem.search("") == []
+    assert mem.search("unknownword") == []
+
+
+async def test_ranking_is_matched_keywords_then_recency() -> None:
+    mem, _ = memory()
+    await mem.add("k1", "alpha beta gamma")  # 3 matches, oldest
+    await mem.add("k2", "alpha")  # 1 match
+    await mem.add("k3", "alpha beta")  # 2 matches
+    await mem.add("k4", "beta")  # 1 match, newest of the ones-matches
+    await mem.add("k5", "delta")  # no match
+    hits = mem.search("Alpha BETA gamma", limit=10)
+    assert [(h["key"], h["score"]) for h in hits] == [("k1", 3), ("k3", 2), ("k4", 1), ("k2", 1)]
+    assert [h["value"] for h in hits][:1] == ["alpha beta gamma"]
+    assert [h["key"] for h in mem.search("alpha beta gamma", limit=2)] == ["k1", "k3"]
+    assert [h["key"] for h in mem.search("alpha", limit=2)] == ["k3", "k2"]
+    # Re-adding refreshes recency.
+    await mem.add("k2", "alpha")
+    assert [h["key"] for h in mem.search("alpha", limit=1)] == ["k2"]
+
+
+async def test_duplicate_keywords_count_once() -> None:
+    mem, _ = memory()
+    await mem.add("a", "cat")
+    await mem.add("b", "cat dog")
+    hits = mem.search("cat cat cat")
+    assert [(h["key"], h["score"]) for h in hits] == [("b", 1), ("a", 1)]
+
+
+async def test_eviction_removes_the_oldest_and_its_postings() -> None:
+    mem, _ = memory(max_size=3)
+    for i in range(5):
+        await mem.add(f"k{i}", f"word{i} common")
+    assert mem.size == 3
+    assert mem.get("k0") is None and mem.get("k1") is None
+    assert mem.search("word0") == []
+    assert "word0" not in mem._index and "word1" not in mem._index
+    assert [h["key"] for h in mem.search("common")] == ["k4", "k3", "k2"]
+    assert len(mem._index["common"]) == 3
+
+
+class CountingEntries(OrderedDict):  # type: ignore[type-arg]
+    """Entries that count how they are read: a scan would show up as iteration."""
+
+    def __init__(self, *a: Any) -> None:
+        super().__init__(*a)
+        self.lookups = 0
+        self.iterations = 0
+
+    def __getitem__(self, key: Any) -> Any:
+        self.lookups += 1
+        return super().__getitem__(key)
+
+    def __iter__(self) -> Any:
+        self.iterations += 1
+        return super().__iter__()
+
+    def values(self) -> Any:
+        self.iterations += 1
+        return super().values()
+
+    def items(self) -> Any:
+        self.iterations += 1
+        return super().items()
+
+
+async def test_search_touches_posting_lists_not_all_entries() -> None:
+    mem, _ = memory(max_size=30_000)
+    for i in range(20_000):
+        await mem.add(f"k{i}", f"filler text number{i} common")
+    await mem.add("z1", "zebra crossing")
+    await mem.add("z2", "a zebra and a common lion")
+    counting = CountingEntries(mem._entries)
+    mem._entries = counting
+    hits = mem.search("zebra lion", limit=5)
+    assert [h["key"] for h in hits] == ["z2", "z1"]
+    assert counting.iterations == 0
+    assert counting.lookups <= 10  # only the candidates from the two posting lists
+
+    # A word in every entry plus a rare one: the long posting list is probed, not scanned.
+    counting.lookups = 0
+    hits = mem.search("common zebra", limit=3)
+    assert [h["key"] for h in hits] == ["z2", "z1", "k19999"]
+    assert counting.iterations == 0
+    assert counting.lookups <= 20
+
+
+async def test_search_validates_its_arguments() -> None:
+    mem, _ = memory()
+    with pytest.raises(ValueError, match="limit"):
+        mem.search("x", limit=0)
+    with pytest.raises(TypeError, match="strings"):
+        mem.search([1, 2])  # type: ignore[list-item]
+    with pytest.raises(TypeError, match="strings"):
+        await mem.add(3, "x")  # type: ignore[arg-type]
+
+
+async def test_clear_empties_entries_and_index() -> None:
+    mem, bus = memory()
+    for i in range(4):
+        await mem.add(f"k{i}", "some words")
+    assert await mem.clear() == 4
+    assert mem.size == 0 and mem.search("words") == [] and mem._index == {}
+    assert [e[3:] for e in bus.recent(bus.seq) if e[2] == EventKind.MEMORY_CLEAR] == [("mem", 4)]
+
+
+async def test_stats_and_describe_match_the_contract() -> None:
+    mem, bus = memory(max_size=50, namespace="ns")
+    await mem.add("a", "hello world")
+    mem.search("hello")
+    mem.search("nothing")
+    d = mem.describe()
+    assert d["name"] == "mem" and d["kind"] == "memory" and d["namespace"] == "ns"
+    assert d["max_size"] == 50 and d["l2"] is False
+    st = d["stats"]
+    assert {"size", "max_size", "adds", "searches", "search_p50", "pending_l2", "l2_errors"} <= set(
+        st
+    )
+    assert (st["size"], st["adds"], st["searches"], st["pending_l2"]) == (1, 1, 2, 0)
+    assert st["search_p50"] is not None and st["search_p50"] >= 0
+    searches = [e[3:6] for e in bus.recent(bus.seq) if e[2] == EventKind.MEMORY_SEARCH]
+    assert searches == [("mem", 1, 1), ("mem", 1, 0)]
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [{"name": ""}, {"name": "m", "max_size": 0}, {"name": "m", "namespace": ""}],
+)
+def test_bad_arguments_are_rejected(kw: dict[str, Any]) -> None:
+    with pytest.raises(ValueError):
+        Memory(**kw)
+
+
+async def test_execute_recalls_related_prompts_then_records_this_one() -> None:
+    async with Engine(EngineSettings.load(control=False)) as eng:
+        mem = Memory(name="conv", recall=2)
+        seen: list[Any] = []
+        flow = mem >> Step(lambda d: seen.append(d) or d)
+        out = await eng.run(flow, {"prompt": "How do caches work?", "user": "ann"})
+        assert out == {"prompt": "How do caches work?", "user": "ann", "memory": []}
+        out = await eng.run(flow, {"prompt": "Do CACHES expire?", "user": "ann"})
+        assert out["memory"] == ["How do caches work?"]
+        assert mem.get(digest("Do CACHES expire?")) == "Do CACHES expire?"
+        await eng.run(flow, "unrelated words")  # a bare string is a prompt too
+        out = await eng.run(flow, {"prompt": "caches expire work"})
+        assert out["memory"] == ["Do CACHES expire?", "How do caches work?"]
+        assert await eng.run(mem, {"no": "prompt"}) == {"no": "prompt"}
+        assert eng.memories["conv"] is mem
+        assert eng.snapshot()["memories"]["conv"]["stats"]["size"] == 4
