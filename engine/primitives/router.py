@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from engine.completion import cost_of
+from engine.completion import Completion, cost_of
 from engine.context import Context
 from engine.primitives.base import Primitive, _positional_arity, as_primitive
 from engine.telemetry.events import EventKind
@@ -74,9 +74,8 @@ class Router(Primitive):
         """The route for ``data`` and why: "pin", "select", or "unknown" (went to default)."""
         if self.pinned is not None:
             return self.pinned, "pin"
-        sel = self._select
-        choice = sel(data, ctx) if self._select_takes_ctx else sel(data)
-        if self._select_async or inspect.isawaitable(choice):
+        choice = self._select(data, ctx) if self._select_takes_ctx else self._select(data)
+        if type(choice) is not str and (self._select_async or inspect.isawaitable(choice)):
             choice = await choice
         if choice in self.routes:
             return choice, "select"
@@ -84,7 +83,20 @@ class Router(Primitive):
         return self.default, "unknown"
 
     async def execute(self, data: Any, ctx: Context) -> Any:
-        route, reason = await self.choose(data, ctx)
+        # The hot path: choose() is inlined and awaitables are only checked for non-str
+        # choices (inspect.isawaitable alone costs about a microsecond).
+        route = self.pinned
+        if route is not None:
+            reason = "pin"
+        else:
+            choice = self._select(data, ctx) if self._select_takes_ctx else self._select(data)
+            if type(choice) is not str and (self._select_async or inspect.isawaitable(choice)):
+                choice = await choice
+            if choice in self.routes:
+                route, reason = choice, "select"
+            else:
+                self.unknown += 1
+                route, reason = self.default, "unknown"
         st = self.stats_by_route[route]
         self.total += 1
         st.count += 1
@@ -97,7 +109,10 @@ class Router(Primitive):
             raise
         dt = _perf() - t0
         st.latency.record(dt)
-        st.cost += cost_of(result)
+        if type(result) is Completion:
+            st.cost += result.cost
+        elif type(result) is not str:
+            st.cost += cost_of(result)
         self._bus.emit4(EventKind.ROUTE, self.name, route, reason, dt)
         return result
 

@@ -8,39 +8,39 @@ import math
 class LatencyWindow:
     """The last ``size`` samples plus lifetime count and sum.
 
-    Quantiles come from the window (recent behaviour is what an operator tunes against).
+    ``size`` is rounded up to a power of two so recording is one masked store and two
+    additions. Quantiles come from the window (recent behaviour is what an operator
+    tunes against) and are computed only when read.
     """
 
-    __slots__ = ("_buf", "_i", "_size", "count", "total")
+    __slots__ = ("_buf", "_mask", "count", "total")
 
     def __init__(self, size: int = 1024) -> None:
-        self._buf: list[float] = []
-        self._size = size
-        self._i = 0
+        n = 1
+        while n < max(size, 1):
+            n <<= 1
+        self._buf: list[float] = [0.0] * n
+        self._mask = n - 1
         self.count = 0
         self.total = 0.0
 
     def record(self, value: float) -> None:
-        self.count += 1
+        i = self.count
+        self._buf[i & self._mask] = value
+        self.count = i + 1
         self.total += value
-        buf = self._buf
-        if len(buf) < self._size:
-            buf.append(value)
-        else:
-            buf[self._i] = value
-            self._i = (self._i + 1) % self._size
+
+    def _window(self) -> list[float]:
+        n = self.count
+        return sorted(self._buf if n > self._mask else self._buf[:n])
 
     def quantile(self, q: float) -> float | None:
-        if not self._buf:
-            return None
-        data = sorted(self._buf)
-        idx = min(len(data) - 1, max(0, math.ceil(q * len(data)) - 1))
-        return data[idx]
+        return self.quantiles(q)[0]
 
     def quantiles(self, *qs: float) -> list[float | None]:
-        if not self._buf:
+        if not self.count:
             return [None for _ in qs]
-        data = sorted(self._buf)
+        data = self._window()
         n = len(data)
         return [data[min(n - 1, max(0, math.ceil(q * n) - 1))] for q in qs]
 
@@ -53,7 +53,5 @@ class LatencyWindow:
         return {"count": self.count, "mean": self.mean, "p50": p50, "p95": p95, "p99": p99}
 
     def reset(self) -> None:
-        self._buf.clear()
-        self._i = 0
         self.count = 0
         self.total = 0.0

@@ -1,0 +1,1 @@
+"""Benchmarks: side-by-side ratios against baselines measured in the same run."""

@@ -1,0 +1,107 @@
+"""``python -m bench [--quick]``: run every benchmark, print the table, write RESULTS.md."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from bench.harness import Section, render
+
+RESULTS = Path(__file__).with_name("RESULTS.md")
+
+
+def _machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return (
+        f"{os.cpu_count()} cores ({cpu}), Python {platform.python_version()} "
+        f"({platform.python_implementation()}), {platform.system()} {platform.release()}"
+    )
+
+
+async def _run(quick: bool, only: set[str] | None) -> list[Section]:
+    from bench.bench_cache import bench_l1, bench_l2, bench_single_flight
+    from bench.bench_memory import bench_memory
+    from bench.bench_router_parallel import bench_parallel, bench_router
+    from bench.bench_scaling import bench_scaling
+    from bench.bench_scenarios import bench_scenarios
+    from bench.bench_telemetry import bench_telemetry
+    from tests.redis_server import RedisServer, find_redis
+
+    redis = None
+    binary = find_redis()
+    if binary:
+        redis = RedisServer(binary)
+        redis.start()
+    url = redis.url if redis else None
+    plan: list[tuple[str, Callable[[], Awaitable[Section]]]] = [
+        ("cache", lambda: bench_l1(quick)),
+        ("cache", lambda: bench_single_flight(quick)),
+        ("router", lambda: bench_router(quick)),
+        ("parallel", lambda: bench_parallel(quick)),
+        ("memory", lambda: bench_memory(quick, url)),
+        ("telemetry", lambda: bench_telemetry(quick)),
+        ("scaling", lambda: bench_scaling(quick)),
+        ("scenarios", lambda: bench_scenarios(quick)),
+    ]
+    if url:
+        plan.insert(1, ("cache", lambda: bench_l2(quick, url)))
+    sections = []
+    try:
+        for group, make in plan:
+            if only and group not in only:
+                continue
+            t0 = time.perf_counter()
+            sec = await make()
+            print(f"  {sec.title}: {time.perf_counter() - t0:.1f} s", file=sys.stderr)
+            sections.append(sec)
+    finally:
+        if redis:
+            redis.stop()
+    if not url:
+        sections.append(Section("Redis", text="redis-server not found: L2 benchmarks skipped."))
+    return sections
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="short run (seconds, not minutes)")
+    parser.add_argument(
+        "--only",
+        default="",
+        help="comma-separated groups: cache,router,parallel,memory,telemetry,scaling,scenarios",
+    )
+    parser.add_argument("--output", type=Path, default=RESULTS, help="where to write the table")
+    args = parser.parse_args(argv)
+    only = {g.strip() for g in args.only.split(",") if g.strip()} or None
+    t0 = time.perf_counter()
+    sections = asyncio.run(_run(args.quick, only))
+    header = (
+        "# Benchmark results\n\n"
+        f"`python -m bench{' --quick' if args.quick else ''}` on {time.strftime('%Y-%m-%d')}; "
+        f"machine: {_machine()}; took {time.perf_counter() - t0:.0f} s.\n\n"
+        "Each number is the median of repeated loops; each ratio compares against a baseline "
+        "measured in the same process moments before."
+    )
+    text = render(sections, header)
+    print(text)
+    args.output.write_text(text + "\n")
+    print(f"\nwritten to {args.output}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,89 @@
+"""Router decision overhead and Parallel overhead / speedup."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from bench.harness import Section, fmt_ratio, fmt_time, per_op_async
+from engine import Context, Engine, EngineSettings, Parallel, Router, Step
+
+
+async def _const(data: object) -> str:
+    return "ok"
+
+
+async def bench_router(quick: bool) -> Section:
+    sec = Section("Router")
+    n, repeat = (5_000, 5) if quick else (50_000, 7)
+    async with Engine(EngineSettings.load(control=False)) as eng:
+        route = Step(_const, name="fast")
+        router = Router(
+            {"fast": route, "slow": Step(_const, name="slow")},
+            name="bench-router",
+            select=lambda d: "fast",
+        )
+        eng.add(router)
+        ctx = Context(eng)
+        data = {"prompt": "hi"}
+        direct = await per_op_async(lambda: route.execute(data, ctx), n, repeat)
+        routed = await per_op_async(lambda: router.execute(data, ctx), n, repeat)
+        sec.add(
+            "route decision overhead (router minus direct call)",
+            fmt_time(routed - direct),
+            fmt_time(direct) + " direct call",
+            fmt_ratio(routed, direct),
+            "target < 2 µs; includes stats, latency window and one event",
+        )
+        router.pin("slow")
+        pinned = await per_op_async(lambda: router.execute(data, ctx), n, repeat)
+        sec.add("pinned route overhead", fmt_time(pinned - direct), "", fmt_ratio(pinned, direct))
+    return sec
+
+
+async def bench_parallel(quick: bool) -> Section:
+    sec = Section("Parallel")
+    n, repeat = (1_000, 5) if quick else (10_000, 7)
+
+    async def a(d: object) -> int:
+        return 1
+
+    async def b(d: object) -> int:
+        return 2
+
+    async def c(d: object) -> int:
+        return 3
+
+    async with Engine(EngineSettings.load(control=False)) as eng:
+        par = Parallel([Step(a), Step(b), Step(c)], name="bench-par")
+        eng.add(par)
+        ctx = Context(eng)
+        raw = await per_op_async(lambda: asyncio.gather(a(None), b(None), c(None)), n, repeat)
+        ours = await per_op_async(lambda: par.execute(None, ctx), n, repeat)
+        sec.add(
+            "3 instant branches",
+            fmt_time(ours),
+            fmt_time(raw) + " asyncio.gather",
+            fmt_ratio(ours, raw),
+            "target < 1.3x; includes timeline + 4 events",
+        )
+
+        nap = 0.02 if quick else 0.1
+
+        async def sleeper(d: object) -> None:
+            await asyncio.sleep(nap)
+
+        ten = Parallel([Step(sleeper, name=f"b{i}") for i in range(10)], name="bench-ten")
+        eng.add(ten)
+        t0 = time.perf_counter()
+        await ten.execute(None, ctx)
+        wall = time.perf_counter() - t0
+        sequential = 10 * nap
+        sec.add(
+            f"10 branches of {nap * 1000:.0f} ms",
+            fmt_time(wall),
+            fmt_time(sequential) + " sequential",
+            f"{sequential / wall:.2f}x speedup",
+            "should be close to 10x",
+        )
+    return sec

@@ -1,0 +1,154 @@
+"""Telemetry: emission cost, events/s into a subscriber, throughput under subscribers, RTT."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import socket
+import statistics
+import sys
+import tempfile
+import time
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+import msgpack
+
+from bench.harness import Section, fmt_ratio, fmt_time, per_op_sync, quantile
+from engine import Cache, Context, Engine, EngineSettings, Router, Step
+from engine.control.client import ControlClient
+from engine.telemetry.events import EventBus
+
+
+def bench_emit(quick: bool) -> list[tuple[str, str, str, str, str]]:
+    n, repeat = (100_000, 5) if quick else (1_000_000, 7)
+    bus = EventBus(1 << 17)
+    ring: deque[tuple[Any, ...]] = deque(maxlen=1 << 17)
+    emit, append = bus.emit3, ring.append
+    ours = per_op_sync(lambda: emit("cache.hit", "llm", "l1", "ab12"), n, repeat)
+    base = per_op_sync(lambda: append((1, 0.0, "cache.hit", "llm", "l1", "ab12")), n, repeat)
+    return [
+        (
+            "emit one event (seq + monotonic clock + ring store)",
+            fmt_time(ours),
+            fmt_time(base) + " deque.append(tuple)",
+            fmt_ratio(ours, base),
+            "target: a few hundred ns",
+        )
+    ]
+
+
+async def _spawn_subscriber(path: Path, target: int) -> asyncio.subprocess.Process:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bench.subscriber", str(path), str(target),
+        stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    line = await asyncio.wait_for(proc.stdout.readline(), 30)
+    if line.strip() != b"ready":
+        raise RuntimeError(f"subscriber failed to start: {line!r}")
+    return proc
+
+
+async def bench_end_to_end(eng: Engine, path: Path, total: int) -> tuple[float, int, int]:
+    proc = await _spawn_subscriber(path, total)
+    emit = eng.bus.emit3
+    t0 = time.monotonic()
+    for i in range(0, total, 5_000):
+        for j in range(i, min(total, i + 5_000)):
+            emit("cache.hit", "llm", "l1", j)
+        await asyncio.sleep(0)
+    assert proc.stdout is not None
+    line = (await asyncio.wait_for(proc.stdout.readline(), 120)).decode().split()
+    await proc.wait()
+    seen, dropped, last = int(line[1]), int(line[2]), float(line[3])
+    return seen / (last - t0), seen, dropped
+
+
+async def _workload_rate(eng: Engine, flow: Any, seconds: float) -> float:
+    ctx = Context(eng)
+    prompts = [{"prompt": f"p{i}"} for i in range(64)]
+    count = 0
+    t0 = time.perf_counter()
+    deadline = t0 + seconds
+    while time.perf_counter() < deadline:
+        for p in prompts:
+            await eng.run(flow, p, ctx)
+        count += len(prompts)
+        await asyncio.sleep(0)
+    return count / (time.perf_counter() - t0)
+
+
+async def _echo(data: Any) -> str:
+    return "ok"
+
+
+async def bench_telemetry(quick: bool) -> Section:
+    sec = Section("Telemetry and control")
+    for row in bench_emit(quick):
+        sec.add(*row)
+    tmp = Path(tempfile.mkdtemp(prefix="fd-bench-", dir="/tmp"))
+    path = tmp / "engine.sock"
+    settings = EngineSettings.load(socket=str(path), event_ring=1 << 20)
+    try:
+        async with Engine(settings) as eng:
+            total = 200_000 if quick else 1_000_000
+            rate, seen, dropped = await bench_end_to_end(eng, path, total)
+            sec.add(
+                "events/s into one subscriber (separate process)",
+                f"{rate:,.0f}/s",
+                "",
+                "",
+                f"target >= 500,000/s; {seen:,} delivered, {dropped:,} dropped",
+            )
+
+            router = Router(
+                {"a": Step(_echo), "b": Step(_echo)},
+                name="bench-tp-router",
+                select=lambda d: "a",
+            )
+            flow = Cache(router, name="bench-tp", ttl=3600, max_size=32)  # half hits, half misses
+            eng.add(flow)
+            seconds = 1.0 if quick else 3.0
+            base = await _workload_rate(eng, flow, seconds)
+            sec.add("workload, no subscriber", f"{base:,.0f} runs/s", "", "1.00x", "baseline")
+
+            proc = await _spawn_subscriber(path, 1 << 62)
+            one = await _workload_rate(eng, flow, seconds)
+            proc.kill()
+            await proc.wait()
+            sec.add("workload, one live subscriber", f"{one:,.0f} runs/s", "", fmt_ratio(one, base))
+
+            stalled = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            stalled.connect(str(path))
+            stalled.sendall(msgpack.packb([0, 1, "subscribe", {"events": True, "stats": True}]))
+            stuck = await _workload_rate(eng, flow, seconds)
+            stalled.close()
+            sec.add(
+                "workload, one stalled subscriber (never reads)",
+                f"{stuck:,.0f} runs/s",
+                "",
+                fmt_ratio(stuck, base),
+                "the engine must not slow down",
+            )
+
+            client = await ControlClient.connect(path)
+            n = 300 if quick else 3_000
+            rtts = []
+            for i in range(n):
+                t0 = time.perf_counter()
+                await client.call("cache.set_ttl", {"name": "bench-tp", "ttl": 3600 + i % 7})
+                rtts.append(time.perf_counter() - t0)
+            await client.close()
+            sec.add(
+                "control round trip (cache.set_ttl)",
+                f"p50 {fmt_time(statistics.median(rtts))}",
+                "",
+                "",
+                f"p99 {fmt_time(quantile(rtts, 0.99))}; target p99 < 1 ms",
+            )
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return sec
