@@ -1,0 +1,271 @@
+"""Optional Prometheus endpoint: ``GET /metrics`` over aiohttp, exposition by prometheus_client.
+
+Counters and gauges are read from ``engine.stats()`` at scrape time by a custom
+collector (the primitives' own counters are the truth; nothing is double-counted).
+Latency histograms (provider calls, routes) are fed from the event ring: the server
+keeps its own cursor and drains it at every scrape and once a second, so it never
+touches the hot path. Needs the ``metrics`` extra (``pip install 'flowdeck[metrics]'``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from engine.errors import FlowdeckError
+from engine.telemetry.events import EventKind
+
+if TYPE_CHECKING:
+    from engine.engine import Engine
+
+log = logging.getLogger("engine.control.metrics")
+
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+
+
+class MetricsUnavailable(FlowdeckError):
+    """prometheus_client is not installed."""
+
+
+def _prometheus() -> Any:
+    try:
+        import prometheus_client
+    except ImportError as exc:
+        raise MetricsUnavailable(
+            "metrics need prometheus-client: pip install 'flowdeck[metrics]'"
+            " (or unset metrics_port)"
+        ) from exc
+    return prometheus_client
+
+
+def _num(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return float(value)
+    if isinstance(value, int | float):
+        return float(value)
+    return None
+
+
+class StatsCollector:
+    """A prometheus_client collector reading ``engine.stats()`` at scrape time."""
+
+    def __init__(self, engine: Engine) -> None:
+        _prometheus()
+        import prometheus_client.core as core
+
+        self.engine = engine
+        self._core = core
+
+    def describe(self) -> list[Any]:
+        return []  # families depend on what is registered; collected on demand
+
+    def collect(self) -> Iterator[Any]:
+        core = self._core
+        eng = self.engine
+        stats = eng.stats()
+        fams: dict[str, Any] = {}
+
+        def add(kind: str, name: str, doc: str, labels: dict[str, str], value: Any) -> None:
+            v = _num(value)
+            if v is None:
+                return
+            fam = fams.get(name)
+            if fam is None:
+                cls = core.CounterMetricFamily if kind == "c" else core.GaugeMetricFamily
+                fam = fams[name] = cls(name, doc, labels=list(labels))
+            fam.add_metric(list(labels.values()), v)
+
+        add("g", "flowdeck_engine_info", "Engine identity.", {"name": eng.name,
+            "version": str(eng.version)}, 1)  # fmt: skip
+        add("c", "flowdeck_events", "Events emitted on the engine's ring.", {}, eng.bus.seq)
+        add("g", "flowdeck_uptime_seconds", "Seconds since the engine started.", {},
+            stats.get("uptime"))  # fmt: skip
+        wl = stats.get("workload") or {}
+        add("c", "flowdeck_runs", "Flow runs finished.", {}, wl.get("runs"))
+        add("c", "flowdeck_run_errors", "Flow runs that raised.", {}, wl.get("errors"))
+        add("g", "flowdeck_runs_in_flight", "Flow runs in progress.", {}, wl.get("in_flight"))
+        redis = stats.get("redis")
+        if isinstance(redis, dict):
+            add("g", "flowdeck_redis_up", "1 when Redis is reachable.", {}, redis.get("up"))
+
+        for name, c in (stats.get("caches") or {}).items():
+            lab = {"cache": name}
+            for layer in ("l1", "l2"):
+                add("c", "flowdeck_cache_hits", "Cache hits by layer.",
+                    {**lab, "layer": layer}, c.get(f"hits_{layer}"))  # fmt: skip
+            add("c", "flowdeck_cache_misses", "Cache misses.", lab, c.get("misses"))
+            add("c", "flowdeck_cache_coalesced", "Misses that waited on an in-flight call.",
+                lab, c.get("coalesced"))  # fmt: skip
+            add("c", "flowdeck_cache_sets", "Entries stored.", lab, c.get("sets"))
+            for reason, n in (c.get("evictions") or {}).items():
+                add("c", "flowdeck_cache_evictions", "Evictions by reason.",
+                    {**lab, "reason": str(reason)}, n)  # fmt: skip
+            add("g", "flowdeck_cache_size", "Entries in L1.", lab, c.get("size"))
+            add("g", "flowdeck_cache_max_size", "L1 capacity.", lab, c.get("max_size"))
+            add("g", "flowdeck_cache_ttl_seconds", "Entry time-to-live.", lab, c.get("ttl"))
+            add("g", "flowdeck_cache_hit_ratio", "Hits / lookups.", lab, c.get("hit_rate"))
+            add("c", "flowdeck_cache_l2_errors", "Redis errors.", lab, c.get("l2_errors"))
+            add("c", "flowdeck_cache_time_saved_seconds", "Inner latency avoided by hits.",
+                lab, c.get("time_saved"))  # fmt: skip
+            add("c", "flowdeck_cache_cost_saved_usd", "Provider cost avoided by hits.",
+                lab, c.get("cost_saved"))  # fmt: skip
+
+        for name, r in (stats.get("routers") or {}).items():
+            add("c", "flowdeck_router_unknown", "Selections that named no route.",
+                {"router": name}, r.get("unknown"))  # fmt: skip
+            for route, st in (r.get("routes") or {}).items():
+                lab = {"router": name, "route": str(route)}
+                add("c", "flowdeck_route_requests", "Requests by route.", lab, st.get("count"))
+                add("c", "flowdeck_route_errors", "Failed requests by route.", lab,
+                    st.get("errors"))  # fmt: skip
+                add("c", "flowdeck_route_cost_usd", "Cost by route.", lab, st.get("cost"))
+                add("g", "flowdeck_route_share", "Share of the router's requests.", lab,
+                    st.get("share"))  # fmt: skip
+
+        for name, p in (stats.get("providers") or {}).items():
+            lab = {"provider": name}
+            add("c", "flowdeck_provider_calls", "Provider calls.", lab, p.get("calls"))
+            add("c", "flowdeck_provider_errors", "Failed provider calls.", lab, p.get("errors"))
+            add("c", "flowdeck_provider_retries", "Provider retries.", lab, p.get("retries"))
+            add("c", "flowdeck_provider_cost_usd", "Provider cost.", lab, p.get("cost"))
+            for direction in ("in", "out"):
+                add("c", "flowdeck_provider_tokens", "Tokens by direction.",
+                    {**lab, "direction": direction}, p.get(f"tokens_{direction}"))  # fmt: skip
+            add("g", "flowdeck_provider_cooldown_remaining_seconds", "Cooldown left.", lab,
+                p.get("cooldown_remaining"))  # fmt: skip
+            add("g", "flowdeck_provider_consecutive_failures", "Failures in a row.", lab,
+                p.get("consecutive_failures"))  # fmt: skip
+
+        for name, par in (stats.get("parallels") or {}).items():
+            lab = {"parallel": name}
+            add("c", "flowdeck_parallel_runs", "Parallel runs.", lab, par.get("runs"))
+            add("c", "flowdeck_parallel_errors", "Parallel runs that failed.", lab,
+                par.get("errors"))  # fmt: skip
+            add("c", "flowdeck_parallel_cancelled", "Parallel runs cancelled.", lab,
+                par.get("cancelled"))  # fmt: skip
+            add("g", "flowdeck_parallel_speedup", "Busy time / wall time (lifetime).", lab,
+                par.get("speedup"))  # fmt: skip
+
+        for name, m in (stats.get("memories") or {}).items():
+            lab = {"memory": name}
+            add("g", "flowdeck_memory_size", "Entries in memory.", lab, m.get("size"))
+            add("c", "flowdeck_memory_adds", "Entries added.", lab, m.get("adds"))
+            add("c", "flowdeck_memory_searches", "Searches.", lab, m.get("searches"))
+            add("c", "flowdeck_memory_l2_errors", "Redis errors.", lab, m.get("l2_errors"))
+
+        yield from fams.values()
+
+
+class MetricsServer:
+    """``GET /metrics`` on ``host:port`` (port 0 picks a free one; see ``port`` after start)."""
+
+    drain_interval = 1.0
+
+    def __init__(self, engine: Engine, host: str = "127.0.0.1", port: int = 9464) -> None:
+        self.engine = engine
+        self.host = host
+        self.port = port
+        self.registry: Any = None
+        self._runner: web.AppRunner | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._cursor = engine.bus.seq
+        self.events_missed = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}/metrics"
+
+    async def start(self) -> None:
+        prom = _prometheus()
+        reg = self.registry = prom.CollectorRegistry(auto_describe=False)
+        reg.register(StatsCollector(self.engine))
+        self._provider_latency = prom.Histogram(
+            "flowdeck_provider_latency_seconds",
+            "Provider call latency (from provider.call events).",
+            ["provider"],
+            buckets=LATENCY_BUCKETS,
+            registry=reg,
+        )
+        self._route_latency = prom.Histogram(
+            "flowdeck_route_latency_seconds",
+            "Latency of the chosen route (from route events).",
+            ["router", "route"],
+            buckets=LATENCY_BUCKETS,
+            registry=reg,
+        )
+        self._missed = prom.Counter(
+            "flowdeck_metrics_events_missed",
+            "Events the metrics reader lost to the ring (histograms undercount by this).",
+            registry=reg,
+        )
+        self._content_type = prom.CONTENT_TYPE_LATEST
+        self._generate = prom.generate_latest
+        app = web.Application()
+        app.router.add_get("/metrics", self._handle)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, self.host, self.port)
+        try:
+            await site.start()
+        except BaseException:
+            await runner.cleanup()
+            raise
+        self._runner = runner
+        server = getattr(site, "_server", None)
+        sockets = getattr(server, "sockets", None) or []
+        if sockets:
+            self.port = sockets[0].getsockname()[1]
+        self._task = asyncio.get_running_loop().create_task(self._drain_loop())
+        log.info("metrics on %s", self.url)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    def drain(self) -> None:
+        """Feed the latency histograms with events since the last drain."""
+        bus = self.engine.bus
+        events, dropped, self._cursor = bus.read_since(self._cursor)
+        if dropped:
+            self.events_missed += dropped
+            self._missed.inc(dropped)
+        call, route = EventKind.PROVIDER_CALL, EventKind.ROUTE
+        plat, rlat = self._provider_latency, self._route_latency
+        for e in events:
+            kind = e[2]
+            if kind == call and len(e) > 5:
+                lat = e[5]
+                if isinstance(lat, int | float):
+                    plat.labels(str(e[3])).observe(lat)
+            elif kind == route and len(e) > 6:
+                lat = e[6]
+                if isinstance(lat, int | float):
+                    rlat.labels(str(e[3]), str(e[4])).observe(lat)
+
+    async def _drain_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.drain_interval)
+            try:
+                self.drain()
+            except Exception:
+                log.exception("metrics drain failed")
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        try:
+            self.drain()
+            body = self._generate(self.registry)
+        except Exception as exc:
+            log.exception("metrics scrape failed")
+            return web.Response(status=500, text=f"metrics failed: {type(exc).__name__}\n")
+        return web.Response(body=body, headers={"Content-Type": self._content_type})
