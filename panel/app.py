@@ -715,15 +715,17 @@ def _describe_flush(result: Any) -> str:
     flushed = (result or {}).get("flushed") or {}
     parts = []
     for name, r in flushed.items():
-        parts.append(f"{name}: {_count_of(r)} entries")
+        parts.append(f"{name}: {_count_of(r)}")
     return "Flushed " + (", ".join(parts) if parts else "nothing")
 
 
 def _count_of(r: Any) -> str:
     if isinstance(r, dict):
         l1, l2 = r.get("l1"), r.get("l2")
+        if l2 is None and l1 is not None:
+            return f"{l1} entries"
         if l1 is not None or l2 is not None:
-            return f"{l1 or 0} L1 + {l2 or 0} L2"
+            return f"{l1 or 0} in L1 + {l2 or 0} in L2"
         for key in ("count", "cleared", "flushed", "removed"):
             if key in r:
                 return str(r[key])

@@ -11,8 +11,10 @@ from panel.state import PanelState
 class StateBox(Widget):
     """Base for the text panels: ``render_state(width)`` returns the content lines.
 
-    The panel repaints only when ``update_from_state`` is called (by the visible view on
-    the refresh tick) and only if the model changed since its last paint.
+    ``update_from_state`` (called by the visible view on the refresh tick) rebuilds the
+    content only if the model changed, and repaints only if the content changed; a new
+    layout is requested only when the number of lines changed. A resize rebuilds the
+    content for the new width.
     """
 
     DEFAULT_CSS = """
@@ -31,22 +33,41 @@ class StateBox(Widget):
         super().__init__(id=id)
         self.state = state
         self._painted = -1
+        self._content: Content | None = None
+        self._built_width = -1
+        self._lines = 0
         self.border_title = self.TITLE
 
-    def update_from_state(self, force: bool = False) -> None:
-        if force or self._painted != self.state.version:
-            self._painted = self.state.version
-            self.refresh(layout=True)
+    def _width(self) -> int:
+        return max(10, self.content_region.width or self.size.width)
 
-    def render(self) -> Content:
-        width = max(10, self.content_region.width or self.size.width)
+    def _build(self, width: int) -> Content:
         lines = self.render_state(width)
+        self._built_width = width
         if not lines:
-            return Content.styled("no data yet", "$text-muted")
+            lines = [Content.styled("no data yet", "$text-muted")]
+        self._lines = len(lines)
         return Content("\n").join(
             line.truncate(width, ellipsis=True) if line.cell_length > width else line
             for line in lines
         )
+
+    def update_from_state(self, force: bool = False) -> None:
+        if not force and self._painted == self.state.version:
+            return
+        self._painted = self.state.version
+        old_lines = self._lines
+        content = self._build(self._width())
+        if not force and self._content is not None and content.is_same(self._content):
+            return
+        self._content = content
+        self.refresh(layout=self._lines != old_lines)
+
+    def render(self) -> Content:
+        width = self._width()
+        if self._content is None or width != self._built_width:
+            self._content = self._build(width)
+        return self._content
 
     def render_state(self, width: int) -> list[Content]:
         raise NotImplementedError

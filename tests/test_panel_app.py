@@ -1,0 +1,504 @@
+"""Pilot tests of the panel against a real engine on a real control socket.
+
+Each test starts an ``Engine`` with the demo settings (simulated providers with zero
+latency) and the demo flows on a socket in a temp dir, runs the panel with
+``App.run_test`` attached to that socket, and checks both the screen and the engine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from textual.command import CommandPalette
+from textual.pilot import Pilot
+from textual.widgets import Input, Label, OptionList
+
+from engine import Context, Engine
+from engine.demo import DemoFlows, build_flows, demo_settings
+from panel import fmt
+from panel.app import FlowdeckApp
+from panel.modals.confirm import ConfirmModal
+from panel.modals.help import HelpModal
+from panel.modals.number import NumberModal
+from panel.modals.pick import PickModal
+from panel.widgets.header import StatusHeader
+from panel.widgets.live_table import LiveTable
+
+SIZE = (120, 40)
+
+
+class Rig:
+    """A running engine with the demo flows, and a way to send it traffic."""
+
+    def __init__(self, sock: Path, **settings: Any) -> None:
+        self.sock = sock
+        self.settings = settings
+        self.eng: Engine
+        self.flows: DemoFlows
+        self._n = 0
+
+    async def start(self) -> Rig:
+        s = demo_settings(0.0, socket=self.sock, stats_interval=0.2, **self.settings)
+        self.eng = Engine(s)
+        await self.eng.start()
+        self.flows = build_flows(self.eng)
+        return self
+
+    async def stop(self) -> None:
+        await self.eng.close()
+
+    async def chat(self, count: int, *, fresh: bool = True, long: bool = False) -> None:
+        """``count`` chat requests; fresh prompts miss the cache and reach the router."""
+        for _ in range(count):
+            self._n += 1
+            words = "word " * (30 if long else 2)
+            prompt = f"{words} q{self._n}" if fresh else "What is caching?"
+            await self.eng.run(self.flows.chat, {"prompt": prompt}, Context(self.eng))
+
+    async def fanout(self, count: int) -> None:
+        """``count`` runs of the parallel fan-out flow (fresh prompts)."""
+        for _ in range(count):
+            self._n += 1
+            await self.eng.run(self.flows.fanout, {"prompt": f"fan {self._n}"}, Context(self.eng))
+
+
+@pytest.fixture
+async def rig(sock_path: Path) -> AsyncIterator[Rig]:
+    r = await Rig(sock_path).start()
+    await r.chat(20)
+    await r.fanout(3)
+    yield r
+    await r.stop()
+
+
+def make_app(sock: Path, tmp_path: Path, **kw: Any) -> FlowdeckApp:
+    kw.setdefault("refresh", 0.2)
+    return FlowdeckApp(socket=sock, embed=False, user_theme_dir=tmp_path / "themes", **kw)
+
+
+async def until(pilot: Pilot[Any], cond: Callable[[], Any], within: float = 5.0) -> None:
+    """Wait (in short steps) until ``cond()`` is true; fail after ``within`` seconds."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + within
+    while not cond():
+        if loop.time() > end:
+            raise AssertionError(f"condition not met within {within}s: {cond}")
+        await asyncio.sleep(0.02)
+
+
+def exported(directory: Path) -> list[Path]:
+    return sorted(directory.glob("flowdeck-snapshot-*.json"))
+
+
+def notes(app: FlowdeckApp) -> list[str]:
+    return [f"{n.title}: {n.message}" for n in app._notifications]
+
+
+def header_text(app: FlowdeckApp) -> str:
+    header = app.query_one(StatusHeader)
+    return str(header.render())
+
+
+def cell(app: FlowdeckApp, table_id: str, row: str, col: str) -> str:
+    table = app.query_one(f"#{table_id}", LiveTable)
+    return table.get_cell(row, col).text
+
+
+async def palette(pilot: Pilot[Any], query: str) -> None:
+    """Open the command palette, search for ``query`` and run the best hit."""
+    app = pilot.app
+    await pilot.press("ctrl+p")
+    await until(pilot, lambda: isinstance(app.screen, CommandPalette))
+    app.screen.query_one(Input).value = query
+    last = query.split()[-1].lower()
+    await until(
+        pilot,
+        lambda: (
+            app.screen.query_one(OptionList).option_count > 0
+            and last in str(app.screen.query_one(OptionList).get_option_at_index(0).prompt).lower()
+        ),
+    )
+    await pilot.press("enter")
+
+
+async def attached(pilot: Pilot[Any]) -> FlowdeckApp:
+    app: FlowdeckApp = pilot.app  # type: ignore[assignment]
+    await until(pilot, lambda: app.state.connected and app.state.has_data)
+    return app
+
+
+# ---- attach and show -------------------------------------------------------------------
+async def test_attach_shows_the_snapshot(rig: Rig, tmp_path: Path) -> None:
+    app = make_app(rig.sock, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await attached(pilot)
+        await until(pilot, lambda: "demo" in header_text(app))
+        text = header_text(app)
+        assert f"pid {os.getpid()}" in text
+        assert app.state.group("caches").keys() == {"llm", "fanout-cache"}
+        await pilot.press("2")
+        await until(pilot, lambda: app.query_one("#cache-table", LiveTable).row_count == 2)
+        assert cell(app, "cache-table", "llm", "ttl") == fmt.ttl(rig.eng.caches["llm"].ttl)
+        await pilot.press("3")
+        await until(pilot, lambda: app.query_one("#route-table", LiveTable).row_count == 3)
+        await pilot.press("4", "5", "6", "1")
+        assert app.query_one("#tabs").active == "overview"
+
+
+# ---- flush -----------------------------------------------------------------------------
+async def test_flush_with_key_and_confirmation(rig: Rig, tmp_path: Path) -> None:
+    cache = rig.eng.caches["llm"]
+    assert cache.stats()["size"] > 0
+    app = make_app(rig.sock, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await attached(pilot)
+        await pilot.press("2")
+        await until(pilot, lambda: app.query_one("#cache-table", LiveTable).row_count == 2)
+        table = app.query_one("#cache-table", LiveTable)
+        table.focus()
+        table.move_cursor(row=table.get_row_index("llm"))
+        size_before = cell(app, "cache-table", "llm", "size")
+        assert not size_before.startswith("0/")
+        await pilot.press("f")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmModal))
+        await pilot.press("n")  # cancel first: nothing happens
+        await until(pilot, lambda: not isinstance(app.screen, ConfirmModal))
+        assert cache.stats()["size"] > 0
+        await pilot.press("f")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmModal))
+        await pilot.press("y")
+        await until(pilot, lambda: cache.stats()["size"] == 0)
+        await until(pilot, lambda: cell(app, "cache-table", "llm", "size").startswith("0/"))
+        await until(pilot, lambda: any("Flushed llm" in n for n in notes(app)))
+        assert rig.eng.caches["fanout-cache"].stats()["size"] > 0  # only the selected one
+
+
+# ---- TTL and size modals -----------------------------------------------------------------
+async def test_ttl_modal_rejects_bad_input_and_sends_a_valid_ttl(rig: Rig, tmp_path: Path) -> None:
+    app = make_app(rig.sock, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await attached(pilot)
+        await pilot.press("2")
+        await until(pilot, lambda: app.query_one("#cache-table", LiveTable).row_count == 2)
+        table = app.query_one("#cache-table", LiveTable)
+        table.move_cursor(row=table.get_row_index("llm"))
+        ttl_before = rig.eng.caches["llm"].ttl
+        await pilot.press("t")
+        await until(pilot, lambda: isinstance(app.screen, NumberModal))
+        modal = app.screen
+        for bad, problem in [
+            ("abc", "not a number"),
+            ("-5", "greater than 0"),
+            ("0", "greater than 0"),
+            ("inf", "not finite"),
+            ("nan", "not a number"),
+        ]:
+            modal.query_one(Input).value = bad
+            await pilot.press("enter")
+            error = str(modal.query_one("#error", Label).render())
+            assert problem in error, (bad, error)
+            assert app.screen is modal  # stays open
+        assert rig.eng.caches["llm"].ttl == ttl_before
+        modal.query_one(Input).value = "1.5"
+        await pilot.press("enter")
+        await until(pilot, lambda: rig.eng.caches["llm"].ttl == 1.5)
+        await until(pilot, lambda: cell(app, "cache-table", "llm", "ttl") == "1.50s")
+        await until(pilot, lambda: any("TTL of 'llm' is now 1.50s" in n for n in notes(app)))
+        # max size: a fraction is refused, a whole number goes through
+        await pilot.press("m")
+        await until(pilot, lambda: isinstance(app.screen, NumberModal))
+        app.screen.query_one(Input).value = "2.5"
+        await pilot.press("enter")
+        assert "whole number" in str(app.screen.query_one("#error", Label).render())
+        app.screen.query_one(Input).value = "7"
+        await pilot.press("enter")
+        await until(pilot, lambda: rig.eng.caches["llm"].max_size == 7)
+        await until(pilot, lambda: cell(app, "cache-table", "llm", "size").endswith("/7"))
+
+
+# ---- pin and remap -----------------------------------------------------------------------
+async def test_pin_sends_following_traffic_to_the_tier(rig: Rig, tmp_path: Path) -> None:
+    router = rig.eng.routers["tiers"]
+    app = make_app(rig.sock, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await attached(pilot)
+        await pilot.press("3")
+        await until(pilot, lambda: app.query_one("#route-table", LiveTable).row_count == 3)
+        await pilot.press("r")
+        await until(pilot, lambda: isinstance(app.screen, PickModal))
+        options = app.screen.query_one(OptionList)
+        ids = [options.get_option_at_index(i).id for i in range(options.option_count)]
+        options.highlighted = ids.index("quality")
+        await pilot.press("enter")
+        await until(pilot, lambda: router.pinned == "quality")
+        before = {r: s["count"] for r, s in router.stats()["routes"].items()}
+        await rig.chat(15)  # short prompts: the selector would pick "fast"
+        after = {r: s["count"] for r, s in router.stats()["routes"].items()}
+        assert after["quality"] - before["quality"] == 15
+        assert after["fast"] == before["fast"] and after["balanced"] == before["balanced"]
+        await until(pilot, lambda: "pinned" in cell(app, "route-table", "tiers\x1fquality", "mode"))
+        await until(pilot, lambda: any("pinned to 'quality'" in n for n in notes(app)))
+        # back to auto with one key
+        await pilot.press("a")
+        await until(pilot, lambda: router.pinned is None)
+        await rig.chat(5)
+        assert router.stats()["routes"]["fast"]["count"] == after["fast"] + 5
+        await until(
+            pilot, lambda: "pinned" not in cell(app, "route-table", "tiers\x1fquality", "mode")
+        )
+
+
+async def test_remap_route_to_provider(rig: Rig, tmp_path: Path) -> None:
+    router = rig.eng.routers["tiers"]
+    app = make_app(rig.sock, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await attached(pilot)
+        await pilot.press("3")
+        await until(pilot, lambda: app.query_one("#route-table", LiveTable).row_count == 3)
+        table = app.query_one("#route-table", LiveTable)
+        table.move_cursor(row=table.get_row_index("tiers\x1ffast"))
+        await pilot.press("R")
+        await until(pilot, lambda: isinstance(app.screen, PickModal))
+        options = app.screen.query_one(OptionList)
+        ids = [options.get_option_at_index(i).id for i in range(options.option_count)]
+        options.highlighted = ids.index("sim-max")
+        await pilot.press("enter")
+        await until(pilot, lambda: router.providers_of("fast")[0] == "sim-max")
+        await until(
+            pilot,
+            lambda: cell(app, "route-table", "tiers\x1ffast", "providers").startswith("sim-max"),
+        )
+
+
+# ---- memory ------------------------------------------------------------------------------
+async def test_memory_search_and_clear(rig: Rig, tmp_path: Path) -> None:
+    mem = rig.eng.memories["conversations"]
+    await mem.add("k1", {"prompt": "retries with backoff"})
+    await mem.add("k2", {"prompt": "vector search"})
+    app = make_app(rig.sock, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await attached(pilot)
+        await pilot.press("5")
+        await until(pilot, lambda: app.query_one("#memory-table", LiveTable).row_count == 1)
+        await pilot.press("slash")
+        assert app.focused is app.query_one("#memory-search", Input)
+        await pilot.press(*"backoff", "enter")
+        found = app.query_one("#memory-found")
+        await until(pilot, lambda: "k1" in str(found.render()))
+        assert "1 result(s)" in str(found.render())
+        await pilot.press("escape")
+        app.query_one("#memory-table").focus()
+        await pilot.press("c")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmModal))
+        await pilot.press("y")
+        await until(pilot, lambda: mem.size == 0)
+        await until(
+            pilot, lambda: cell(app, "memory-table", "conversations", "size").startswith("0/")
+        )
+
+
+# ---- disconnect, retry, resync -------------------------------------------------------------
+async def test_engine_restart_disconnected_then_data_flows_again(
+    sock_path: Path, tmp_path: Path
+) -> None:
+    rig = await Rig(sock_path).start()
+    await rig.chat(5)
+    app = make_app(sock_path, tmp_path)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await attached(pilot)
+            app.live.backoff_max = 0.3  # type: ignore[union-attr]
+            await pilot.press("2")
+            await until(pilot, lambda: app.query_one("#cache-table", LiveTable).row_count == 2)
+            await rig.stop()
+            await until(pilot, lambda: "DISCONNECTED" in header_text(app))
+            assert "retrying" in header_text(app)
+            assert app.query_one(StatusHeader).has_class("-down")
+            # the last data stays on screen
+            assert app.query_one("#cache-table", LiveTable).row_count == 2
+            assert app.state.group("caches")
+            # actions while disconnected say so
+            app.pin("tiers", "fast")
+            await until(pilot, lambda: any("not connected" in n for n in notes(app)))
+            rig = await Rig(sock_path).start()
+            await until(pilot, lambda: app.state.connected, within=8)
+            seen = app.state.events_total
+            await rig.chat(10)
+            await until(pilot, lambda: app.state.events_total > seen)
+            await until(pilot, lambda: "DISCONNECTED" not in header_text(app))
+            assert app.state.resyncs >= 1
+            # the fresh engine's counters replaced the old ones
+            hits = app.state.group("caches")["llm"]["stats"]["misses"]
+            assert hits == rig.eng.caches["llm"].stats()["misses"] or hits <= 15
+    finally:
+        await rig.stop()
+
+
+# ---- read-only ---------------------------------------------------------------------------
+async def test_read_only_flag_refuses_actions(rig: Rig, tmp_path: Path) -> None:
+    size = rig.eng.caches["llm"].stats()["size"]
+    app = make_app(rig.sock, tmp_path, read_only=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await attached(pilot)
+        await until(pilot, lambda: "READ-ONLY" in header_text(app))
+        await pilot.press("2")
+        await until(pilot, lambda: app.query_one("#cache-table", LiveTable).row_count == 2)
+        for key in ("f", "t", "m", "F"):
+            await pilot.press(key)
+            await pilot.pause()
+            assert not app.screen.is_modal, key
+        assert any("Read-only" in n for n in notes(app))
+        assert app.check_action("flush", ()) is None  # shown disabled in the footer
+        assert app.check_action("pause", ()) is True
+        buttons = app.query("#view-caches Button.mutating")
+        assert buttons and all(b.disabled for b in buttons)
+        # the command palette's callbacks refuse as well
+        app.flush_cache("llm")
+        app.pin("tiers", "fast")
+        await pilot.pause()
+        assert not app.screen.is_modal
+        assert rig.eng.caches["llm"].stats()["size"] == size
+        assert rig.eng.routers["tiers"].pinned is None
+        # reading is still allowed
+        await pilot.press("?")
+        await until(pilot, lambda: isinstance(app.screen, HelpModal))
+        assert "unavailable: read-only" in str(app.screen.query_one("Static").render())
+
+
+async def test_engine_side_read_only_disables_actions(sock_path: Path, tmp_path: Path) -> None:
+    rig = await Rig(sock_path, read_only=True).start()
+    try:
+        app = make_app(sock_path, tmp_path)
+        async with app.run_test(size=SIZE) as pilot:
+            await attached(pilot)
+            assert app.state.read_only and not app.state.read_only_flag
+            await pilot.press("f")
+            await pilot.pause()
+            assert not app.screen.is_modal
+            await until(pilot, lambda: any("engine is read-only" in n for n in notes(app)))
+    finally:
+        await rig.stop()
+
+
+# ---- monitor basics ------------------------------------------------------------------------
+async def test_pause_refresh_help_and_export(
+    rig: Rig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    app = make_app(rig.sock, tmp_path, refresh=0.5)
+    async with app.run_test(size=SIZE) as pilot:
+        await attached(pilot)
+        await pilot.press("space")
+        assert app.paused
+        await until(pilot, lambda: "PAUSED" in header_text(app))
+        painted = app.repaints
+        version = app.state.version
+        await rig.chat(30)
+        await until(pilot, lambda: app.state.version > version)
+        await pilot.pause(0.3)
+        assert app.repaints == painted  # data arrives, the display stays frozen
+        await pilot.press("p")
+        assert not app.paused
+        await until(pilot, lambda: app.repaints > painted)
+        await pilot.press("plus")
+        assert app.refresh_rate == 0.25
+        await pilot.press("minus", "minus")
+        assert app.refresh_rate == 1.0
+        await pilot.press("question_mark")
+        await until(pilot, lambda: isinstance(app.screen, HelpModal))
+        help_text = str(app.screen.query_one("Static").render())
+        for words in ("Flush the selected cache", "Pause / resume", "Export", "Pin"):
+            assert words in help_text
+        await pilot.press("escape")
+        await until(pilot, lambda: not isinstance(app.screen, HelpModal))
+        await pilot.press("e")
+        await until(pilot, lambda: any("Snapshot exported" in n for n in notes(app)))
+        files = exported(tmp_path)
+        assert len(files) == 1
+        data = json.loads(files[0].read_text())
+        assert set(data["snapshot"]["caches"]) == {"llm", "fanout-cache"}
+        assert str(files[0]) in "\n".join(notes(app))
+
+
+async def test_events_view_filters(rig: Rig, tmp_path: Path) -> None:
+    app = make_app(rig.sock, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await attached(pilot)
+        await pilot.press("6", "slash")
+        await pilot.press(*"cache.flush")
+        await rig.eng.caches["fanout-cache"].flush()
+        await rig.chat(10)
+        log = app.query_one("#event-log")
+        await until(pilot, lambda: any("cache.flush" in line.text for line in log.lines))
+        assert all("cache.flush" in line.text or "more events" in line.text for line in log.lines)
+
+
+async def test_command_palette_runs_actions(rig: Rig, tmp_path: Path) -> None:
+    app = make_app(rig.sock, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await attached(pilot)
+        await palette(pilot, "flush cache fanout")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmModal))
+        assert "fanout-cache" in app.screen.title_text
+        await pilot.press("y")
+        await until(pilot, lambda: rig.eng.caches["fanout-cache"].stats()["size"] == 0)
+        await palette(pilot, "theme: light")
+        await until(pilot, lambda: app.theme == "light")
+
+
+async def test_engine_errors_are_shown(rig: Rig, tmp_path: Path) -> None:
+    app = make_app(rig.sock, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await attached(pilot)
+        app.pin("tiers", "no-such-route")
+        await until(pilot, lambda: any("Engine refused router.pin" in n for n in notes(app)))
+        assert any("no route" in n or "no-such-route" in n for n in notes(app))
+
+
+# ---- themes --------------------------------------------------------------------------------
+async def test_bad_theme_file_falls_back_to_default(rig: Rig, tmp_path: Path) -> None:
+    themes = tmp_path / "themes"
+    themes.mkdir()
+    (themes / "mine.toml").write_text('name = "mine"\n[colors]\nprimary = "bogus"\n')
+    (themes / "ok.toml").write_text('name = "ok"\ndark = false\n[colors]\nprimary = "#336699"\n')
+    app = make_app(rig.sock, tmp_path, theme="mine")
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        assert app.theme == "dark"
+        text = "\n".join(notes(app))
+        assert "mine.toml" in text and "colors.primary" in text and "'bogus'" in text
+        assert "No theme named 'mine'" in text
+        assert "ok" in app.available_themes
+        app.theme = "ok"
+        await pilot.pause()
+        assert app.current_theme.primary == "#336699"
+
+
+async def test_theme_flag_selects_a_builtin(rig: Rig, tmp_path: Path) -> None:
+    app = make_app(rig.sock, tmp_path, theme="high-contrast")
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        assert app.theme == "high-contrast"
+        assert not notes(app)
+
+
+# ---- small terminals ------------------------------------------------------------------------
+async def test_every_view_renders_at_80x24(rig: Rig, tmp_path: Path) -> None:
+    app = make_app(rig.sock, tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await attached(pilot)
+        for key in "123456":
+            await pilot.press(key)
+            await pilot.pause(0.15)
+            svg = app.export_screenshot()
+            assert "Overview" in svg and "Keys" in svg  # tabs and footer still visible
+        await pilot.resize_terminal(120, 40)
+        await pilot.pause(0.15)
+        await pilot.resize_terminal(80, 24)
+        await pilot.pause(0.15)

@@ -1,0 +1,434 @@
+"""Unit tests of the panel's pure parts: the state model, formatting, input validation,
+theme parsing. No Textual app and no engine: plain dicts shaped like docs/internals.md."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+import pytest
+
+from panel import fmt
+from panel.state import CONNECTED, CONNECTING, DISCONNECTED, PanelState
+from panel.themes import ThemeError, builtin_theme_files, load_themes, parse_theme
+from panel.validate import parse_size, parse_ttl
+
+
+def cache_stats(hits: int, misses: int, size: int = 5, ttl: float = 60.0) -> dict[str, Any]:
+    total = hits + misses
+    return {
+        "hits": hits,
+        "hits_l1": hits,
+        "hits_l2": 0,
+        "misses": misses,
+        "coalesced": 0,
+        "sets": misses,
+        "evictions": {"lru": 1, "ttl": 2, "resize": 0},
+        "size": size,
+        "max_size": 100,
+        "ttl": ttl,
+        "hit_rate": hits / total if total else 0.0,
+        "l2": False,
+        "l2_errors": 0,
+        "time_saved": 1.5,
+        "cost_saved": 0.25,
+    }
+
+
+def router_stats(counts: dict[str, int]) -> dict[str, Any]:
+    total = sum(counts.values())
+    return {
+        "total": total,
+        "unknown": 0,
+        "routes": {
+            r: {
+                "count": c,
+                "share": c / total if total else 0.0,
+                "errors": 0,
+                "cost": 0.1,
+                "p50": 0.1,
+                "p95": 0.2,
+                "p99": 0.3,
+            }
+            for r, c in counts.items()
+        },
+    }
+
+
+def snapshot(t: float = 1000.0, seq: int = 10) -> dict[str, Any]:
+    return {
+        "seq": seq,
+        "time": t,
+        "engine": {
+            "name": "eng",
+            "pid": 42,
+            "uptime": 5.0,
+            "socket": "/x.sock",
+            "redis": {"url": "redis://h", "up": True},
+            "read_only": False,
+        },
+        "workload": {"runs": 100, "errors": 0, "in_flight": 1, "p50": 0.01, "p95": 0.1},
+        "caches": {
+            "llm": {
+                "name": "llm",
+                "kind": "cache",
+                "ttl": 60.0,
+                "max_size": 100,
+                "l2": False,
+                "stats": cache_stats(10, 10),
+            }
+        },
+        "routers": {
+            "tiers": {
+                "name": "tiers",
+                "kind": "router",
+                "routes": ["fast", "slow"],
+                "default": "fast",
+                "pin": None,
+                "providers": {"fast": ["a"], "slow": ["b", "a"]},
+                "stats": router_stats({"fast": 5, "slow": 5}),
+            }
+        },
+        "parallels": {
+            "fan": {
+                "name": "fan",
+                "kind": "parallel",
+                "branches": ["x", "y"],
+                "limit": None,
+                "fail": "fast",
+                "stats": {
+                    "runs": 1,
+                    "errors": 0,
+                    "cancelled": 0,
+                    "wall": {"p50": 0.2},
+                    "speedup": 1.5,
+                },
+                "timelines": [
+                    {
+                        "run_id": 1,
+                        "started": t,
+                        "wall": 0.2,
+                        "status": "ok",
+                        "speedup": 1.5,
+                        "branches": [
+                            {"name": "x", "start": 0.0, "end": 0.2, "status": "ok"},
+                            {"name": "y", "start": 0.0, "end": 0.1, "status": "ok"},
+                        ],
+                    }
+                ],
+            }
+        },
+        "memories": {
+            "notes": {
+                "name": "notes",
+                "kind": "memory",
+                "namespace": "n",
+                "max_size": 10,
+                "l2": False,
+                "stats": {
+                    "size": 3,
+                    "max_size": 10,
+                    "adds": 3,
+                    "searches": 0,
+                    "search_p50": None,
+                    "pending_l2": 0,
+                    "l2_errors": 0,
+                },
+            }
+        },
+        "providers": {
+            "a": {
+                "name": "a",
+                "kind": "simulated",
+                "model": "m",
+                "calls": 4,
+                "errors": 0,
+                "p50": 0.1,
+                "p95": 0.2,
+                "cost": 0.5,
+            },
+            "b": {
+                "name": "b",
+                "kind": "simulated",
+                "model": "m",
+                "calls": 1,
+                "errors": 1,
+                "p50": 0.3,
+                "p95": 0.4,
+                "cost": 0.25,
+            },
+        },
+        "tiers": {"fast": ["a"], "slow": ["b", "a"]},
+    }
+
+
+def stats_at(
+    t: float, *, hits: int, misses: int, runs: int, seq: int, routes: dict[str, int]
+) -> dict[str, Any]:
+    snap = snapshot(t, seq)
+    return {
+        "seq": seq,
+        "time": t,
+        "uptime": 5.0 + t - 1000.0,
+        "redis": {"up": True},
+        "workload": {**snap["workload"], "runs": runs},
+        "caches": {"llm": cache_stats(hits, misses)},
+        "routers": {"tiers": router_stats(routes)},
+        "parallels": {"fan": snap["parallels"]["fan"]["stats"]},
+        "memories": {"notes": snap["memories"]["notes"]["stats"]},
+        "providers": snap["providers"],
+    }
+
+
+# ---- state model ---------------------------------------------------------------------
+def test_snapshot_then_stats_merge_and_rates() -> None:
+    st = PanelState(interval=1.0)
+    assert st.conn == CONNECTING and not st.has_data
+    st.apply("snapshot", snapshot())
+    assert st.conn == CONNECTED and st.ever_connected
+    assert st.group("caches")["llm"]["stats"]["hits"] == 10
+    v = st.version
+    # 2 s later: 30 more hits, 10 more misses, 200 more runs, 400 more events
+    st.apply(
+        "stats",
+        stats_at(1002.0, hits=40, misses=20, runs=300, seq=410, routes={"fast": 5, "slow": 25}),
+    )
+    assert st.version > v
+    assert st.group("caches")["llm"]["stats"]["hits"] == 40
+    assert st.rps == pytest.approx(100.0)
+    assert st.eps == pytest.approx(200.0)
+    assert st.hit_rates("llm")[-1] == pytest.approx(0.75)
+    split = st.recent_split("tiers")
+    assert split == {"fast": 0.0, "slow": 1.0}
+    assert st.engine["uptime"] == pytest.approx(7.0)
+    # A sample closer than `interval` to the last one updates values but not history.
+    st.apply(
+        "stats",
+        stats_at(1002.5, hits=41, misses=20, runs=301, seq=411, routes={"fast": 5, "slow": 26}),
+    )
+    assert len(st.hit_rates("llm")) == 1
+    assert st.group("caches")["llm"]["stats"]["hits"] == 41
+
+
+def test_stats_before_snapshot_are_ignored() -> None:
+    st = PanelState()
+    st.apply("stats", stats_at(1.0, hits=1, misses=1, runs=1, seq=1, routes={}))
+    assert not st.has_data
+
+
+def test_counter_reset_draws_a_gap_not_a_negative_rate() -> None:
+    st = PanelState(interval=0.5)
+    st.apply("snapshot", snapshot())
+    st.apply("stats", stats_at(1001.0, hits=50, misses=50, runs=10, seq=20, routes={"fast": 1}))
+    st.apply("stats", stats_at(1002.0, hits=1, misses=1, runs=11, seq=21, routes={"fast": 1}))
+    assert st.hit_rates("llm")[-1] is None
+
+
+def test_events_are_bounded_and_config_events_apply_at_once() -> None:
+    st = PanelState(event_capacity=100)
+    st.apply("snapshot", snapshot())
+    batch = [[i, 1.0, "cache.hit", "llm", "l1", "k"] for i in range(11, 311)]
+    st.apply("events", batch)
+    assert len(st.events) == 100 and st.events_total == 300 and st.seq == 310
+    st.apply(
+        "events",
+        [
+            [311, 2.0, "cache.config", "llm", 2.5, 7],
+            [312, 2.0, "router.config", "tiers", "slow", None, None],
+            [313, 2.0, "router.config", "tiers", "slow", "fast", ["b", "a"]],
+            [314, 2.0, "cache.flush", "llm", 5, 0],
+            [315, 2.0, "memory.clear", "notes", 3],
+            [316, 2.0, "redis", "down", "boom"],
+        ],
+    )
+    llm = st.group("caches")["llm"]
+    assert llm["ttl"] == 2.5 and llm["max_size"] == 7 and llm["stats"]["size"] == 0
+    tiers = st.group("routers")["tiers"]
+    assert tiers["pin"] == "slow" and tiers["providers"]["fast"] == ["b", "a"]
+    assert st.group("memories")["notes"]["stats"]["size"] == 0
+    assert st.engine["redis"]["up"] is False
+    # events given as the notification map work too
+    st.apply("events", {"events": [[317, 3.0, "route", "tiers", "fast", "select", 0.1]]})
+    assert st.seq == 317
+
+
+def test_parallel_runs_from_snapshot_and_events() -> None:
+    st = PanelState(runs_per_parallel=3)
+    st.apply("snapshot", snapshot())
+    assert [r.run_id for r in st.recent_runs()] == [1]
+    seq = 20
+    for run_id in range(2, 7):
+        evs = [
+            [seq, 1.0, "parallel.branch", "fan", run_id, "x", 0.0, 0.3, "ok"],
+            [
+                seq + 1,
+                1.0,
+                "parallel.branch",
+                "fan",
+                run_id,
+                "y",
+                0.1,
+                0.2,
+                "error" if run_id == 6 else "cancelled",
+            ],
+            [seq + 2, 1.0, "parallel.run", "fan", run_id, 0.3, "error", 2],
+        ]
+        seq += 3
+        st.apply("events", evs)
+    runs = st.recent_runs(10)
+    assert [r.run_id for r in runs] == [6, 5, 4]  # ring of 3, newest first
+    assert runs[0].branches[1] == ("y", 0.1, 0.2, "error")
+    assert runs[0].speedup == pytest.approx((0.3 + 0.1) / 0.3)
+    assert st.recent_runs(parallel="nope") == []
+
+
+def test_connection_states_and_dropped() -> None:
+    st = PanelState(socket="/s")
+    st.apply("state", {"connected": False, "error": "no engine", "attempt": 3, "path": "/s"})
+    assert st.conn == DISCONNECTED and "attempt 3" in st.conn_detail
+    assert not st.ever_connected
+    st.apply("state", {"connected": True, "error": None, "attempt": 0, "path": "/s"})
+    assert st.connected
+    st.apply("dropped", {"count": 7, "next": 10})
+    assert st.dropped_total == 7
+    st.apply("state", "reconnecting")
+    assert st.conn == CONNECTING
+
+
+def test_read_only_from_flag_or_engine() -> None:
+    st = PanelState()
+    assert not st.read_only
+    snap = snapshot()
+    snap["engine"]["read_only"] = True
+    st.apply("snapshot", snap)
+    assert st.read_only
+    assert PanelState(read_only=True).read_only
+
+
+def test_resync_snapshot_replaces_state_and_counts() -> None:
+    st = PanelState()
+    st.apply("snapshot", snapshot())
+    snap2 = snapshot(t=2000.0, seq=5)
+    del snap2["memories"]["notes"]
+    st.apply("snapshot", snap2)
+    assert st.resyncs == 1 and st.group("memories") == {} and st.seq == 5
+
+
+def test_export_is_json() -> None:
+    st = PanelState(socket="/s")
+    st.apply("snapshot", snapshot())
+    data = json.loads(json.dumps(st.export()))
+    assert data["snapshot"]["caches"]["llm"]["ttl"] == 60.0
+    assert data["recent_runs"][0]["branches"][0]["name"] == "x"
+
+
+# ---- formatting ----------------------------------------------------------------------
+def test_formatting_helpers() -> None:
+    assert fmt.num(None) == fmt.NONE
+    assert fmt.num(999) == "999" and fmt.num(1234) == "1.2k" and fmt.num(2_500_000) == "2.5M"
+    assert fmt.pct(0.734) == "73.4%" and fmt.pct(None) == fmt.NONE
+    assert fmt.secs(0.0005) == "500µs" and fmt.secs(0.25) == "250ms" and fmt.secs(1.5) == "1.50s"
+    assert fmt.secs(125) == "2m05s" and fmt.uptime(3 * 3600 + 60) == "3h01m"
+    assert fmt.money(0) == "$0" and fmt.money(0.0042) == "$0.0042" and fmt.money(1.234) == "$1.23"
+    assert fmt.rate(3.14) == "3.1" and fmt.rate(512.4) == "512" and fmt.rate(56_300) == "56.3k"
+    assert fmt.ttl(None) == "none" and fmt.ttl(300) == "5m00s"
+    assert fmt.bar(0.5, 4) == "██  " and fmt.bar(1.0, 3) == "███" and fmt.bar(None, 2) == "  "
+    assert len(fmt.bar(0.33, 10)) == 10
+    line = fmt.sparkline([0.0, None, 0.5, 1.0], 6)
+    assert line == "  ▁ ▅█"
+    assert fmt.sparkline([1.0] * 50, 5) == "█████"
+    assert fmt.clip("abcdef", 4) == "abc…" and fmt.clip("ab", 4) == "ab"
+
+
+# ---- input validation ----------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("abc", "not a number"),
+        ("-5", "greater than 0"),
+        ("0", "greater than 0"),
+        ("inf", "not finite"),
+        ("-inf", "not finite"),
+        ("nan", "not a number"),
+        ("", "enter a TTL"),
+        ("1e30", "at most"),
+    ],
+)
+def test_ttl_rejects_with_a_message(text: str, problem: str) -> None:
+    with pytest.raises(ValueError, match=problem):
+        parse_ttl(text)
+
+
+def test_ttl_accepts_seconds() -> None:
+    assert parse_ttl("120") == 120.0
+    assert parse_ttl(" 1.5 ") == 1.5
+    assert math.isfinite(parse_ttl("1e3"))
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("abc", "not a number"),
+        ("-5", "greater than 0"),
+        ("0", "greater than 0"),
+        ("1.5", "whole number"),
+        ("inf", "not finite"),
+        ("nan", "not finite"),
+        ("", "enter a number"),
+    ],
+)
+def test_size_rejects_with_a_message(text: str, problem: str) -> None:
+    with pytest.raises(ValueError, match=problem):
+        parse_size(text)
+
+
+def test_size_accepts_positive_integers() -> None:
+    assert parse_size("10000") == 10000
+    assert parse_size("1_000") == 1000
+
+
+# ---- themes --------------------------------------------------------------------------
+def test_builtin_themes_found_with_importlib_resources() -> None:
+    names = {src for src, _ in builtin_theme_files()}
+    assert {"themes/dark.toml", "themes/light.toml", "themes/high-contrast.toml"} <= names
+    themes, problems = load_themes(user_dir=None)
+    assert problems == []
+    assert {"dark", "light", "high-contrast"} <= set(themes)
+    assert themes["dark"].dark and not themes["light"].dark
+    for theme in themes.values():
+        assert theme.primary and theme.background and theme.error
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("name = ", "not valid TOML"),
+        ('dark = true\n[colors]\nprimary = "#fff"', "'name'"),
+        ('name = "x"', "missing \\[colors\\]"),
+        ('name = "x"\n[colors]\nsecondary = "#fff"', "primary is required"),
+        ('name = "x"\n[colors]\nprimary = "not-a-colour"', "colors.primary"),
+        ('name = "x"\n[colors]\nprimary = 3', "must be a string"),
+        ('name = "x"\n[colors]\nprimary = "#fff"\nprimry = "#000"', "unknown colour"),
+        ('name = "x"\ndark = "yes"\n[colors]\nprimary = "#fff"', "'dark'"),
+        ('name = "a b"\n[colors]\nprimary = "#fff"', "spaces"),
+        ('name = "x"\nfoo = 1\n[colors]\nprimary = "#fff"', "unknown key"),
+    ],
+)
+def test_malformed_theme_names_the_problem(text: str, problem: str) -> None:
+    with pytest.raises(ThemeError, match=problem):
+        parse_theme(text)
+
+
+def test_user_themes_override_and_bad_files_are_reported(tmp_path: Any) -> None:
+    (tmp_path / "mine.toml").write_text('name = "mine"\n[colors]\nprimary = "#123456"\n')
+    (tmp_path / "dark.toml").write_text(
+        'name = "dark"\ndark = true\n[colors]\nprimary = "#ff0000"\n'
+    )
+    (tmp_path / "broken.toml").write_text("name = [\n")
+    (tmp_path / "ignored.txt").write_text("not a theme")
+    themes, problems = load_themes(tmp_path)
+    assert themes["mine"].primary == "#123456"
+    assert themes["dark"].primary == "#ff0000"  # a user file may replace a built-in
+    assert len(problems) == 1 and problems[0].source.endswith("broken.toml")
+    assert "not valid TOML" in str(problems[0])
