@@ -152,7 +152,7 @@ class ControlServer:
         self.engine = engine
         self.path = Path(path) if path else P.default_socket_path()
         self._server: asyncio.AbstractServer | None = None
-        self._inode: tuple[int, int] | None = None
+        self._inode: tuple[int, int, int] | None = None
         self.clients: set[_Conn] = set()
         self.refused = 0
         self.disconnected = 0
@@ -185,7 +185,7 @@ class ControlServer:
         else:
             raise ControlSocketError(f"could not create {str(path)!r}: it keeps reappearing")
         st = os.stat(path)
-        self._inode = (st.st_dev, st.st_ino)
+        self._inode = (st.st_dev, st.st_ino, st.st_ctime_ns)
         loop = asyncio.get_running_loop()
         self._server = await loop.create_unix_server(lambda: _Conn(self), sock=sock)
         log.info("control socket listening on %s", path)
@@ -203,7 +203,7 @@ class ControlServer:
         if self._inode is not None:
             try:
                 st = os.stat(self.path)
-                if (st.st_dev, st.st_ino) == self._inode:
+                if (st.st_dev, st.st_ino, st.st_ctime_ns) == self._inode:
                     os.unlink(self.path)
             except FileNotFoundError:
                 pass
