@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
 import re
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
-from heapq import nsmallest
 from itertools import islice
 from typing import Any
 
@@ -40,6 +40,7 @@ _perf = time.perf_counter
 _WORD = re.compile(r"\w+")
 _DELETE: Any = object()  # a pending removal
 _DRAIN_BATCH = 500
+_WALK_BUDGET = 256  # keys walked before looking for all-words matches by intersection
 _RETRY_MIN, _RETRY_MAX = 0.05, 1.0  # seconds between drain attempts while Redis is "up"
 
 
@@ -139,36 +140,97 @@ class Memory(Primitive):
         return out
 
     def _rank(self, words: list[str], limit: int) -> list[tuple[str, int]]:
+        """The best ``limit`` keys as ``(key, score)``, level by level.
+
+        A key holding ``c`` of the ``k`` words is in at least one of the ``k - c + 1``
+        shortest posting lists. So for c = k, k-1, ..., 1 each of those lists is walked
+        newest first (posting lists are in insertion order) until it has yielded the
+        number of keys still needed; a new key's score is counted by membership tests.
+        The newest of the keys found across those lists are the next results. Keys
+        scoring more than ``c`` were all found at earlier levels (a level that comes
+        up short has walked its lists to the end). Common words therefore cost little:
+        a walk ends after ``limit`` hits; only a level with fewer hits than needed
+        walks its lists to the end.
+        """
         index = self._index
         postings = [p for w in words if (p := index.get(w))]
         if not postings:
             return []
         postings.sort(key=len)
-        big = postings.pop()
+        k = len(postings)
         entries = self._entries
-        # Any key holding two or more of the words is in one of the shorter lists:
-        # count those exactly; keys only in the longest list score 1.
-        counts: dict[str, int] = {}
-        for p in postings:
-            for k in p:
-                counts[k] = counts.get(k, 0) + 1
-        for k in counts:
-            if k in big:
-                counts[k] += 1
+        scores: dict[str, int] = {}
+        found: list[tuple[str, int]] = []
+        taken: set[str] = set()
+        for level in range(k, 0, -1):
+            need = limit - len(found)
+            level_hits: dict[str, int] = {}
+            budget = _WALK_BUDGET if level == k > 1 else None
+            if not self._walk(postings, level, need, taken, scores, level_hits, budget):
+                # Keys holding every word are rare here: intersect the lists in C rather
+                # than walk the whole of the shortest one in Python.
+                common: Any = postings[0].keys() & postings[1].keys()
+                for p in postings[2:]:
+                    common = [x for x in common if x in p]
+                level_hits = dict.fromkeys(common, k)
+            # entries[key] starts with the key's unique sequence number: newest = largest
+            if len(level_hits) > need:
+                newest = heapq.nlargest(need, level_hits, key=entries.__getitem__)
+            else:
+                newest = sorted(level_hits, key=entries.__getitem__, reverse=True)
+            for key in newest:
+                taken.add(key)
+                found.append((key, level_hits[key]))
+            if len(found) == limit:
+                break
+        return found
 
-        def order(k: str) -> tuple[int, int]:
-            return (-counts[k], -entries[k][0])
+    @staticmethod
+    def _walk(
+        postings: list[dict[str, None]],
+        level: int,
+        need: int,
+        taken: set[str],
+        scores: dict[str, int],
+        level_hits: dict[str, int],
+        budget: int | None = None,
+    ) -> bool:
+        """Walk the lists that can hold keys scoring ``level``, newest first, until each
+        has yielded ``need`` of them; collect those keys in ``level_hits``.
 
-        top = nsmallest(limit, counts, key=order)
-        if len(top) == limit and counts[top[-1]] > 1:
-            return [(k, counts[k]) for k in top]
-        # Fill with score-1 keys: the newest of the longest list, merged by recency with
-        # the score-1 keys already counted.
-        only_big = list(islice((k for k in reversed(big) if k not in counts), limit))
-        multi = [k for k in top if counts[k] > 1]
-        ones = [k for k in top if counts[k] == 1] + only_big
-        ones.sort(key=lambda k: -entries[k][0])
-        return [(k, counts.get(k, 1)) for k in (multi + ones)[:limit]]
+        With a ``budget`` (keys looked at per list), returns False if it ran out first.
+        """
+        for posting in postings[: len(postings) - level + 1]:
+            got = 0
+            keys = reversed(posting)
+            if budget is not None and len(posting) > budget:
+                keys = islice(keys, budget)  # type: ignore[assignment]
+                complete = False
+            else:
+                complete = True
+            for key in keys:
+                if key in taken:
+                    continue
+                if key in level_hits:
+                    got += 1
+                else:
+                    score = scores.get(key)
+                    if score is None:
+                        score = 0
+                        for p in postings:
+                            if key in p:
+                                score += 1
+                        scores[key] = score
+                    if score < level:
+                        continue
+                    level_hits[key] = score
+                    got += 1
+                if got == need:
+                    complete = True
+                    break
+            if not complete:
+                return False
+        return True
 
     # ---- writes -----------------------------------------------------------------------
     async def add(self, key: str, value: Any) -> None:
