@@ -196,3 +196,35 @@ async def test_execute_recalls_related_prompts_then_records_this_one() -> None:
         assert await eng.run(mem, {"no": "prompt"}) == {"no": "prompt"}
         assert eng.memories["conv"] is mem
         assert eng.snapshot()["memories"]["conv"]["stats"]["size"] == 4
+
+
+@pytest.mark.parametrize("seed", range(6))
+async def test_search_ranks_exactly_like_a_full_scan(
+    seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The index walk must return what scoring every entry would (on random data)."""
+    import random
+
+    from engine.primitives import memory as memory_module
+
+    rng = random.Random(seed)
+    vocab = [f"w{i}" for i in range(40)]
+    weights = [1 / (i + 1) for i in range(len(vocab))]
+    mem, _ = memory(max_size=700)
+    if seed % 2:  # also exercise the intersection path on short lists
+        monkeypatch.setattr(memory_module, "_WALK_BUDGET", 4)
+    for _ in range(1000):
+        key = f"k{rng.randrange(900)}"  # re-adds refresh recency; eviction kicks in
+        await mem.add(key, " ".join(rng.choices(vocab, weights, k=rng.randint(1, 6))))
+    for _ in range(150):
+        query = rng.sample(vocab, rng.randint(1, 5))
+        limit = rng.choice([1, 3, 10, 50])
+        scored = []
+        for pos, key in enumerate(mem._entries):  # oldest first
+            score = len(set(query) & mem._entries[key][2])
+            if score:
+                scored.append((-score, -pos, key))
+        scored.sort()
+        expected = [(key, -neg) for neg, _, key in scored[:limit]]
+        got = [(h["key"], h["score"]) for h in mem.search(" ".join(query), limit)]
+        assert got == expected, (query, limit)
