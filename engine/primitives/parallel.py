@@ -76,7 +76,7 @@ class Parallel(Primitive):
     def branch_names(self) -> list[str]:
         names = []
         for i, b in enumerate(self.branches):
-            names.append(b.name or f"{b.kind}{i}")
+            names.append(b.name or getattr(b, "label", None) or f"{b.kind}{i}")
         return names
 
     async def execute(self, data: Any, ctx: Context) -> list[Any]:
