@@ -114,7 +114,10 @@ def test_common_inputs_use_cheap_local_keys() -> None:
     assert local_key("hi") == "hi"
     assert local_key({"prompt": "hi"}) == (("prompt", "hi"),)
     assert local_key({"b": "2", "a": "1"}) == (("a", "1"), ("b", "2"))
-    assert isinstance(local_key({"a": 1}), bytes)
+    assert local_key({"a": 1, "b": None}) == (("a", int, 1), ("b", type(None), None))
+    assert isinstance(local_key({"a": [1]}), bytes)
+    assert isinstance(local_key({1: "a"}), bytes)
+    assert isinstance(local_key({}), bytes)
 
 
 json_like = st.recursive(

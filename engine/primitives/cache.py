@@ -151,36 +151,74 @@ class Cache(Primitive):
             self.coalesced += 1
             self._bus.emit3(_MISS, self.name, digest_of_local(key)[:SHORT_KEY], True)
             return await _shield(fut)
+        return await self._lead(key, data, ctx)
+
+    async def _lead(self, key: Hashable, data: Any, ctx: Context) -> Any:
+        """The first caller for a missing key: look in L2 here (no task hop on an L2
+        hit), otherwise hand the inner call to a task that every caller waits on."""
         fut = asyncio.get_running_loop().create_future()
-        fut.add_done_callback(_retrieve)
         self._inflight[key] = fut
-        task = asyncio.ensure_future(self._fill(key, data, ctx, fut))
-        self._writes.add(task)
-        task.add_done_callback(self._writes.discard)
+        gen = self._gen
+        hexkey = digest_of_local(key)
+        link = self._link()
+        if link is not None:
+            try:
+                found = await self._l2_get(link, hexkey)
+            except BaseException:  # this caller was cancelled: the others still get an answer
+                self._spawn(self._fill(key, hexkey, data, ctx, fut, gen, True))
+                raise
+            if found is not None:
+                self._l2_hit(key, hexkey, fut, gen, found)
+                return found[0]
+        self._spawn(self._fill(key, hexkey, data, ctx, fut, gen, False))
         return await _shield(fut)
 
-    async def _fill(self, key: Hashable, data: Any, ctx: Context, fut: asyncio.Future[Any]) -> None:
-        """Resolve ``fut`` from L2 or the inner primitive, then store the result.
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._writes.add(task)
+        task.add_done_callback(self._writes.discard)
+
+    def _l2_hit(
+        self,
+        key: Hashable,
+        hexkey: str,
+        fut: asyncio.Future[Any],
+        gen: int,
+        found: tuple[Any, float, float, float],
+    ) -> None:
+        result, age, latency, cost = found
+        short = hexkey[:SHORT_KEY]
+        if gen == self._gen:
+            self._store.set(key, (result, latency, cost, short), self._clock() - age)
+        self.hits_l2 += 1
+        self.time_saved += latency
+        self.cost_saved += cost
+        self._bus.emit3(_HIT, self.name, "l2", short)
+        self._resolve(key, fut, result)
+
+    async def _fill(
+        self,
+        key: Hashable,
+        hexkey: str,
+        data: Any,
+        ctx: Context,
+        fut: asyncio.Future[Any],
+        gen: int,
+        lookup: bool,
+    ) -> None:
+        """Resolve ``fut`` from the inner primitive (after L2, if ``lookup``), then
+        store the result.
 
         Runs in its own task so that no waiter's cancellation can stop it; the waiters
         are released before the (slower) L2 write.
         """
-        gen = self._gen
-        hexkey = digest_of_local(key)
         short = hexkey[:SHORT_KEY]
         link = self._link()
         try:
-            if link is not None:
+            if lookup and link is not None:
                 found = await self._l2_get(link, hexkey)
                 if found is not None:
-                    result, age, latency, cost = found
-                    if gen == self._gen:
-                        self._store.set(key, (result, latency, cost, short), self._clock() - age)
-                    self.hits_l2 += 1
-                    self.time_saved += latency
-                    self.cost_saved += cost
-                    self._bus.emit3(_HIT, self.name, "l2", short)
-                    self._resolve(key, fut, result)
+                    self._l2_hit(key, hexkey, fut, gen, found)
                     return
             self.misses += 1
             self._bus.emit3(_MISS, self.name, short, False)
@@ -195,6 +233,7 @@ class Cache(Primitive):
             self._inflight.pop(key, None)
             if not fut.done():
                 fut.set_exception(exc)
+                fut.exception()  # marked as seen: every waiter may have gone already
             if not isinstance(exc, Exception):
                 raise
             return
@@ -208,7 +247,6 @@ class Cache(Primitive):
         self._resolve(key, fut, result)
         if gen != self._gen:
             return
-        link = self._link()
         if link is None:
             self._bus.emit3(_SET, self.name, short, "l1")
             return
@@ -235,7 +273,7 @@ class Cache(Primitive):
             return None
         rkey = self._prefix + key
         try:
-            raw = await link.run(lambda c: c.get(rkey))
+            raw = await link.get(rkey)
         except RedisUnavailable as exc:
             self._l2_failed(exc)
             return None
@@ -245,7 +283,7 @@ class Cache(Primitive):
         # it, and a delete racing that write could remove the fresh record instead.
         try:
             value, stored_at, latency, cost = codec.unpack_record(raw)
-        except ValueError as exc:
+        except Exception as exc:  # a foreign or corrupt record is a miss, never an error
             self._l2_failed(exc)
             return None
         age = self._wall() - stored_at
@@ -422,9 +460,3 @@ def _keyed(fn: Callable[[Any], Any]) -> Callable[[Any], Hashable]:
         return local_key(fn(data))
 
     return key
-
-
-def _retrieve(fut: asyncio.Future[Any]) -> None:
-    """Mark a shared call's exception as seen: its waiters may all have gone."""
-    if not fut.cancelled():
-        fut.exception()

@@ -1,7 +1,7 @@
 """msgpack encoding of stored values (never pickle: Redis is shared, pickle runs code).
 
 A :class:`~engine.completion.Completion` anywhere inside a value travels as a msgpack
-extension type holding its ``to_dict()`` map, so it comes back as a ``Completion``
+extension type holding its fields in order, so it comes back as a ``Completion``
 (and a user dict that happens to look like one stays a dict). Tuples come back as
 lists, as in JSON. A value msgpack cannot encode raises ``TypeError``.
 
@@ -31,7 +31,18 @@ HEADER_SIZE = _HEADER.size
 
 def _default(obj: Any) -> Any:
     if isinstance(obj, Completion):
-        return msgpack.ExtType(EXT_COMPLETION, pack(obj.to_dict()))
+        # Positional fields: decoding is one constructor call, not a dict walk.
+        fields = [
+            obj.text,
+            obj.model,
+            obj.provider,
+            obj.tokens_in,
+            obj.tokens_out,
+            obj.cost,
+            obj.latency,
+            obj.extra,
+        ]
+        return msgpack.ExtType(EXT_COMPLETION, pack(fields))
     if isinstance(obj, set | frozenset):
         return list(obj)
     raise TypeError(f"cannot store a {type(obj).__qualname__} value (not msgpack-serialisable)")
@@ -39,7 +50,10 @@ def _default(obj: Any) -> Any:
 
 def _ext_hook(code: int, data: bytes) -> Any:
     if code == EXT_COMPLETION:
-        return Completion.from_dict(unpack(data))
+        fields = unpack(data)
+        if type(fields) is list and len(fields) == 8:
+            return Completion(*fields)
+        raise ValueError("malformed Completion record")
     return msgpack.ExtType(code, data)
 
 

@@ -28,6 +28,7 @@ DIGEST_SIZE = 16  # bytes: 128 bits, 32 hex characters; collisions are not a con
 _packb = msgpack.packb
 _ExtType = msgpack.ExtType
 _SCALARS = frozenset((str, int, float, bool, type(None), bytes))
+_TAGGED = frozenset((int, float, bool, type(None)))  # tagged with their type in local keys
 _EXT_BIGINT = 1
 _EXT_SET = 2
 _INT_MIN, _INT_MAX = -(1 << 63), (1 << 64) - 1
@@ -55,32 +56,39 @@ def digest(data: Any) -> str:
 def local_key(data: Any) -> Hashable:
     """A key for in-process lookups, cheaper than :func:`digest` for common inputs.
 
-    A str is its own key and a dict of str -> str is the tuple of its sorted items
-    (hashing those is what a dict lookup does anyway); anything else is the binary
-    digest. The three kinds (str, tuple, bytes) never compare equal to each other, and
-    :func:`digest_of_local` turns any of them into the same hex :func:`digest` gives
-    for the original input, for keys that leave the process.
+    A str is its own key. A flat dict with str keys and str / int / float / bool /
+    None values is the tuple of its sorted items, non-str values tagged with their type
+    (so ``1``, ``1.0`` and ``True`` stay apart); hashing those is what a dict lookup
+    does anyway. Anything else is the binary digest. The three kinds (str, tuple,
+    bytes) never compare equal to each other, and :func:`digest_of_local` turns any of
+    them into the hex :func:`digest` of the original input, for keys that leave the
+    process.
     """
     t = type(data)
     if t is str:
         return data
-    if t is dict:
-        n = len(data)
-        if n == 1:
-            ((k, v),) = data.items()
-            if type(k) is str and type(v) is str:
-                return ((k, v),)
-        elif 1 < n <= 16:
+    if t is dict and 0 < len(data) <= 16:
+        if len(data) == 1:
+            items: Any = data.items()
+        else:
             try:
-                items = sorted(data.items())
+                items = sorted(data.items())  # unique keys: values are never compared
             except TypeError:
-                items = []
-            for k, v in items:
-                if type(k) is not str or type(v) is not str:
-                    break
+                items = ()
+        out = []
+        for k, v in items:
+            if type(k) is not str:
+                break
+            tv = type(v)
+            if tv is str:
+                out.append((k, v))
+            elif tv in _TAGGED:
+                out.append((k, tv, v))
             else:
-                if items:
-                    return tuple(items)
+                break
+        else:
+            if out:
+                return tuple(out)
     return blake2b(canonical(data), digest_size=DIGEST_SIZE).digest()
 
 
@@ -90,7 +98,7 @@ def digest_of_local(key: Hashable) -> str:
     if t is str:
         return digest(key)
     if t is tuple:
-        return digest(dict(key))  # type: ignore[arg-type]
+        return digest({item[0]: item[-1] for item in key})  # type: ignore[attr-defined]
     if t is bytes:
         return key.hex()  # type: ignore[union-attr]
     raise TypeError(f"not a local key: {type(key).__name__}")
