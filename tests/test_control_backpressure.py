@@ -107,13 +107,13 @@ async def test_stalled_subscriber_does_not_slow_the_engine(sock_path: Path) -> N
     flows = build_flows(eng)
     flow = flows["plain"] >> flows["fan"]  # 1 route + 2 branch + 1 run events per request
     async with eng:
-        await _throughput(eng, flow, 2000)  # warm up
+        await _throughput(eng, flow, 1000)  # warm up
         base, stalled = [], []
-        for _ in range(3):
-            base.append(await _throughput(eng, flow, 6000))
+        for _ in range(3):  # interleaved, best of three: the machine may be busy
+            base.append(await _throughput(eng, flow, 3000))
             s = stalled_subscriber(sock_path)
             try:
-                stalled.append(await _throughput(eng, flow, 6000))
+                stalled.append(await _throughput(eng, flow, 3000))
             finally:
                 s.close()
         b, st = max(base), max(stalled)

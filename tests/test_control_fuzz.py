@@ -182,7 +182,7 @@ def _pack(obj: Any) -> bytes:
 
 # ---- tests --------------------------------------------------------------------------------
 FUZZ = settings(
-    max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 
 

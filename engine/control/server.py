@@ -637,9 +637,17 @@ def _internal(exc: Exception) -> dict[str, str]:
 
 
 def _then_describe(result: Any, prim: Any) -> Any:
+    """The primitive's ``describe()`` after the change, plus its method's return value."""
+
+    def state(ret: Any) -> dict[str, Any]:
+        out = dict(prim.describe())
+        if ret is not None:
+            out["result"] = ret
+        return out
+
     if inspect.isawaitable(result):
-        return _awaited(result, lambda _r: prim.describe())
-    return prim.describe()
+        return _awaited(result, state)
+    return state(result)
 
 
 async def _awaited(aw: Any, then: Any) -> Any:

@@ -1,0 +1,188 @@
+"""``python -m engine serve`` and ``python -m engine ctl`` as an operator runs them."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from engine.__main__ import parse_params, parse_value
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FLOWDECK_")}
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    return env
+
+
+def wait_listening(path: Path, proc: subprocess.Popen[str], deadline: float = 30.0) -> None:
+    """Poll-connect until the engine accepts (or the process dies)."""
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        assert proc.poll() is None, proc.communicate()[1]
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            try:
+                s.connect(str(path))
+                return
+            except (FileNotFoundError, ConnectionRefusedError):
+                pass
+        time.sleep(0.02)
+    raise AssertionError("engine did not start listening")
+
+
+def ctl(path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "engine", "ctl", "--socket", str(path), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=_env(),
+        cwd=ROOT,
+    )
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, subprocess.Popen]]:
+    import shutil
+    import tempfile
+
+    d = Path(tempfile.mkdtemp(prefix="fd-", dir="/tmp"))
+    path = d / "engine.sock"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "engine",
+            "serve",
+            "--socket",
+            str(path),
+            "--demo",
+            "--latency-scale",
+            "0.01",
+            "--concurrency",
+            "2",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_env(),
+        cwd=ROOT,
+    )
+    try:
+        wait_listening(path, proc)
+        yield path, proc
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def test_parse_values() -> None:
+    assert parse_value("30") == 30
+    assert parse_value("1.5") == 1.5
+    assert parse_value("null") is None
+    assert parse_value("true") is True
+    assert parse_value('["a","b"]') == ["a", "b"]
+    assert parse_value("llm") == "llm"
+    assert parse_value("fast lane") == "fast lane"
+    assert parse_params(["name=llm", "ttl=30"]) == {"name": "llm", "ttl": 30}
+    assert parse_params(["q=a=b"]) == {"q": "a=b"}
+    with pytest.raises(ValueError):
+        parse_params(["novalue"])
+
+
+def test_ctl_against_a_served_engine(served: tuple[Path, subprocess.Popen]) -> None:
+    path, _ = served
+    r = ctl(path, "hello")
+    assert r.returncode == 0, r.stderr
+    hello = json.loads(r.stdout)
+    assert hello["name"] == "demo" and hello["protocol"] == 1
+
+    r = ctl(path, "snapshot")
+    assert r.returncode == 0, r.stderr
+    snap = json.loads(r.stdout)
+    assert snap["seq"] >= 0 and snap["caches"]
+    cache = next(iter(snap["caches"]))
+
+    r = ctl(path, "cache.set_ttl", f"name={cache}", "ttl=42")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["ttl"] == 42
+
+    router = next(iter(snap["routers"]))
+    route = snap["routers"][router]["routes"][0]
+    r = ctl(path, "router.pin", f"name={router}", f"route={route}")
+    assert r.returncode == 0 and json.loads(r.stdout)["pin"] == route
+    r = ctl(path, "router.pin", f"name={router}", "route=null")
+    assert r.returncode == 0 and json.loads(r.stdout)["pin"] is None
+
+
+def test_ctl_error_response_exits_1(served: tuple[Path, subprocess.Popen]) -> None:
+    path, _ = served
+    r = ctl(path, "cache.set_ttl", "name=nope", "ttl=5")
+    assert r.returncode == 1
+    assert "not_found" in r.stderr and r.stdout == ""
+    r = ctl(path, "cache.set_ttl", "name=llm", "ttl=-5")
+    assert r.returncode == 1 and "bad_params" in r.stderr
+    r = ctl(path, "no.such.method")
+    assert r.returncode == 1 and "unknown_method" in r.stderr
+
+
+def test_ctl_without_engine_exits_2(tmp_path: Path) -> None:
+    r = ctl(tmp_path / "nothing.sock", "hello")
+    assert r.returncode == 2
+    assert "no engine is listening" in r.stderr
+
+
+def test_serve_read_only_and_clean_shutdown() -> None:
+    import shutil
+    import tempfile
+
+    d = Path(tempfile.mkdtemp(prefix="fd-", dir="/tmp"))
+    path = d / "engine.sock"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "engine", "serve", "--socket", str(path), "--read-only"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_env(),
+        cwd=ROOT,
+    )
+    try:
+        wait_listening(path, proc)
+        r = ctl(path, "cache.flush", "name=*")
+        assert r.returncode == 1 and "read_only" in r.stderr
+        # A second serve on the same live socket refuses to start and leaves it alone.
+        second = subprocess.run(
+            [sys.executable, "-m", "engine", "serve", "--socket", str(path)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=_env(),
+            cwd=ROOT,
+        )
+        assert second.returncode == 1 and "already listening" in second.stderr
+        assert ctl(path, "hello").returncode == 0
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=20)
+        assert proc.returncode == 0, err
+        assert not path.exists()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        shutil.rmtree(d, ignore_errors=True)
