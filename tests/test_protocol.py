@@ -1,0 +1,179 @@
+"""Protocol module: constants, params validation, event helpers, outgoing-value safety."""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+
+import msgpack
+import pytest
+
+from engine import Engine
+from engine.completion import Completion
+from engine.control import protocol as P
+from engine.control.client import ControlClient
+from engine.telemetry.events import EventKind
+from tests.test_control_helpers import control_settings
+
+ROOT = Path(__file__).resolve().parents[1]
+NAMES = {("caches", "llm"), ("routers", "r"), ("memories", "m"), ("providers", "p1")}
+
+
+def exists(kind: str, name: str) -> bool:
+    return (kind, name) in NAMES
+
+
+def check(method: str, params: dict) -> dict:
+    return P.validate(method, params, exists)
+
+
+def code_of(method: str, params: dict) -> str:
+    with pytest.raises(P.ControlError) as info:
+        check(method, params)
+    return info.value.code
+
+
+def test_constants() -> None:
+    assert (P.REQUEST, P.RESPONSE, P.NOTIFY) == (0, 1, 2)
+    assert len(set(P.METHODS)) == 11
+    assert set(P.METHODS) > P.WRITE_METHODS
+    assert set(P.ERROR_CODES) >= {
+        "unknown_method", "bad_params", "not_found", "read_only", "bad_request",
+        "too_many_requests", "internal",
+    }  # fmt: skip
+
+
+def test_event_fields_mirror_every_kind_and_the_docs() -> None:
+    assert set(P.EVENT_FIELDS) == set(EventKind.ALL)
+    # docs/protocol.md lists every kind with the same fields.
+    doc = (ROOT / "docs" / "protocol.md").read_text()
+    for kind, fields in P.EVENT_FIELDS.items():
+        row = re.search(rf"^\| `{re.escape(kind)}` \| (.+) \|$", doc, re.M)
+        assert row, kind
+        names = [f.split(" (")[0].strip() for f in row.group(1).split(", ")]
+        assert [n for n in names if n in fields] == list(fields), kind
+    # The comments in EventKind say the same thing.
+    src = (ROOT / "engine" / "telemetry" / "events.py").read_text()
+    for kind, fields in P.EVENT_FIELDS.items():
+        line = next(ln for ln in src.splitlines() if f'= "{kind}"  #' in ln)
+        assert line.split("#", 1)[1].split(",")[0].split("(")[0].strip() == fields[0]
+
+
+def test_event_dict() -> None:
+    ev = [5, 1.5, "route", "tiers", "fast", "select", 0.01]
+    assert P.event_dict(ev) == {
+        "seq": 5, "ts": 1.5, "kind": "route", "name": "tiers", "route": "fast",
+        "reason": "select", "latency_s": 0.01,
+    }  # fmt: skip
+    assert P.event_dict((1, 0.0, "future.kind", "x"))["f0"] == "x"
+
+
+def test_parse_request() -> None:
+    assert P.parse_request([0, 7, "hello", {}]) == (7, "hello", {})
+    assert P.parse_request([0, 7, "hello"])[1] is P.MALFORMED
+    for bad in ([], [1, 2, 3, 4], [0], [0, -1, "x", {}], [0, 1 << 32, "x", {}], "x", None,
+                [0, "7", "x", {}], [0, True, "x", {}], [False, 1, "x", {}]):  # fmt: skip
+        with pytest.raises(ValueError):
+            P.parse_request(bad)
+
+
+def test_check_method() -> None:
+    assert P.check_method("snapshot", None) == ("snapshot", {})
+    assert P.check_method("snapshot", []) == ("snapshot", {})
+    for method, params, code in [
+        (P.MALFORMED, None, P.BAD_REQUEST),
+        (5, {}, P.BAD_REQUEST),
+        ("nope", {}, P.UNKNOWN_METHOD),
+        ("hello", [1], P.BAD_PARAMS),
+        ("hello", "x", P.BAD_PARAMS),
+    ]:
+        with pytest.raises(P.ControlError) as info:
+            P.check_method(method, params)
+        assert info.value.code == code
+
+
+def test_ttl_and_size_ranges() -> None:
+    assert check("cache.set_ttl", {"name": "llm", "ttl": 1})["ttl"] == 1
+    assert check("cache.set_ttl", {"name": "llm", "ttl": 0.001})["ttl"] == 0.001
+    assert check("cache.set_ttl", {"name": "llm", "ttl": P.MAX_TTL})["ttl"] == P.MAX_TTL
+    for ttl in (0, -1, math.inf, -math.inf, math.nan, True, False, "1", None, P.MAX_TTL + 1):
+        assert code_of("cache.set_ttl", {"name": "llm", "ttl": ttl}) == P.BAD_PARAMS
+    assert check("cache.set_max_size", {"name": "llm", "max_size": 1})["max_size"] == 1
+    for size in (0, -1, 2.0, True, "3", None, P.MAX_SIZE + 1):
+        assert code_of("cache.set_max_size", {"name": "llm", "max_size": size}) == P.BAD_PARAMS
+
+
+def test_names_must_exist() -> None:
+    assert code_of("cache.flush", {"name": "zz"}) == P.NOT_FOUND
+    assert check("cache.flush", {"name": "*"}) == {"name": "*"}
+    assert code_of("router.pin", {"name": "zz", "route": None}) == P.NOT_FOUND
+    params = {"name": "r", "route": "a", "provider": "zz"}
+    assert code_of("router.set_model", params) == P.NOT_FOUND
+    assert code_of("memory.clear", {"name": "zz"}) == P.NOT_FOUND
+    assert code_of("cache.flush", {"name": ""}) == P.BAD_PARAMS
+    assert code_of("cache.flush", {"name": "x" * 300}) == P.BAD_PARAMS
+
+
+def test_router_and_memory_params() -> None:
+    assert check("router.pin", {"name": "r", "route": None}) == {"name": "r", "route": None}
+    assert check("router.pin", {"name": "r", "route": "a"})["route"] == "a"
+    assert code_of("router.pin", {"name": "r", "route": 1}) == P.BAD_PARAMS
+    out = check("memory.search", {"name": "m", "keywords": "a  b"})
+    assert out == {"name": "m", "keywords": ["a", "b"], "limit": P.SEARCH_LIMIT_DEFAULT}
+    assert check("memory.search", {"name": "m", "keywords": ["x"], "limit": 1000})["limit"] == 1000
+    for limit in (0, 1001, 1.0, True, "5"):
+        params = {"name": "m", "keywords": "x", "limit": limit}
+        assert code_of("memory.search", params) == P.BAD_PARAMS
+
+
+def test_subscribe_params() -> None:
+    out = check("subscribe", {})
+    assert out == {"events": True, "stats": True, "kinds": None, "since": None}
+    out = check("subscribe", {"kinds": ["route"], "since": 3, "stats": False})
+    assert out["kinds"] == frozenset({"route"}) and out["since"] == 3
+    for params in ({"kinds": "route"}, {"kinds": ["nope"]}, {"since": -1}, {"stats": 1}):
+        assert code_of("subscribe", params) == P.BAD_PARAMS
+
+
+def test_outgoing_values_are_always_packable() -> None:
+    class Odd:
+        def __repr__(self) -> str:
+            return "<odd>"
+
+    value = {
+        "big": 1 << 70,
+        "set": {3, 1},
+        "completion": Completion("t", "m", "p"),
+        "exc": ValueError("boom"),
+        "path": Path("/x"),
+        "odd": Odd(),
+        1: "int key",
+    }
+    fast = msgpack.unpackb(msgpack.packb(value, default=P.to_wire), strict_map_key=False)
+    assert fast["big"] == str(1 << 70) and fast["exc"] == "ValueError: boom"
+    clean = msgpack.unpackb(msgpack.packb(P.sanitize(value)), strict_map_key=False)
+    assert clean["big"] == str(1 << 70)
+    assert clean["set"] == [1, 3]
+    assert clean["completion"]["text"] == "t"
+    assert clean["exc"] == "ValueError: boom"
+    assert clean["path"] == "/x" and clean["odd"] == "<odd>" and clean["1"] == "int key"
+
+
+async def test_odd_event_fields_still_reach_subscribers(sock_path: Path) -> None:
+    async with Engine(control_settings(sock_path)) as eng:
+        c = await ControlClient.connect(sock_path)
+        try:
+            await c.subscribe(stats=False)
+            eng.bus.emit2(EventKind.PROVIDER_ERROR, "p1", RuntimeError("x"))
+            eng.bus.emit2(EventKind.REDIS, "down", 1 << 80)
+            got = []
+            async for method, params in c.notifications():
+                if method == P.EVENTS:
+                    got.extend(params["events"])
+                    if len(got) >= 2:
+                        break
+            assert got[0][3:] == ["p1", "RuntimeError: x"]
+            assert got[1][3:] == ["down", str(1 << 80)]
+        finally:
+            await c.close()
