@@ -98,7 +98,6 @@ class FlowdeckApp(App[None]):
         self.live: LiveClient | None = None
         self.embedded: Any = None  # panel.embedded.EmbeddedEngine
         self._timer: Timer | None = None
-        self._force = True
         self._read_only_shown: bool | None = None
         self.repaints = 0
         self.wanted_theme = theme or DEFAULT_THEME
@@ -145,7 +144,8 @@ class FlowdeckApp(App[None]):
             )
 
     def _on_theme_changed(self, _theme: Any) -> None:
-        self._force = True
+        for view in self.query(View):
+            view.invalidate()
         self._tick()
 
     # ---- the LiveClient consumer ----------------------------------------------------------
@@ -166,8 +166,7 @@ class FlowdeckApp(App[None]):
                 kind = update.kind
                 state.apply(kind, update.data)
                 if kind == "state" or kind == "snapshot":
-                    self._force = True
-                    self._tick()
+                    self._tick()  # connection changes and first data show at once
                 # Never hog the loop while draining a backlog: input stays responsive.
                 now = loop.time()
                 if now - yielded > 0.005:
@@ -228,9 +227,8 @@ class FlowdeckApp(App[None]):
             return
         view = self.active_view
         if view is not None:
-            view.refresh_view(force=self._force)
+            view.refresh_view()
             self.repaints += 1
-        self._force = False
 
     @property
     def active_view(self) -> View | None:
@@ -249,7 +247,7 @@ class FlowdeckApp(App[None]):
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
         view = self.active_view
         if view is not None and not self.paused:
-            view.refresh_view(force=True)
+            view.refresh_view()
 
     # ---- selections (targets of the actions) ------------------------------------------
     def _selected(self, group: str, table_id: str) -> str | None:
@@ -288,16 +286,9 @@ class FlowdeckApp(App[None]):
         self.push_screen(HelpModal(self.state.read_only))
 
     def action_pause(self) -> None:
+        """Freeze / unfreeze the display (the header shows PAUSED; data keeps arriving)."""
         self.paused = not self.paused
-        if not self.paused:
-            self._force = True
         self._tick()
-        self.notify(
-            "Display paused — data keeps arriving; press space or p to resume"
-            if self.paused
-            else "Display resumed",
-            timeout=3,
-        )
 
     def _set_refresh(self, rate: float) -> None:
         rate = min(MAX_REFRESH, max(MIN_REFRESH, rate))
@@ -418,7 +409,6 @@ class FlowdeckApp(App[None]):
         self.notify(describe(result), title=f"Engine: {method} ok", timeout=5)
         if then is not None:
             then(result)
-        self._force = True
 
     # ---- actions: caches -------------------------------------------------------------------
     def _need(self, what: str, name: str | None) -> bool:

@@ -27,6 +27,7 @@ from panel.modals.confirm import ConfirmModal
 from panel.modals.help import HelpModal
 from panel.modals.number import NumberModal
 from panel.modals.pick import PickModal
+from panel.widgets.event_tail import EventTail
 from panel.widgets.header import StatusHeader
 from panel.widgets.live_table import LiveTable
 
@@ -434,9 +435,16 @@ async def test_events_view_filters(rig: Rig, tmp_path: Path) -> None:
         await pilot.press(*"cache.flush")
         await rig.eng.caches["fanout-cache"].flush()
         await rig.chat(10)
-        log = app.query_one("#event-log")
-        await until(pilot, lambda: any("cache.flush" in line.text for line in log.lines))
-        assert all("cache.flush" in line.text or "more events" in line.text for line in log.lines)
+        tail = app.query_one("#event-log", EventTail)
+        await until(pilot, lambda: any(ev[2] == "cache.flush" for ev in tail.rows))
+        assert all(ev[2] == "cache.flush" for ev in tail.rows)
+        line = "".join(seg.text for seg in tail.render_line(tail.size.height - 1))
+        assert "cache.flush" in line or "cache.flush" in "".join(
+            seg.text for y in range(tail.size.height) for seg in tail.render_line(y)
+        )
+        # clearing the filter shows every kind again
+        app.query_one("#event-filter", Input).value = ""
+        await until(pilot, lambda: any(ev[2] != "cache.flush" for ev in tail.rows))
 
 
 async def test_command_palette_runs_actions(rig: Rig, tmp_path: Path) -> None:

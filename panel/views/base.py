@@ -30,10 +30,17 @@ class View(Vertical):
         super().__init__(id=id)
         self.state = state
         self._painted = -1
+        self._stale = False
+
+    def invalidate(self) -> None:
+        """Repaint everything at the next refresh (e.g. after a theme change)."""
+        self._stale = True
 
     def refresh_view(self, force: bool = False) -> None:
+        force = force or self._stale
         if not force and self._painted == self.state.version:
             return
+        self._stale = False
         self._painted = self.state.version
         for box in self.query(StateBox):
             box.update_from_state(force)

@@ -5,21 +5,19 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from rich.text import Text
+from rich.style import Style
 from textual.app import ComposeResult
 from textual.containers import Horizontal
-from textual.widgets import Input, Label, RichLog
+from textual.widgets import Input, Label
 
 from panel import fmt
 from panel.palette import palette
 from panel.state import PanelState
 from panel.views.base import View
-
-PER_PAINT = 200  # newest matching events written per repaint
-MAX_LINES = 2000
+from panel.widgets.event_tail import EventTail
 
 
-def _kind_style(kind: str, pal: dict[str, str]) -> str:
+def _kind_color(kind: str, pal: dict[str, str]) -> str:
     if kind.endswith("error") or kind == "provider.cooldown":
         return pal["error"]
     if kind in ("redis", "provider.retry", "provider.fallback", "cache.evict"):
@@ -32,7 +30,7 @@ def _kind_style(kind: str, pal: dict[str, str]) -> str:
         return pal["accent"]
     if kind.startswith("provider."):
         return pal["success"]
-    return ""
+    return pal["foreground"]
 
 
 def _field(v: Any) -> str:
@@ -43,26 +41,33 @@ def _field(v: Any) -> str:
     return str(v)
 
 
+def event_parts(ev: list[Any], state: PanelState) -> tuple[str, str, str]:
+    """``(prefix, kind, fields)`` of one event: seq and clock, kind, its fields."""
+    clock = time.strftime("%H:%M:%S", time.localtime(state.event_time(float(ev[1]))))
+    return f"{ev[0]:>9} {clock} ", f"{ev[2]:<17}", " " + " ".join(_field(v) for v in ev[3:])
+
+
 def event_plain(ev: list[Any], state: PanelState) -> str:
-    """One event as a plain line (used for filtering and display)."""
-    seq, ts, kind = ev[0], ev[1], ev[2]
-    clock = time.strftime("%H:%M:%S", time.localtime(state.event_time(float(ts))))
-    fields = " ".join(_field(v) for v in ev[3:])
-    return f"{seq:>9} {clock} {kind:<17} {fields}"
+    """One event as a plain line (used for filtering)."""
+    return "".join(event_parts(ev, state))
 
 
 class EventsView(View):
-    """A filter box and a log of the newest events (at most ``PER_PAINT`` per repaint)."""
+    """A filter box and the newest events of the model's ring (bounded), newest last.
+
+    Each repaint hands the (filtered) ring to an EventTail, which formats only the
+    lines on screen; scrolling up stops following, ``p`` freezes everything.
+    """
 
     DEFAULT_CSS = """
-    EventsView RichLog { height: 1fr; }
     EventsView .actions Label { width: 1fr; }
     """
 
     def __init__(self, state: PanelState, *, id: str | None = None) -> None:
         super().__init__(state, id=id)
-        self._last_seq = 0
         self._filter: list[str] = []
+        self._styles: dict[str, Style] = {}
+        self._muted = Style()
 
     def compose(self) -> ComposeResult:
         yield Input(
@@ -71,55 +76,40 @@ class EventsView(View):
             compact=True,
             classes="filter",
         )
-        yield RichLog(max_lines=MAX_LINES, wrap=False, id="event-log", auto_scroll=True)
+        yield EventTail(self._format, id="event-log")
         with Horizontal(classes="actions"):
             yield Label("", id="event-count", classes="hint")
 
+    def _format(self, ev: list[Any]) -> list[tuple[str, Style | None]]:
+        prefix, kind, fields = event_parts(ev, self.state)
+        style = self._styles.get(ev[2])
+        if style is None:
+            style = self._styles[ev[2]] = Style(color=_kind_color(ev[2], palette(self.app)))
+        return [(prefix, self._muted), (kind, style), (fields, None)]
+
     def paint(self, force: bool) -> None:
-        log = self.query_one(RichLog)
         st = self.state
+        tail = self.query_one(EventTail)
         if force:
-            log.clear()
-            self._last_seq = 0
-        if st.events and st.events[-1][0] < self._last_seq:  # engine restarted: seq reset
-            self._last_seq = 0
-        pal = palette(self.app)
+            self._styles.clear()
+            self._muted = Style(color=palette(self.app)["muted"])
+            tail.clear_cache()
         words = self._filter
-        picked: list[tuple[list[Any], str]] = []
-        scanned = 0
-        newest = st.events[-1][0] if st.events else self._last_seq
-        for ev in st.iter_events_newest():
-            if ev[0] <= self._last_seq:
-                break
-            scanned += 1
-            line = event_plain(ev, st)
-            if words:
-                low = line.lower()
-                if not all(w in low for w in words):
-                    continue
-            picked.append((ev, line))
-            if len(picked) >= PER_PAINT:
-                break
-        unseen = max(0, newest - self._last_seq - scanned) if self._last_seq else 0
-        if unseen:
-            log.write(
-                Text(
-                    f"… {fmt.num(unseen)} more events since the last repaint not shown",
-                    style=pal["muted"],
-                )
-            )
-        for ev, line in reversed(picked):
-            text = Text(line)
-            start = line.find(ev[2], 19)
-            if start >= 0:
-                text.stylize(_kind_style(ev[2], pal), start, start + len(ev[2]))
-            text.stylize(pal["muted"], 0, 19)
-            log.write(text)
-        self._last_seq = max(self._last_seq, newest)
-        flt = f"  ·  filter: {' '.join(words)}" if words else ""
+        if words:
+            rows = []
+            for ev in st.events:
+                low = event_plain(ev, st).lower()
+                if all(w in low for w in words):
+                    rows.append(ev)
+        else:
+            rows = list(st.events)
+        tail.set_rows(rows)
+        shown = f"{fmt.num(len(rows))} shown"
+        flt = f" (filter: {' '.join(words)})" if words else f" (last {fmt.num(len(rows))})"
         self.query_one("#event-count", Label).update(
-            f"{fmt.num(st.events_total)} events received  ·  {fmt.num(st.eps)}/s  ·  "
-            f"dropped {fmt.num(st.dropped_total)}{flt}  ·  p pauses the display"
+            f"{fmt.num(st.events_total)} events received  ·  {fmt.rate(st.eps)}/s  ·  "
+            f"dropped {fmt.num(st.dropped_total)}  ·  {shown}{flt}  ·  p pauses, scroll up to "
+            "stop following"
         )
 
     def on_input_changed(self, event: Input.Changed) -> None:

@@ -1,0 +1,74 @@
+"""EventTail: a scrollable view of the event ring that formats only the visible lines."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from rich.segment import Segment
+from rich.style import Style
+from textual.cache import LRUCache
+from textual.geometry import Size
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+
+class EventTail(ScrollView, can_focus=True):
+    """Shows ``rows`` (event lists) through ``format_row``; newest at the bottom.
+
+    Setting new rows costs nothing per event: lines are formatted lazily in
+    ``render_line`` for the rows on screen only (and cached by sequence number). While
+    the view is scrolled to the bottom it follows new events; scrolled up, it stays.
+    """
+
+    DEFAULT_CSS = """
+    EventTail { height: 1fr; background: $surface; scrollbar-gutter: stable; }
+    """
+
+    def __init__(
+        self,
+        format_row: Callable[[list[Any]], list[tuple[str, Style | None]]],
+        *,
+        id: str | None = None,
+    ) -> None:
+        super().__init__(id=id)
+        self.format_row = format_row
+        self.rows: list[list[Any]] = []
+        self._cache: LRUCache[int, Strip] = LRUCache(512)
+        self._width = 0
+
+    def set_rows(self, rows: list[list[Any]]) -> None:
+        """Show ``rows``; keep following the end if the view was at the end."""
+        follow = self.is_vertical_scroll_end or not self.rows
+        self.rows = rows
+        self.virtual_size = Size(max(self._width, self.size.width), len(rows))
+        if follow:
+            self.scroll_end(animate=False, immediate=True, x_axis=False)
+        self.refresh()
+
+    def clear_cache(self) -> None:
+        """Forget formatted lines (after a theme change)."""
+        self._cache.clear()
+        self.refresh()
+
+    def render_line(self, y: int) -> Strip:
+        scroll_x, scroll_y = self.scroll_offset
+        index = scroll_y + y
+        width = self.size.width
+        base = self.rich_style
+        if index >= len(self.rows):
+            return Strip.blank(width, base)
+        row = self.rows[index]
+        key = row[0]
+        strip = self._cache.get(key)
+        if strip is None:
+            segments = [
+                Segment(text, base + style if style is not None else base)
+                for text, style in self.format_row(row)
+            ]
+            strip = Strip(segments)
+            self._cache[key] = strip
+            if strip.cell_length > self._width:
+                self._width = strip.cell_length
+                self.virtual_size = Size(self._width, len(self.rows))
+        return strip.crop_extend(scroll_x, scroll_x + width, base).apply_offsets(scroll_x, y)
