@@ -406,3 +406,17 @@ async def test_client_errors(sock_path: Path) -> None:
         await c.call("hello", timeout=2.0)
     assert not c.connected
     await c.close()
+
+
+async def test_call_timeout_keeps_the_connection(sock_path: Path) -> None:
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read()  # a peer that listens and never answers
+        writer.close()
+
+    server = await asyncio.start_unix_server(silent, str(sock_path))
+    async with server:
+        c = await ControlClient.connect(sock_path)
+        with pytest.raises(TimeoutError):
+            await c.call("hello", timeout=0.05)
+        assert c.connected and not c._pending
+        await c.close()

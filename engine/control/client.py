@@ -137,15 +137,17 @@ class ControlClient:
         if self._closed or self._transport is None:
             raise ConnectionLost(self.close_reason or "not connected")
         msgid = next(self._ids) & P.MAX_MSGID
-        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[Any] = loop.create_future()
         self._pending[msgid] = fut
+        timer = None if timeout is None else loop.call_later(timeout, _expire, fut, method)
         try:
             self._transport.write(self._packer.pack([P.REQUEST, msgid, method, params or {}]))
-            if timeout is None:
-                return await fut
-            return await asyncio.wait_for(fut, timeout)
+            return await fut
         finally:
             self._pending.pop(msgid, None)
+            if timer is not None:
+                timer.cancel()
 
     async def hello(self, client: str | None = None) -> dict[str, Any]:
         return await self.call(P.HELLO, {"client": client} if client else {})
@@ -242,6 +244,11 @@ class ControlClient:
                 fut.set_exception(err)
         self._pending.clear()
         self._wake.set()
+
+
+def _expire(fut: asyncio.Future[Any], method: str) -> None:
+    if not fut.done():
+        fut.set_exception(TimeoutError(f"no answer to {method!r} in time"))
 
 
 class Update(NamedTuple):
