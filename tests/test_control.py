@@ -420,3 +420,19 @@ async def test_call_timeout_keeps_the_connection(sock_path: Path) -> None:
             await c.call("hello", timeout=0.05)
         assert c.connected and not c._pending
         await c.close()
+
+
+async def test_failing_stats_do_not_cost_the_events(eng: Engine, client: ControlClient) -> None:
+    real = eng.stats
+
+    def broken() -> dict:
+        raise RuntimeError("a primitive's stats() is broken")
+
+    eng.stats = broken  # type: ignore[method-assign]
+    await client.subscribe(stats=True)
+    await burst(eng, eng.flows["plain"], 3)  # type: ignore[attr-defined]
+    events = await collect_events(client, eng.bus.seq)
+    assert len(events) == 3 and client.connected
+    eng.stats = real  # type: ignore[method-assign]
+    stats = await next_notification(client, P.STATS)
+    assert stats["routers"]["plain"]["total"] == 3

@@ -227,3 +227,18 @@ def test_default_path_fallbacks(monkeypatch: pytest.MonkeyPatch, tmp_path: Path)
     assert P.default_socket_path() == tmp_path / "flowdeck" / "engine.sock"
     monkeypatch.delenv("XDG_RUNTIME_DIR")
     assert P.default_socket_path() == Path(f"/tmp/flowdeck-{os.getuid()}/engine.sock")
+
+
+async def test_long_socket_path_near_the_limit(sock_dir: Path) -> None:
+    # sun_path holds 107 bytes; the temporary name must not be longer than the final one.
+    room = 107 - len(str(sock_dir)) - 1 - len("/e.sock")
+    path = sock_dir / ("d" * room) / "e.sock"
+    assert len(str(path)) == 107
+    async with Engine(control_settings(path)):
+        assert mode(path) == 0o600
+        assert (await hello(path))["name"] == "ctl-test"
+    too_long = sock_dir / ("d" * room) / "ee.sock"
+    eng = Engine(control_settings(too_long))
+    with pytest.raises(ControlSocketError, match="cannot create"):
+        await eng.start()
+    await eng.close()

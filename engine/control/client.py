@@ -339,9 +339,9 @@ class LiveClient:
             while not self._closing.is_set():
                 try:
                     client, snap = await self._connect()
-                except (ConnectionLost, ControlError, TimeoutError, OSError) as exc:
+                except Exception as exc:  # not reachable, refused, or not an engine
                     self.attempt += 1
-                    yield self._state(False, str(exc))
+                    yield self._state(False, str(exc) or type(exc).__name__)
                     await self._backoff()
                     continue
                 self.attempt = 0
@@ -349,13 +349,19 @@ class LiveClient:
                 if self._closing.is_set():
                     break
                 yield Update("snapshot", snap)
-                async for update in self._follow(client):
-                    yield update
+                error = None
+                try:
+                    async for update in self._follow(client):
+                        yield update
+                except Exception as exc:  # a malformed notification: start over
+                    error = f"bad data from the engine: {exc!r}"
+                error = error or client.close_reason or "connection lost"
+                await client.close()
                 self.client = None
                 if self._closing.is_set():
                     break
                 self.attempt = 1
-                yield self._state(False, client.close_reason or "connection lost")
+                yield self._state(False, error)
                 await self._backoff()
         finally:
             self._iterating = False

@@ -15,6 +15,7 @@ import errno
 import inspect
 import logging
 import os
+import secrets
 import socket
 import stat
 import struct
@@ -109,10 +110,20 @@ def bind_private(path: Path) -> socket.socket:
     hard-linked to ``path`` (``link`` never replaces an existing file) and the
     temporary name removed. No process-wide umask change, no chmod window at ``path``.
     """
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{time.monotonic_ns()}")
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
-        sock.bind(str(tmp))
+        # The temporary name is no longer than the final one (sun_path holds 107 bytes).
+        width = max(1, min(6, len(path.name) - 1))
+        for _ in range(16):
+            tmp = path.with_name("." + secrets.token_hex(3)[:width])
+            try:
+                sock.bind(str(tmp))
+                break
+            except OSError as exc:
+                if exc.errno != errno.EADDRINUSE:
+                    raise
+        else:
+            raise ControlSocketError(f"no free temporary name next to {str(path)!r}")
         try:
             os.chmod(tmp, 0o600)
             os.link(tmp, path)
@@ -157,7 +168,7 @@ class ControlServer:
         self.refused = 0
         self.disconnected = 0
         self._packer = msgpack.Packer(default=P.to_wire, use_bin_type=True)
-        self._stats_frame: tuple[float, bytes] | None = None
+        self._stats_frame: tuple[float, bytes | None] | None = None
 
     # ---- lifecycle ------------------------------------------------------------------
     async def start(self) -> None:
@@ -181,6 +192,8 @@ class ControlServer:
                 sock = bind_private(path)
             except FileExistsError:
                 continue  # someone bound it between our probe and our link: probe again
+            except OSError as exc:
+                raise ControlSocketError(f"cannot create {str(path)!r}: {exc}") from exc
             break
         else:
             raise ControlSocketError(f"could not create {str(path)!r}: it keeps reappearing")
@@ -195,8 +208,13 @@ class ControlServer:
         server, self._server = self._server, None
         if server is not None:
             server.close()
+        tasks = [t for conn in self.clients for t in conn.tasks]
         for conn in list(self.clients):
             conn.close()
+        if tasks:  # let in-flight primitive calls finish briefly, then cancel them
+            _done, late = await asyncio.wait(tasks, timeout=2.0)
+            for t in late:
+                t.cancel()
         if server is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(server.wait_closed(), 2.0)
@@ -228,14 +246,23 @@ class ControlServer:
             self._packer.reset()
             return self._packer.pack(P.sanitize(obj))
 
-    def stats_frame(self) -> bytes:
-        """The packed ``stats`` notification, shared by every client for a short while."""
+    def stats_frame(self) -> bytes | None:
+        """The packed ``stats`` notification, shared by every client for a short while.
+
+        None when ``engine.stats()`` fails (logged once per failure streak): a broken
+        primitive must not cost the clients their events.
+        """
         now = time.monotonic()
         cached = self._stats_frame
         if cached is not None and now - cached[0] < self.engine.settings.stats_interval / 2:
             return cached[1]
-        frame = self.pack([P.NOTIFY, P.STATS, self.engine.stats()])
-        self._stats_frame = (now, frame)
+        try:
+            frame: bytes | None = self.pack([P.NOTIFY, P.STATS, self.engine.stats()])
+        except Exception:
+            if cached is None or cached[1] is not None:
+                log.exception("engine.stats() failed; stats notifications skipped")
+            frame = None
+        self._stats_frame = (now, frame)  # type: ignore[assignment]
         return frame
 
     def hello(self) -> dict[str, Any]:
@@ -320,8 +347,7 @@ class _Conn(asyncio.Protocol):
         if self.writer is not None:
             self.writer.cancel()
             self.writer = None
-        for t in list(self.tasks):
-            t.cancel()
+        # Pending primitive calls (a flush, a clear) finish; their answers are dropped.
 
     def pause_writing(self) -> None:
         self.paused = True
@@ -525,7 +551,9 @@ class _Conn(asyncio.Protocol):
                         next_stats = now + stats_every
                         tr = self.transport
                         if tr is not None and tr.get_write_buffer_size() < self.server.soft_limit:
-                            tr.write(self.server.stats_frame())
+                            frame = self.server.stats_frame()
+                            if frame is not None:
+                                tr.write(frame)
                 await asyncio.sleep(self.server.event_interval)
         except asyncio.CancelledError:
             raise
