@@ -217,6 +217,10 @@ class FlowdeckApp(App[None]):
         header.paused = self.paused
         header.refresh_rate = self.refresh_rate
         header.update_from_state()
+        stale = self.state.ever_connected and not self.state.connected
+        tabs = self.query_one("#tabs", TabbedContent)
+        if tabs.has_class("-stale") != stale:
+            tabs.set_class(stale, "-stale")
         ro = self.state.read_only
         if ro != self._read_only_shown:
             self._read_only_shown = ro

@@ -21,7 +21,7 @@ class ConfirmModal(ModalScreen[bool]):
         border: thick $error; background: $surface; padding: 1 2;
     }
     ConfirmModal .title { text-style: bold; color: $error; }
-    ConfirmModal .message { margin: 1 0; }
+    ConfirmModal .message { margin: 1 0; width: 100%; }
     ConfirmModal Horizontal { height: auto; align-horizontal: right; }
     ConfirmModal Button { margin-left: 2; }
     """

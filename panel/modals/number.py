@@ -26,7 +26,7 @@ class NumberModal(ModalScreen[Any]):
         border: thick $primary; background: $surface; padding: 1 2;
     }
     NumberModal .title { text-style: bold; color: $primary; }
-    NumberModal .help { color: $text-muted; margin-bottom: 1; }
+    NumberModal .help { color: $text-muted; margin-bottom: 1; width: 100%; }
     NumberModal #error { color: $error; text-style: bold; height: auto; min-height: 1; }
     NumberModal Horizontal { height: auto; align-horizontal: right; margin-top: 1; }
     NumberModal Button { margin-left: 2; }

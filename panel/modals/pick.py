@@ -22,7 +22,7 @@ class PickModal(ModalScreen[str | None]):
         border: thick $primary; background: $surface; padding: 1 2;
     }
     PickModal .title { text-style: bold; color: $primary; }
-    PickModal .help { color: $text-muted; margin-bottom: 1; }
+    PickModal .help { color: $text-muted; margin-bottom: 1; width: 100%; }
     PickModal OptionList { height: auto; max-height: 16; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]

@@ -6,12 +6,13 @@ from typing import Any
 
 from textual.app import ComposeResult
 from textual.containers import Horizontal
-from textual.widgets import Button, Input, Label
+from textual.widgets import Button, Input, Label, Static
 
 from panel import fmt
 from panel.palette import palette
 from panel.state import PanelState
 from panel.views.base import View
+from panel.widgets.cache_detail import CacheDetail
 from panel.widgets.live_table import Cell, Column, LiveTable
 
 COLUMNS = [
@@ -83,7 +84,8 @@ class CachesView(View):
     """Filterable, sortable cache table with flush / TTL / size actions."""
 
     DEFAULT_CSS = """
-    CachesView LiveTable { height: 1fr; }
+    CachesView LiveTable { height: auto; max-height: 1fr; }
+    CachesView #cache-spacer { height: 1fr; }
     """
 
     def compose(self) -> ComposeResult:
@@ -91,6 +93,8 @@ class CachesView(View):
             placeholder="filter caches (/)", id="cache-filter", compact=True, classes="filter"
         )
         yield LiveTable(COLUMNS, id="cache-table")
+        yield CacheDetail(self.state, id="cache-detail")
+        yield Static(id="cache-spacer")
         with Horizontal(classes="actions"):
             yield Button("Flush", action="app.flush", compact=True, classes="mutating")
             yield Button("Flush all", action="app.flush_all", compact=True, classes="mutating")
@@ -106,6 +110,9 @@ class CachesView(View):
         if force:
             table.invalidate()
         table.sync(cache_rows(self.state, palette(self.app)))
+
+    def on_data_table_row_highlighted(self, event: LiveTable.RowHighlighted) -> None:
+        self.query_one(CacheDetail).select(event.row_key.value)
 
     def on_input_changed(self, event: Input.Changed) -> None:
         if event.input.id == "cache-filter":

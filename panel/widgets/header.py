@@ -82,16 +82,28 @@ class StatusHeader(Widget):
             (7, (f"every {self.refresh_rate:g}s", "$text-muted")),
         ]
         budget = width - sum(len(b[0]) + 1 for b in badges) - 1
+        # The socket matters when attached to an engine of yours (not the embedded one);
+        # it is shortened from the left before the low-priority segments are dropped.
+        sock = None if st.embedded else str(st.socket)
+        min_sock = 16
+
+        def need(chosen: list[tuple[int, tuple[str, str]]], sock_len: int) -> int:
+            return sum(len(c[1][0]) + 3 for c in chosen) + (sock_len + 3 if sock else 0)
+
         chosen = sorted(segs)
-        while chosen and sum(len(s[1][0]) + 3 for s in chosen) > budget:
+        while chosen and need(chosen, min(min_sock, len(sock or ""))) > budget:
+            if sock and chosen[-1][0] < 5:
+                sock = None
+                continue
             chosen.pop()
-        order = [s[1] for s in segs if s in chosen]
-        room = budget - sum(len(s[0]) + 3 for s in order)
-        if room >= 16:  # the socket path, shortened from the left to fit
-            sock = str(st.socket)
+        if sock:
+            room = budget - need(chosen, 0)
             if len(sock) > room:
                 sock = "…" + sock[-(room - 1) :]
+        order = [c[1] for c in segs if c in chosen and c[0] <= 4]
+        if sock:
             order.append((sock, "$text-muted"))
+        order += [c[1] for c in segs if c in chosen and c[0] > 4]
         parts: list[tuple[str, str] | str] = []
         for i, seg in enumerate(order):
             if i:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from textual.content import Content
 
 from panel import fmt
-from panel.widgets.state_box import StateBox
+from panel.widgets.state_box import StateBox, flow
 
 
 class Kpis(StateBox):
@@ -33,13 +33,8 @@ class Kpis(StateBox):
         ]
         if st.dropped_total:
             items.append(("dropped", fmt.num(st.dropped_total), "$error"))
-        lines: list[Content] = []
-        line = Content("")
-        for label, value, style in items:
-            piece = Content.assemble((label + " ", "$text-muted"), (value, "bold " + style))
-            if line.cell_length and line.cell_length + 3 + piece.cell_length > width:
-                lines.append(line)
-                line = Content("")
-            line = line + ("   " if line.cell_length else "") + piece
-        lines.append(line)
-        return lines
+        pieces = [
+            Content.assemble((label + " ", "$text-muted"), (value, "bold " + style))
+            for label, value, style in items
+        ]
+        return flow(pieces, width)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from textual.content import Content
 
 from panel import fmt
-from panel.widgets.state_box import StateBox
+from panel.widgets.state_box import StateBox, flow
 
 
 class ParallelSummary(StateBox):
@@ -14,29 +14,26 @@ class ParallelSummary(StateBox):
     TITLE = "Parallel groups"
 
     def render_state(self, width: int) -> list[Content]:
-        lines = []
+        lines: list[Content] = []
         for name, p in sorted(self.state.group("parallels").items()):
             st = p.get("stats") or {}
             wall = st.get("wall") or {}
             speed = st.get("speedup")
             branches = p.get("branches") or []
-            lines.append(
+            limit = f", limit {p['limit']}" if p.get("limit") else ""
+            errors, cancelled = st.get("errors") or 0, st.get("cancelled") or 0
+            pieces = [
                 Content.assemble(
                     (name, "bold"),
-                    (f"  {len(branches)} branches" if branches else "", "$text-muted"),
-                    (f" ({p.get('fail', '?')}", "$text-muted"),
-                    (f", limit {p['limit']})" if p.get("limit") else ")", "$text-muted"),
-                    f"  runs {fmt.num(st.get('runs'))}",
-                    ("  failed " + fmt.num(st.get("errors")), "$error" if st.get("errors") else ""),
-                    (
-                        "  cancelled " + fmt.num(st.get("cancelled")),
-                        "$warning" if st.get("cancelled") else "",
-                    ),
-                    f"  wall p50 {fmt.secs(wall.get('p50'))} p95 {fmt.secs(wall.get('p95'))}",
-                    (
-                        "  speedup " + (f"{speed:.2f}{fmt.TIMES}" if speed else fmt.NONE),
-                        "bold $accent",
-                    ),
-                )
-            )
+                    (f" {len(branches)} branches ({p.get('fail', '?')}{limit})", "$text-muted"),
+                ),
+                Content(f"runs {fmt.num(st.get('runs'))}"),
+                Content.styled(f"failed {fmt.num(errors)}", "$error" if errors else ""),
+                Content.styled(f"cancelled {fmt.num(cancelled)}", "$warning" if cancelled else ""),
+                Content(f"wall p50 {fmt.secs(wall.get('p50'))} p95 {fmt.secs(wall.get('p95'))}"),
+                Content.styled(
+                    "speedup " + (f"{speed:.2f}{fmt.TIMES}" if speed else fmt.NONE), "bold $accent"
+                ),
+            ]
+            lines.extend(flow(pieces, width, gap="  ", indent="  "))
         return lines

@@ -71,3 +71,18 @@ class StateBox(Widget):
 
     def render_state(self, width: int) -> list[Content]:
         raise NotImplementedError
+
+
+def flow(pieces: list[Content], width: int, gap: str = "   ", indent: str = "") -> list[Content]:
+    """Lay ``pieces`` out left to right, starting a new line when the next would not fit."""
+    lines: list[Content] = []
+    line = Content("")
+    for piece in pieces:
+        if line.cell_length and line.cell_length + len(gap) + piece.cell_length > width:
+            lines.append(line)
+            line = Content(indent)
+        sep = gap if line.cell_length > len(indent) or (line.cell_length and not indent) else ""
+        line = line + sep + piece
+    if line.cell_length:
+        lines.append(line)
+    return lines

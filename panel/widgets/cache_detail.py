@@ -1,0 +1,81 @@
+"""CacheDetail: everything about the selected cache, with its hit-rate history."""
+
+from __future__ import annotations
+
+from textual.content import Content
+
+from panel import fmt
+from panel.widgets.cache_rates import rate_style
+from panel.widgets.state_box import StateBox, flow
+
+
+class CacheDetail(StateBox):
+    """The cache whose row is selected in the Caches table (``name``)."""
+
+    TITLE = "Selected cache"
+    DEFAULT_CSS = """
+    CacheDetail { height: auto; max-height: 12; }
+    """
+    name: str | None = None
+
+    def select(self, name: str | None) -> None:
+        if name != self.name:
+            self.name = name
+            self.update_from_state(force=True)
+
+    def render_state(self, width: int) -> list[Content]:
+        caches = self.state.group("caches")
+        name = self.name if self.name in caches else min(caches, default=None)
+        if name is None:
+            return []
+        self.border_title = f"Cache {name}"
+        c = caches[name]
+        st = c.get("stats") or {}
+        hist = self.state.hit_rates(name)
+        now = next((v for v in reversed(hist) if v is not None), None)
+        size, max_size = int(st.get("size") or 0), st.get("max_size", c.get("max_size"))
+        fill = size / max_size if max_size else None
+        ev = st.get("evictions") or {}
+        label = "hit rate / s "
+        spark_w = max(8, width - len(label) - 8)
+        lines = [
+            Content.assemble(
+                (label, "$text-muted"),
+                (fmt.sparkline(hist, spark_w), rate_style(now)),
+                (f" {fmt.pct(now).rjust(6)}", "bold " + rate_style(now)),
+            ),
+            Content.assemble(
+                ("size      ", "$text-muted"),
+                (fmt.bar(fill, max(8, min(40, width - 40))), "$primary"),
+                f" {fmt.num(size)} of {fmt.num(max_size)} ({fmt.pct(fill, 0)})",
+            ),
+        ]
+        layers = "L1 + L2 (Redis)" if st.get("l2", c.get("l2")) else "L1 only"
+        pieces = [
+            Content.assemble(("hits ", "$text-muted"), fmt.num(st.get("hits"))),
+            Content.assemble(("L1 ", "$text-muted"), fmt.num(st.get("hits_l1"))),
+            Content.assemble(("L2 ", "$text-muted"), fmt.num(st.get("hits_l2"))),
+            Content.assemble(("misses ", "$text-muted"), fmt.num(st.get("misses"))),
+            Content.assemble(("coalesced ", "$text-muted"), fmt.num(st.get("coalesced"))),
+            Content.assemble(("sets ", "$text-muted"), fmt.num(st.get("sets"))),
+            Content.assemble(("lifetime ", "$text-muted"), fmt.pct(st.get("hit_rate"))),
+            Content.assemble(
+                ("evicted ", "$text-muted"),
+                f"lru {fmt.num(ev.get('lru'))} · ttl {fmt.num(ev.get('ttl'))} · "
+                f"resize {fmt.num(ev.get('resize'))}",
+            ),
+            Content.assemble(("TTL ", "$text-muted"), fmt.ttl(st.get("ttl", c.get("ttl")))),
+            Content.assemble(("layers ", "$text-muted"), layers),
+            Content.styled(
+                f"L2 errors {fmt.num(st.get('l2_errors'))}",
+                "$error" if st.get("l2_errors") else "$text-muted",
+            ),
+            Content.assemble(
+                ("saved ", "$text-muted"),
+                (
+                    f"{fmt.secs(st.get('time_saved'))}, {fmt.money(st.get('cost_saved'))}",
+                    "$success",
+                ),
+            ),
+        ]
+        return lines + flow(pieces, width)
