@@ -158,10 +158,9 @@ async def test_shorter_ttl_expires_old_entries_in_l1_and_l2(
         mono.now += 5  # old, older: 35 s; young: 5 s
         assert model.calls == 3
 
-        # Engine b runs with the shorter TTL (set before it is registered, so no
-        # background re-timing runs): the read itself must judge the record's age.
-        cb = Cache(Step(model), ttl=100, **kw)
-        cb.set_ttl(20)
+        # Engine b is built with the shorter TTL (no re-timing ran, no message was
+        # sent): the read itself must judge the record's age.
+        cb = Cache(Step(model), ttl=20, **kw)
         await b.run(cb, {"prompt": "old"})
         assert model.calls == 4  # 35 s old under a 20 s TTL: a miss at once
         await b.run(cb, {"prompt": "young"})
@@ -318,3 +317,33 @@ async def test_redis_down_at_start_is_l1_only_without_errors_to_callers(
         await cache.wait_writes()
         sets = [e[5] for e in eng.bus.recent(eng.bus.seq) if e[2] == EventKind.CACHE_SET]
         assert sets == ["l1", "l1+l2"]
+
+
+async def test_flush_and_ttl_changes_reach_other_engines_l1(redis_server: RedisServer) -> None:
+    name = unique("fleet")
+    async with engine(redis_server.url) as a, engine(redis_server.url) as b:
+        ca = Cache(Step(lambda d: d + "!"), name=name, ttl=60, max_size=10, l2=True)
+        cb = Cache(Step(lambda d: d + "!"), name=name, ttl=60, max_size=10, l2=True)
+        other = Cache(Step(lambda d: d), name=unique("bystander"), ttl=60, max_size=10)
+        for q in ("x", "y"):
+            await a.run(ca, q)
+            await b.run(cb, q)
+            await b.run(other, q)
+        await ca.wait_writes()
+        await cb.wait_writes()
+        assert cb.stats()["size"] == 2
+        await asyncio.wait_for(b.redis.subscribed.wait(), 10)  # pub/sub: listen first
+
+        out = await ca.flush()  # one engine's operator action...
+        assert out["l1"] == 2
+        await until(lambda: cb.stats()["size"] == 0)  # ...empties the other's L1 too
+        assert other.stats()["size"] == 2  # a cache with another name is untouched
+        flushes = [e[3:] for e in b.bus.recent(b.bus.seq) if e[2] == EventKind.CACHE_FLUSH]
+        assert flushes == [(name, 2, 0)]
+
+        ca.set_ttl(7)
+        await until(lambda: cb.ttl == 7)
+        assert cb.stats()["ttl"] == 7
+        assert ca.ttl == 7  # its own message does not come back to it
+        configs = [e[3:] for e in a.bus.recent(a.bus.seq) if e[2] == EventKind.CACHE_CONFIG]
+        assert configs == [(name, 7, 10)]

@@ -168,3 +168,18 @@ async def test_clear_during_an_outage_is_applied_when_redis_returns(
             assert set(await stored(client, ns)) == {"new"}
         finally:
             await client.aclose()
+
+
+async def test_clear_reaches_other_engines_on_the_namespace(redis_server: RedisServer) -> None:
+    ns = unique("fleet")
+    async with engine(redis_server.url) as a, engine(redis_server.url) as b:
+        ma = Memory(name="m", namespace=ns, l2=True)
+        await a.run(ma, "warm")
+        await ma.add("k1", "one")
+        mb = Memory(name="m", namespace=ns, l2=True)
+        await b.run(mb, {"no": "prompt"})  # starts it: loads k1 and "warm"
+        assert mb.size == 2
+        await asyncio.wait_for(b.redis.subscribed.wait(), 10)  # pub/sub: listen first
+        assert await ma.clear() == 2
+        await until(lambda: mb.size == 0)
+        assert mb.search("one") == []

@@ -157,3 +157,40 @@ def test_describe_never_shows_the_password() -> None:
 
 def test_glob_escape_matches_only_the_literal_name() -> None:
     assert glob_escape("a*b?[c]\\") == "a\\*b\\?\\[c\\]\\\\"
+
+
+async def test_control_messages_reach_other_links_and_survive_a_restart(
+    redis_proc: RedisServer,
+) -> None:
+    a = RedisLink(redis_proc.url, EventBus(1024))
+    b = RedisLink(redis_proc.url, EventBus(1024))
+    got_a: list[dict[str, Any]] = []
+    got_b: list[dict[str, Any]] = []
+    a.on_control(got_a.append)
+    b.on_control(got_b.append)
+    await a.start()
+    await b.start()
+    try:
+        await asyncio.wait_for(b.subscribed.wait(), 10)
+        assert await a.publish({"op": "cache.flush", "name": "x"}) >= 1
+        await until(lambda: len(got_b) == 1)
+        assert got_b[0]["op"] == "cache.flush" and got_b[0]["origin"] == a.instance
+        assert got_a == []  # a link ignores its own messages
+
+        redis_proc.restart()  # b's listener must notice and subscribe again
+        deadline = time.monotonic() + 10
+        receivers = 0
+        while receivers < 2 and time.monotonic() < deadline:
+            try:  # a fresh server has no subscribers until both listeners are back
+                receivers = await a.publish({"op": "cache.set_ttl", "name": "x", "ttl": 5})
+            except RedisUnavailable:
+                pass
+            if receivers < 2:
+                await asyncio.sleep(0.02)
+        assert receivers == 2
+        await until(lambda: any(m["op"] == "cache.set_ttl" for m in got_b))
+        assert got_b[-1]["ttl"] == 5
+        assert got_a == []
+    finally:
+        await a.close()
+        await b.close()

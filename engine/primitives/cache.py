@@ -125,6 +125,7 @@ class Cache(Primitive):
         self._prefix = f"flowdeck:cache:{name}:"
         self._gen = 0  # bumped by flush(): fills started before it are not stored
         self._retime: asyncio.Task[None] | None = None
+        self._control_remove: Callable[[], None] | None = None
         self._writes: set[asyncio.Task[Any]] = set()
         self.hits_l1 = 0
         self.hits_l2 = 0
@@ -160,6 +161,8 @@ class Cache(Primitive):
         self._inflight[key] = fut
         gen = self._gen
         hexkey = digest_of_local(key)
+        if self._control_remove is None:
+            self._attach_control()
         link = self._link()
         if link is not None:
             try:
@@ -333,6 +336,7 @@ class Cache(Primitive):
             except RedisUnavailable as exc:
                 self._l2_failed(exc)
         self._bus.emit3(_FLUSH, self.name, n1, n2 or 0)
+        await self._announce({"op": "cache.flush", "name": self.name})
         return {"name": self.name, "l1": n1, "l2": n2}
 
     def set_ttl(self, ttl: float) -> dict[str, Any]:
@@ -342,17 +346,22 @@ class Cache(Primitive):
         expiry of existing keys is re-timed by a background SCAN.
         """
         ttl = check_ttl(ttl)
-        self.ttl = ttl
-        expired = self._store.set_ttl(ttl)
-        self._bus.emit3(_CONFIG, self.name, ttl, self.max_size)
+        expired = self._apply_ttl(ttl)
         link = self._link()
-        if link is not None:
-            with contextlib.suppress(RuntimeError):  # no running loop: reads still check
-                asyncio.get_running_loop()
+        with contextlib.suppress(RuntimeError):  # no running loop: reads still check
+            asyncio.get_running_loop()
+            if link is not None:
                 if self._retime is not None and not self._retime.done():
                     self._retime.cancel()
                 self._retime = link.spawn(self._l2_retime(link, ttl))
+            self._spawn(self._announce({"op": "cache.set_ttl", "name": self.name, "ttl": ttl}))
         return {"name": self.name, "ttl": ttl, "expired": expired}
+
+    def _apply_ttl(self, ttl: float) -> int:
+        self.ttl = ttl
+        expired = self._store.set_ttl(ttl)
+        self._bus.emit3(_CONFIG, self.name, ttl, self.max_size)
+        return expired
 
     def set_max_size(self, max_size: int) -> dict[str, Any]:
         """Change the L1 capacity, evicting least recently used entries down to it now."""
@@ -379,8 +388,50 @@ class Cache(Primitive):
             with contextlib.suppress(asyncio.CancelledError):
                 await self._retime
 
+    async def astart(self) -> None:
+        """Listen for fleet-wide flushes and TTL changes (when the engine has Redis)."""
+        self._attach_control()
+
     async def aclose(self) -> None:
+        if self._control_remove is not None:
+            self._control_remove()
+            self._control_remove = None
         await self.wait_writes()
+
+    # ---- the fleet: other engines on the same Redis ---------------------------------
+    def _attach_control(self) -> None:
+        eng = self._engine
+        link = eng.redis if eng is not None else None
+        if link is not None and self._control_remove is None:
+            self._control_remove = link.on_control(self._on_control)
+
+    async def _announce(self, message: dict[str, Any]) -> None:
+        """Tell same-named caches on other engines (best effort: pub/sub)."""
+        eng = self._engine
+        link = eng.redis if eng is not None else None
+        if link is None:
+            return
+        self._attach_control()
+        try:
+            await link.publish(message)
+        except RedisUnavailable as exc:
+            self._l2_failed(exc)
+
+    def _on_control(self, message: dict[str, Any]) -> None:
+        """Another engine flushed this cache or changed its TTL: follow in L1 (the
+        sender already did the L2 part)."""
+        if message.get("name") != self.name:
+            return
+        op = message.get("op")
+        if op == "cache.flush":
+            self._gen += 1
+            self._bus.emit3(_FLUSH, self.name, self._store.clear(), 0)
+        elif op == "cache.set_ttl":
+            try:
+                ttl = check_ttl(message.get("ttl"))
+            except ValueError:
+                return
+            self._apply_ttl(ttl)
 
     async def _l2_retime(self, link: RedisLink, ttl: float) -> None:
         """Give every L2 key of this cache the expiry its store time implies under ``ttl``.

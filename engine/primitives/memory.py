@@ -100,6 +100,7 @@ class Memory(Primitive):
         self._loaded = False
         self._drain_task: asyncio.Task[None] | None = None
         self._remove_listener: Callable[[], None] | None = None
+        self._remove_control: Callable[[], None] | None = None
         self.adds = 0
         self.searches = 0
         self.l2_errors = 0
@@ -251,18 +252,35 @@ class Memory(Primitive):
             await self._write(link, ops)
 
     async def clear(self) -> int:
-        """Remove every entry, here and in Redis; returns how many were here."""
-        n = len(self._entries)
-        self._entries.clear()
-        self._index.clear()
+        """Remove every entry, here and in Redis; returns how many were here.
+
+        Other engines' memories on the same namespace clear their local copy too
+        (a control message over Redis pub/sub).
+        """
+        n = self._clear_local()
         link = self._link()
         if link is not None:
             self._attach(link)
             self._pending.clear()
             self._pending_clear = True
             await self._flush_pending()
+            try:
+                await link.publish({"op": "memory.clear", "namespace": self.namespace})
+            except RedisUnavailable:
+                self.l2_errors += 1
+        return n
+
+    def _clear_local(self) -> int:
+        n = len(self._entries)
+        self._entries.clear()
+        self._index.clear()
         self._bus.emit2(EventKind.MEMORY_CLEAR, self.name, n)
         return n
+
+    def _on_control(self, message: dict[str, Any]) -> None:
+        """Another engine cleared this namespace (and Redis): clear the local copy."""
+        if message.get("op") == "memory.clear" and message.get("namespace") == self.namespace:
+            self._clear_local()
 
     def _put(self, key: str, value: Any, added_at: float) -> list[str]:
         """Insert locally, update the index, evict the oldest; returns evicted keys."""
@@ -375,6 +393,7 @@ class Memory(Primitive):
         if self._remove_listener is not None:
             return
         self._remove_listener = link.on_up(self._on_up)
+        self._remove_control = link.on_control(self._on_control)
         if link.up:
             link.spawn(self._on_up())
 
@@ -456,6 +475,7 @@ class Memory(Primitive):
             return
         if self._remove_listener is None:
             self._remove_listener = link.on_up(self._on_up)
+            self._remove_control = link.on_control(self._on_control)
             if link.up:
                 await self._on_up()
 
@@ -463,6 +483,9 @@ class Memory(Primitive):
         if self._remove_listener is not None:
             self._remove_listener()
             self._remove_listener = None
+        if self._remove_control is not None:
+            self._remove_control()
+            self._remove_control = None
         task = self._drain_task
         if task is not None and not task.done():
             with contextlib.suppress(BaseException):

@@ -11,16 +11,24 @@ there).
 Timeouts are short (0.5 s connect and per operation) and redis-py's own retries are
 off: the caller is a cache that can always fall back to L1, so a slow answer is worse
 than none.
+
+Fleet-wide operator actions travel on the pub/sub channel ``flowdeck:control``:
+:meth:`RedisLink.publish` sends a msgpack map stamped with this link's ``instance`` id,
+and one listener task per link hands every message from *other* links to the handlers
+registered with :meth:`RedisLink.on_control` (caches flush / re-time their L1, memories
+clear). Pub/sub is fire-and-forget: messages sent while a link is down are not replayed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
+import msgpack
 from redis.asyncio import ConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
@@ -80,6 +88,11 @@ class RedisLink:
         self._probe_task: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._up_listeners: list[Callable[[], Any]] = []
+        self._up_event = asyncio.Event()
+        self._control_handlers: list[Callable[[dict[str, Any]], None]] = []
+        self._listener: asyncio.Task[None] | None = None
+        self.subscribed = asyncio.Event()  # set while the control listener is subscribed
+        self.instance = uuid.uuid4().hex  # tells our own control messages from others'
         # A plain pool: the blocking one costs ~40 us per command in its condition
         # variable. Running out of connections raises MaxConnectionsError, counted but
         # not taken for an outage.
@@ -103,13 +116,18 @@ class RedisLink:
             self._open(exc)
             return
         self.up = True
+        self._up_event.set()
         self._bus.emit2(EventKind.REDIS, "up", None)
+        if self._control_handlers:
+            self._start_listener()
 
     async def close(self) -> None:
         self._closed = True
         tasks = list(self._tasks)
         if self._probe_task is not None:
             tasks.append(self._probe_task)
+        if self._listener is not None:
+            tasks.append(self._listener)
         for t in tasks:
             t.cancel()
         for t in tasks:
@@ -174,6 +192,83 @@ class RedisLink:
         task.add_done_callback(self._reap)
         return task
 
+    # ---- control channel --------------------------------------------------------------
+    def on_control(self, handler: Callable[[dict[str, Any]], None]) -> Callable[[], None]:
+        """Call ``handler(message)`` for control messages other links publish.
+
+        Starts the listener task (if a loop is running). Returns a remover.
+        """
+        self._control_handlers.append(handler)
+        with contextlib.suppress(RuntimeError):  # no running loop yet: start() begins it
+            asyncio.get_running_loop()
+            self._start_listener()
+
+        def remove() -> None:
+            with contextlib.suppress(ValueError):
+                self._control_handlers.remove(handler)
+
+        return remove
+
+    async def publish(self, message: dict[str, Any]) -> int:
+        """Send ``message`` (a map of plain values) to every other link on this Redis;
+        returns how many listeners received it. Raises :class:`RedisUnavailable`."""
+        payload = msgpack.packb({**message, "origin": self.instance}, use_bin_type=True)
+        return await self.run(lambda c: c.publish(CONTROL_CHANNEL, payload))
+
+    def _start_listener(self) -> None:
+        if self._closed or (self._listener is not None and not self._listener.done()):
+            return
+        self._listener = asyncio.ensure_future(self._listen())
+
+    async def _listen(self) -> None:
+        """Stay subscribed while Redis is up.
+
+        One PubSub object for the link's life: after a broken connection redis-py
+        reconnects it and subscribes again by itself (closing and re-creating it
+        instead can hand a half-closed connection back to the pool).
+        """
+        pubsub: Any = None
+        try:
+            while not self._closed:
+                await self._up_event.wait()
+                try:
+                    if pubsub is None:
+                        pubsub = self.client.pubsub(ignore_subscribe_messages=True)
+                        try:
+                            await pubsub.subscribe(CONTROL_CHANNEL)
+                        except BaseException:
+                            with contextlib.suppress(Exception):
+                                await pubsub.aclose()
+                            pubsub = None
+                            raise
+                        self.subscribed.set()
+                    msg = await pubsub.get_message(timeout=1.0)
+                    self.subscribed.set()
+                    if msg is not None:
+                        self._dispatch(msg.get("data"))
+                except (RedisError, *_UNREACHABLE) as exc:
+                    self.subscribed.clear()
+                    self._failed(exc)  # counts toward the breaker like any other call
+                    await asyncio.sleep(self.probe_min)
+        finally:
+            self.subscribed.clear()
+            if pubsub is not None:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()
+
+    def _dispatch(self, data: Any) -> None:
+        try:
+            message = msgpack.unpackb(data, raw=False)
+        except Exception:
+            return  # not ours: someone else publishing on the channel
+        if not isinstance(message, dict) or message.get("origin") == self.instance:
+            return
+        for handler in list(self._control_handlers):
+            try:
+                handler(message)
+            except Exception:  # one bad handler must not silence the others
+                continue
+
     def describe(self) -> dict[str, Any]:
         return {
             "url": redact_url(self.url),
@@ -193,6 +288,7 @@ class RedisLink:
         """Mark Redis down, say so once, and start the recovery probe."""
         self.last_error = _describe_error(exc)
         self.up = False
+        self._up_event.clear()
         self._bus.emit2(EventKind.REDIS, "down", self.last_error)
         if not self._closed and (self._probe_task is None or self._probe_task.done()):
             self._probe_task = asyncio.ensure_future(self._probe())
@@ -212,6 +308,7 @@ class RedisLink:
                 await self.client.connection_pool.disconnect(inuse_connections=False)
             self._fails = 0
             self.up = True
+            self._up_event.set()
             self.reconnects += 1
             self._bus.emit2(EventKind.REDIS, "up", None)
             for listener in list(self._up_listeners):
