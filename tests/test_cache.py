@@ -361,3 +361,17 @@ async def test_events_reach_the_engine_bus() -> None:
         await eng.run(cache, "a")
         got = [e[2] for e in eng.bus.recent(eng.bus.seq) if e[3] == "evts"]
         assert got == [EventKind.CACHE_MISS, EventKind.CACHE_SET, EventKind.CACHE_HIT]
+
+
+async def test_engine_close_does_not_hang_on_a_stuck_inner_call() -> None:
+    inner = Counter()
+    inner.gate = asyncio.Event()  # never set: the inner call hangs
+    async with Engine(EngineSettings.load(control=False)) as eng:
+        cache = Cache(Step(inner), name="stuck", ttl=60, max_size=10)
+        eng.add(cache)
+        caller = asyncio.create_task(eng.run(cache, "q"))
+        await inner.started.wait()
+        caller.cancel()
+        closing = asyncio.create_task(cache.aclose(grace=0.05))
+        await asyncio.wait_for(closing, 5)
+    assert cache._writes == set()

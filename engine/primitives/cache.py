@@ -392,11 +392,17 @@ class Cache(Primitive):
         """Listen for fleet-wide flushes and TTL changes (when the engine has Redis)."""
         self._attach_control()
 
-    async def aclose(self) -> None:
+    async def aclose(self, grace: float = 2.0) -> None:
+        """Stop listening; give in-flight fills ``grace`` seconds, then cancel them."""
         if self._control_remove is not None:
             self._control_remove()
             self._control_remove = None
-        await self.wait_writes()
+        pending = list(self._writes)
+        if pending:
+            _, late = await asyncio.wait(pending, timeout=grace)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
 
     # ---- the fleet: other engines on the same Redis ---------------------------------
     def _attach_control(self) -> None:
