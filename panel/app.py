@@ -100,6 +100,7 @@ class FlowdeckApp(App[None]):
         self._timer: Timer | None = None
         self._read_only_shown: bool | None = None
         self.repaints = 0
+        self._bad_updates = 0
         self.wanted_theme = theme or DEFAULT_THEME
         themes, self.theme_problems = load_themes(user_theme_dir)
         for t in themes.values():
@@ -164,15 +165,27 @@ class FlowdeckApp(App[None]):
         try:
             async for update in live:
                 kind = update.kind
-                state.apply(kind, update.data)
+                try:
+                    state.apply(kind, update.data)
+                except Exception as exc:  # a malformed update must not stop the feed
+                    self._bad_updates += 1
+                    if self._bad_updates <= 3:
+                        self.notify(
+                            f"{type(exc).__name__}: {exc}",
+                            title=f"Ignored a malformed {kind!r} update",
+                            severity="warning",
+                        )
                 if kind == "state" or kind == "snapshot":
-                    self._tick()  # connection changes and first data show at once
+                    # Connection changes and first data show at once; painting runs in
+                    # the app's message loop, so a paint error can never stop the feed.
+                    self.call_later(self._tick)
                 # Never hog the loop while draining a backlog: input stays responsive.
                 now = loop.time()
                 if now - yielded > 0.005:
                     await asyncio.sleep(0)
                     yielded = loop.time()
         finally:
+            state.set_connection("disconnected", "the panel stopped following the engine")
             await live.close()
 
     async def _start_embedded(self) -> Path | None:

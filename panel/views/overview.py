@@ -31,11 +31,11 @@ class OverviewView(View):
             yield RouteSplit(self.state, id="route-split")
         with Horizontal(id="overview-bottom"):
             yield ProviderStats(self.state, id="provider-stats")
-            yield Gantt(self.state, max_runs=3, id="mini-gantt")
+            yield Gantt(self.state, max_runs=None, id="mini-gantt")
 
     def paint(self, force: bool) -> None:
         """Give the top row the height of its taller box (both boxes share it)."""
-        caches = max(1, len(self.state.group("caches")))
+        caches = 1 + max(1, len(self.state.group("caches")))
         routers = self.state.group("routers")
         routes = sum(1 + len(r.get("routes") or ()) for r in routers.values()) or 1
         height = max(caches, routes) + 2

@@ -18,14 +18,24 @@ def rate_style(rate: float | None) -> str:
 class CacheRates(StateBox):
     """One line per cache: name, hit rate (last interval and lifetime), sparkline, size."""
 
-    TITLE = "Cache hit rate"
+    TITLE = "Throughput and cache hit rate"
 
     def render_state(self, width: int) -> list[Content]:
         caches = self.state.group("caches")
         if not caches:
             return []
-        name_w = min(16, max(len(n) for n in caches))
-        lines = []
+        name_w = min(16, max(6, *(len(n) for n in caches)))
+        spark_w = max(0, width - name_w - 8 - 12 - 1)
+        rps = list(self.state.rps_history)
+        lines = [
+            Content.assemble(
+                ("req/s".ljust(name_w), "$text-muted"),
+                " ",
+                (fmt.rate(self.state.rps).rjust(6), "bold $accent"),
+                " ",
+                (fmt.sparkline(rps, spark_w, 0.0, max(rps, default=1.0) or 1.0), "$accent"),
+            )
+        ]
         for name, c in sorted(caches.items()):
             st = c.get("stats") or {}
             hist = self.state.hit_rates(name)
@@ -34,7 +44,6 @@ class CacheRates(StateBox):
             shown = now if now is not None else life
             size = f"{fmt.num(st.get('size'))}/{fmt.num(st.get('max_size', c.get('max_size')))}"
             tail = f" {size:>11}"
-            spark_w = max(0, width - name_w - 8 - len(tail) - 1)
             lines.append(
                 Content.assemble(
                     (fmt.clip(name, name_w).ljust(name_w), "bold"),

@@ -60,16 +60,23 @@ class Gantt(StateBox):
 
     TITLE = "Recent parallel runs"
 
-    def __init__(self, state: PanelState, *, max_runs: int = 3, id: str | None = None) -> None:
+    def __init__(
+        self, state: PanelState, *, max_runs: int | None = 3, id: str | None = None
+    ) -> None:
+        """``max_runs`` None: as many runs as fit the box's height (at least one)."""
         super().__init__(state, id=id)
         self.max_runs = max_runs
 
     def render_state(self, width: int) -> list[Content]:
-        runs = self.state.recent_runs(self.max_runs)
+        runs = self.state.recent_runs(self.max_runs or 30)
         if not runs:
             return [Content.styled("no parallel runs yet", "$text-muted")]
         label_w = min(14, max((len(b[0]) for r in runs for b in r.branches), default=6))
+        room = self.content_region.height if self.max_runs is None else 1 << 30
         lines: list[Content] = []
         for run in runs:
-            lines.extend(run_lines(run, width, label_w))
+            block = run_lines(run, width, label_w)
+            if lines and len(lines) + len(block) > room:
+                break
+            lines.extend(block)
         return lines

@@ -34,7 +34,7 @@ class StateBox(Widget):
         self.state = state
         self._painted = -1
         self._content: Content | None = None
-        self._built_width = -1
+        self._built_size = (-1, -1)
         self._lines = 0
         self.border_title = self.TITLE
 
@@ -43,7 +43,7 @@ class StateBox(Widget):
 
     def _build(self, width: int) -> Content:
         lines = self.render_state(width)
-        self._built_width = width
+        self._built_size = (width, self.content_region.height)
         if not lines:
             lines = [Content.styled("no data yet", "$text-muted")]
         self._lines = len(lines)
@@ -65,7 +65,7 @@ class StateBox(Widget):
 
     def render(self) -> Content:
         width = self._width()
-        if self._content is None or width != self._built_width:
+        if self._content is None or (width, self.content_region.height) != self._built_size:
             self._content = self._build(width)
         return self._content
 
