@@ -68,15 +68,8 @@ def local_key(data: Any) -> Hashable:
     if t is str:
         return data
     if t is dict and 0 < len(data) <= 16:
-        if len(data) == 1:
-            items: Any = data.items()
-        else:
-            try:
-                items = sorted(data.items())  # unique keys: values are never compared
-            except TypeError:
-                items = ()
         out = []
-        for k, v in items:
+        for k, v in data.items():
             if type(k) is not str:
                 break
             tv = type(v)
@@ -87,8 +80,9 @@ def local_key(data: Any) -> Hashable:
             else:
                 break
         else:
-            if out:
-                return tuple(out)
+            if len(out) > 1:
+                out.sort()  # by key: keys are unique, so nothing else is ever compared
+            return tuple(out)
     return blake2b(canonical(data), digest_size=DIGEST_SIZE).digest()
 
 
