@@ -623,6 +623,7 @@ class _Conn(asyncio.Protocol):
 
     def close(self) -> None:
         self.closed = True
+        self.server.clients.discard(self)
         self._unsubscribe()
         if self.transport is not None:
             self.transport.abort()
