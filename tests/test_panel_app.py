@@ -510,3 +510,42 @@ async def test_every_view_renders_at_80x24(rig: Rig, tmp_path: Path) -> None:
         await pilot.pause(0.15)
         await pilot.resize_terminal(80, 24)
         await pilot.pause(0.15)
+
+
+# ---- mouse and sorting -------------------------------------------------------------------
+async def test_mouse_buttons_and_sortable_headers(rig: Rig, tmp_path: Path) -> None:
+    app = make_app(rig.sock, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await attached(pilot)
+        await pilot.click("#tabs Tab#--content-tab-caches")
+        await until(pilot, lambda: app.query_one("#tabs").active == "caches")
+        table = app.query_one("#cache-table", LiveTable)
+        await until(pilot, lambda: table.row_count == 2)
+        assert table.sort_column == "name"
+        order = [table.coordinate_to_cell_key((i, 0)).row_key.value for i in range(2)]
+        assert order == ["fanout-cache", "llm"]
+        table.focus()
+        await pilot.press("S")  # reverse
+        order = [table.coordinate_to_cell_key((i, 0)).row_key.value for i in range(2)]
+        assert order == ["llm", "fanout-cache"] and table.sort_reverse
+        await pilot.press("s")  # next column: layers, descending
+        assert table.sort_column == "layers"
+        table.set_sort("size", reverse=True)  # what a header click does
+        sizes = [rig.eng.caches[k].stats()["size"] for k in ("llm", "fanout-cache")]
+        order = [table.coordinate_to_cell_key((i, 0)).row_key.value for i in range(2)]
+        assert order[0] == ("llm" if sizes[0] >= sizes[1] else "fanout-cache")
+        assert "▼" in str(table.columns["size"].label)
+        await pilot.click("#btn-flush-all")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmModal))
+        assert "every cache" in app.screen.title_text.lower()
+        await pilot.click("#no")
+        await until(pilot, lambda: not isinstance(app.screen, ConfirmModal))
+        await pilot.click("#btn-set-ttl")
+        await until(pilot, lambda: isinstance(app.screen, NumberModal))
+        await pilot.press("escape")
+        await until(pilot, lambda: not app.screen.is_modal)
+        # the filter box narrows the table without rebuilding the kept rows
+        await pilot.click("#cache-filter")
+        await pilot.press(*"fan")
+        await until(pilot, lambda: table.row_count == 1)
+        assert table.selected_key == "fanout-cache"

@@ -432,3 +432,48 @@ def test_user_themes_override_and_bad_files_are_reported(tmp_path: Any) -> None:
     assert themes["dark"].primary == "#ff0000"  # a user file may replace a built-in
     assert len(problems) == 1 and problems[0].source.endswith("broken.toml")
     assert "not valid TOML" in str(problems[0])
+
+
+# ---- command line and packaging --------------------------------------------------------
+def test_cli_validates_refresh_and_documents_every_option(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from panel.__main__ import build_parser
+
+    parser = build_parser()
+    args = parser.parse_args(
+        ["--socket", "/x.sock", "--theme", "light", "--read-only", "--refresh", "0.25"]
+    )
+    assert (args.socket, args.theme, args.read_only, args.refresh) == (
+        "/x.sock",
+        "light",
+        True,
+        0.25,
+    )
+    assert parser.parse_args([]).refresh == 0.5
+    for bad in ("0", "-1", "abc", "nan", "inf", "11", "0.05"):
+        with pytest.raises(SystemExit):
+            parser.parse_args(["--refresh", bad])
+        assert "--refresh" in capsys.readouterr().err
+    help_text = parser.format_help()
+    for option in ("--socket", "--theme", "--read-only", "--refresh", "embedded demo"):
+        assert option in help_text
+
+
+def test_package_data_covers_theme_and_css_files() -> None:
+    """Every .toml theme and .tcss file matches pyproject's package-data patterns, so an
+    installed wheel has them (checked by building one in development: see the report)."""
+    import fnmatch
+    import tomllib
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    cfg = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]
+    data = cfg["package-data"]
+    assert "themes*" in cfg["packages"]["find"]["include"]
+    assert (root / "themes" / "__init__.py").is_file()  # a package: importlib.resources
+    for pkg, suffix in (("themes", ".toml"), ("panel", ".tcss")):
+        files = [p.relative_to(root / pkg).as_posix() for p in (root / pkg).rglob(f"*{suffix}")]
+        assert files, pkg
+        for rel in files:
+            assert any(fnmatch.fnmatch(rel, pat) for pat in data[pkg]), (pkg, rel)

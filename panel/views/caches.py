@@ -96,10 +96,26 @@ class CachesView(View):
         yield CacheDetail(self.state, id="cache-detail")
         yield Static(id="cache-spacer")
         with Horizontal(classes="actions"):
-            yield Button("Flush", action="app.flush", compact=True, classes="mutating")
-            yield Button("Flush all", action="app.flush_all", compact=True, classes="mutating")
-            yield Button("TTL…", action="app.set_ttl", compact=True, classes="mutating")
-            yield Button("Max size…", action="app.set_size", compact=True, classes="mutating")
+            yield Button(
+                "Flush", action="app.flush", compact=True, classes="mutating", id="btn-flush"
+            )
+            yield Button(
+                "Flush all",
+                action="app.flush_all",
+                compact=True,
+                classes="mutating",
+                id="btn-flush-all",
+            )
+            yield Button(
+                "TTL…", action="app.set_ttl", compact=True, classes="mutating", id="btn-set-ttl"
+            )
+            yield Button(
+                "Max size…",
+                action="app.set_size",
+                compact=True,
+                classes="mutating",
+                id="btn-set-size",
+            )
             yield Label("click a header or press s/S to sort", classes="hint")
 
     def on_mount(self) -> None:

@@ -102,7 +102,11 @@ class MemoryView(View):
         yield LiveTable(COLUMNS, id="memory-table")
         with Horizontal(classes="actions"):
             yield Button(
-                "Clear namespace", action="app.clear_memory", compact=True, classes="mutating"
+                "Clear namespace",
+                action="app.clear_memory",
+                compact=True,
+                classes="mutating",
+                id="btn-clear-memory",
             )
             yield Label("select a memory, type keywords below, Enter searches it", classes="hint")
         yield Input(

@@ -98,9 +98,13 @@ class RoutersView(View):
         )
         yield LiveTable(COLUMNS, id="route-table")
         with Horizontal(classes="actions"):
-            yield Button("Pin…", action="app.pin", compact=True, classes="mutating")
-            yield Button("Auto", action="app.unpin", compact=True, classes="mutating")
-            yield Button("Remap…", action="app.remap", compact=True, classes="mutating")
+            yield Button("Pin…", action="app.pin", compact=True, classes="mutating", id="btn-pin")
+            yield Button(
+                "Auto", action="app.unpin", compact=True, classes="mutating", id="btn-unpin"
+            )
+            yield Button(
+                "Remap…", action="app.remap", compact=True, classes="mutating", id="btn-remap"
+            )
             yield Label(
                 "pin sends every request to one route; auto returns to the selector", classes="hint"
             )
