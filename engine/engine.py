@@ -45,7 +45,8 @@ class Engine:
         if settings is None:
             settings = EngineSettings.load(**overrides)
         elif overrides:
-            settings = settings.model_copy(update=overrides)
+            # Re-validate: model_copy(update=...) would let a bad override through.
+            settings = EngineSettings.load(**{**settings.model_dump(), **overrides})
         self.settings = settings
         self.name = settings.name
         self.bus = EventBus(settings.event_ring)

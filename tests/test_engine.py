@@ -76,3 +76,12 @@ async def test_close_is_idempotent_and_closes_session() -> None:
     await eng.close()
     await eng.close()
     assert session is not None and session.closed
+
+
+def test_overrides_are_validated() -> None:
+    from engine import SettingsError
+
+    base = settings(name="base")
+    assert Engine(base, name="other").settings.name == "other"
+    with pytest.raises(SettingsError, match="stats_interval"):
+        Engine(base, stats_interval=-1)
