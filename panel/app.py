@@ -84,13 +84,17 @@ class FlowdeckApp(App[None]):
         user_theme_dir: Path | None = None,
         embed_options: dict[str, Any] | None = None,
     ) -> None:
-        """``embed`` None: start the demo engine only if nothing listens on the default
-        socket and no ``socket`` was given; True / False force it on / off."""
+        """``embed`` None: start the demo engine only if no ``socket`` was given and
+        nothing listens on the default one; True: always start it; False: never."""
         super().__init__()
         if not MIN_REFRESH <= refresh <= MAX_REFRESH:
             raise ValueError(f"refresh must be {MIN_REFRESH}..{MAX_REFRESH} s, got {refresh}")
         self.socket_path = Path(socket) if socket else P.default_socket_path()
-        self.embed = (socket is None) if embed is None else embed
+        self.embed: str = (
+            ("auto" if socket is None else "never")
+            if embed is None
+            else ("always" if embed else "never")
+        )
         self.embed_options = embed_options or {}
         self.state = PanelState(socket=str(self.socket_path), read_only=read_only)
         self.refresh_rate = refresh
@@ -154,7 +158,7 @@ class FlowdeckApp(App[None]):
     async def _consume(self) -> None:
         """The single consumer of the engine's updates (connect, embed, follow)."""
         path = self.socket_path
-        if self.embed and not await _engine_listening(path):
+        if self.embed == "always" or (self.embed == "auto" and not await _engine_listening(path)):
             path = await self._start_embedded()
             if path is None:
                 return
@@ -206,9 +210,12 @@ class FlowdeckApp(App[None]):
             self.state.set_connection("disconnected", f"embedded engine failed: {exc}")
             return None
         self.state.socket = str(path)
+        why = (
+            f"Nothing listens on {self.socket_path}: showing" if self.embed == "auto" else "Showing"
+        )
         self.notify(
-            f"Nothing listens on {self.socket_path}: showing a demo engine with simulated "
-            "providers. Start yours there (or use --socket PATH) to watch it.",
+            f"{why} a demo engine with simulated providers. Start yours there (or use "
+            "--socket PATH) to watch it.",
             title="Embedded demo engine",
             timeout=8,
         )

@@ -93,6 +93,10 @@ async def until(pilot: Pilot[Any], cond: Callable[[], Any], within: float = 5.0)
         await asyncio.sleep(0.02)
 
 
+def exists(path: Path) -> bool:
+    return path.exists()
+
+
 def exported(directory: Path) -> list[Path]:
     return sorted(directory.glob("flowdeck-snapshot-*.json"))
 
@@ -549,3 +553,37 @@ async def test_mouse_buttons_and_sortable_headers(rig: Rig, tmp_path: Path) -> N
         await pilot.press(*"fan")
         await until(pilot, lambda: table.row_count == 1)
         assert table.selected_key == "fanout-cache"
+
+
+# ---- launch: attach to the default socket, else the embedded demo --------------------------
+async def test_no_engine_on_default_socket_starts_the_embedded_demo(
+    sock_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FLOWDECK_SOCKET", str(sock_path))  # the default path; nothing there
+    app = FlowdeckApp(
+        refresh=0.2,
+        user_theme_dir=tmp_path / "themes",
+        embed_options={"latency_scale": 0.02, "concurrency": 4},
+    )
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.state.connected and app.state.events_total > 0, 8)
+        assert app.state.embedded and app.embedded is not None
+        private = Path(app.state.socket)
+        assert private != sock_path and exists(private)
+        await until(pilot, lambda: "embedded demo engine" in header_text(app))
+        assert any("Nothing listens on" in n for n in notes(app))
+        await pilot.press("2")
+        await until(pilot, lambda: app.query_one("#cache-table", LiveTable).row_count == 2)
+    assert not exists(private)  # the embedded engine stopped and cleaned up
+
+
+async def test_an_engine_on_the_default_socket_is_attached(
+    rig: Rig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FLOWDECK_SOCKET", str(rig.sock))
+    app = FlowdeckApp(refresh=0.2, user_theme_dir=tmp_path / "themes")
+    async with app.run_test(size=SIZE) as pilot:
+        await attached(pilot)
+        assert not app.state.embedded and app.embedded is None
+        assert app.state.socket == str(rig.sock)
+        assert app.state.engine["pid"] == os.getpid()

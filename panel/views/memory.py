@@ -94,7 +94,7 @@ class MemoryView(View):
     """Namespaces table; search box (Enter queries the selected memory); clear action."""
 
     DEFAULT_CSS = """
-    MemoryView LiveTable { height: 1fr; max-height: 50%; }
+    MemoryView LiveTable { height: auto; max-height: 50%; }
     MemoryView #memory-results { height: 1fr; border-top: solid $panel-lighten-2; }
     """
 
