@@ -183,3 +183,39 @@ async def test_clear_reaches_other_engines_on_the_namespace(redis_server: RedisS
         assert await ma.clear() == 2
         await until(lambda: mb.size == 0)
         assert mb.search("one") == []
+
+
+async def test_loading_late_never_resurrects_what_was_removed_here(
+    redis_proc: RedisServer,
+) -> None:
+    ns = unique("late")
+    async with engine(redis_proc.url) as a:
+        ma = Memory(name="m", namespace=ns, l2=True)
+        a.add(ma)
+        await ma.add("x", "remote x")
+        await ma.add("r", "remote r")
+    redis_proc.proc.send_signal(19)  # SIGSTOP: engine b starts while Redis is unreachable
+    try:
+        b = engine(redis_proc.url)
+        await b.start()
+        mb = Memory(name="m", namespace=ns, max_size=4, l2=True)
+        await b.run(mb, {"no": "prompt"})
+        assert not b.redis.up and mb.size == 0
+        for key in ("x", "p", "q", "s", "t"):  # x is added here, then evicted here
+            await mb.add(key, f"local {key}")
+        assert mb.get("x") is None
+    finally:
+        redis_proc.proc.send_signal(18)  # SIGCONT
+    try:
+        await until(lambda: b.redis.up and mb.stats()["pending_l2"] == 0)
+        # Redis's "x" stays deleted; "r" is older than everything added here, so it is
+        # the one that does not fit.
+        assert mb.get("x") is None
+        assert [h["key"] for h in mb.search("local remote", limit=10)] == ["t", "s", "q", "p"]
+        client = aioredis.Redis.from_url(redis_proc.url)
+        try:
+            assert set(await stored(client, ns)) == {"r", "p", "q", "s", "t"}
+        finally:
+            await client.aclose()
+    finally:
+        await b.close()

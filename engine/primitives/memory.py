@@ -98,6 +98,10 @@ class Memory(Primitive):
         self._pending: dict[str, Any] = {}
         self._pending_clear = False
         self._loaded = False
+        # Until the first load from Redis is done: keys this memory removed (they must
+        # not come back from Redis) and a count of clears (a clear voids the load).
+        self._dropped: set[str] = set()
+        self._clears = 0
         self._drain_task: asyncio.Task[None] | None = None
         self._remove_listener: Callable[[], None] | None = None
         self._remove_control: Callable[[], None] | None = None
@@ -274,6 +278,8 @@ class Memory(Primitive):
         n = len(self._entries)
         self._entries.clear()
         self._index.clear()
+        self._clears += 1
+        self._dropped.clear()
         self._bus.emit2(EventKind.MEMORY_CLEAR, self.name, n)
         return n
 
@@ -302,6 +308,8 @@ class Memory(Primitive):
             k, e = entries.popitem(last=False)
             self._unindex(k, e[2])
             evicted.append(k)
+        if evicted and not self._loaded and self.l2_enabled:
+            self._dropped.update(evicted)
         return evicted
 
     def _unindex(self, key: str, words: frozenset[str]) -> None:
@@ -441,10 +449,16 @@ class Memory(Primitive):
                 if cursor == 0:
                     return out
 
+        clears = self._clears
         try:
             raw = await link.run(fetch)
         except RedisUnavailable:
             self.l2_errors += 1
+            return None
+        if clears != self._clears or self._pending_clear:
+            # Cleared here while (or before) reading: what Redis held is gone.
+            self._loaded = True
+            self._dropped.clear()
             return None
         there: set[str] = set()
         records = []
@@ -458,13 +472,20 @@ class Memory(Primitive):
                 continue
             records.append((added_at, key, value))
         records.sort(key=lambda r: r[0])
-        local = self._entries
-        for added_at, key, value in records:
-            if key not in local and key not in self._pending:
-                self._put(key, value, added_at)
-        # Loaded entries beyond max_size were evicted here: Redis keeps them (another
-        # engine may have room for them); only our own writes delete.
         self._loaded = True
+        skip = self._entries.keys() | self._pending.keys() | self._dropped
+        self._dropped.clear()
+        # Rebuild in age order: what Redis held is older than anything added here since
+        # start. Beyond max_size the oldest loaded entries stay out (Redis keeps them:
+        # another engine may have room; only our own writes delete).
+        local = list(self._entries.items())
+        self._entries = OrderedDict()
+        self._index = {}
+        for added_at, key, value in records:
+            if key not in skip:
+                self._put(key, value, added_at)
+        for key, (_, value, _, added_at) in local:
+            self._put(key, value, added_at)
         return there
 
     # ---- lifecycle --------------------------------------------------------------------
