@@ -197,6 +197,7 @@ class FlowdeckApp(App[None]):
 
         self.state.embedded = True
         self._tick()
+        await asyncio.sleep(0.05)  # let the first frame paint before the engine starts
         self.embedded = EmbeddedEngine(**self.embed_options)
         try:
             path = await self.embedded.start()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import shutil
 import tempfile
 from pathlib import Path
@@ -29,8 +30,11 @@ class EmbeddedEngine:
 
     async def start(self) -> Path:
         """Start the engine and its workload; return the control socket path."""
+        # The demo module is imported in a thread so the panel paints meanwhile.
+        demo = await asyncio.to_thread(importlib.import_module, "engine.demo")
         from engine import Engine
-        from engine.demo import demo_settings, run_demo
+
+        demo_settings, run_demo = demo.demo_settings, demo.run_demo
 
         self._dir = Path(tempfile.mkdtemp(prefix="flowdeck-panel-", dir="/tmp"))
         self.socket = self._dir / "engine.sock"
