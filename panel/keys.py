@@ -94,7 +94,7 @@ TABLE_KEYS: list[tuple[str, str]] = [
     ("↑ ↓ / click", "Select a row (the target of the actions)"),
     ("s / S", "Sort by the next column / reverse the sort (or click a header)"),
     ("tab / shift+tab", "Move focus between filter, table and buttons"),
-    ("escape", "Close a dialog"),
+    ("escape", "Close a dialog, or leave a filter box"),
 ]
 
 MUTATING_ACTIONS = frozenset(k.action for k in KEYS if k.mutating)

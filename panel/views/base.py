@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
+from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.widgets import Button
 
@@ -17,6 +18,10 @@ if TYPE_CHECKING:
 class View(Vertical):
     """A tab's content. The app calls ``refresh_view`` on the refresh tick, only for the
     visible view, so hidden views cost nothing; ``paint`` does the view's own work."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "leave_input", "Back to the table", show=False),
+    ]
 
     DEFAULT_CSS = """
     View { height: 1fr; }
@@ -62,6 +67,14 @@ class View(Vertical):
 
         tables = self.query(LiveTable)
         return tables.first() if tables else None
+
+    def action_leave_input(self) -> None:
+        """Escape in a filter / search box: focus the view's table (or nothing)."""
+        table = self.table
+        if table is not None:
+            table.focus()
+        else:
+            self.screen.set_focus(None)
 
     def focus_filter(self) -> bool:
         """Focus the view's filter or search box; False if it has none."""

@@ -13,6 +13,7 @@ class CacheDetail(StateBox):
     """The cache whose row is selected in the Caches table (``name``)."""
 
     TITLE = "Selected cache"
+    EMPTY = "no caches registered in this engine"
     DEFAULT_CSS = """
     CacheDetail { height: auto; max-height: 12; }
     """

@@ -19,6 +19,7 @@ class CacheRates(StateBox):
     """One line per cache: name, hit rate (last interval and lifetime), sparkline, size."""
 
     TITLE = "Throughput and cache hit rate"
+    EMPTY = "no caches registered in this engine"
 
     def render_state(self, width: int) -> list[Content]:
         caches = self.state.group("caches")

@@ -12,6 +12,7 @@ class ParallelSummary(StateBox):
     """One line per Parallel primitive."""
 
     TITLE = "Parallel groups"
+    EMPTY = "no Parallel groups registered in this engine"
 
     def render_state(self, width: int) -> list[Content]:
         lines: list[Content] = []

@@ -12,6 +12,7 @@ class ProviderStats(StateBox):
     """One line per provider; cooling-down providers are flagged."""
 
     TITLE = "Providers"
+    EMPTY = "no providers configured"
 
     def render_state(self, width: int) -> list[Content]:
         providers = self.state.group("providers")

@@ -16,6 +16,7 @@ class RouteSplit(StateBox):
     """
 
     TITLE = "Routing split"
+    EMPTY = "no routers registered in this engine"
 
     def render_state(self, width: int) -> list[Content]:
         routers = self.state.group("routers")

@@ -28,6 +28,7 @@ class StateBox(Widget):
     }
     """
     TITLE = ""
+    EMPTY = "nothing to show"
 
     def __init__(self, state: PanelState, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -45,7 +46,8 @@ class StateBox(Widget):
         lines = self.render_state(width)
         self._built_size = (width, self.content_region.height)
         if not lines:
-            lines = [Content.styled("no data yet", "$text-muted")]
+            empty = self.EMPTY if self.state.has_data else "waiting for the engine…"
+            lines = [Content.styled(empty, "$text-muted")]
         self._lines = len(lines)
         return Content("\n").join(
             line.truncate(width, ellipsis=True) if line.cell_length > width else line
