@@ -10,8 +10,11 @@ With Redis (``l2=True`` and an engine with ``redis_url``) the memory is write-th
 every ``add`` / eviction / ``clear`` is written to the hash
 ``flowdeck:memory:<namespace>`` before it returns. A write that cannot reach Redis is
 kept in a pending queue (in order) and written when Redis comes back, so losing Redis
-loses no entry. On engine start the memory loads what Redis holds for its namespace,
-so a second engine sees the first one's entries.
+loses no entry (after an outage, local entries a restarted Redis lacks are written
+back too). On engine start the memory loads what Redis holds for its namespace, as
+older than anything added here, so a second engine sees the first one's entries; a
+``clear`` also clears the local copies of other engines on the namespace (pub/sub).
+Entries added later by other engines are not pushed here (load happens at start).
 """
 
 from __future__ import annotations
@@ -154,8 +157,9 @@ class Memory(Primitive):
         The newest of the keys found across those lists are the next results. Keys
         scoring more than ``c`` were all found at earlier levels (a level that comes
         up short has walked its lists to the end). Common words therefore cost little:
-        a walk ends after ``limit`` hits; only a level with fewer hits than needed
-        walks its lists to the end.
+        a walk ends after ``limit`` hits. When keys holding every word are rare, the
+        top level gives up walking after ``_WALK_BUDGET`` keys and intersects the
+        lists in C instead.
         """
         index = self._index
         postings = [p for w in words if (p := index.get(w))]
