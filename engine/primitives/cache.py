@@ -14,8 +14,15 @@ then the inner primitive. An L2 hit fills L1; a computed result goes to both.
 - TTL changes apply to entries already stored: each entry keeps its store time (in L1
   and inside the L2 record), so a shorter TTL turns old entries into misses at once;
   a background SCAN re-times (or deletes) the L2 keys too.
-- Redis is best effort: any L2 failure is counted in ``l2_errors`` and the cache goes
-  on with L1 alone; the caller never sees a Redis exception.
+- Redis is best effort: any L2 failure (or an L2 step skipped while the breaker is
+  open, or a value msgpack cannot encode) is counted in ``l2_errors`` and the cache
+  goes on with L1 alone; the caller never sees a Redis exception.
+- Fleet: on an engine with Redis, ``flush()`` and ``set_ttl()`` are announced on the
+  ``flowdeck:control`` channel; same-named caches on other engines clear / re-time
+  their L1 (the sender has already done L2).
+- Counting: every call is one of a hit (``hits_l1`` / ``hits_l2``), a miss (the inner
+  ran) or ``coalesced`` (waited for another caller's miss); ``hit_rate`` is hits over
+  all three.
 - Accounting: each entry remembers the inner's latency and the cost of its result
   (``engine.completion.cost_of``); every hit adds them to ``time_saved`` and
   ``cost_saved``.
