@@ -71,6 +71,7 @@ class Engine:
         self.run_latency = LatencyWindow(1024)
         self._started = False
         self._closing = False
+        self._starting: set[asyncio.Task[None]] = set()
 
     # ---- lifecycle -------------------------------------------------------------------
     async def __aenter__(self) -> Engine:
@@ -119,6 +120,8 @@ class Engine:
             return
         self._closing = True
         try:
+            if self._starting:
+                await asyncio.gather(*self._starting, return_exceptions=True)
             if self.metrics is not None:
                 with contextlib.suppress(Exception):
                     await self.metrics.stop()
@@ -176,6 +179,7 @@ class Engine:
             if prim.name in seen and seen[prim.name] is not prim:
                 raise RegistrationError(f"two primitives in this flow are named {prim.name!r}")
             seen[prim.name] = prim  # type: ignore[index]
+        bound: list[Primitive] = []
         for prim in flow.walk():
             if id(prim) in self._registered:
                 continue
@@ -183,6 +187,15 @@ class Engine:
             if prim.kind == "cache" and prim.name in self.settings.caches:
                 prim.apply_settings(self.settings.caches[prim.name])  # type: ignore[attr-defined]
             prim.bind(self)
+            bound.append(prim)
+        if self._started:
+            # Registered on a running engine: start what needs starting (e.g. a Memory
+            # loading its namespace from Redis) without making add() a coroutine.
+            for prim in bound:
+                if getattr(prim, "astart", None) is not None:
+                    task = asyncio.get_running_loop().create_task(_maybe_start(prim))
+                    self._starting.add(task)
+                    task.add_done_callback(self._starting.discard)
         for prim in new:
             self._named[prim.name] = prim  # type: ignore[index]
             for cls, attr in REGISTRY_KINDS.items():
@@ -193,9 +206,8 @@ class Engine:
     async def run(self, flow: Primitive, data: Any, ctx: Context | None = None) -> Any:
         if id(flow) not in self._registered:
             self.add(flow)
-            for prim in flow.walk():
-                if self._started:
-                    await _maybe_start(prim)
+        if self._starting:
+            await asyncio.gather(*self._starting)
         if ctx is None:
             ctx = Context(self)
         self.in_flight += 1

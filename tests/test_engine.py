@@ -85,3 +85,17 @@ def test_overrides_are_validated() -> None:
     assert Engine(base, name="other").settings.name == "other"
     with pytest.raises(SettingsError, match="stats_interval"):
         Engine(base, stats_interval=-1)
+
+
+async def test_add_on_a_running_engine_starts_primitives() -> None:
+    started: list[str] = []
+
+    class NeedsStart(Step):
+        async def astart(self) -> None:
+            started.append(self.name)
+
+    async with Engine(settings()) as eng:
+        flow = Step(echo) >> NeedsStart(echo, name="late")
+        eng.add(flow)
+        assert await eng.run(flow, 5) == 5
+        assert started == ["late"]
