@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -16,15 +15,7 @@ from engine import Cache, Completion, Engine, EngineSettings, Step
 from engine.stores.keys import digest
 from engine.telemetry.events import EventKind
 from tests.redis_server import RedisServer
-
-
-async def until(cond: Callable[[], Any], within: float = 10.0) -> None:
-    """Wait for something another task or process does, polling at short intervals."""
-    deadline = time.monotonic() + within
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {within:.1f} s")
-        await asyncio.sleep(0.02)
+from tests.waiting import until
 
 
 def unique(prefix: str) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -14,15 +14,7 @@ import redis.asyncio as aioredis
 from engine import Completion, Engine, EngineSettings, Memory
 from engine.stores import codec
 from tests.redis_server import RedisServer
-
-
-async def until(cond: Callable[[], Any], within: float = 10.0) -> None:
-    """Wait for what another task or process does, polling at short intervals."""
-    deadline = time.monotonic() + within
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {within:.1f} s")
-        await asyncio.sleep(0.02)
+from tests.waiting import until
 
 
 def engine(url: str) -> Engine:

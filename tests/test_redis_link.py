@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -12,15 +11,7 @@ import pytest
 from engine.stores.redis_link import RedisLink, RedisUnavailable, glob_escape, redact_url
 from engine.telemetry.events import EventBus, EventKind
 from tests.redis_server import RedisServer, free_port
-
-
-async def until(cond: Callable[[], bool], within: float = 10.0) -> None:
-    """Wait for a condition set by another process (Redis coming back), polling briefly."""
-    deadline = time.monotonic() + within
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {within:.1f} s")
-        await asyncio.sleep(0.02)
+from tests.waiting import until
 
 
 def redis_events(bus: EventBus) -> list[tuple[Any, ...]]:
