@@ -477,3 +477,24 @@ def test_package_data_covers_theme_and_css_files() -> None:
         assert files, pkg
         for rel in files:
             assert any(fnmatch.fnmatch(rel, pat) for pat in data[pkg]), (pkg, rel)
+
+
+def test_user_theme_dir_respects_xdg_config_home(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pathlib import Path
+
+    from panel.themes import user_theme_dir
+
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    assert user_theme_dir() == tmp_path / "flowdeck" / "themes"
+    monkeypatch.delenv("XDG_CONFIG_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert user_theme_dir() == Path(tmp_path / "home" / ".config" / "flowdeck" / "themes")
+    (tmp_path / "flowdeck" / "themes").mkdir(parents=True)
+    (tmp_path / "flowdeck" / "themes" / "mine.toml").write_text(
+        'name = "mine"\n[colors]\nprimary = "#abcdef"\n'
+    )
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    themes, problems = load_themes()
+    assert "mine" in themes and not problems
