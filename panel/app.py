@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 from textual import events, work
 from textual.app import App, ComposeResult
 from textual.binding import BindingType
-from textual.css.query import NoMatches
+from textual.css.query import NoMatches, WrongType
 from textual.timer import Timer
 from textual.widgets import Footer, TabbedContent, TabPane
 
@@ -188,6 +188,14 @@ class FlowdeckApp(App[None]):
                 if now - yielded > 0.005:
                     await asyncio.sleep(0)
                     yielded = loop.time()
+        except Exception as exc:
+            self.notify(
+                f"{type(exc).__name__}: {exc}",
+                title="Stopped following the engine",
+                severity="error",
+                timeout=30,
+            )
+            raise
         finally:
             state.set_connection("disconnected", "the panel stopped following the engine")
             await live.close()
@@ -196,7 +204,7 @@ class FlowdeckApp(App[None]):
         from panel.embedded import EmbeddedEngine
 
         self.state.embedded = True
-        self._tick()
+        self.call_later(self._tick)
         await asyncio.sleep(0.05)  # let the first frame paint before the engine starts
         self.embedded = EmbeddedEngine(**self.embed_options)
         try:
@@ -211,12 +219,15 @@ class FlowdeckApp(App[None]):
             self.state.set_connection("disconnected", f"embedded engine failed: {exc}")
             return None
         self.state.socket = str(path)
-        why = (
-            f"Nothing listens on {self.socket_path}: showing" if self.embed == "auto" else "Showing"
-        )
+        if self.embed == "auto":
+            text = (
+                f"Nothing listens on {self.socket_path}: showing a demo engine with simulated "
+                "providers. Start yours there (or use --socket PATH) to watch it."
+            )
+        else:
+            text = "Showing a demo engine with simulated providers (--demo)."
         self.notify(
-            f"{why} a demo engine with simulated providers. Start yours there (or use "
-            "--socket PATH) to watch it.",
+            text,
             title="Embedded demo engine",
             timeout=8,
         )
@@ -259,14 +270,14 @@ class FlowdeckApp(App[None]):
     def active_view(self) -> View | None:
         try:
             tabs = self.query_one("#tabs", TabbedContent)
-        except Exception:
+        except NoMatches:
             return None
         pane = tabs.active
         if not pane:
             return None
         try:
             return self.query_one(f"#view-{pane}", View)
-        except Exception:
+        except (NoMatches, WrongType):
             return None
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
@@ -281,7 +292,7 @@ class FlowdeckApp(App[None]):
             return None
         try:
             key = self.query_one(f"#{table_id}", LiveTable).selected_key
-        except Exception:
+        except NoMatches:
             key = None
         return key if key in names else names[0]
 
@@ -297,7 +308,7 @@ class FlowdeckApp(App[None]):
             return None, None
         try:
             sel = self.query_one("#view-routers", RoutersView).selected()
-        except Exception:
+        except NoMatches:
             sel = None
         if sel and sel[0] in routers:
             return sel

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from textual.app import App
-from textual.color import Color
+from textual.color import Color, ColorParseError
 
 
 def palette(app: App[object]) -> dict[str, str]:
@@ -13,12 +13,12 @@ def palette(app: App[object]) -> dict[str, str]:
     for key in ("success", "warning", "error", "accent", "primary", "secondary", "foreground"):
         try:
             out[key] = Color.parse(v[key]).hex
-        except Exception:
+        except (KeyError, ColorParseError):
             out[key] = ""
     try:
         bg = Color.parse(v.get("background", "#000000"))
         fg = Color.parse(v.get("foreground", "#ffffff"))
         out["muted"] = bg.blend(fg.with_alpha(1.0), 0.6).hex
-    except Exception:
+    except ColorParseError:
         out["muted"] = "dim"
     return out
