@@ -83,6 +83,8 @@ def money(value: float | None) -> str:
     v = float(value)
     if v == 0:
         return "$0"
+    if abs(v) < 0.0001:
+        return f"${v:.2g}"  # per-call costs: $4.8e-05 beats a misleading $0.0000
     if abs(v) < 0.01:
         return f"${v:.4f}"
     if abs(v) < 1000:

@@ -10,6 +10,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import Input, Label
 
+from engine.control.protocol import EVENT_FIELDS
 from panel import fmt
 from panel.palette import palette
 from panel.state import PanelState
@@ -33,18 +34,51 @@ def _kind_color(kind: str, pal: dict[str, str]) -> str:
     return pal["foreground"]
 
 
-def _field(v: Any) -> str:
-    if isinstance(v, float):
-        return fmt.secs(v) if v < 1e4 else f"{v:.4g}"
+# Short labels for numeric fields, so "7 78" reads as "in=7 out=78".
+_LABELS = {
+    "tokens_in": "in",
+    "tokens_out": "out",
+    "count": "n",
+    "keyword_count": "words",
+    "result_count": "found",
+    "branch_count": "branches",
+    "attempt": "try",
+    "max_size": "max",
+    "l1_count": "l1",
+    "l2_count": "l2",
+}
+
+
+def _field(name: str, v: Any) -> str | None:
+    """One field as the operator reads it: units by field name, flags only when set."""
+    if v is None:
+        return None
+    if isinstance(v, bool):
+        return name if v else None
+    if name == "cost" and isinstance(v, (int, float)):
+        return fmt.money(v)
+    if (name.endswith("_s") or name in ("seconds", "ttl")) and isinstance(v, (int, float)):
+        return fmt.secs(v) if name != "ttl" else f"ttl={fmt.ttl(v)}"
+    if name == "run_id":
+        return f"#{v}"
     if isinstance(v, (list, tuple)):
         return "[" + ",".join(map(str, v)) + "]"
+    if isinstance(v, (int, float)):
+        label = _LABELS.get(name, name)
+        return f"{label}={v:.4g}" if isinstance(v, float) else f"{label}={v}"
     return str(v)
 
 
 def event_parts(ev: list[Any], state: PanelState) -> tuple[str, str, str]:
     """``(prefix, kind, fields)`` of one event: seq and clock, kind, its fields."""
     clock = time.strftime("%H:%M:%S", time.localtime(state.event_time(float(ev[1]))))
-    return f"{ev[0]:>9} {clock} ", f"{ev[2]:<17}", " " + " ".join(_field(v) for v in ev[3:])
+    names = EVENT_FIELDS.get(ev[2], ())
+    parts = []
+    for i, v in enumerate(ev[3:]):
+        text = _field(names[i] if i < len(names) else "", v)
+        if text is not None:
+            parts.append(text)
+    return f"{ev[0]:>9} {clock} ", f"{ev[2]:<17}", " " + " ".join(parts)
 
 
 def event_plain(ev: list[Any], state: PanelState) -> str:
