@@ -52,6 +52,7 @@ class Parallel(Primitive):
         self.fail = fail
         self._sem = asyncio.Semaphore(limit) if limit else None
         self.timelines: deque[tuple[Any, ...]] = deque(maxlen=history)
+        self._names: list[str] | None = None
         self.runs = 0
         self.errors = 0
         self.cancelled = 0
@@ -74,9 +75,13 @@ class Parallel(Primitive):
         return tuple(self.branches)
 
     def branch_names(self) -> list[str]:
-        names = []
-        for i, b in enumerate(self.branches):
-            names.append(b.name or getattr(b, "label", None) or f"{b.kind}{i}")
+        """Display names: a branch's name, a provider's label, else kind and index."""
+        names = self._names
+        if names is None:
+            names = self._names = [
+                b.name or getattr(b, "label", None) or f"{b.kind}{i}"
+                for i, b in enumerate(self.branches)
+            ]
         return names
 
     async def execute(self, data: Any, ctx: Context) -> list[Any]:
@@ -95,17 +100,18 @@ class Parallel(Primitive):
                 if any(isinstance(r, BaseException) for r in results):
                     status = ERROR
                 return results
-            _, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
-            if pending:
+            try:
+                return await asyncio.gather(*tasks)
+            except asyncio.CancelledError:
+                raise
+            except BaseException:
+                # gather re-raises the first error but leaves the siblings running:
+                # fail fast means cancelling them and waiting until they are gone.
                 status = ERROR
-                for t in pending:
+                for t in tasks:
                     t.cancel()
-                await asyncio.gather(*pending, return_exceptions=True)
-            for t in tasks:
-                if t.done() and not t.cancelled() and t.exception() is not None:
-                    status = ERROR
-                    raise t.exception()  # type: ignore[misc]
-            return [t.result() for t in tasks]
+                await asyncio.gather(*tasks, return_exceptions=True)
+                raise
         except asyncio.CancelledError:
             status = CANCELLED
             for t in tasks:
