@@ -316,7 +316,20 @@ class FlowdeckApp(App[None]):
 
     # ---- actions: display ------------------------------------------------------------------
     def action_view(self, pane: str) -> None:
-        self.query_one("#tabs", TabbedContent).active = pane
+        """Show a view and focus its main widget (arrows select rows, s / S sort)."""
+        tabs = self.query_one("#tabs", TabbedContent)
+        if tabs.active != pane:
+            # Let go of a widget in the old view first: Textual moves the focus of a
+            # widget that gets hidden to a sibling in the same (hidden) pane, and
+            # focusing inside a pane switches back to it, so the key would do nothing.
+            self.screen.set_focus(None)
+            tabs.active = pane
+        try:
+            target = self.query_one(f"#view-{pane}", View).primary()
+        except (NoMatches, WrongType):
+            target = None
+        if target is not None:
+            target.focus()
 
     def action_help(self) -> None:
         self.push_screen(HelpModal(self.state.read_only))

@@ -12,6 +12,8 @@ from panel.state import PanelState
 from panel.widgets.state_box import StateBox
 
 if TYPE_CHECKING:
+    from textual.widget import Widget
+
     from panel.widgets.live_table import LiveTable
 
 
@@ -68,11 +70,16 @@ class View(Vertical):
         tables = self.query(LiveTable)
         return tables.first() if tables else None
 
+    def primary(self) -> Widget | None:
+        """The widget that gets the focus when the view is shown (its table by default),
+        so the arrow keys, page keys and s / S act on it at once."""
+        return self.table
+
     def action_leave_input(self) -> None:
         """Escape in a filter / search box: focus the view's table (or nothing)."""
-        table = self.table
-        if table is not None:
-            table.focus()
+        target = self.primary()
+        if target is not None:
+            target.focus()
         else:
             self.screen.set_focus(None)
 

@@ -8,6 +8,7 @@ from typing import Any
 from rich.style import Style
 from textual.app import ComposeResult
 from textual.containers import Horizontal
+from textual.widget import Widget
 from textual.widgets import Input, Label
 
 from engine.control.protocol import EVENT_FIELDS
@@ -113,6 +114,9 @@ class EventsView(View):
         yield EventTail(self._format, id="event-log")
         with Horizontal(classes="actions"):
             yield Label("", id="event-count", classes="hint")
+
+    def primary(self) -> Widget | None:
+        return self.query_one(EventTail)
 
     def _format(self, ev: list[Any]) -> list[tuple[str, Style | None]]:
         prefix, kind, fields = event_parts(ev, self.state)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
+from textual.widget import Widget
 
 from panel.views.base import View
 from panel.widgets.gantt import Gantt
@@ -22,3 +23,6 @@ class TimelinesView(View):
         yield ParallelSummary(self.state, id="parallel-summary")
         with VerticalScroll():
             yield Gantt(self.state, max_runs=12, id="gantt")
+
+    def primary(self) -> Widget | None:
+        return self.query_one(VerticalScroll)

@@ -1,0 +1,49 @@
+"""Pilot tests of keyboard navigation the way an operator uses it: no programmatic focus."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual.widgets import Button
+
+from panel.widgets.event_tail import EventTail
+from panel.widgets.live_table import LiveTable
+from tests.test_panel_app import SIZE, Rig, attached, make_app, rig, until
+
+__all__ = ["rig"]  # the fixture, shared with test_panel_app
+
+
+async def test_view_keys_switch_from_any_focus_and_focus_the_table(
+    rig: Rig, tmp_path: Path
+) -> None:
+    app = make_app(rig.sock, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await attached(pilot)
+        tabs = app.query_one("#tabs")
+        await pilot.press("2")
+        table = app.query_one("#cache-table", LiveTable)
+        await until(pilot, lambda: table.row_count == 2)
+        # The table has the focus at once: s sorts, arrows select.
+        assert app.focused is table
+        await pilot.press("s")
+        assert table.sort_column == "layers"
+        # From a focused table (or a clicked button) every view key still switches.
+        await pilot.press("5")
+        assert tabs.active == "memory"
+        assert app.focused is app.query_one("#memory-table")
+        await pilot.press("6")
+        assert tabs.active == "events"
+        assert app.focused is app.query_one(EventTail)
+        await pilot.press("2")
+        await pilot.click("#btn-flush-all")
+        await pilot.click("#no")
+        await until(pilot, lambda: not app.screen.is_modal)
+        assert isinstance(app.focused, Button)
+        await pilot.press("3")
+        assert tabs.active == "routers"
+        assert app.focused is app.query_one("#route-table")
+        # Escape from a filter box, then a view key: the view changes, nothing is typed.
+        await pilot.press("slash", "x", "escape", "1")
+        assert tabs.active == "overview"
+        await pilot.press("3")
+        assert app.query_one("#route-filter").value == "x"
