@@ -47,3 +47,28 @@ async def test_view_keys_switch_from_any_focus_and_focus_the_table(
         assert tabs.active == "overview"
         await pilot.press("3")
         assert app.query_one("#route-filter").value == "x"
+
+
+async def test_event_log_follows_new_events_until_scrolled_up(rig: Rig, tmp_path: Path) -> None:
+    app = make_app(rig.sock, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await attached(pilot)
+        await pilot.press("6")
+        tail = app.query_one(EventTail)
+        for _ in range(3):  # the first rows arrive before the log was ever laid out
+            await rig.chat(30)
+            seen = app.state.events_total
+            await until(pilot, lambda s=seen: len(tail.rows) >= s and tail.max_scroll_y > 0)
+            await until(pilot, lambda: tail.scroll_y == tail.max_scroll_y)
+        await pilot.press("home")  # scrolled up: stays where the operator put it
+        await until(pilot, lambda: tail.scroll_y == 0)
+        rows = len(tail.rows)
+        await rig.chat(30)
+        await until(pilot, lambda: len(tail.rows) > rows)
+        await pilot.pause()
+        assert tail.scroll_y == 0
+        await pilot.press("end")  # back at the end: follows again
+        rows = len(tail.rows)
+        await rig.chat(30)
+        await until(pilot, lambda: len(tail.rows) > rows)
+        await until(pilot, lambda: tail.scroll_y == tail.max_scroll_y)

@@ -36,15 +36,23 @@ class EventTail(ScrollView, can_focus=True):
         self.rows: list[list[Any]] = []
         self._cache: LRUCache[int, Strip] = LRUCache(512)
         self._width = 0
+        self.following = True
 
     def set_rows(self, rows: list[list[Any]]) -> None:
-        """Show ``rows``; keep following the end if the view was at the end."""
-        follow = self.is_vertical_scroll_end or not self.rows
+        """Show ``rows``; keep following the end unless the operator scrolled up."""
         self.rows = rows
         self.virtual_size = Size(max(self._width, self.size.width), len(rows))
-        if follow:
-            self.scroll_end(animate=False, immediate=True, x_axis=False)
+        if self.following:
+            # force: before its first layout the widget does not know it can scroll yet.
+            self.scroll_end(animate=False, immediate=True, x_axis=False, force=True)
         self.refresh()
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        super().watch_scroll_y(old_value, new_value)
+        # Follow while at the end. A flag, not a check of the position at the next
+        # update: new rows (or a horizontal scrollbar appearing) move the end away
+        # from a view that was at it.
+        self.following = round(new_value) >= self.max_scroll_y
 
     def clear_cache(self) -> None:
         """Forget formatted lines (after a theme change)."""
