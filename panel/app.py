@@ -20,6 +20,7 @@ from textual import events, work
 from textual.app import App, ComposeResult
 from textual.binding import BindingType
 from textual.css.query import NoMatches, WrongType
+from textual.notifications import SeverityLevel
 from textual.timer import Timer
 from textual.widgets import Footer, TabbedContent, TabPane
 
@@ -110,6 +111,19 @@ class FlowdeckApp(App[None]):
         for t in themes.values():
             self.register_theme(t)
         self.theme = DEFAULT_THEME if DEFAULT_THEME in themes else "textual-dark"
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = False,
+    ) -> None:
+        """A toast; plain text by default: messages carry names, typed input and the
+        engine's answers, and a ``[`` in them must show as it is, not break the panel."""
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
 
     # ---- layout -----------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -486,9 +500,11 @@ class FlowdeckApp(App[None]):
             names = sorted(self.state.group("caches"))
             msg = f"All entries of {len(names)} cache(s) ({', '.join(names)}) will be dropped."
         else:
-            st = self.state.group("caches").get(name, {}).get("stats") or {}
+            cache = self.state.group("caches").get(name, {})
+            st = cache.get("stats") or {}
             title = f"Flush cache {name!r}?"
-            msg = f"{fmt.num(st.get('size', 0))} entries will be dropped (L1 and L2)."
+            where = "L1 and L2" if st.get("l2", cache.get("l2")) else "L1"
+            msg = f"{fmt.num(st.get('size', 0))} entries will be dropped ({where})."
 
         def done(yes: bool | None) -> None:
             if yes:

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from textual.widgets import Button
+from textual.widgets import Button, Label, OptionList
 
+from panel.modals.confirm import ConfirmModal
+from panel.modals.number import NumberModal
+from panel.modals.pick import PickModal
 from panel.widgets.event_tail import EventTail
 from panel.widgets.live_table import LiveTable
 from tests.test_panel_app import SIZE, Rig, attached, make_app, rig, until
@@ -72,3 +75,40 @@ async def test_event_log_follows_new_events_until_scrolled_up(rig: Rig, tmp_path
         await rig.chat(30)
         await until(pilot, lambda: len(tail.rows) > rows)
         await until(pilot, lambda: tail.scroll_y == tail.max_scroll_y)
+
+
+async def test_bracketed_text_is_shown_as_typed_not_parsed_as_markup(
+    rig: Rig, tmp_path: Path
+) -> None:
+    app = make_app(rig.sock, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await attached(pilot)
+        await pilot.press("2", "t")
+        await until(pilot, lambda: isinstance(app.screen, NumberModal))
+        await pilot.press(*"[/x]", "enter")  # was a MarkupError: the panel died
+        error = app.screen.query_one("#error", Label)
+        await until(pilot, lambda: "'[/x]' is not a number" in str(error.render()))
+        await pilot.press("escape")
+        await until(pilot, lambda: not app.screen.is_modal)
+        await pilot.press("6", "slash", *"[/b]")
+        count = app.query_one("#event-count", Label)
+        await until(pilot, lambda: "(filter: [/b])" in str(count.render()))
+        app.notify("a [/c] b")  # notifications carry typed input and engine answers
+        await pilot.pause()
+        # A pick list keeps its bracketed marks ("[first now]", "[pinned now]").
+        await pilot.press("escape", "3", "R")
+        await until(pilot, lambda: isinstance(app.screen, PickModal))
+        options = app.screen.query_one(OptionList)
+        labels = [str(options.get_option_at_index(i).prompt) for i in range(options.option_count)]
+        assert any(label.endswith("[first now]") for label in labels), labels
+        assert app.is_running
+
+
+async def test_flush_confirmation_names_the_layers_of_the_cache(rig: Rig, tmp_path: Path) -> None:
+    app = make_app(rig.sock, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await attached(pilot)
+        await pilot.press("2", "f")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmModal))
+        message = str(app.screen.query_one(".message", Label).render())
+        assert message.endswith("entries will be dropped (L1).")  # the demo caches are L1 only

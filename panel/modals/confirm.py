@@ -38,8 +38,8 @@ class ConfirmModal(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Label(self.title_text, classes="title")
-            yield Label(self.message, classes="message")
+            yield Label(self.title_text, classes="title", markup=False)
+            yield Label(self.message, classes="message", markup=False)
             with Horizontal():
                 yield Button("Cancel (n)", id="no")
                 yield Button(f"{self.confirm_label} (y)", id="yes", variant="error")

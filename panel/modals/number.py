@@ -44,10 +44,10 @@ class NumberModal(ModalScreen[Any]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Label(self.title_text, classes="title")
-            yield Label(self.help_text, classes="help")
+            yield Label(self.title_text, classes="title", markup=False)
+            yield Label(self.help_text, classes="help", markup=False)
             yield Input(value=self.current, id="value", select_on_focus=True)
-            yield Label("", id="error")
+            yield Label("", id="error", markup=False)
             with Horizontal():
                 yield Button("Cancel (esc)", id="cancel")
                 yield Button("Apply (enter)", id="apply", variant="primary")

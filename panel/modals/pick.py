@@ -7,6 +7,7 @@ from typing import ClassVar
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
+from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Label, OptionList
 from textual.widgets.option_list import Option
@@ -43,9 +44,9 @@ class PickModal(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Label(self.title_text, classes="title")
-            yield Label(self.help_text, classes="help")
-            yield OptionList(*[Option(label, id=oid) for oid, label in self.options])
+            yield Label(self.title_text, classes="title", markup=False)
+            yield Label(self.help_text, classes="help", markup=False)
+            yield OptionList(*[Option(Content(label), id=oid) for oid, label in self.options])
 
     def on_mount(self) -> None:
         ol = self.query_one(OptionList)

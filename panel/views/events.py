@@ -113,7 +113,7 @@ class EventsView(View):
         )
         yield EventTail(self._format, id="event-log")
         with Horizontal(classes="actions"):
-            yield Label("", id="event-count", classes="hint")
+            yield Label("", id="event-count", classes="hint", markup=False)
 
     def primary(self) -> Widget | None:
         return self.query_one(EventTail)
