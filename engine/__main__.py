@@ -13,6 +13,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import signal
 import sys
 from typing import Any
@@ -70,6 +71,17 @@ def _json_default(obj: Any) -> Any:
     return repr(obj)
 
 
+def _seconds(text: str) -> float:
+    """An argparse type: a finite number of seconds > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a number of seconds > 0, got {text!r}")
+    return value
+
+
 def ctl_main(argv: list[str]) -> int:
     from engine.control import protocol as P
 
@@ -80,9 +92,10 @@ def ctl_main(argv: list[str]) -> int:
         ' (ttl=30, route=null, keywords=\'["a","b"]\'), else strings.',
     )
     parser.add_argument("--socket", default=None, help="control socket (default: standard path)")
-    parser.add_argument("--timeout", type=float, default=5.0, help="seconds to wait (default 5)")
+    parser.add_argument("--timeout", type=_seconds, default=5.0, help="seconds to wait (default 5)")
     parser.add_argument("method", help="e.g. snapshot, cache.set_ttl, router.pin")
-    parser.add_argument("params", nargs="*", metavar="key=value")
+    # default=[]: else argparse names key=value as a required argument when METHOD is missing
+    parser.add_argument("params", nargs="*", metavar="key=value", default=[])
     args = parser.parse_args(argv)
     try:
         params = parse_params(args.params)
@@ -92,6 +105,19 @@ def ctl_main(argv: list[str]) -> int:
 
 
 # ---- serve ------------------------------------------------------------------------------
+def missing_keys(settings: Any) -> list[str]:
+    """One line per provider whose ``api_key_env`` names an unset variable: its calls
+    would go out without a key and fail, so say it at start rather than at the first call."""
+    lines = []
+    for name, p in settings.providers.items():
+        if p.api_key_env and p.api_key is None and not os.environ.get(p.api_key_env):
+            lines.append(
+                f"providers.{name}: ${p.api_key_env} is not set; its calls are sent without "
+                "an API key"
+            )
+    return lines
+
+
 async def _serve(args: argparse.Namespace) -> int:
     from engine.engine import Engine
     from engine.errors import FlowdeckError
@@ -116,6 +142,8 @@ async def _serve(args: argparse.Namespace) -> int:
     except (FlowdeckError, ValueError) as exc:
         print(f"flowdeck serve: {exc}", file=sys.stderr)
         return EXIT_UNAVAILABLE
+    for line in missing_keys(settings):
+        print(f"flowdeck serve: warning: {line}", file=sys.stderr)
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -225,6 +225,7 @@ def format_validation_error(exc: ValidationError) -> str:
         shown = "***" if "api_key" in loc and value is not None else repr(_redact(value))
         if len(shown) > 80:
             shown = shown[:77] + "..."
+        msg = msg.split(", got ")[0]  # a validator's own ", got X": shown once, below
         lines.append(f"  {loc}: {msg} (got {shown})")
     return "\n".join(lines)
 

@@ -186,3 +186,38 @@ def test_serve_read_only_and_clean_shutdown() -> None:
             proc.kill()
             proc.wait()
         shutil.rmtree(d, ignore_errors=True)
+
+
+def test_ctl_usage_errors_name_what_is_wrong(tmp_path: Path) -> None:
+    r = ctl(tmp_path / "nothing.sock")
+    assert r.returncode == 2
+    assert "required: method" in r.stderr and "key=value" not in r.stderr.splitlines()[-1]
+    r = ctl(tmp_path / "nothing.sock", "--timeout", "0", "hello")
+    assert r.returncode == 2 and "--timeout: must be a number of seconds > 0" in r.stderr
+
+
+def test_serve_warns_about_an_unset_api_key_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    from engine.__main__ import missing_keys
+    from engine.settings import EngineSettings
+
+    monkeypatch.delenv("FLOWDECK_TEST_UNSET_KEY", raising=False)
+    monkeypatch.setenv("FLOWDECK_TEST_SET_KEY", "sk-test")
+    s = EngineSettings.load(
+        providers={
+            "a": {"kind": "openai", "api_key_env": "FLOWDECK_TEST_UNSET_KEY"},
+            "b": {"kind": "openai", "api_key_env": "FLOWDECK_TEST_SET_KEY"},
+            "c": {"kind": "simulated"},
+        }
+    )
+    assert missing_keys(s) == [
+        "providers.a: $FLOWDECK_TEST_UNSET_KEY is not set; its calls are sent without an API key"
+    ]
+
+
+def test_validator_messages_show_the_value_once() -> None:
+    from engine.errors import SettingsError
+    from engine.settings import EngineSettings
+
+    with pytest.raises(SettingsError) as info:
+        EngineSettings.load(redis_url="http://localhost")
+    assert str(info.value).count("http://localhost") == 1
