@@ -187,6 +187,8 @@ def serve_main(argv: list[str]) -> int:
     )
     parser.add_argument("--concurrency", type=int, default=8, help="demo: concurrent clients")
     args = parser.parse_args(argv)
+    if args.concurrency < 1:
+        parser.error(f"--concurrency must be >= 1, got {args.concurrency}")
     try:
         return asyncio.run(_serve(args))
     except KeyboardInterrupt:

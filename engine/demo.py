@@ -23,6 +23,7 @@ from typing import Any
 from engine.completion import Completion
 from engine.context import Context
 from engine.engine import Engine
+from engine.errors import FlowdeckError
 from engine.primitives import Cache, Memory, Parallel, Primitive, Router, Step
 from engine.settings import EngineSettings
 
@@ -347,6 +348,13 @@ def summary_rows(eng: Engine, stats: DemoStats) -> list[tuple[str, str]]:
         st = router.stats()
         split = ", ".join(f"{r} {v['share'] * 100:.0f}%" for r, v in st["routes"].items())
         rows.append((f"router {name}", split))
+    if eng.redis is not None:
+        r = eng.redis.describe()
+        if r["up"]:
+            rows.append(("redis", f"{r['url']} up, {r['errors']} errors"))
+        else:
+            why = eng.redis.last_error or "not connected"
+            rows.append(("redis", f"{r['url']} DOWN: ran with L1 only ({why})"))
     rows.append(("cost (providers)", f"${total_cost:.4f}"))
     denom = total_cost + saved
     pct = f" ({saved / denom * 100:.0f}% of would-be cost)" if denom > 0 else ""
@@ -373,15 +381,31 @@ async def demo_main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not args.duration > 0:
         parser.error(f"--duration must be > 0, got {args.duration}")
+    if args.concurrency < 1:
+        parser.error(f"--concurrency must be >= 1, got {args.concurrency}")
+    if not args.latency_scale >= 0:
+        parser.error(f"--latency-scale must be >= 0, got {args.latency_scale}")
     overrides: dict[str, Any] = {"control": args.socket is not None}
     if args.socket:
         overrides["socket"] = args.socket
     if args.redis_url:
         overrides["redis_url"] = args.redis_url
-    settings = demo_settings(args.latency_scale, **overrides)
-    async with Engine(settings) as eng:
+    try:
+        settings = demo_settings(args.latency_scale, **overrides)
+    except FlowdeckError as exc:
+        print(f"python -m engine demo: {exc}", file=sys.stderr)
+        return 2
+    eng = Engine(settings)
+    try:
+        await eng.start()
+    except (FlowdeckError, OSError) as exc:
+        print(f"python -m engine demo: {exc}", file=sys.stderr)
+        return 1
+    try:
         stats = await run_demo(eng, duration=args.duration, concurrency=args.concurrency)
         print(format_table(summary_rows(eng, stats)))
+    finally:
+        await eng.close()
     return 0
 
 

@@ -221,3 +221,44 @@ def test_validator_messages_show_the_value_once() -> None:
     with pytest.raises(SettingsError) as info:
         EngineSettings.load(redis_url="http://localhost")
     assert str(info.value).count("http://localhost") == 1
+
+
+def demo(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "engine", "demo", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=_env(),
+        cwd=ROOT,
+    )
+
+
+def test_demo_bad_arguments_are_named_without_a_traceback() -> None:
+    for args, expected in (
+        (["--concurrency", "0"], "--concurrency must be >= 1, got 0"),
+        (["--latency-scale", "-1"], "--latency-scale must be >= 0"),
+        (["--redis-url", "http://x"], "redis_url: must be a redis://"),
+    ):
+        r = demo("--duration", "0.2", *args)
+        assert r.returncode == 2, r.stderr
+        assert expected in r.stderr and "Traceback" not in r.stderr, r.stderr
+    r = subprocess.run(
+        [sys.executable, "-m", "engine", "serve", "--demo", "--concurrency", "0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=_env(),
+        cwd=ROOT,
+    )
+    assert r.returncode == 2 and "--concurrency must be >= 1" in r.stderr, r.stderr
+
+
+def test_demo_summary_says_when_redis_was_down() -> None:
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    r = demo("--duration", "0.3", "--redis-url", f"redis://127.0.0.1:{port}/0")
+    assert r.returncode == 0, r.stderr
+    line = next(ln for ln in r.stdout.splitlines() if ln.startswith("redis "))
+    assert "DOWN: ran with L1 only" in line
