@@ -143,14 +143,16 @@ class FlowdeckApp(App[None]):
         self._consume()
 
     def _apply_theme_choice(self) -> None:
+        wanted = self.wanted_theme
         for problem in self.theme_problems:
+            # The fallback is worth saying only for the theme that was asked for (the
+            # "No theme named" message below says it); another broken file changes nothing.
             self.notify(
-                f"{problem.message}\nUsing the '{DEFAULT_THEME}' theme instead.",
+                problem.message,
                 title=f"Theme file skipped: {problem.source}",
                 severity="error",
                 timeout=12,
             )
-        wanted = self.wanted_theme
         if wanted in self.available_themes:
             self.theme = wanted
         else:

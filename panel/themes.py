@@ -57,7 +57,10 @@ def parse_theme(text: str) -> Theme:
         raise ThemeError(f"not valid TOML ({exc})") from None
     unknown = sorted(set(data) - _TOP_KEYS)
     if unknown:
-        raise ThemeError(f"unknown key(s) {', '.join(unknown)} (expected name, dark, [colors])")
+        hint = "; colours go in a [colors] table" if any(k in COLOR_KEYS for k in unknown) else ""
+        raise ThemeError(
+            f"unknown key(s) {', '.join(unknown)} (expected name, dark, [colors]){hint}"
+        )
     name = data.get("name")
     if not isinstance(name, str) or not name.strip():
         raise ThemeError("'name' must be a non-empty string")

@@ -112,3 +112,18 @@ async def test_flush_confirmation_names_the_layers_of_the_cache(rig: Rig, tmp_pa
         await until(pilot, lambda: isinstance(app.screen, ConfirmModal))
         message = str(app.screen.query_one(".message", Label).render())
         assert message.endswith("entries will be dropped (L1).")  # the demo caches are L1 only
+
+
+async def test_a_broken_theme_file_does_not_claim_to_replace_the_chosen_theme(
+    rig: Rig, tmp_path: Path
+) -> None:
+    themes = tmp_path / "themes"
+    themes.mkdir()
+    (themes / "broken.toml").write_text('name = "broken"\ndark = maybe\n')
+    app = make_app(rig.sock, tmp_path, theme="light")
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        assert app.theme == "light"
+        shown = [(n.title, n.message) for n in app._notifications]
+        assert len(shown) == 1 and "broken.toml" in shown[0][0], shown
+        assert "dark" not in shown[0][1], shown  # the light theme is in use, as asked

@@ -413,6 +413,7 @@ def test_builtin_themes_found_with_importlib_resources() -> None:
         ('name = "x"\ndark = "yes"\n[colors]\nprimary = "#fff"', "'dark'"),
         ('name = "a b"\n[colors]\nprimary = "#fff"', "spaces"),
         ('name = "x"\nfoo = 1\n[colors]\nprimary = "#fff"', "unknown key"),
+        ('name = "x"\nprimary = "#fff"', "colours go in a \\[colors\\] table"),
     ],
 )
 def test_malformed_theme_names_the_problem(text: str, problem: str) -> None:
