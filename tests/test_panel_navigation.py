@@ -127,3 +127,19 @@ async def test_a_broken_theme_file_does_not_claim_to_replace_the_chosen_theme(
         shown = [(n.title, n.message) for n in app._notifications]
         assert len(shown) == 1 and "broken.toml" in shown[0][0], shown
         assert "dark" not in shown[0][1], shown  # the light theme is in use, as asked
+
+
+async def test_routing_split_says_what_its_two_numbers_are_when_it_fits(
+    rig: Rig, tmp_path: Path
+) -> None:
+    from panel.widgets.route_split import RouteSplit
+
+    app = make_app(rig.sock, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await attached(pilot)
+        split = app.query_one(RouteSplit)
+        wide = [str(line) for line in split.render_state(100)]
+        assert wide[0].startswith("tiers") and wide[0].endswith("last 5s (all time)")
+        narrow = [str(line) for line in split.render_state(36)]  # the overview at 80x24
+        assert narrow[0].startswith("tiers") and "last 5s" not in narrow[0]
+        assert all(len(line) <= 36 for line in narrow)

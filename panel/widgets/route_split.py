@@ -11,8 +11,8 @@ from panel.widgets.state_box import StateBox
 class RouteSplit(StateBox):
     """Per router a header (pin / auto) and one bar per route with its share.
 
-    The bar is the split over the last few seconds (so a pin shows at once); the
-    lifetime share follows in brackets.
+    The bar is the split over the last 5 seconds (so a pin shows at once); the
+    lifetime share follows in brackets, as the header says when there is room.
     """
 
     TITLE = "Routing split"
@@ -26,14 +26,16 @@ class RouteSplit(StateBox):
             routes = st.get("routes") or {}
             pin = r.get("pin")
             mode = ("pinned → " + str(pin), "bold $warning") if pin else ("auto", "$success")
-            lines.append(
-                Content.assemble(
-                    (name, "bold"),
-                    "  ",
-                    mode,
-                    ("  total " + fmt.num(st.get("total")), "$text-muted"),
-                )
+            head = Content.assemble(
+                (name, "bold"),
+                "  ",
+                mode,
+                ("  total " + fmt.num(st.get("total")), "$text-muted"),
             )
+            hint = "  · last 5s (all time)"  # what the two numbers of each route are
+            if head.cell_length + len(hint) <= width:
+                head = Content.assemble(head, (hint, "$text-muted"))
+            lines.append(head)
             recent = self.state.recent_split(name)
             route_names = list(r.get("routes") or routes)
             if not route_names:
