@@ -239,7 +239,10 @@ async def test_pin_sends_following_traffic_to_the_tier(rig: Rig, tmp_path: Path)
         await until(pilot, lambda: isinstance(app.screen, PickModal))
         options = app.screen.query_one(OptionList)
         ids = [options.get_option_at_index(i).id for i in range(options.option_count)]
-        options.highlighted = ids.index("quality")
+        # Move with the arrow keys, the way an operator does.
+        for _ in range(ids.index("quality") - (options.highlighted or 0)):
+            await pilot.press("down")
+        await until(pilot, lambda: options.highlighted == ids.index("quality"))
         await pilot.press("enter")
         await until(pilot, lambda: router.pinned == "quality")
         before = {r: s["count"] for r, s in router.stats()["routes"].items()}
