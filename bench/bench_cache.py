@@ -90,7 +90,7 @@ async def bench_l2(quick: bool, redis_url: str) -> Section:
     import redis.asyncio as aioredis
 
     sec = Section("Cache: L2 (Redis) hit")
-    n, repeat = (500, 5) if quick else (3_000, 7)
+    n, repeat = (200, 9) if quick else (300, 31)
     settings = EngineSettings.load(control=False, redis_url=redis_url)
     async with Engine(settings) as eng:
         # max_size=1 and two alternating keys: every read misses L1 and hits L2.
