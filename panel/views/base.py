@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, ClassVar
 
 from textual.binding import Binding, BindingType
@@ -14,7 +15,9 @@ from panel.widgets.state_box import StateBox
 if TYPE_CHECKING:
     from textual.widget import Widget
 
-    from panel.widgets.live_table import LiveTable
+    from panel.widgets.live_table import Cell, LiveTable
+
+RowsFn = Callable[[PanelState, dict[str, str]], dict[str, dict[str, "Cell"]]]
 
 
 class View(Vertical):
@@ -92,3 +95,26 @@ class View(Vertical):
             return False
         inputs.first().focus()
         return True
+
+
+class TableView(View):
+    """A view built around one LiveTable: sorted by ``sort_column`` at first, its rows
+    produced by ``rows`` from the state model and synced in place on every paint."""
+
+    sort_column: ClassVar[str] = "name"
+    rows: ClassVar[RowsFn]
+
+    def on_mount(self) -> None:
+        table = self.table
+        if table is not None:
+            table.set_sort(self.sort_column)
+
+    def paint(self, force: bool) -> None:
+        from panel.palette import palette
+
+        table = self.table
+        if table is None:
+            return
+        if force:
+            table.invalidate()
+        table.sync(type(self).rows(self.state, palette(self.app)))

@@ -9,9 +9,8 @@ from textual.containers import Horizontal
 from textual.widgets import Button, Input, Label, Static
 
 from panel import fmt
-from panel.palette import palette
 from panel.state import PanelState
-from panel.views.base import View
+from panel.views.base import TableView
 from panel.widgets.cache_detail import CacheDetail
 from panel.widgets.live_table import Cell, Column, LiveTable
 
@@ -80,8 +79,10 @@ def cache_rows(state: PanelState, pal: dict[str, str]) -> dict[str, dict[str, Ce
     return rows
 
 
-class CachesView(View):
+class CachesView(TableView):
     """Filterable, sortable cache table with flush / TTL / size actions."""
+
+    rows = staticmethod(cache_rows)
 
     DEFAULT_CSS = """
     CachesView LiveTable { height: auto; max-height: 1fr; }
@@ -117,15 +118,6 @@ class CachesView(View):
                 id="btn-set-size",
             )
             yield Label("click a header or press s/S to sort", classes="hint")
-
-    def on_mount(self) -> None:
-        self.query_one(LiveTable).set_sort("name")
-
-    def paint(self, force: bool) -> None:
-        table = self.query_one(LiveTable)
-        if force:
-            table.invalidate()
-        table.sync(cache_rows(self.state, palette(self.app)))
 
     def on_data_table_row_highlighted(self, event: LiveTable.RowHighlighted) -> None:
         self.query_one(CacheDetail).select(event.row_key.value)

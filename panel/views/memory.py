@@ -10,9 +10,8 @@ from textual.content import Content
 from textual.widgets import Button, Input, Label, Static
 
 from panel import fmt
-from panel.palette import palette
 from panel.state import PanelState
-from panel.views.base import View
+from panel.views.base import TableView
 from panel.widgets.live_table import Cell, Column, LiveTable
 
 COLUMNS = [
@@ -90,8 +89,10 @@ def format_results(name: str, query: str, result: Any) -> Content:
     return Content("\n").join(lines)
 
 
-class MemoryView(View):
+class MemoryView(TableView):
     """Namespaces table; search box (Enter queries the selected memory); clear action."""
+
+    rows = staticmethod(memory_rows)
 
     DEFAULT_CSS = """
     MemoryView LiveTable { height: auto; max-height: 50%; }
@@ -117,15 +118,6 @@ class MemoryView(View):
         )
         with VerticalScroll(id="memory-results"):
             yield Static(Content.styled("no search yet", "$text-muted"), id="memory-found")
-
-    def on_mount(self) -> None:
-        self.query_one(LiveTable).set_sort("name")
-
-    def paint(self, force: bool) -> None:
-        table = self.query_one(LiveTable)
-        if force:
-            table.invalidate()
-        table.sync(memory_rows(self.state, palette(self.app)))
 
     def show_results(self, content: Content) -> None:
         self.query_one("#memory-found", Static).update(content)

@@ -7,9 +7,8 @@ from textual.containers import Horizontal
 from textual.widgets import Button, Input, Label
 
 from panel import fmt
-from panel.palette import palette
 from panel.state import PanelState
-from panel.views.base import View
+from panel.views.base import TableView
 from panel.widgets.live_table import Cell, Column, LiveTable
 from panel.widgets.route_split import RouteSplit
 
@@ -83,8 +82,11 @@ def route_rows(state: PanelState, pal: dict[str, str]) -> dict[str, dict[str, Ce
     return rows
 
 
-class RoutersView(View):
+class RoutersView(TableView):
     """Split bars per router, the route table, and pin / auto / remap actions."""
+
+    sort_column = "router"
+    rows = staticmethod(route_rows)
 
     DEFAULT_CSS = """
     RoutersView RouteSplit { height: auto; max-height: 40%; }
@@ -108,15 +110,6 @@ class RoutersView(View):
             yield Label(
                 "pin sends every request to one route; auto returns to the selector", classes="hint"
             )
-
-    def on_mount(self) -> None:
-        self.query_one(LiveTable).set_sort("router")
-
-    def paint(self, force: bool) -> None:
-        table = self.query_one(LiveTable)
-        if force:
-            table.invalidate()
-        table.sync(route_rows(self.state, palette(self.app)))
 
     def selected(self) -> tuple[str, str] | None:
         key = self.query_one(LiveTable).selected_key
