@@ -262,17 +262,14 @@ async def run_demo(
     duration: float | None = None,
     stop: asyncio.Event | None = None,
     concurrency: int = 8,
-    latency_scale: float | None = None,
     seed: int = 1,
     flows: DemoFlows | None = None,
     stats: DemoStats | None = None,
 ) -> DemoStats:
     """Drive traffic until ``duration`` passes or ``stop`` is set.
 
-    ``latency_scale`` is applied to the engine's settings via :func:`demo_settings`;
-    passing it here only records intent (providers are built at engine start).
+    Simulated latencies are set when the engine is built: see :func:`demo_settings`.
     """
-    del latency_scale
     if concurrency < 1:
         raise ValueError(f"concurrency must be >= 1, got {concurrency!r}")
     flows = flows or build_flows(eng)

@@ -30,6 +30,7 @@ REGISTRY_KINDS: dict[type[Primitive], str] = {
     Parallel: "parallels",
     Memory: "memories",
 }
+_NAMED_KINDS = tuple(REGISTRY_KINDS)
 
 
 class Engine:
@@ -62,7 +63,7 @@ class Engine:
         self.parallels: dict[str, Parallel] = {}
         self.memories: dict[str, Memory] = {}
         self._named: dict[str, Primitive] = {}
-        self._registered: set[int] = set()
+        self._registered: dict[int, Primitive] = {}
         self.control: Any = None  # engine.control.server.ControlServer
         self.metrics: Any = None  # engine.control.metrics.MetricsServer
         self.runs = 0
@@ -112,7 +113,7 @@ class Engine:
             await self.close()
             raise
         self._started = True
-        for prim in list(self._named.values()):
+        for prim in list(self._registered.values()):
             await _maybe_start(prim)
 
     async def close(self) -> None:
@@ -128,7 +129,7 @@ class Engine:
             if self.control is not None:
                 with contextlib.suppress(Exception):
                     await self.control.stop()
-            for prim in list(self._named.values()):
+            for prim in list(self._registered.values()):
                 closer = getattr(prim, "aclose", None)
                 if closer is not None:
                     with contextlib.suppress(Exception):
@@ -159,48 +160,44 @@ class Engine:
         return call
 
     def add(self, flow: Primitive) -> Primitive:
-        """Register every named primitive in ``flow`` (idempotent for the same objects)."""
-        if id(flow) in self._registered:
-            return flow
-        new: list[Primitive] = []
+        """Register every primitive in ``flow`` (idempotent for the same objects).
+
+        Each is bound to this engine; named caches, routers, parallels and memories
+        become reachable by name (names are unique within an engine).
+        """
+        fresh: dict[int, Primitive] = {}
         for prim in flow.walk():
-            if id(prim) in self._registered:
+            if id(prim) not in self._registered:
+                fresh.setdefault(id(prim), prim)
+        named: dict[str, Primitive] = {}
+        for prim in fresh.values():
+            if prim.name is None or not isinstance(prim, _NAMED_KINDS):
                 continue
-            if prim.name is not None and prim.kind in ("cache", "router", "parallel", "memory"):
-                other = self._named.get(prim.name)
-                if other is not None and other is not prim:
-                    raise RegistrationError(
-                        f"two primitives are named {prim.name!r} ({other.kind} and {prim.kind});"
-                        " names must be unique within an engine"
-                    )
-                new.append(prim)
-        seen: dict[str, Primitive] = {}
-        for prim in new:
-            if prim.name in seen and seen[prim.name] is not prim:
-                raise RegistrationError(f"two primitives in this flow are named {prim.name!r}")
-            seen[prim.name] = prim  # type: ignore[index]
-        bound: list[Primitive] = []
-        for prim in flow.walk():
-            if id(prim) in self._registered:
-                continue
-            self._registered.add(id(prim))
-            if prim.kind == "cache" and prim.name in self.settings.caches:
-                prim.apply_settings(self.settings.caches[prim.name])  # type: ignore[attr-defined]
+            other = named.get(prim.name) or self._named.get(prim.name)
+            if other is not None and other is not prim:
+                raise RegistrationError(
+                    f"two primitives are named {prim.name!r} ({other.kind} and {prim.kind});"
+                    " names must be unique within an engine"
+                )
+            named[prim.name] = prim
+        for key, prim in fresh.items():
+            # Keep the object, not just its id: a collected object's id can be reused.
+            self._registered[key] = prim
+            if isinstance(prim, Cache) and prim.name in self.settings.caches:
+                prim.apply_settings(self.settings.caches[prim.name])
             prim.bind(self)
-            bound.append(prim)
-        if self._started:
-            # Registered on a running engine: start what needs starting (e.g. a Memory
-            # loading its namespace from Redis) without making add() a coroutine.
-            for prim in bound:
-                if getattr(prim, "astart", None) is not None:
-                    task = asyncio.get_running_loop().create_task(_maybe_start(prim))
-                    self._starting.add(task)
-                    task.add_done_callback(self._starting.discard)
-        for prim in new:
-            self._named[prim.name] = prim  # type: ignore[index]
+            if self._started and getattr(prim, "astart", None) is not None:
+                # Added to a running engine: start it (e.g. a Memory loading its
+                # namespace from Redis) without making add() a coroutine.
+                task = asyncio.get_running_loop().create_task(_maybe_start(prim))
+                self._starting.add(task)
+                task.add_done_callback(self._starting.discard)
+        for name, prim in named.items():
+            self._named[name] = prim
             for cls, attr in REGISTRY_KINDS.items():
                 if isinstance(prim, cls):
-                    getattr(self, attr)[prim.name] = prim
+                    getattr(self, attr)[name] = prim
+                    break
         return flow
 
     async def run(self, flow: Primitive, data: Any, ctx: Context | None = None) -> Any:
