@@ -8,7 +8,7 @@ the list of their results. Both flatten, so composition is associative:
 from __future__ import annotations
 
 import inspect
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from engine.context import Context
@@ -145,6 +145,3 @@ def _positional_arity(fn: Callable[..., Any]) -> int:
         if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
             count += 1
     return count
-
-
-AsyncFn = Callable[[Any, Context], Awaitable[Any]]

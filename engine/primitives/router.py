@@ -73,22 +73,10 @@ class Router(Primitive):
     def children(self) -> tuple[Primitive, ...]:
         return tuple(self.routes.values())
 
-    async def choose(self, data: Any, ctx: Context) -> tuple[str, str]:
-        """The route for ``data`` and why: "pin", "select", or "unknown" (went to default)."""
-        if self.pinned is not None:
-            return self.pinned, "pin"
-        choice = self._select(data, ctx) if self._select_takes_ctx else self._select(data)
-        if type(choice) is not str and (self._select_async or inspect.isawaitable(choice)):
-            choice = await choice
-        if choice in self.routes:
-            return choice, "select"
-        self.unknown += 1
-        return self.default, "unknown"
-
     async def execute(self, data: Any, ctx: Context) -> Any:
-        # The hot path: choose() is inlined, awaitables are only checked for non-str
-        # choices (inspect.isawaitable alone costs about a microsecond), and one dict
-        # lookup finds both the route and its stats.
+        # The hot path: awaitables are only checked for non-str choices
+        # (inspect.isawaitable alone costs about a microsecond), and one dict lookup
+        # finds both the route and its stats.
         route = self.pinned
         if route is not None:
             reason = "pin"

@@ -51,7 +51,3 @@ class LatencyWindow:
     def summary(self) -> dict[str, float | int | None]:
         p50, p95, p99 = self.quantiles(0.5, 0.95, 0.99)
         return {"count": self.count, "mean": self.mean, "p50": p50, "p95": p95, "p99": p99}
-
-    def reset(self) -> None:
-        self.count = 0
-        self.total = 0.0
