@@ -271,8 +271,10 @@ class Cache(Primitive):
     # ---- L2 ---------------------------------------------------------------------------
     def _link(self) -> RedisLink | None:
         """The engine's Redis if this cache uses L2 and the engine has one."""
-        if not self.l2_enabled:
-            return None
+        return self._redis() if self.l2_enabled else None
+
+    def _redis(self) -> RedisLink | None:
+        """The engine's Redis, whether or not this cache uses L2 (fleet messages)."""
         eng = self._engine
         return eng.redis if eng is not None else None
 
@@ -413,15 +415,13 @@ class Cache(Primitive):
 
     # ---- the fleet: other engines on the same Redis ---------------------------------
     def _attach_control(self) -> None:
-        eng = self._engine
-        link = eng.redis if eng is not None else None
+        link = self._redis()
         if link is not None and self._control_remove is None:
             self._control_remove = link.on_control(self._on_control)
 
     async def _announce(self, message: dict[str, Any]) -> None:
         """Tell same-named caches on other engines (best effort: pub/sub)."""
-        eng = self._engine
-        link = eng.redis if eng is not None else None
+        link = self._redis()
         if link is None:
             return
         self._attach_control()
