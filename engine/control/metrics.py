@@ -44,9 +44,7 @@ def _prometheus() -> Any:
 
 
 def _num(value: Any) -> float | None:
-    if isinstance(value, bool):
-        return float(value)
-    if isinstance(value, int | float):
+    if isinstance(value, int | float):  # bool is an int: True -> 1.0
         return float(value)
     return None
 
