@@ -96,7 +96,7 @@ class SimulatedClient(ProviderClient):
             provider=self.name,
             tokens_in=tokens_in,
             tokens_out=tokens_out,
-            cost=(tokens_in * s.price_in + tokens_out * s.price_out) / 1000.0,
+            cost=self.cost_of(tokens_in, tokens_out),
         )
 
 
