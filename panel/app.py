@@ -482,6 +482,13 @@ class FlowdeckApp(App[None]):
             return False
         return True
 
+    def _may(self, refused: str, what: str, name: str | None) -> bool:
+        """False, having said why, when read-only or when there is no ``what`` to act on."""
+        if self.state.read_only:
+            self.refuse(refused)
+            return False
+        return self._need(what, name)
+
     def action_flush(self) -> None:
         self.flush_cache(self.selected_cache())
 
@@ -491,10 +498,7 @@ class FlowdeckApp(App[None]):
 
     def flush_cache(self, name: str | None) -> None:
         """Ask for confirmation, then flush one cache (or every cache for "*")."""
-        if self.state.read_only:
-            self.refuse("Flush")
-            return
-        if not self._need("cache", name):
+        if not self._may("Flush", "cache", name):
             return
         assert name is not None
         if name == "*":
@@ -519,10 +523,7 @@ class FlowdeckApp(App[None]):
 
     def ask_ttl(self, name: str | None) -> None:
         """Open the TTL modal for a cache; a valid value is sent to the engine."""
-        if self.state.read_only:
-            self.refuse("Set TTL")
-            return
-        if not self._need("cache", name):
+        if not self._may("Set TTL", "cache", name):
             return
         cache = self.state.group("caches").get(name or "", {})
         current = cache.get("ttl")
@@ -552,10 +553,7 @@ class FlowdeckApp(App[None]):
 
     def ask_size(self, name: str | None) -> None:
         """Open the max-size modal for a cache."""
-        if self.state.read_only:
-            self.refuse("Set max size")
-            return
-        if not self._need("cache", name):
+        if not self._may("Set max size", "cache", name):
             return
         cache = self.state.group("caches").get(name or "", {})
         current = cache.get("max_size")
@@ -586,10 +584,7 @@ class FlowdeckApp(App[None]):
 
     def ask_pin(self, router: str | None, preselect: str | None = None) -> None:
         """Pick a route (or auto) for a router, then pin it."""
-        if self.state.read_only:
-            self.refuse("Pin")
-            return
-        if not self._need("router", router):
+        if not self._may("Pin", "router", router):
             return
         r = self.state.group("routers").get(router or "", {})
         routes = list(r.get("routes") or (r.get("stats") or {}).get("routes") or [])
@@ -632,10 +627,8 @@ class FlowdeckApp(App[None]):
 
     def action_unpin(self) -> None:
         router, _ = self.selected_router()
-        if self.state.read_only:
-            self.refuse("Unpin")
-            return
-        self.pin(router, None)
+        if self._may("Unpin", "router", router):
+            self.pin(router, None)
 
     def action_remap(self) -> None:
         router, route = self.selected_router()
@@ -644,10 +637,7 @@ class FlowdeckApp(App[None]):
     @work(group="dialogs", exclusive=True)
     async def ask_remap(self, router: str | None, route: str | None = None) -> None:
         """Pick a provider-backed route, then the provider to put first."""
-        if self.state.read_only:
-            self.refuse("Re-map")
-            return
-        if not self._need("router", router):
+        if not self._may("Re-map", "router", router):
             return
         r = self.state.group("routers").get(router or "", {})
         mapping = {k: v for k, v in (r.get("providers") or {}).items() if v}
@@ -708,10 +698,7 @@ class FlowdeckApp(App[None]):
 
     def clear_memory(self, name: str | None) -> None:
         """Confirm, then clear a memory namespace."""
-        if self.state.read_only:
-            self.refuse("Clear memory")
-            return
-        if not self._need("memory", name):
+        if not self._may("Clear memory", "memory", name):
             return
         m = self.state.group("memories").get(name or "", {})
         size = (m.get("stats") or {}).get("size", 0)
