@@ -465,10 +465,7 @@ class HttpProviderClient(ProviderClient):
         return self.fail(message, status)
 
     def decode_json(self, raw: bytes) -> Any:
-        try:
-            return json.loads(raw)
-        except (ValueError, UnicodeDecodeError):
-            raise self.fail(f"malformed response: not JSON: {_excerpt(raw)}") from None
+        return self.decode_json_line(raw, "response")
 
     def decode_json_line(self, raw: bytes | str, what: str) -> Any:
         try:
