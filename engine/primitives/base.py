@@ -41,6 +41,11 @@ class Primitive:
         self._engine = engine
         self._bus = engine.bus
 
+    def _redis(self) -> Any:
+        """The engine's RedisLink, or None (not bound, or no ``redis_url``)."""
+        eng = self._engine
+        return eng.redis if eng is not None else None
+
     def describe(self) -> dict[str, Any]:
         """Config and stats for snapshots (named primitives override this)."""
         return {"name": self.name, "kind": self.kind}

@@ -273,11 +273,6 @@ class Cache(Primitive):
         """The engine's Redis if this cache uses L2 and the engine has one."""
         return self._redis() if self.l2_enabled else None
 
-    def _redis(self) -> RedisLink | None:
-        """The engine's Redis, whether or not this cache uses L2 (fleet messages)."""
-        eng = self._engine
-        return eng.redis if eng is not None else None
-
     async def _l2_get(self, link: RedisLink, key: str) -> tuple[Any, float, float, float] | None:
         """``(value, age, latency, cost)`` from Redis, or None (miss, expired, error)."""
         if not link.up:

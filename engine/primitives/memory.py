@@ -327,10 +327,8 @@ class Memory(Primitive):
 
     # ---- Redis ------------------------------------------------------------------------
     def _link(self) -> RedisLink | None:
-        if not self.l2_enabled:
-            return None
-        eng = self._engine
-        return eng.redis if eng is not None else None
+        """The engine's Redis if this memory writes through to it."""
+        return self._redis() if self.l2_enabled else None
 
     @property
     def l2(self) -> bool:
