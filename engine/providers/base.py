@@ -481,10 +481,9 @@ class HttpProviderClient(ProviderClient):
         except ValueError as exc:  # a line longer than aiohttp's buffer limit
             raise self.fail(f"malformed stream: {exc}") from None
 
-    async def iter_sse(self, resp: aiohttp.ClientResponse) -> AsyncIterator[tuple[str, str]]:
+    def iter_sse(self, resp: aiohttp.ClientResponse) -> AsyncIterator[tuple[str, str]]:
         """Server-sent events as ``(event, data)``; data lines of one event joined."""
-        async for event, data in _sse(self.iter_lines(resp)):
-            yield event, data
+        return _sse(self.iter_lines(resp))
 
 
 async def _sse(lines: AsyncIterator[bytes]) -> AsyncIterator[tuple[str, str]]:
