@@ -88,11 +88,9 @@ class ProviderCall(Primitive):
         self, clients: list[ProviderClient], req: dict[str, Any]
     ) -> Completion:
         ready = [c for c in clients if not c.cooling_down()]
-        skipped = [c for c in clients if c not in ready]
         if not ready:
             # Everyone rests: try the one back soonest rather than fail without a call.
             ready = [min(clients, key=lambda c: c.cooldown_until)]
-            skipped = [c for c in clients if c is not ready[0]]
         bus = self._bus
         first = clients[0]
         if first is not ready[0]:
@@ -118,6 +116,7 @@ class ProviderCall(Primitive):
                     )
         tried = ", ".join(c.name for c in ready)
         msg = f"{self.label}: every provider failed (tried {tried}): " + "; ".join(failures)
+        skipped = [c for c in clients if c not in ready]  # only needed for this message
         if skipped:
             msg += f" (skipped, cooling down: {', '.join(c.name for c in skipped)})"
         raise ProviderError(msg, provider=ready[-1].name)
