@@ -138,6 +138,20 @@ async def attached(pilot: Pilot[Any]) -> FlowdeckApp:
     return app
 
 
+async def show_table(
+    pilot: Pilot[Any], key: str, table_id: str, rows: int, select: str | None = None
+) -> LiveTable:
+    """Press a view's key, wait until its table shows ``rows`` rows, optionally put the
+    cursor on the row ``select``; return the table."""
+    app = pilot.app
+    await pilot.press(key)
+    await until(pilot, lambda: app.query_one(f"#{table_id}", LiveTable).row_count == rows)
+    table = app.query_one(f"#{table_id}", LiveTable)
+    if select is not None:
+        table.move_cursor(row=table.get_row_index(select))
+    return table
+
+
 # ---- attach and show -------------------------------------------------------------------
 async def test_attach_shows_the_snapshot(rig: Rig, tmp_path: Path) -> None:
     app = make_app(rig.sock, tmp_path)
@@ -147,11 +161,9 @@ async def test_attach_shows_the_snapshot(rig: Rig, tmp_path: Path) -> None:
         text = header_text(app)
         assert f"pid {os.getpid()}" in text
         assert app.state.group("caches").keys() == {"llm", "fanout-cache"}
-        await pilot.press("2")
-        await until(pilot, lambda: app.query_one("#cache-table", LiveTable).row_count == 2)
+        await show_table(pilot, "2", "cache-table", 2)
         assert cell(app, "cache-table", "llm", "ttl") == fmt.ttl(rig.eng.caches["llm"].ttl)
-        await pilot.press("3")
-        await until(pilot, lambda: app.query_one("#route-table", LiveTable).row_count == 3)
+        await show_table(pilot, "3", "route-table", 3)
         await pilot.press("4", "5", "6", "1")
         assert app.query_one("#tabs").active == "overview"
 
@@ -163,9 +175,7 @@ async def test_flush_with_key_and_confirmation(rig: Rig, tmp_path: Path) -> None
     app = make_app(rig.sock, tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         await attached(pilot)
-        await pilot.press("2")
-        await until(pilot, lambda: app.query_one("#cache-table", LiveTable).row_count == 2)
-        table = app.query_one("#cache-table", LiveTable)
+        table = await show_table(pilot, "2", "cache-table", 2)
         table.focus()
         table.move_cursor(row=table.get_row_index("llm"))
         size_before = cell(app, "cache-table", "llm", "size")
@@ -189,10 +199,7 @@ async def test_ttl_modal_rejects_bad_input_and_sends_a_valid_ttl(rig: Rig, tmp_p
     app = make_app(rig.sock, tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         await attached(pilot)
-        await pilot.press("2")
-        await until(pilot, lambda: app.query_one("#cache-table", LiveTable).row_count == 2)
-        table = app.query_one("#cache-table", LiveTable)
-        table.move_cursor(row=table.get_row_index("llm"))
+        await show_table(pilot, "2", "cache-table", 2, "llm")
         ttl_before = rig.eng.caches["llm"].ttl
         await pilot.press("t")
         await until(pilot, lambda: isinstance(app.screen, NumberModal))
@@ -233,8 +240,7 @@ async def test_pin_sends_following_traffic_to_the_tier(rig: Rig, tmp_path: Path)
     app = make_app(rig.sock, tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         await attached(pilot)
-        await pilot.press("3")
-        await until(pilot, lambda: app.query_one("#route-table", LiveTable).row_count == 3)
+        await show_table(pilot, "3", "route-table", 3)
         await pilot.press("r")
         await until(pilot, lambda: isinstance(app.screen, PickModal))
         options = app.screen.query_one(OptionList)
@@ -267,10 +273,7 @@ async def test_remap_route_to_provider(rig: Rig, tmp_path: Path) -> None:
     app = make_app(rig.sock, tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         await attached(pilot)
-        await pilot.press("3")
-        await until(pilot, lambda: app.query_one("#route-table", LiveTable).row_count == 3)
-        table = app.query_one("#route-table", LiveTable)
-        table.move_cursor(row=table.get_row_index("tiers\x1ffast"))
+        await show_table(pilot, "3", "route-table", 3, "tiers\x1ffast")
         await pilot.press("R")
         await until(pilot, lambda: isinstance(app.screen, PickModal))
         options = app.screen.query_one(OptionList)
@@ -292,8 +295,7 @@ async def test_memory_search_and_clear(rig: Rig, tmp_path: Path) -> None:
     app = make_app(rig.sock, tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         await attached(pilot)
-        await pilot.press("5")
-        await until(pilot, lambda: app.query_one("#memory-table", LiveTable).row_count == 1)
+        await show_table(pilot, "5", "memory-table", 1)
         await pilot.press("slash")
         assert app.focused is app.query_one("#memory-search", Input)
         await pilot.press(*"backoff", "enter")
@@ -322,8 +324,7 @@ async def test_engine_restart_disconnected_then_data_flows_again(
         async with app.run_test(size=SIZE) as pilot:
             await attached(pilot)
             app.live.backoff_max = 0.3  # type: ignore[union-attr]
-            await pilot.press("2")
-            await until(pilot, lambda: app.query_one("#cache-table", LiveTable).row_count == 2)
+            await show_table(pilot, "2", "cache-table", 2)
             await rig.stop()
             await until(pilot, lambda: "DISCONNECTED" in header_text(app))
             assert "retrying" in header_text(app)
@@ -355,8 +356,7 @@ async def test_read_only_flag_refuses_actions(rig: Rig, tmp_path: Path) -> None:
     async with app.run_test(size=SIZE) as pilot:
         await attached(pilot)
         await until(pilot, lambda: "READ-ONLY" in header_text(app))
-        await pilot.press("2")
-        await until(pilot, lambda: app.query_one("#cache-table", LiveTable).row_count == 2)
+        await show_table(pilot, "2", "cache-table", 2)
         for key in ("f", "t", "m", "F"):
             await pilot.press(key)
             await pilot.pause()
@@ -575,8 +575,7 @@ async def test_no_engine_on_default_socket_starts_the_embedded_demo(
         assert private != sock_path and exists(private)
         await until(pilot, lambda: "embedded demo engine" in header_text(app))
         assert any("Nothing listens on" in n for n in notes(app))
-        await pilot.press("2")
-        await until(pilot, lambda: app.query_one("#cache-table", LiveTable).row_count == 2)
+        await show_table(pilot, "2", "cache-table", 2)
     assert not exists(private)  # the embedded engine stopped and cleaned up
 
 
