@@ -379,7 +379,8 @@ def _is_count(v: Any) -> bool:
 class HttpProviderClient(ProviderClient):
     """Shared HTTP plumbing: one POST per attempt on the engine's session.
 
-    Subclasses give the URL, headers and body, and parse the JSON reply or the stream.
+    Subclasses give the URL and body (headers too, unless JSON + Bearer suits), and
+    parse the JSON reply or the stream.
     Status handling is common: 429 and 5xx retry (Retry-After honoured on 429/503),
     other 4xx fail at once; timeouts and dropped connections retry.
     """
@@ -402,7 +403,12 @@ class HttpProviderClient(ProviderClient):
         )
 
     def headers(self) -> dict[str, str]:
-        raise NotImplementedError
+        """JSON plus ``Authorization: Bearer`` when a key is set (OpenAI, Ollama)."""
+        headers = {"Content-Type": "application/json"}
+        key = self._api_key()
+        if key:
+            headers["Authorization"] = f"Bearer {key}"
+        return headers
 
     def body(self, req: Request) -> dict[str, Any]:
         raise NotImplementedError

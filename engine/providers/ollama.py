@@ -16,18 +16,11 @@ from engine.providers.base import HttpProviderClient, Request, RetryableError, t
 
 
 class OllamaClient(HttpProviderClient):
-    """A provider speaking Ollama's /api/chat format (no key needed; Bearer if set)."""
+    """A provider speaking Ollama's /api/chat format (no key needed; Bearer if set, for a proxy)."""
 
     kind = "ollama"
     default_base_url = "http://127.0.0.1:11434"
     path = "/api/chat"
-
-    def headers(self) -> dict[str, str]:
-        headers = {"Content-Type": "application/json"}
-        key = self._api_key()
-        if key:  # an authenticating proxy in front of Ollama
-            headers["Authorization"] = f"Bearer {key}"
-        return headers
 
     def body(self, req: Request) -> dict[str, Any]:
         body: dict[str, Any] = {

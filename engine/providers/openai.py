@@ -28,13 +28,6 @@ class OpenAIClient(HttpProviderClient):
     default_base_url = "https://api.openai.com"
     path = "/v1/chat/completions"
 
-    def headers(self) -> dict[str, str]:
-        key = self._api_key()
-        headers = {"Content-Type": "application/json"}
-        if key:
-            headers["Authorization"] = f"Bearer {key}"
-        return headers
-
     def body(self, req: Request) -> dict[str, Any]:
         body: dict[str, Any] = {"model": self.model, "messages": req["messages"]}
         if req["temperature"] is not None:
