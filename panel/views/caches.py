@@ -12,6 +12,7 @@ from panel import fmt
 from panel.state import PanelState
 from panel.views.base import TableView
 from panel.widgets.cache_detail import CacheDetail
+from panel.widgets.cache_rates import rate_level
 from panel.widgets.live_table import Cell, Column, LiveTable
 
 COLUMNS = [
@@ -41,15 +42,7 @@ def cache_rows(state: PanelState, pal: dict[str, str]) -> dict[str, dict[str, Ce
         size = int(st.get("size") or 0)
         max_size = st.get("max_size", c.get("max_size"))
         rate = st.get("hit_rate")
-        rate_style = (
-            pal["muted"]
-            if rate is None
-            else pal["success"]
-            if rate >= 0.6
-            else pal["warning"]
-            if rate >= 0.3
-            else pal["error"]
-        )
+        rate_style = pal[rate_level(rate)]
         ev = st.get("evictions") or {}
         lru, ttl_ev, rsz = (int(ev.get(k) or 0) for k in ("lru", "ttl", "resize"))
         ttl = st.get("ttl", c.get("ttl"))

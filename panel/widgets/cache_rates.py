@@ -8,11 +8,18 @@ from panel import fmt
 from panel.widgets.state_box import StateBox
 
 
-def rate_style(rate: float | None) -> str:
-    """Colour of a hit rate: green when high, amber in the middle, red when low."""
+def rate_level(rate: float | None) -> str:
+    """How good a hit rate is, as a palette key: ``success`` when high, ``warning`` in
+    the middle, ``error`` when low, ``muted`` when unknown."""
     if rate is None:
-        return "$text-muted"
-    return "$success" if rate >= 0.6 else "$warning" if rate >= 0.3 else "$error"
+        return "muted"
+    return "success" if rate >= 0.6 else "warning" if rate >= 0.3 else "error"
+
+
+def rate_style(rate: float | None) -> str:
+    """Colour of a hit rate (a theme variable): see ``rate_level``."""
+    level = rate_level(rate)
+    return "$text-muted" if level == "muted" else f"${level}"
 
 
 class CacheRates(StateBox):
