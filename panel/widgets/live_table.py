@@ -79,7 +79,8 @@ class LiveTable(DataTable[Any]):
     # ---- data ---------------------------------------------------------------------
     def sync(self, rows: dict[str, dict[str, Cell]]) -> None:
         """Make the table show ``rows`` (row key -> column key -> Cell), in place."""
-        wanted = {k: v for k, v in rows.items() if self._matches(v)}
+        words = self.filter_text.lower().split()
+        wanted = {k: v for k, v in rows.items() if _matches(v, words)} if words else rows
         for key in [k for k in self._cells if k not in wanted]:
             self.remove_row(key)
             del self._cells[key]
@@ -106,13 +107,6 @@ class LiveTable(DataTable[Any]):
         """Forget the cached cells so the next sync rewrites every cell (theme change)."""
         for cells in self._cells.values():
             cells.clear()
-
-    def _matches(self, cells: dict[str, Cell]) -> bool:
-        words = self.filter_text.lower().split()
-        if not words:
-            return True
-        hay = " ".join(c.text for c in cells.values()).lower()
-        return all(w in hay for w in words)
 
     @property
     def selected_key(self) -> str | None:
@@ -170,3 +164,9 @@ class LiveTable(DataTable[Any]):
             self.set_sort(self.spec[0].key, True)
         else:
             self.set_sort(self.sort_column, not self.sort_reverse)
+
+
+def _matches(cells: dict[str, Cell], words: list[str]) -> bool:
+    """True if every filter word occurs in the row's text (case-insensitive)."""
+    hay = " ".join(c.text for c in cells.values()).lower()
+    return all(w in hay for w in words)
