@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -405,9 +405,6 @@ class PanelState:
     def event_time(self, ts: float) -> float:
         """Wall-clock time of an engine event timestamp (monotonic on the engine)."""
         return ts + (self._ts_offset or 0.0)
-
-    def iter_events_newest(self) -> Iterator[list[Any]]:
-        return reversed(self.events)
 
     def total_cost(self) -> float:
         return sum(float(p.get("cost") or 0.0) for p in self.group("providers").values())
