@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import Any
 
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label
 
+from panel.modals.base import TitledModal
 
-class NumberModal(ModalScreen[Any]):
+
+class NumberModal(TitledModal[Any]):
     """Ask for a value; ``parse`` turns text into the value or raises ValueError.
 
     The problem is shown under the field and the modal stays open until the input is
@@ -31,21 +31,17 @@ class NumberModal(ModalScreen[Any]):
     NumberModal Horizontal { height: auto; align-horizontal: right; margin-top: 1; }
     NumberModal Button { margin-left: 2; }
     """
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
 
     def __init__(
         self, title: str, help_text: str, parse: Callable[[str], Any], current: str = ""
     ) -> None:
-        super().__init__()
-        self.title_text = title
-        self.help_text = help_text
+        super().__init__(title, help_text)
         self.parse = parse
         self.current = current
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Label(self.title_text, classes="title", markup=False)
-            yield Label(self.help_text, classes="help", markup=False)
+            yield from self.compose_heading()
             yield Input(value=self.current, id="value", select_on_focus=True)
             yield Label("", id="error", markup=False)
             with Horizontal():
@@ -77,6 +73,3 @@ class NumberModal(ModalScreen[Any]):
             self._submit()
         else:
             self.dismiss(None)
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
-
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.content import Content
-from textual.screen import ModalScreen
-from textual.widgets import Label, OptionList
+from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
+from panel.modals.base import TitledModal
 
-class PickModal(ModalScreen[str | None]):
+
+class PickModal(TitledModal[str | None]):
     """A titled option list; Enter or a click picks, Escape cancels (None)."""
 
     DEFAULT_CSS = """
@@ -26,7 +24,6 @@ class PickModal(ModalScreen[str | None]):
     PickModal .help { color: $text-muted; margin-bottom: 1; width: 100%; }
     PickModal OptionList { height: auto; max-height: 16; }
     """
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
 
     def __init__(
         self,
@@ -36,16 +33,13 @@ class PickModal(ModalScreen[str | None]):
         current: str | None = None,
     ) -> None:
         """``options`` are ``(id, label)`` pairs; ``current`` is highlighted first."""
-        super().__init__()
-        self.title_text = title
-        self.help_text = help_text
+        super().__init__(title, help_text)
         self.options = options
         self.current = current
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Label(self.title_text, classes="title", markup=False)
-            yield Label(self.help_text, classes="help", markup=False)
+            yield from self.compose_heading()
             yield OptionList(*[Option(Content(label), id=oid) for oid, label in self.options])
 
     def on_mount(self) -> None:
@@ -57,6 +51,3 @@ class PickModal(ModalScreen[str | None]):
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         event.stop()
         self.dismiss(event.option.id)
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)
