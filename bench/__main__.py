@@ -1,4 +1,8 @@
-"""``python -m bench [--quick]``: run every benchmark, print the table, write RESULTS.md."""
+"""``python -m bench [--quick] [--write | --output FILE]``: run every benchmark, print the table.
+
+Run from a checkout (bench/ is not in the wheel; it uses tests/ helpers). The tracked
+bench/RESULTS.md is written only with ``--write``, from a full run on a quiet machine.
+"""
 
 from __future__ import annotations
 
@@ -84,7 +88,9 @@ def main(argv: list[str] | None = None) -> int:
         default="",
         help="comma-separated groups: cache,router,parallel,memory,telemetry,scaling,scenarios",
     )
-    parser.add_argument("--output", type=Path, default=RESULTS, help="where to write the table")
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--output", type=Path, default=None, help="also write the table to FILE")
+    where.add_argument("--write", action="store_true", help=f"also write {RESULTS.name}")
     args = parser.parse_args(argv)
     only = {g.strip() for g in args.only.split(",") if g.strip()} or None
     t0 = time.perf_counter()
@@ -98,8 +104,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     text = render(sections, header)
     print(text)
-    args.output.write_text(text + "\n")
-    print(f"\nwritten to {args.output}", file=sys.stderr)
+    output = RESULTS if args.write else args.output
+    if output is not None:
+        output.write_text(text + "\n")
+        print(f"\nwritten to {output}", file=sys.stderr)
     return 0
 
 

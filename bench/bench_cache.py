@@ -9,7 +9,7 @@ import time
 from typing import Any
 
 from bench.harness import Section, fmt_ratio, fmt_time, per_op_async, per_op_sync
-from engine import Cache, Context, Engine, EngineSettings, Step
+from flowdeck.engine import Cache, Context, Engine, EngineSettings, Step
 
 DATA = {"prompt": "What is a primitive?", "temperature": 0.2}
 
@@ -110,7 +110,7 @@ async def bench_l2(quick: bool, redis_url: str) -> Section:
 
         # The baseline GETs the very record the cache stored, on a client of its own,
         # and the two are measured in alternating rounds so drift hits both alike.
-        from engine.stores.keys import digest
+        from flowdeck.engine.stores.keys import digest
 
         raw_key = f"flowdeck:cache:bench-l2:{digest(a)}"
         client = aioredis.Redis.from_url(redis_url)

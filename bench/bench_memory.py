@@ -7,7 +7,7 @@ import statistics
 import time
 
 from bench.harness import Section, fmt_time
-from engine import Engine, EngineSettings, Memory
+from flowdeck.engine import Engine, EngineSettings, Memory
 
 _WORDS = [f"w{i}" for i in range(5_000)]
 

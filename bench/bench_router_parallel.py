@@ -6,7 +6,7 @@ import asyncio
 import time
 
 from bench.harness import Section, fmt_ratio, fmt_time, per_op_async
-from engine import Context, Engine, EngineSettings, Parallel, Router, Step
+from flowdeck.engine import Context, Engine, EngineSettings, Parallel, Router, Step
 
 
 async def _const(data: object) -> str:

@@ -7,7 +7,7 @@ import os
 from typing import Any
 
 from bench.harness import Section, fmt_time, per_op_async
-from engine import Cache, Context, Engine, EngineSettings, Step
+from flowdeck.engine import Cache, Context, Engine, EngineSettings, Step
 
 
 def _rss() -> int:

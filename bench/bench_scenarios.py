@@ -12,8 +12,17 @@ import time
 from typing import Any
 
 from bench.harness import Section
-from engine import Cache, Completion, Context, Engine, EngineSettings, Parallel, Router, Step
-from engine.demo import ZipfSampler, build_flows, demo_settings, make_prompts
+from flowdeck.engine import (
+    Cache,
+    Completion,
+    Context,
+    Engine,
+    EngineSettings,
+    Parallel,
+    Router,
+    Step,
+)
+from flowdeck.engine.demo import ZipfSampler, build_flows, demo_settings, make_prompts
 
 
 def _sim(latency_s: float, price: float, scale: float, name: str) -> dict[str, Any]:

@@ -16,9 +16,9 @@ from typing import Any
 import msgpack
 
 from bench.harness import Section, fmt_ratio, fmt_time, per_op_sync, quantile
-from engine import Cache, Context, Engine, EngineSettings, Router, Step
-from engine.control.client import ControlClient
-from engine.telemetry.events import EventBus
+from flowdeck.engine import Cache, Context, Engine, EngineSettings, Router, Step
+from flowdeck.engine.control.client import ControlClient
+from flowdeck.engine.telemetry.events import EventBus
 
 
 def bench_emit(quick: bool) -> list[tuple[str, str, str, str, str]]:

@@ -11,7 +11,7 @@ import asyncio
 import sys
 import time
 
-from engine.control.client import ControlClient
+from flowdeck.engine.control.client import ControlClient
 
 
 async def main(path: str, target: int) -> None:

@@ -1,7 +1,7 @@
 """Flowdeck engine: cache / parallel / route / memory workflows with live telemetry.
 
 Names are imported on first use (PEP 562), so ``import engine.control.client`` (the
-panel, ``python -m engine ctl``) does not pay for aiohttp, pydantic and the primitives.
+panel, ``flowdeck ctl``) does not pay for aiohttp, pydantic and the primitives.
 """
 
 from __future__ import annotations
@@ -9,34 +9,47 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from engine.version import PROTOCOL_VERSION, __version__
+from flowdeck.engine.version import PROTOCOL_VERSION, __version__
 
 if TYPE_CHECKING:
-    from engine.completion import Completion
-    from engine.context import Context
-    from engine.engine import Engine
-    from engine.errors import FlowdeckError, ProviderError, RegistrationError, SettingsError
-    from engine.primitives import Cache, Memory, Parallel, Primitive, Router, Sequence, Step
-    from engine.settings import CacheSettings, EngineSettings, ProviderSettings
+    from flowdeck.engine.completion import Completion
+    from flowdeck.engine.context import Context
+    from flowdeck.engine.engine import Engine
+    from flowdeck.engine.errors import (
+        FlowdeckError,
+        ProviderError,
+        RegistrationError,
+        SettingsError,
+    )
+    from flowdeck.engine.primitives import (
+        Cache,
+        Memory,
+        Parallel,
+        Primitive,
+        Router,
+        Sequence,
+        Step,
+    )
+    from flowdeck.engine.settings import CacheSettings, EngineSettings, ProviderSettings
 
 _LAZY: dict[str, str] = {
-    "Completion": "engine.completion",
-    "Context": "engine.context",
-    "Engine": "engine.engine",
-    "FlowdeckError": "engine.errors",
-    "ProviderError": "engine.errors",
-    "RegistrationError": "engine.errors",
-    "SettingsError": "engine.errors",
-    "Cache": "engine.primitives",
-    "Memory": "engine.primitives",
-    "Parallel": "engine.primitives",
-    "Primitive": "engine.primitives",
-    "Router": "engine.primitives",
-    "Sequence": "engine.primitives",
-    "Step": "engine.primitives",
-    "CacheSettings": "engine.settings",
-    "EngineSettings": "engine.settings",
-    "ProviderSettings": "engine.settings",
+    "Completion": "flowdeck.engine.completion",
+    "Context": "flowdeck.engine.context",
+    "Engine": "flowdeck.engine.engine",
+    "FlowdeckError": "flowdeck.engine.errors",
+    "ProviderError": "flowdeck.engine.errors",
+    "RegistrationError": "flowdeck.engine.errors",
+    "SettingsError": "flowdeck.engine.errors",
+    "Cache": "flowdeck.engine.primitives",
+    "Memory": "flowdeck.engine.primitives",
+    "Parallel": "flowdeck.engine.primitives",
+    "Primitive": "flowdeck.engine.primitives",
+    "Router": "flowdeck.engine.primitives",
+    "Sequence": "flowdeck.engine.primitives",
+    "Step": "flowdeck.engine.primitives",
+    "CacheSettings": "flowdeck.engine.settings",
+    "EngineSettings": "flowdeck.engine.settings",
+    "ProviderSettings": "flowdeck.engine.settings",
 }
 
 

@@ -1,4 +1,4 @@
-"""Command line: ``python -m engine {serve,ctl,demo} ...``.
+"""Command line: ``flowdeck {serve,ctl,demo} ...``.
 
 - ``serve [--config FILE] [--socket PATH] [--demo] [--read-only]`` runs a headless
   engine with its control socket until SIGINT / SIGTERM.
@@ -41,7 +41,7 @@ def parse_params(pairs: list[str]) -> dict[str, Any]:
 
 
 async def _ctl(path: str | None, method: str, params: dict[str, Any], wait: float) -> int:
-    from engine.control.client import ConnectionLost, ControlClient, ControlError
+    from flowdeck.engine.control.client import ConnectionLost, ControlClient, ControlError
 
     try:
         client = await ControlClient.connect(path, timeout=wait)
@@ -83,10 +83,10 @@ def _seconds(text: str) -> float:
 
 
 def ctl_main(argv: list[str]) -> int:
-    from engine.control import protocol as P
+    from flowdeck.engine.control import protocol as P
 
     parser = argparse.ArgumentParser(
-        prog="python -m engine ctl",
+        prog="flowdeck ctl",
         description="Call one control method of a running engine and print the result as JSON.",
         epilog=f"methods: {', '.join(P.METHODS)}. Values are JSON when they parse"
         ' (ttl=30, route=null, keywords=\'["a","b"]\'), else strings.',
@@ -119,9 +119,9 @@ def missing_keys(settings: Any) -> list[str]:
 
 
 async def _serve(args: argparse.Namespace) -> int:
-    from engine.engine import Engine
-    from engine.errors import FlowdeckError
-    from engine.settings import EngineSettings
+    from flowdeck.engine.engine import Engine
+    from flowdeck.engine.errors import FlowdeckError
+    from flowdeck.engine.settings import EngineSettings
 
     overrides: dict[str, Any] = {"control": True}
     if args.config:
@@ -134,7 +134,7 @@ async def _serve(args: argparse.Namespace) -> int:
         overrides["metrics_port"] = args.metrics_port
     try:
         if args.demo:
-            from engine.demo import demo_settings
+            from flowdeck.engine.demo import demo_settings
 
             settings = demo_settings(args.latency_scale, **overrides)
         else:
@@ -162,7 +162,7 @@ async def _serve(args: argparse.Namespace) -> int:
         demo = " with the demo workload" if args.demo else ""
         print(f"flowdeck engine {eng.name!r} serving on {where}{demo}{mode}", file=sys.stderr)
         if args.demo:
-            from engine.demo import run_demo
+            from flowdeck.engine.demo import run_demo
 
             await run_demo(eng, stop=stop, concurrency=args.concurrency)
         else:
@@ -174,7 +174,7 @@ async def _serve(args: argparse.Namespace) -> int:
 
 def serve_main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m engine serve",
+        prog="flowdeck serve",
         description="Run a headless engine with its control socket until SIGINT/SIGTERM.",
     )
     parser.add_argument("--config", default=None, help="TOML settings file")
@@ -196,7 +196,7 @@ def serve_main(argv: list[str]) -> int:
 
 
 # ---- entry ------------------------------------------------------------------------------
-USAGE = """usage: python -m engine {serve,ctl,demo} ...
+USAGE = """usage: flowdeck {serve,ctl,demo} ...
 
   serve [--config FILE] [--socket PATH] [--demo] [--read-only]   run a headless engine
   ctl [--socket PATH] METHOD [key=value ...]                     call one control method
@@ -216,12 +216,12 @@ def main(argv: list[str] | None = None) -> int:
         return serve_main(rest)
     if cmd == "demo":
         try:
-            from engine.demo import main as demo
+            from flowdeck.engine.demo import main as demo
         except ImportError as exc:
-            print(f"python -m engine demo: the demo is not available ({exc})", file=sys.stderr)
+            print(f"flowdeck demo: the demo is not available ({exc})", file=sys.stderr)
             return EXIT_UNAVAILABLE
         return int(demo(rest) or 0)
-    print(f"python -m engine: unknown command {cmd!r}\n\n{USAGE}", file=sys.stderr, end="")
+    print(f"flowdeck: unknown command {cmd!r}\n\n{USAGE}", file=sys.stderr, end="")
     return EXIT_UNAVAILABLE
 
 

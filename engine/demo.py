@@ -3,8 +3,8 @@
 A cache in front of a complexity-based tier router, a parallel fan-out of three
 providers with a merge step, and memory-backed conversations. Prompts are drawn from a
 Zipf-like distribution so some are asked again and again (like real traffic) and hit
-rates land around 50-80%. ``python -m engine demo --duration 10`` runs it headless and
-prints a summary; ``python -m engine serve --demo`` and the panel's embedded mode run
+rates land around 50-80%. ``flowdeck demo --duration 10`` runs it headless and
+prints a summary; ``flowdeck serve --demo`` and the panel's embedded mode run
 it behind the control socket.
 """
 
@@ -20,12 +20,12 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine.completion import Completion
-from engine.context import Context
-from engine.engine import Engine
-from engine.errors import FlowdeckError
-from engine.primitives import Cache, Memory, Parallel, Primitive, Router, Step
-from engine.settings import EngineSettings
+from flowdeck.engine.completion import Completion
+from flowdeck.engine.context import Context
+from flowdeck.engine.engine import Engine
+from flowdeck.engine.errors import FlowdeckError
+from flowdeck.engine.primitives import Cache, Memory, Parallel, Primitive, Router, Step
+from flowdeck.engine.settings import EngineSettings
 
 # Median latency (ms) and price (USD per 1k tokens, in / out) of each simulated model.
 _MODELS: dict[str, tuple[str, float, float, float, float]] = {
@@ -366,7 +366,7 @@ def format_table(rows: list[tuple[str, str]]) -> str:
 
 async def demo_main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m engine demo", description="Run the demo workload headless."
+        prog="flowdeck demo", description="Run the demo workload headless."
     )
     parser.add_argument("--duration", type=float, default=10.0, help="seconds to run (>0)")
     parser.add_argument("--concurrency", type=int, default=16, help="concurrent clients")
@@ -390,13 +390,13 @@ async def demo_main(argv: list[str] | None = None) -> int:
     try:
         settings = demo_settings(args.latency_scale, **overrides)
     except FlowdeckError as exc:
-        print(f"python -m engine demo: {exc}", file=sys.stderr)
+        print(f"flowdeck demo: {exc}", file=sys.stderr)
         return 2
     eng = Engine(settings)
     try:
         await eng.start()
     except (FlowdeckError, OSError) as exc:
-        print(f"python -m engine demo: {exc}", file=sys.stderr)
+        print(f"flowdeck demo: {exc}", file=sys.stderr)
         return 1
     try:
         stats = await run_demo(eng, duration=args.duration, concurrency=args.concurrency)

@@ -10,17 +10,17 @@ from typing import Any
 
 import aiohttp
 
-from engine.context import Context
-from engine.errors import RegistrationError
-from engine.primitives.base import Primitive
-from engine.primitives.cache import Cache
-from engine.primitives.memory import Memory
-from engine.primitives.parallel import Parallel
-from engine.primitives.router import Router
-from engine.settings import EngineSettings
-from engine.telemetry.events import EventBus
-from engine.telemetry.stats import LatencyWindow
-from engine.version import PROTOCOL_VERSION, __version__
+from flowdeck.engine.context import Context
+from flowdeck.engine.errors import RegistrationError
+from flowdeck.engine.primitives.base import Primitive
+from flowdeck.engine.primitives.cache import Cache
+from flowdeck.engine.primitives.memory import Memory
+from flowdeck.engine.primitives.parallel import Parallel
+from flowdeck.engine.primitives.router import Router
+from flowdeck.engine.settings import EngineSettings
+from flowdeck.engine.telemetry.events import EventBus
+from flowdeck.engine.telemetry.stats import LatencyWindow
+from flowdeck.engine.version import PROTOCOL_VERSION, __version__
 
 _perf = time.perf_counter
 
@@ -85,7 +85,7 @@ class Engine:
     async def start(self) -> None:
         if self._started:
             return
-        from engine.providers import build_clients
+        from flowdeck.engine.providers import build_clients
 
         s = self.settings
         self.session = aiohttp.ClientSession(
@@ -95,17 +95,17 @@ class Engine:
         try:
             self.providers = build_clients(s, self.session, self.bus)
             if s.redis_url:
-                from engine.stores.redis_link import RedisLink
+                from flowdeck.engine.stores.redis_link import RedisLink
 
                 self.redis = RedisLink(s.redis_url, self.bus)
                 await self.redis.start()
             if s.control:
-                from engine.control.server import ControlServer
+                from flowdeck.engine.control.server import ControlServer
 
                 self.control = ControlServer(self, s.socket)
                 await self.control.start()
             if s.metrics_port:
-                from engine.control.metrics import MetricsServer
+                from flowdeck.engine.control.metrics import MetricsServer
 
                 self.metrics = MetricsServer(self, s.metrics_host, s.metrics_port)
                 await self.metrics.start()
@@ -145,7 +145,7 @@ class Engine:
     # ---- flows -----------------------------------------------------------------------
     def provider(self, name: str) -> Primitive:
         """A primitive calling a tier (ordered providers, with fallback) or one provider."""
-        from engine.providers.call import ProviderCall
+        from flowdeck.engine.providers.call import ProviderCall
 
         tiers = self.settings.tiers
         if name in tiers:

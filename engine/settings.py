@@ -23,7 +23,7 @@ from pydantic_settings import (
 )
 from pydantic_settings import SettingsError as _SourceError
 
-from engine.errors import SettingsError
+from flowdeck.engine.errors import SettingsError
 
 ProviderKind = Literal["openai", "anthropic", "ollama", "simulated"]
 

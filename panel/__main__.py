@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from engine.control.protocol import default_socket_path
+from flowdeck.engine.control.protocol import default_socket_path
 
 
 def refresh_seconds(text: str) -> float:
@@ -70,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``panel`` console script."""
     args = build_parser().parse_args(argv)
-    from panel.app import FlowdeckApp
+    from flowdeck.panel.app import FlowdeckApp
 
     app = FlowdeckApp(
         socket=args.socket,

@@ -24,32 +24,32 @@ from textual.notifications import SeverityLevel
 from textual.timer import Timer
 from textual.widgets import Footer, TabbedContent, TabPane
 
-from engine.control import protocol as P
-from engine.control.client import (
+from flowdeck.engine.control import protocol as P
+from flowdeck.engine.control.client import (
     ConnectionLost,
     ControlClient,
     ControlError,
     EngineNotRunning,
     LiveClient,
 )
-from panel import fmt, keys
-from panel.commands import FlowdeckCommands
-from panel.modals.confirm import ConfirmModal
-from panel.modals.help import HelpModal
-from panel.modals.number import NumberModal
-from panel.modals.pick import PickModal
-from panel.state import PanelState
-from panel.themes import DEFAULT_THEME, load_themes
-from panel.validate import parse_size, parse_ttl
-from panel.views.base import View
-from panel.views.caches import CachesView
-from panel.views.events import EventsView
-from panel.views.memory import MemoryView, format_results
-from panel.views.overview import OverviewView
-from panel.views.routers import RoutersView
-from panel.views.timelines import TimelinesView
-from panel.widgets.header import StatusHeader
-from panel.widgets.live_table import LiveTable
+from flowdeck.panel import fmt, keys
+from flowdeck.panel.commands import FlowdeckCommands
+from flowdeck.panel.modals.confirm import ConfirmModal
+from flowdeck.panel.modals.help import HelpModal
+from flowdeck.panel.modals.number import NumberModal
+from flowdeck.panel.modals.pick import PickModal
+from flowdeck.panel.state import PanelState
+from flowdeck.panel.themes import DEFAULT_THEME, load_themes
+from flowdeck.panel.validate import parse_size, parse_ttl
+from flowdeck.panel.views.base import View
+from flowdeck.panel.views.caches import CachesView
+from flowdeck.panel.views.events import EventsView
+from flowdeck.panel.views.memory import MemoryView, format_results
+from flowdeck.panel.views.overview import OverviewView
+from flowdeck.panel.views.routers import RoutersView
+from flowdeck.panel.views.timelines import TimelinesView
+from flowdeck.panel.widgets.header import StatusHeader
+from flowdeck.panel.widgets.live_table import LiveTable
 
 REFRESH_STEPS = (0.1, 0.2, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0)
 MIN_REFRESH, MAX_REFRESH = 0.1, 10.0
@@ -217,7 +217,7 @@ class FlowdeckApp(App[None]):
             await live.close()
 
     async def _start_embedded(self) -> Path | None:
-        from panel.embedded import EmbeddedEngine
+        from flowdeck.panel.embedded import EmbeddedEngine
 
         self.state.embedded = True
         self.call_later(self._tick)

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
 if TYPE_CHECKING:
-    from panel.app import FlowdeckApp
+    from flowdeck.panel.app import FlowdeckApp
 
 
 @dataclass(frozen=True)

@@ -31,8 +31,8 @@ class EmbeddedEngine:
     async def start(self) -> Path:
         """Start the engine and its workload; return the control socket path."""
         # The demo module is imported in a thread so the panel paints meanwhile.
-        demo = await asyncio.to_thread(importlib.import_module, "engine.demo")
-        from engine import Engine
+        demo = await asyncio.to_thread(importlib.import_module, "flowdeck.engine.demo")
+        from flowdeck.engine import Engine
 
         demo_settings, run_demo = demo.demo_settings, demo.run_demo
 

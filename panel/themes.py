@@ -98,7 +98,7 @@ def user_theme_dir() -> Path:
 def builtin_theme_files() -> list[tuple[str, str]]:
     """``(source, text)`` of every theme file shipped in the ``themes`` package."""
     out = []
-    for entry in sorted(resources.files("themes").iterdir(), key=lambda e: e.name):
+    for entry in sorted(resources.files("flowdeck.themes").iterdir(), key=lambda e: e.name):
         if entry.name.endswith(".toml") and entry.is_file():
             out.append((f"themes/{entry.name}", entry.read_text(encoding="utf-8")))
     return out

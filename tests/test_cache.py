@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from engine import Cache, CacheSettings, Completion, Context, Engine, EngineSettings, Step
-from engine.telemetry.events import EventBus, EventKind
+from flowdeck.engine import Cache, CacheSettings, Completion, Context, Engine, EngineSettings, Step
+from flowdeck.engine.telemetry.events import EventBus, EventKind
 
 
 class Clock:

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
-from engine import Cache, Completion, Engine, EngineSettings, Step
-from engine.stores.keys import digest
-from engine.telemetry.events import EventKind
+from flowdeck.engine import Cache, Completion, Engine, EngineSettings, Step
+from flowdeck.engine.stores.keys import digest
+from flowdeck.engine.telemetry.events import EventKind
 from tests.redis_server import RedisServer
 from tests.waiting import until
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine import Context, Parallel, Primitive, Sequence, Step
+from flowdeck.engine import Context, Parallel, Primitive, Sequence, Step
 
 
 def inc(x: int) -> int:

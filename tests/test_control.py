@@ -11,10 +11,15 @@ from typing import Any
 import msgpack
 import pytest
 
-from engine import PROTOCOL_VERSION, Engine
-from engine.control import protocol as P
-from engine.control.client import ConnectionLost, ControlClient, ControlError, EngineNotRunning
-from engine.telemetry.events import EventKind
+from flowdeck.engine import PROTOCOL_VERSION, Engine
+from flowdeck.engine.control import protocol as P
+from flowdeck.engine.control.client import (
+    ConnectionLost,
+    ControlClient,
+    ControlError,
+    EngineNotRunning,
+)
+from flowdeck.engine.telemetry.events import EventKind
 from tests.test_control_helpers import RawConn, build_flows, burst, control_settings
 
 

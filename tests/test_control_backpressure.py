@@ -11,8 +11,8 @@ from typing import Any
 import msgpack
 import pytest
 
-from engine import Engine
-from engine.control.client import ControlClient
+from flowdeck.engine import Engine
+from flowdeck.engine.control.client import ControlClient
 from tests.test_control_helpers import RawConn, build_flows, burst, control_settings
 
 

@@ -19,8 +19,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine import Engine
-from engine.control import protocol as P
+from flowdeck.engine import Engine
+from flowdeck.engine.control import protocol as P
 from tests.test_control_helpers import build_flows, control_settings
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import msgpack
 
-from engine import Cache, Engine, EngineSettings, Memory, Parallel, Router, Step
+from flowdeck.engine import Cache, Engine, EngineSettings, Memory, Parallel, Router, Step
 
 
 def control_settings(sock_path: Path, **overrides: Any) -> EngineSettings:

@@ -10,8 +10,14 @@ from typing import Any
 
 import pytest
 
-from engine import Engine
-from engine.control.client import ConnectionLost, ControlClient, ControlError, LiveClient, Update
+from flowdeck.engine import Engine
+from flowdeck.engine.control.client import (
+    ConnectionLost,
+    ControlClient,
+    ControlError,
+    LiveClient,
+    Update,
+)
 from tests.test_control_helpers import build_flows, burst, control_settings
 
 

@@ -12,10 +12,10 @@ from pathlib import Path
 import msgpack
 import pytest
 
-from engine import Engine
-from engine.control import protocol as P
-from engine.control.client import ControlClient
-from engine.control.server import (
+from flowdeck.engine import Engine
+from flowdeck.engine.control import protocol as P
+from flowdeck.engine.control.client import ControlClient
+from flowdeck.engine.control.server import (
     ControlSocketError,
     bind_private,
     check_peer,
@@ -23,7 +23,7 @@ from engine.control.server import (
     peer_uid,
     peer_uid_allowed,
 )
-from engine.errors import EngineAlreadyRunning
+from flowdeck.engine.errors import EngineAlreadyRunning
 from tests.test_control_helpers import control_settings
 
 IS_ROOT = os.geteuid() == 0

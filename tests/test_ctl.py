@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.__main__ import parse_params, parse_value
+from flowdeck.engine.__main__ import parse_params, parse_value
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -42,7 +42,7 @@ def wait_listening(path: Path, proc: subprocess.Popen[str], deadline: float = 30
 
 def ctl(path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "engine", "ctl", "--socket", str(path), *args],
+        [sys.executable, "-m", "flowdeck.engine", "ctl", "--socket", str(path), *args],
         capture_output=True,
         text=True,
         timeout=60,
@@ -155,7 +155,7 @@ def test_serve_read_only_and_clean_shutdown() -> None:
     d = Path(tempfile.mkdtemp(prefix="fd-", dir="/tmp"))
     path = d / "engine.sock"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "engine", "serve", "--socket", str(path), "--read-only"],
+        [sys.executable, "-m", "flowdeck.engine", "serve", "--socket", str(path), "--read-only"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -168,7 +168,7 @@ def test_serve_read_only_and_clean_shutdown() -> None:
         assert r.returncode == 1 and "read_only" in r.stderr
         # A second serve on the same live socket refuses to start and leaves it alone.
         second = subprocess.run(
-            [sys.executable, "-m", "engine", "serve", "--socket", str(path)],
+            [sys.executable, "-m", "flowdeck.engine", "serve", "--socket", str(path)],
             capture_output=True,
             text=True,
             timeout=60,
@@ -197,8 +197,8 @@ def test_ctl_usage_errors_name_what_is_wrong(tmp_path: Path) -> None:
 
 
 def test_serve_warns_about_an_unset_api_key_variable(monkeypatch: pytest.MonkeyPatch) -> None:
-    from engine.__main__ import missing_keys
-    from engine.settings import EngineSettings
+    from flowdeck.engine.__main__ import missing_keys
+    from flowdeck.engine.settings import EngineSettings
 
     monkeypatch.delenv("FLOWDECK_TEST_UNSET_KEY", raising=False)
     monkeypatch.setenv("FLOWDECK_TEST_SET_KEY", "sk-test")
@@ -215,8 +215,8 @@ def test_serve_warns_about_an_unset_api_key_variable(monkeypatch: pytest.MonkeyP
 
 
 def test_validator_messages_show_the_value_once() -> None:
-    from engine.errors import SettingsError
-    from engine.settings import EngineSettings
+    from flowdeck.engine.errors import SettingsError
+    from flowdeck.engine.settings import EngineSettings
 
     with pytest.raises(SettingsError) as info:
         EngineSettings.load(redis_url="http://localhost")
@@ -225,7 +225,7 @@ def test_validator_messages_show_the_value_once() -> None:
 
 def demo(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "engine", "demo", *args],
+        [sys.executable, "-m", "flowdeck.engine", "demo", *args],
         capture_output=True,
         text=True,
         timeout=60,
@@ -244,7 +244,7 @@ def test_demo_bad_arguments_are_named_without_a_traceback() -> None:
         assert r.returncode == 2, r.stderr
         assert expected in r.stderr and "Traceback" not in r.stderr, r.stderr
     r = subprocess.run(
-        [sys.executable, "-m", "engine", "serve", "--demo", "--concurrency", "0"],
+        [sys.executable, "-m", "flowdeck.engine", "serve", "--demo", "--concurrency", "0"],
         capture_output=True,
         text=True,
         timeout=60,

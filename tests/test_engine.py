@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine import Engine, EngineSettings, Parallel, RegistrationError, Router, Step
+from flowdeck.engine import Engine, EngineSettings, Parallel, RegistrationError, Router, Step
 
 
 def settings(**kw: object) -> EngineSettings:
@@ -79,7 +79,7 @@ async def test_close_is_idempotent_and_closes_session() -> None:
 
 
 def test_overrides_are_validated() -> None:
-    from engine import SettingsError
+    from flowdeck.engine import SettingsError
 
     base = settings(name="base")
     assert Engine(base, name="other").settings.name == "other"

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from engine.telemetry.events import EventBus, EventKind
-from engine.telemetry.stats import LatencyWindow
+from flowdeck.engine.telemetry.events import EventBus, EventKind
+from flowdeck.engine.telemetry.stats import LatencyWindow
 
 
 def test_capacity_rounds_to_power_of_two() -> None:

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.stores.keys import canonical, digest, digest_of_local, local_key
+from flowdeck.engine.stores.keys import canonical, digest, digest_of_local, local_key
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -152,7 +152,7 @@ def test_digests_are_the_same_in_another_process() -> None:
     """hash() is salted per process; the digest must not be."""
     script = (
         "import json, sys\n"
-        "from engine.stores.keys import digest\n"
+        "from flowdeck.engine.stores.keys import digest\n"
         "samples = [\n"
         "    'What is a primitive?', {'a': 1, 'b': 2}, {'prompt': 'hi', 'user': 'ann'},\n"
         "    {'prompt': 'hi'}, {'n': {'x': [1, 2.5, None, True], 'y': {'z': b'\\x00'}},\n"

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from engine.stores.lru import LRUTTLStore
+from flowdeck.engine.stores.lru import LRUTTLStore
 
 
 class Clock:

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from engine import Completion, Engine, EngineSettings, Memory, Step
-from engine.stores.keys import digest
-from engine.telemetry.events import EventBus, EventKind
+from flowdeck.engine import Completion, Engine, EngineSettings, Memory, Step
+from flowdeck.engine.stores.keys import digest
+from flowdeck.engine.telemetry.events import EventBus, EventKind
 
 
 def memory(**kw: Any) -> tuple[Memory, EventBus]:
@@ -205,7 +205,7 @@ async def test_search_ranks_exactly_like_a_full_scan(
     """The index walk must return what scoring every entry would (on random data)."""
     import random
 
-    from engine.primitives import memory as memory_module
+    from flowdeck.engine.primitives import memory as memory_module
 
     rng = random.Random(seed)
     vocab = [f"w{i}" for i in range(40)]

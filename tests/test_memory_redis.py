@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
-from engine import Completion, Engine, EngineSettings, Memory
-from engine.stores import codec
+from flowdeck.engine import Completion, Engine, EngineSettings, Memory
+from flowdeck.engine.stores import codec
 from tests.redis_server import RedisServer
 from tests.waiting import until
 

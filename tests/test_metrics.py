@@ -8,8 +8,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from engine import Engine
-from engine.control.metrics import MetricsServer
+from flowdeck.engine import Engine
+from flowdeck.engine.control.metrics import MetricsServer
 from tests.test_control_helpers import build_flows, burst, control_settings
 
 parser = pytest.importorskip("prometheus_client.parser")

@@ -19,17 +19,17 @@ from textual.command import CommandPalette
 from textual.pilot import Pilot
 from textual.widgets import Input, Label, OptionList
 
-from engine import Context, Engine
-from engine.demo import DemoFlows, build_flows, demo_settings
-from panel import fmt
-from panel.app import FlowdeckApp
-from panel.modals.confirm import ConfirmModal
-from panel.modals.help import HelpModal
-from panel.modals.number import NumberModal
-from panel.modals.pick import PickModal
-from panel.widgets.event_tail import EventTail
-from panel.widgets.header import StatusHeader
-from panel.widgets.live_table import LiveTable
+from flowdeck.engine import Context, Engine
+from flowdeck.engine.demo import DemoFlows, build_flows, demo_settings
+from flowdeck.panel import fmt
+from flowdeck.panel.app import FlowdeckApp
+from flowdeck.panel.modals.confirm import ConfirmModal
+from flowdeck.panel.modals.help import HelpModal
+from flowdeck.panel.modals.number import NumberModal
+from flowdeck.panel.modals.pick import PickModal
+from flowdeck.panel.widgets.event_tail import EventTail
+from flowdeck.panel.widgets.header import StatusHeader
+from flowdeck.panel.widgets.live_table import LiveTable
 
 SIZE = (120, 40)
 

@@ -27,10 +27,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from engine import Engine
-from engine.demo import demo_settings, run_demo
-from panel.app import FlowdeckApp
-from panel.views.base import View
+from flowdeck.engine import Engine
+from flowdeck.engine.demo import demo_settings, run_demo
+from flowdeck.panel.app import FlowdeckApp
+from flowdeck.panel.views.base import View
 
 RATE = 60_000
 
@@ -179,7 +179,7 @@ def measure(width: int = 120, height: int = 40, seconds: float = 10.0, rate: flo
                 str(width),
                 "-y",
                 str(height),
-                f"{sys.executable} -m panel --socket {sock}; sleep 5",
+                f"{sys.executable} -m flowdeck.panel --socket {sock}; sleep 5",
             ],
             cwd=root,
             check=True,
@@ -231,7 +231,7 @@ def measure(width: int = 120, height: int = 40, seconds: float = 10.0, rate: flo
 
 
 def _engine_seq(sock: Path) -> int:
-    from engine.control.client import ControlClient
+    from flowdeck.engine.control.client import ControlClient
 
     async def go() -> int:
         client = await ControlClient.connect(sock)

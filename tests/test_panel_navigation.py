@@ -6,11 +6,11 @@ from pathlib import Path
 
 from textual.widgets import Button, Label, OptionList
 
-from panel.modals.confirm import ConfirmModal
-from panel.modals.number import NumberModal
-from panel.modals.pick import PickModal
-from panel.widgets.event_tail import EventTail
-from panel.widgets.live_table import LiveTable
+from flowdeck.panel.modals.confirm import ConfirmModal
+from flowdeck.panel.modals.number import NumberModal
+from flowdeck.panel.modals.pick import PickModal
+from flowdeck.panel.widgets.event_tail import EventTail
+from flowdeck.panel.widgets.live_table import LiveTable
 from tests.test_panel_app import SIZE, Rig, attached, make_app, rig, until
 
 __all__ = ["rig"]  # the fixture, shared with test_panel_app
@@ -132,7 +132,7 @@ async def test_a_broken_theme_file_does_not_claim_to_replace_the_chosen_theme(
 async def test_routing_split_says_what_its_two_numbers_are_when_it_fits(
     rig: Rig, tmp_path: Path
 ) -> None:
-    from panel.widgets.route_split import RouteSplit
+    from flowdeck.panel.widgets.route_split import RouteSplit
 
     app = make_app(rig.sock, tmp_path)
     async with app.run_test(size=SIZE) as pilot:

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from panel import fmt
-from panel.state import CONNECTED, CONNECTING, DISCONNECTED, PanelState
-from panel.themes import ThemeError, builtin_theme_files, load_themes, parse_theme
-from panel.validate import parse_size, parse_ttl
+from flowdeck.panel import fmt
+from flowdeck.panel.state import CONNECTED, CONNECTING, DISCONNECTED, PanelState
+from flowdeck.panel.themes import ThemeError, builtin_theme_files, load_themes, parse_theme
+from flowdeck.panel.validate import parse_size, parse_ttl
 
 
 def cache_stats(hits: int, misses: int, size: int = 5, ttl: float = 60.0) -> dict[str, Any]:
@@ -439,7 +439,7 @@ def test_user_themes_override_and_bad_files_are_reported(tmp_path: Any) -> None:
 def test_cli_validates_refresh_and_documents_every_option(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from panel.__main__ import build_parser
+    from flowdeck.panel.__main__ import build_parser
 
     parser = build_parser()
     args = parser.parse_args(
@@ -471,13 +471,14 @@ def test_package_data_covers_theme_and_css_files() -> None:
     root = Path(__file__).resolve().parent.parent
     cfg = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]
     data = cfg["package-data"]
-    assert "themes*" in cfg["packages"]["find"]["include"]
+    assert "flowdeck.themes" in cfg["packages"]
     assert (root / "themes" / "__init__.py").is_file()  # a package: importlib.resources
     for pkg, suffix in (("themes", ".toml"), ("panel", ".tcss")):
         files = [p.relative_to(root / pkg).as_posix() for p in (root / pkg).rglob(f"*{suffix}")]
         assert files, pkg
         for rel in files:
-            assert any(fnmatch.fnmatch(rel, pat) for pat in data[pkg]), (pkg, rel)
+            patterns = data[f"flowdeck.{pkg}"]
+            assert any(fnmatch.fnmatch(rel, pat) for pat in patterns), (pkg, rel)
 
 
 def test_user_theme_dir_respects_xdg_config_home(
@@ -485,7 +486,7 @@ def test_user_theme_dir_respects_xdg_config_home(
 ) -> None:
     from pathlib import Path
 
-    from panel.themes import user_theme_dir
+    from flowdeck.panel.themes import user_theme_dir
 
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
     assert user_theme_dir() == tmp_path / "flowdeck" / "themes"
@@ -502,7 +503,7 @@ def test_user_theme_dir_respects_xdg_config_home(
 
 
 def test_event_lines_use_field_names_for_units_and_flags() -> None:
-    from panel.views.events import event_parts
+    from flowdeck.panel.views.events import event_parts
 
     class Clock:
         def event_time(self, ts: float) -> float:

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from engine import Parallel, Step
+from flowdeck.engine import Parallel, Step
 
 
 def waiter(name: str, gate: asyncio.Event | None = None, value: object = None) -> Step:

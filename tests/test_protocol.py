@@ -9,11 +9,11 @@ from pathlib import Path
 import msgpack
 import pytest
 
-from engine import Engine
-from engine.completion import Completion
-from engine.control import protocol as P
-from engine.control.client import ControlClient
-from engine.telemetry.events import EventKind
+from flowdeck.engine import Engine
+from flowdeck.engine.completion import Completion
+from flowdeck.engine.control import protocol as P
+from flowdeck.engine.control.client import ControlClient
+from flowdeck.engine.telemetry.events import EventKind
 from tests.test_control_helpers import control_settings
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -8,18 +8,18 @@ from typing import Any
 
 import pytest
 
-from engine import Completion, Engine, ProviderError
-from engine.context import Context
-from engine.providers import (
+from flowdeck.engine import Completion, Engine, ProviderError
+from flowdeck.engine.context import Context
+from flowdeck.engine.providers import (
     CLIENTS,
     ProviderCall,
     SimulatedClient,
     build_clients,
     validate_request,
 )
-from engine.providers.base import ProviderClient, parse_retry_after
-from engine.settings import EngineSettings, ProviderSettings
-from engine.telemetry.events import EventBus, EventKind
+from flowdeck.engine.providers.base import ProviderClient, parse_retry_after
+from flowdeck.engine.settings import EngineSettings, ProviderSettings
+from flowdeck.engine.telemetry.events import EventBus, EventKind
 
 HEALTH_KEYS = {
     "name",

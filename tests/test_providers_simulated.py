@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from engine import Engine, ProviderError
-from engine.providers import SimulatedClient
-from engine.settings import ProviderSettings
-from engine.telemetry.events import EventBus, EventKind
+from flowdeck.engine import Engine, ProviderError
+from flowdeck.engine.providers import SimulatedClient
+from flowdeck.engine.settings import ProviderSettings
+from flowdeck.engine.telemetry.events import EventBus, EventKind
 
 
 def sim(name: str = "sim", bus: EventBus | None = None, **kw: Any) -> SimulatedClient:

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from engine import Engine, ProviderError, Router
-from engine.telemetry.events import EventKind
+from flowdeck.engine import Engine, ProviderError, Router
+from flowdeck.engine.telemetry.events import EventKind
 from tests.fake_providers import FORMATS, FakeFleet, Hang, Reply, Status
 
 KEY = "sk-live-SECRET-9f8e7d6c5b4a"

@@ -11,10 +11,10 @@ from typing import Any
 import aiohttp
 import pytest
 
-from engine.errors import ProviderError
-from engine.providers import CLIENTS, ProviderClient
-from engine.settings import ProviderSettings
-from engine.telemetry.events import EventBus, EventKind
+from flowdeck.engine.errors import ProviderError
+from flowdeck.engine.providers import CLIENTS, ProviderClient
+from flowdeck.engine.settings import ProviderSettings
+from flowdeck.engine.telemetry.events import EventBus, EventKind
 from tests.fake_providers import (
     FORMATS,
     PATHS,

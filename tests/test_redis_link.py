@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from engine.stores.redis_link import RedisLink, RedisUnavailable, glob_escape, redact_url
-from engine.telemetry.events import EventBus, EventKind
+from flowdeck.engine.stores.redis_link import RedisLink, RedisUnavailable, glob_escape, redact_url
+from flowdeck.engine.telemetry.events import EventBus, EventKind
 from tests.redis_server import RedisServer, free_port
 from tests.waiting import until
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from engine import Completion, Context, Router, Step
-from engine.telemetry.events import EventBus
+from flowdeck.engine import Completion, Context, Router, Step
+from flowdeck.engine.telemetry.events import EventBus
 
 
 def label(name: str, cost: float = 0.0) -> Step:

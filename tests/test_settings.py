@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from engine import Engine
-from engine.errors import SettingsError
-from engine.settings import EngineSettings
+from flowdeck.engine import Engine
+from flowdeck.engine.errors import SettingsError
+from flowdeck.engine.settings import EngineSettings
 
 KEY = "sk-settings-SECRET-31337"
 

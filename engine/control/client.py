@@ -20,8 +20,8 @@ from typing import Any, NamedTuple
 
 import msgpack
 
-from engine.control import protocol as P
-from engine.control.protocol import ControlError
+from flowdeck.engine.control import protocol as P
+from flowdeck.engine.control.protocol import ControlError
 
 __all__ = [
     "ConnectionLost",

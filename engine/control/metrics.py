@@ -17,13 +17,13 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from engine.errors import FlowdeckError
-from engine.telemetry.events import EventKind
+from flowdeck.engine.errors import FlowdeckError
+from flowdeck.engine.telemetry.events import EventKind
 
 if TYPE_CHECKING:
-    from engine.engine import Engine
+    from flowdeck.engine.engine import Engine
 
-log = logging.getLogger("engine.control.metrics")
+log = logging.getLogger("flowdeck.engine.control.metrics")
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 

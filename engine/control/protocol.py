@@ -17,8 +17,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from engine.telemetry.events import EventKind
-from engine.version import PROTOCOL_VERSION
+from flowdeck.engine.telemetry.events import EventKind
+from flowdeck.engine.version import PROTOCOL_VERSION
 
 # ---- framing ---------------------------------------------------------------------------
 REQUEST = 0

@@ -25,13 +25,13 @@ from typing import TYPE_CHECKING, Any
 
 import msgpack
 
-from engine.control import protocol as P
-from engine.errors import EngineAlreadyRunning, FlowdeckError
+from flowdeck.engine.control import protocol as P
+from flowdeck.engine.errors import EngineAlreadyRunning, FlowdeckError
 
 if TYPE_CHECKING:
-    from engine.engine import Engine
+    from flowdeck.engine.engine import Engine
 
-log = logging.getLogger("engine.control")
+log = logging.getLogger("flowdeck.engine.control")
 
 _CRED = struct.Struct("3i")  # struct ucred {pid_t pid; uid_t uid; gid_t gid;}
 

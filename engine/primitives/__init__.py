@@ -1,10 +1,10 @@
 """The four primitives (Cache, Parallel, Router, Memory) and the composition base."""
 
-from engine.primitives.base import Primitive, Sequence, Step, as_primitive
-from engine.primitives.cache import Cache
-from engine.primitives.memory import Memory
-from engine.primitives.parallel import Parallel
-from engine.primitives.router import Router
+from flowdeck.engine.primitives.base import Primitive, Sequence, Step, as_primitive
+from flowdeck.engine.primitives.cache import Cache
+from flowdeck.engine.primitives.memory import Memory
+from flowdeck.engine.primitives.parallel import Parallel
+from flowdeck.engine.primitives.router import Router
 
 __all__ = [
     "Cache",

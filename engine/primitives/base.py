@@ -11,11 +11,11 @@ import inspect
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from engine.context import Context
-from engine.telemetry.events import NULL_BUS, EventBus
+from flowdeck.engine.context import Context
+from flowdeck.engine.telemetry.events import NULL_BUS, EventBus
 
 if TYPE_CHECKING:
-    from engine.engine import Engine
+    from flowdeck.engine.engine import Engine
 
 
 class Primitive:
@@ -62,12 +62,12 @@ class Primitive:
         return Sequence(as_primitive(other), self)
 
     def __or__(self, other: Any) -> Primitive:
-        from engine.primitives.parallel import Parallel
+        from flowdeck.engine.primitives.parallel import Parallel
 
         return Parallel._join(self, as_primitive(other))
 
     def __ror__(self, other: Any) -> Primitive:
-        from engine.primitives.parallel import Parallel
+        from flowdeck.engine.primitives.parallel import Parallel
 
         return Parallel._join(as_primitive(other), self)
 

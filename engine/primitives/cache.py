@@ -39,17 +39,17 @@ import time
 from collections.abc import Callable, Hashable
 from typing import TYPE_CHECKING, Any
 
-from engine.completion import cost_of
-from engine.context import Context
-from engine.primitives.base import Primitive, as_primitive
-from engine.stores import codec
-from engine.stores.keys import digest_of_local, local_key
-from engine.stores.lru import LRUTTLStore, check_size, check_ttl
-from engine.stores.redis_link import RedisLink, RedisUnavailable, glob_escape, scan_unlink
-from engine.telemetry.events import EventKind
+from flowdeck.engine.completion import cost_of
+from flowdeck.engine.context import Context
+from flowdeck.engine.primitives.base import Primitive, as_primitive
+from flowdeck.engine.stores import codec
+from flowdeck.engine.stores.keys import digest_of_local, local_key
+from flowdeck.engine.stores.lru import LRUTTLStore, check_size, check_ttl
+from flowdeck.engine.stores.redis_link import RedisLink, RedisUnavailable, glob_escape, scan_unlink
+from flowdeck.engine.telemetry.events import EventKind
 
 if TYPE_CHECKING:
-    from engine.settings import CacheSettings
+    from flowdeck.engine.settings import CacheSettings
 
 _perf = time.perf_counter
 _shield = asyncio.shield

@@ -29,15 +29,15 @@ from collections.abc import Callable, Iterable
 from itertools import islice
 from typing import Any
 
-from engine.completion import Completion
-from engine.context import Context
-from engine.primitives.base import Primitive
-from engine.stores import codec
-from engine.stores.keys import digest
-from engine.stores.lru import check_size
-from engine.stores.redis_link import RedisLink, RedisUnavailable
-from engine.telemetry.events import EventKind
-from engine.telemetry.stats import LatencyWindow
+from flowdeck.engine.completion import Completion
+from flowdeck.engine.context import Context
+from flowdeck.engine.primitives.base import Primitive
+from flowdeck.engine.stores import codec
+from flowdeck.engine.stores.keys import digest
+from flowdeck.engine.stores.lru import check_size
+from flowdeck.engine.stores.redis_link import RedisLink, RedisUnavailable
+from flowdeck.engine.telemetry.events import EventKind
+from flowdeck.engine.telemetry.stats import LatencyWindow
 
 _perf = time.perf_counter
 _WORD = re.compile(r"\w+")

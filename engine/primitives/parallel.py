@@ -8,10 +8,10 @@ import time
 from collections import deque
 from typing import Any, Literal
 
-from engine.context import Context
-from engine.primitives.base import Primitive, as_primitive
-from engine.telemetry.events import EventKind
-from engine.telemetry.stats import LatencyWindow
+from flowdeck.engine.context import Context
+from flowdeck.engine.primitives.base import Primitive, as_primitive
+from flowdeck.engine.telemetry.events import EventKind
+from flowdeck.engine.telemetry.stats import LatencyWindow
 
 _perf = time.perf_counter
 _run_ids = itertools.count(1)

@@ -7,11 +7,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from engine.completion import Completion, cost_of
-from engine.context import Context
-from engine.primitives.base import Primitive, _positional_arity, as_primitive
-from engine.telemetry.events import EventKind
-from engine.telemetry.stats import LatencyWindow
+from flowdeck.engine.completion import Completion, cost_of
+from flowdeck.engine.context import Context
+from flowdeck.engine.primitives.base import Primitive, _positional_arity, as_primitive
+from flowdeck.engine.telemetry.events import EventKind
+from flowdeck.engine.telemetry.stats import LatencyWindow
 
 _perf = time.perf_counter
 

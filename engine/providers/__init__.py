@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import aiohttp
 
-from engine.providers.anthropic import AnthropicClient
-from engine.providers.base import HttpProviderClient, ProviderClient, validate_request
-from engine.providers.call import ProviderCall
-from engine.providers.ollama import OllamaClient
-from engine.providers.openai import OpenAIClient
-from engine.providers.simulated import SimulatedClient
-from engine.settings import EngineSettings
-from engine.telemetry.events import EventBus
+from flowdeck.engine.providers.anthropic import AnthropicClient
+from flowdeck.engine.providers.base import HttpProviderClient, ProviderClient, validate_request
+from flowdeck.engine.providers.call import ProviderCall
+from flowdeck.engine.providers.ollama import OllamaClient
+from flowdeck.engine.providers.openai import OpenAIClient
+from flowdeck.engine.providers.simulated import SimulatedClient
+from flowdeck.engine.settings import EngineSettings
+from flowdeck.engine.telemetry.events import EventBus
 
 CLIENTS: dict[str, type[ProviderClient]] = {
     "openai": OpenAIClient,

@@ -23,13 +23,13 @@ from typing import Any
 
 import aiohttp
 
-from engine.completion import Completion
-from engine.errors import ProviderError
-from engine.settings import ProviderSettings, mask_url
-from engine.telemetry.events import EventBus, EventKind
-from engine.telemetry.stats import LatencyWindow
+from flowdeck.engine.completion import Completion
+from flowdeck.engine.errors import ProviderError
+from flowdeck.engine.settings import ProviderSettings, mask_url
+from flowdeck.engine.telemetry.events import EventBus, EventKind
+from flowdeck.engine.telemetry.stats import LatencyWindow
 
-log = logging.getLogger("engine.providers")
+log = logging.getLogger("flowdeck.engine.providers")
 
 _perf = time.perf_counter
 _monotonic = time.monotonic

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from engine.completion import Completion
-from engine.context import Context
-from engine.errors import ProviderError
-from engine.primitives.base import Primitive
-from engine.providers.base import ProviderClient, validate_request
-from engine.telemetry.events import NULL_BUS, EventKind
+from flowdeck.engine.completion import Completion
+from flowdeck.engine.context import Context
+from flowdeck.engine.errors import ProviderError
+from flowdeck.engine.primitives.base import Primitive
+from flowdeck.engine.providers.base import ProviderClient, validate_request
+from flowdeck.engine.telemetry.events import NULL_BUS, EventKind
 
 if TYPE_CHECKING:
-    from engine.engine import Engine
+    from flowdeck.engine.engine import Engine
 
 
 class ProviderCall(Primitive):

@@ -11,8 +11,8 @@ from typing import Any
 
 import aiohttp
 
-from engine.completion import Completion
-from engine.providers.base import HttpProviderClient, Request, RetryableError, type_name
+from flowdeck.engine.completion import Completion
+from flowdeck.engine.providers.base import HttpProviderClient, Request, RetryableError, type_name
 
 
 class OllamaClient(HttpProviderClient):

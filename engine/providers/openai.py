@@ -11,8 +11,8 @@ from typing import Any
 
 import aiohttp
 
-from engine.completion import Completion
-from engine.providers.base import (
+from flowdeck.engine.completion import Completion
+from flowdeck.engine.providers.base import (
     HttpProviderClient,
     Request,
     RetryableError,

@@ -15,10 +15,10 @@ import random
 
 import aiohttp
 
-from engine.completion import Completion
-from engine.providers.base import ProviderClient, Request, RetryableError
-from engine.settings import ProviderSettings
-from engine.telemetry.events import EventBus
+from flowdeck.engine.completion import Completion
+from flowdeck.engine.providers.base import ProviderClient, Request, RetryableError
+from flowdeck.engine.settings import ProviderSettings
+from flowdeck.engine.telemetry.events import EventBus
 
 _WORDS = (
     "the a model cache route answer request token latency value result context memory "

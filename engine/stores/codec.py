@@ -19,7 +19,7 @@ from typing import Any
 
 import msgpack
 
-from engine.completion import Completion
+from flowdeck.engine.completion import Completion
 
 EXT_COMPLETION = 1
 

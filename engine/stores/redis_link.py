@@ -36,8 +36,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import MaxConnectionsError, RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from engine.errors import FlowdeckError
-from engine.telemetry.events import EventBus, EventKind
+from flowdeck.engine.errors import FlowdeckError
+from flowdeck.engine.telemetry.events import EventBus, EventKind
 
 T = TypeVar("T")
 

@@ -11,7 +11,7 @@ from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from panel.keys import KEYS, TABLE_KEYS
+from flowdeck.panel.keys import KEYS, TABLE_KEYS
 
 
 def help_content(read_only: bool = False) -> Content:

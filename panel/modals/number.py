@@ -9,7 +9,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Input, Label
 
-from panel.modals.base import TitledModal
+from flowdeck.panel.modals.base import TitledModal
 
 
 class NumberModal(TitledModal[Any]):

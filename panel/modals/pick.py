@@ -8,7 +8,7 @@ from textual.content import Content
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
-from panel.modals.base import TitledModal
+from flowdeck.panel.modals.base import TitledModal
 
 
 class PickModal(TitledModal[str | None]):

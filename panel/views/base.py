@@ -9,13 +9,13 @@ from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.widgets import Button
 
-from panel.state import PanelState
-from panel.widgets.state_box import StateBox
+from flowdeck.panel.state import PanelState
+from flowdeck.panel.widgets.state_box import StateBox
 
 if TYPE_CHECKING:
     from textual.widget import Widget
 
-    from panel.widgets.live_table import Cell, LiveTable
+    from flowdeck.panel.widgets.live_table import Cell, LiveTable
 
 RowsFn = Callable[[PanelState, dict[str, str]], dict[str, dict[str, "Cell"]]]
 
@@ -68,7 +68,7 @@ class View(Vertical):
     @property
     def table(self) -> LiveTable | None:
         """The view's main table, if it has one (for sort keys and selection)."""
-        from panel.widgets.live_table import LiveTable
+        from flowdeck.panel.widgets.live_table import LiveTable
 
         tables = self.query(LiveTable)
         return tables.first() if tables else None
@@ -110,7 +110,7 @@ class TableView(View):
             table.set_sort(self.sort_column)
 
     def paint(self, force: bool) -> None:
-        from panel.palette import palette
+        from flowdeck.panel.palette import palette
 
         table = self.table
         if table is None:

@@ -8,12 +8,12 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import Button, Input, Label, Static
 
-from panel import fmt
-from panel.state import PanelState
-from panel.views.base import TableView
-from panel.widgets.cache_detail import CacheDetail
-from panel.widgets.cache_rates import rate_level
-from panel.widgets.live_table import Cell, Column, LiveTable
+from flowdeck.panel import fmt
+from flowdeck.panel.state import PanelState
+from flowdeck.panel.views.base import TableView
+from flowdeck.panel.widgets.cache_detail import CacheDetail
+from flowdeck.panel.widgets.cache_rates import rate_level
+from flowdeck.panel.widgets.live_table import Cell, Column, LiveTable
 
 COLUMNS = [
     Column("name", "Cache"),

@@ -11,12 +11,12 @@ from textual.containers import Horizontal
 from textual.widget import Widget
 from textual.widgets import Input, Label
 
-from engine.control.protocol import EVENT_FIELDS
-from panel import fmt
-from panel.palette import palette
-from panel.state import PanelState
-from panel.views.base import View
-from panel.widgets.event_tail import EventTail
+from flowdeck.engine.control.protocol import EVENT_FIELDS
+from flowdeck.panel import fmt
+from flowdeck.panel.palette import palette
+from flowdeck.panel.state import PanelState
+from flowdeck.panel.views.base import View
+from flowdeck.panel.widgets.event_tail import EventTail
 
 
 def _kind_color(kind: str, pal: dict[str, str]) -> str:

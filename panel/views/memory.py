@@ -9,10 +9,10 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.content import Content
 from textual.widgets import Button, Input, Label, Static
 
-from panel import fmt
-from panel.state import PanelState
-from panel.views.base import TableView
-from panel.widgets.live_table import Cell, Column, LiveTable
+from flowdeck.panel import fmt
+from flowdeck.panel.state import PanelState
+from flowdeck.panel.views.base import TableView
+from flowdeck.panel.widgets.live_table import Cell, Column, LiveTable
 
 COLUMNS = [
     Column("name", "Memory"),

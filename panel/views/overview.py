@@ -5,12 +5,12 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.containers import Horizontal
 
-from panel.views.base import View
-from panel.widgets.cache_rates import CacheRates
-from panel.widgets.gantt import Gantt
-from panel.widgets.kpis import Kpis
-from panel.widgets.provider_stats import ProviderStats
-from panel.widgets.route_split import RouteSplit
+from flowdeck.panel.views.base import View
+from flowdeck.panel.widgets.cache_rates import CacheRates
+from flowdeck.panel.widgets.gantt import Gantt
+from flowdeck.panel.widgets.kpis import Kpis
+from flowdeck.panel.widgets.provider_stats import ProviderStats
+from flowdeck.panel.widgets.route_split import RouteSplit
 
 
 class OverviewView(View):

@@ -6,11 +6,11 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import Button, Input, Label
 
-from panel import fmt
-from panel.state import PanelState
-from panel.views.base import TableView
-from panel.widgets.live_table import Cell, Column, LiveTable
-from panel.widgets.route_split import RouteSplit
+from flowdeck.panel import fmt
+from flowdeck.panel.state import PanelState
+from flowdeck.panel.views.base import TableView
+from flowdeck.panel.widgets.live_table import Cell, Column, LiveTable
+from flowdeck.panel.widgets.route_split import RouteSplit
 
 COLUMNS = [
     Column("router", "Router"),

@@ -6,9 +6,9 @@ from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widget import Widget
 
-from panel.views.base import View
-from panel.widgets.gantt import Gantt
-from panel.widgets.parallel_summary import ParallelSummary
+from flowdeck.panel.views.base import View
+from flowdeck.panel.widgets.gantt import Gantt
+from flowdeck.panel.widgets.parallel_summary import ParallelSummary
 
 
 class TimelinesView(View):

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from textual.content import Content
 
-from panel import fmt
-from panel.widgets.cache_rates import rate_style
-from panel.widgets.state_box import StateBox, flow
+from flowdeck.panel import fmt
+from flowdeck.panel.widgets.cache_rates import rate_style
+from flowdeck.panel.widgets.state_box import StateBox, flow
 
 
 class CacheDetail(StateBox):

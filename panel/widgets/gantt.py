@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from textual.content import Content
 
-from panel import fmt
-from panel.state import PanelState, Run
-from panel.widgets.state_box import StateBox
+from flowdeck.panel import fmt
+from flowdeck.panel.state import PanelState, Run
+from flowdeck.panel.widgets.state_box import StateBox
 
 _STATUS = {
     "ok": ("█", "$success", "ok"),

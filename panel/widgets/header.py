@@ -7,8 +7,8 @@ import time
 from textual.content import Content
 from textual.widget import Widget
 
-from panel import fmt
-from panel.state import CONNECTED, PanelState
+from flowdeck.panel import fmt
+from flowdeck.panel.state import CONNECTED, PanelState
 
 
 class StatusHeader(Widget):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from textual.content import Content
 
-from panel import fmt
-from panel.widgets.state_box import StateBox, flow
+from flowdeck.panel import fmt
+from flowdeck.panel.widgets.state_box import StateBox, flow
 
 
 class Kpis(StateBox):

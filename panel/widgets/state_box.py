@@ -5,7 +5,7 @@ from __future__ import annotations
 from textual.content import Content
 from textual.widget import Widget
 
-from panel.state import PanelState
+from flowdeck.panel.state import PanelState
 
 
 class StateBox(Widget):
