@@ -43,7 +43,7 @@ async def _run(quick: bool, only: set[str] | None) -> list[Section]:
     from bench.bench_scaling import bench_scaling
     from bench.bench_scenarios import bench_scenarios
     from bench.bench_telemetry import bench_telemetry
-    from tests.redis_server import RedisServer, find_redis
+    from tests.support.redis_server import RedisServer, find_redis
 
     redis = None
     binary = find_redis()

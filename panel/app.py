@@ -175,9 +175,10 @@ class FlowdeckApp(App[None]):
         """The single consumer of the engine's updates (connect, embed, follow)."""
         path = self.socket_path
         if self.embed == "always" or (self.embed == "auto" and not await _engine_listening(path)):
-            path = await self._start_embedded()
-            if path is None:
+            embedded = await self._start_embedded()
+            if embedded is None:
                 return
+            path = embedded
         self.live = live = LiveClient(path, client_name="panel")
         state = self.state
         loop = asyncio.get_running_loop()
@@ -277,9 +278,9 @@ class FlowdeckApp(App[None]):
             self.refresh_bindings()
         if self.paused:
             return
-        view = self.active_view
-        if view is not None:
-            view.refresh_view()
+        active = self.active_view
+        if active is not None:
+            active.refresh_view()
             self.repaints += 1
 
     @property

@@ -86,7 +86,7 @@ def parse_theme(text: str) -> Theme:
             Color.parse(value)
         except ColorParseError:
             raise ThemeError(f"colors.{key}: {value!r} is not a colour") from None
-    return Theme(name=name, dark=dark, **{k: colors.get(k) for k in COLOR_KEYS})
+    return Theme(name=name, dark=dark, **{k: colors[k] for k in COLOR_KEYS if k in colors})
 
 
 def user_theme_dir() -> Path:

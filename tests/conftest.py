@@ -2,30 +2,22 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+import redis.asyncio as aioredis
 
-from tests.redis_server import RedisServer, find_redis
-
-
-def _redis_binary() -> str:
-    binary = find_redis()
-    if binary is None:
-        if os.environ.get("FLOWDECK_REQUIRE_REDIS") == "1":
-            pytest.fail("redis-server not found and FLOWDECK_REQUIRE_REDIS=1")
-        pytest.skip("redis-server not installed")
-    return binary
+from tests.support.providers import FakeFleet
+from tests.support.redis_server import RedisServer, redis_binary
 
 
 @pytest.fixture(scope="session")
 def redis_server() -> Iterator[RedisServer]:
     """One redis-server for the whole session; tests use unique names/prefixes."""
-    server = RedisServer(_redis_binary())
+    server = RedisServer(redis_binary())
     server.start()
     yield server
     server.stop()
@@ -34,7 +26,7 @@ def redis_server() -> Iterator[RedisServer]:
 @pytest.fixture
 def redis_proc() -> Iterator[RedisServer]:
     """A redis-server of this test's own, which the test may kill and restart."""
-    server = RedisServer(_redis_binary())
+    server = RedisServer(redis_binary())
     server.start()
     yield server
     server.stop()
@@ -51,3 +43,18 @@ def sock_dir() -> Iterator[Path]:
 @pytest.fixture
 def sock_path(sock_dir: Path) -> Path:
     return sock_dir / "engine.sock"
+
+
+@pytest.fixture
+async def redis_raw(redis_server: RedisServer) -> AsyncIterator[aioredis.Redis]:
+    """A plain redis-py client on the session's server, to look at what Flowdeck stored."""
+    client = aioredis.Redis.from_url(redis_server.url)
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+async def fakes() -> AsyncIterator[FakeFleet]:
+    """Real aiohttp servers on 127.0.0.1 speaking the OpenAI, Anthropic and Ollama formats."""
+    async with FakeFleet() as fleet:
+        yield fleet

@@ -262,7 +262,7 @@ class ControlServer:
             if cached is None or cached[1] is not None:
                 log.exception("engine.stats() failed; stats notifications skipped")
             frame = None
-        self._stats_frame = (now, frame)  # type: ignore[assignment]
+        self._stats_frame = (now, frame)
         return frame
 
     def hello(self) -> dict[str, Any]:
@@ -470,10 +470,10 @@ class _Conn(asyncio.Protocol):
             return self._for_each(names, eng.memories, "clear", "cleared")
         if method == P.CACHE_SET_TTL:
             cache = eng.caches[a["name"]]
-            return _then_describe(_call(cache.set_ttl, a["ttl"]), cache)  # type: ignore[attr-defined]
+            return _then_describe(_call(cache.set_ttl, a["ttl"]), cache)
         if method == P.CACHE_SET_MAX_SIZE:
             cache = eng.caches[a["name"]]
-            return _then_describe(_call(cache.set_max_size, a["max_size"]), cache)  # type: ignore[attr-defined]
+            return _then_describe(_call(cache.set_max_size, a["max_size"]), cache)
         if method == P.ROUTER_PIN:
             router = eng.routers[a["name"]]
             return _then_describe(_call(router.pin, a["route"]), router)
@@ -482,7 +482,7 @@ class _Conn(asyncio.Protocol):
             return _then_describe(_call(router.set_model, a["route"], a["provider"]), router)
         if method == P.MEMORY_SEARCH:
             mem = eng.memories[a["name"]]
-            res = _call(mem.search, a["keywords"], a["limit"])  # type: ignore[attr-defined]
+            res = _call(mem.search, a["keywords"], a["limit"])
             head = {"name": a["name"], "keywords": a["keywords"], "limit": a["limit"]}
             if inspect.isawaitable(res):
                 return _awaited(res, lambda r: {**head, "results": r})

@@ -213,7 +213,7 @@ class Memory(Primitive):
             got = 0
             keys = reversed(posting)
             if budget is not None and len(posting) > budget:
-                keys = islice(keys, budget)  # type: ignore[assignment]
+                keys = islice(keys, budget)
                 complete = False
             else:
                 complete = True

@@ -80,7 +80,9 @@ class AnthropicClient(HttpProviderClient):
                 if not isinstance(text, str):
                     raise self.fail("malformed response: a text block has no 'text'")
                 parts.append(text)
-        usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
+        usage = data.get("usage")
+        if not isinstance(usage, dict):
+            usage = {}
         return self.completion(
             "".join(parts),
             req,

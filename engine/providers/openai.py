@@ -53,7 +53,9 @@ class OpenAIClient(HttpProviderClient):
             content = ""  # e.g. a refusal or tool call: no text
         if not isinstance(content, str):
             raise self.fail("malformed response: 'choices[0].message.content' is not text")
-        usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
+        usage = data.get("usage")
+        if not isinstance(usage, dict):
+            usage = {}
         return self.completion(
             content,
             req,

@@ -68,7 +68,7 @@ def local_key(data: Any) -> Hashable:
     if t is str:
         return data
     if t is dict and 0 < len(data) <= 16:
-        out = []
+        out: list[tuple[Any, ...]] = []
         for k, v in data.items():
             if type(k) is not str:
                 break
@@ -94,7 +94,8 @@ def digest_of_local(key: Hashable) -> str:
     if t is tuple:
         return digest({item[0]: item[-1] for item in key})  # type: ignore[attr-defined]
     if t is bytes:
-        return key.hex()  # type: ignore[union-attr]
+        assert isinstance(key, bytes)
+        return key.hex()
     raise TypeError(f"not a local key: {type(key).__name__}")
 
 

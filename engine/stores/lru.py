@@ -171,7 +171,7 @@ class LRUTTLStore:
         return len(self._data)
 
     def __contains__(self, key: object) -> bool:
-        return self.peek(key, _MISSING) is not _MISSING  # type: ignore[arg-type]
+        return self.peek(key, _MISSING) is not _MISSING
 
     def keys(self) -> Iterator[Hashable]:
         """Keys from least to most recently used (a snapshot: safe to mutate while iterating)."""

@@ -28,4 +28,4 @@ class TitledModal(ModalScreen[ResultT]):
         yield Label(self.help_text, classes="help", markup=False)
 
     def action_cancel(self) -> None:
-        self.dismiss(None)  # type: ignore[arg-type]
+        self.dismiss(None)

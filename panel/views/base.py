@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import TYPE_CHECKING, ClassVar
 
 from textual.binding import Binding, BindingType
@@ -16,8 +15,6 @@ if TYPE_CHECKING:
     from textual.widget import Widget
 
     from flowdeck.panel.widgets.live_table import Cell, LiveTable
-
-RowsFn = Callable[[PanelState, dict[str, str]], dict[str, dict[str, "Cell"]]]
 
 
 class View(Vertical):
@@ -102,7 +99,10 @@ class TableView(View):
     produced by ``rows`` from the state model and synced in place on every paint."""
 
     sort_column: ClassVar[str] = "name"
-    rows: ClassVar[RowsFn]
+
+    def rows(self, colors: dict[str, str]) -> dict[str, dict[str, Cell]]:
+        """The table's rows (row key -> column -> cell) from the current state."""
+        raise NotImplementedError
 
     def on_mount(self) -> None:
         table = self.table
@@ -117,4 +117,4 @@ class TableView(View):
             return
         if force:
             table.invalidate()
-        table.sync(type(self).rows(self.state, palette(self.app)))
+        table.sync(self.rows(palette(self.app)))

@@ -75,7 +75,8 @@ def cache_rows(state: PanelState, pal: dict[str, str]) -> dict[str, dict[str, Ce
 class CachesView(TableView):
     """Filterable, sortable cache table with flush / TTL / size actions."""
 
-    rows = staticmethod(cache_rows)
+    def rows(self, colors: dict[str, str]) -> dict[str, dict[str, Cell]]:
+        return cache_rows(self.state, colors)
 
     DEFAULT_CSS = """
     CachesView LiveTable { height: auto; max-height: 1fr; }

@@ -92,7 +92,8 @@ def format_results(name: str, query: str, result: Any) -> Content:
 class MemoryView(TableView):
     """Namespaces table; search box (Enter queries the selected memory); clear action."""
 
-    rows = staticmethod(memory_rows)
+    def rows(self, colors: dict[str, str]) -> dict[str, dict[str, Cell]]:
+        return memory_rows(self.state, colors)
 
     DEFAULT_CSS = """
     MemoryView LiveTable { height: auto; max-height: 50%; }

@@ -86,7 +86,9 @@ class RoutersView(TableView):
     """Split bars per router, the route table, and pin / auto / remap actions."""
 
     sort_column = "router"
-    rows = staticmethod(route_rows)
+
+    def rows(self, colors: dict[str, str]) -> dict[str, dict[str, Cell]]:
+        return route_rows(self.state, colors)
 
     DEFAULT_CSS = """
     RoutersView RouteSplit { height: auto; max-height: 40%; }

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from flowdeck.engine import Engine
 from flowdeck.engine.control import protocol as P
-from tests.test_control_helpers import build_flows, control_settings
+from tests.support.control import build_flows, control_settings
 
 
 class ThreadedEngine:

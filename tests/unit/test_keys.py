@@ -6,15 +6,13 @@ import os
 import subprocess
 import sys
 from enum import IntEnum, StrEnum
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from flowdeck.engine.stores.keys import canonical, digest, digest_of_local, local_key
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.support import ROOT
 
 SAMPLES = [
     "What is a primitive?",

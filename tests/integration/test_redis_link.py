@@ -10,8 +10,8 @@ import pytest
 
 from flowdeck.engine.stores.redis_link import RedisLink, RedisUnavailable, glob_escape, redact_url
 from flowdeck.engine.telemetry.events import EventBus, EventKind
-from tests.redis_server import RedisServer, free_port
-from tests.waiting import until
+from tests.support.redis_server import RedisServer, free_port, redis_binary
+from tests.support.waiting import until
 
 
 def redis_events(bus: EventBus) -> list[tuple[Any, ...]]:
@@ -89,9 +89,7 @@ async def test_breaker_opens_fails_fast_and_closes_when_redis_returns(
 
 
 async def test_start_without_redis_does_not_raise_and_recovers(tmp_path: Any) -> None:
-    from tests.conftest import _redis_binary
-
-    server = RedisServer(_redis_binary())  # not started yet
+    server = RedisServer(redis_binary())  # not started yet
     bus = EventBus(1024)
     link = RedisLink(server.url, bus, probe_max=0.2)
     await link.start()

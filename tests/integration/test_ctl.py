@@ -15,8 +15,7 @@ from pathlib import Path
 import pytest
 
 from flowdeck.engine.__main__ import parse_params, parse_value
-
-ROOT = Path(__file__).resolve().parents[1]
+from tests.support import ROOT
 
 
 def _env() -> dict[str, str]:

@@ -10,7 +10,7 @@ import pytest
 
 from flowdeck.engine import Engine
 from flowdeck.engine.control.metrics import MetricsServer
-from tests.test_control_helpers import build_flows, burst, control_settings
+from tests.support.control import build_flows, burst, control_settings
 
 parser = pytest.importorskip("prometheus_client.parser")
 

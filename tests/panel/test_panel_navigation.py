@@ -11,9 +11,8 @@ from flowdeck.panel.modals.number import NumberModal
 from flowdeck.panel.modals.pick import PickModal
 from flowdeck.panel.widgets.event_tail import EventTail
 from flowdeck.panel.widgets.live_table import LiveTable
-from tests.test_panel_app import SIZE, Rig, attached, make_app, rig, until
-
-__all__ = ["rig"]  # the fixture, shared with test_panel_app
+from tests.support.panel import SIZE, Rig, attached, make_app
+from tests.support.waiting import until
 
 
 async def test_view_keys_switch_from_any_focus_and_focus_the_table(
@@ -25,7 +24,7 @@ async def test_view_keys_switch_from_any_focus_and_focus_the_table(
         tabs = app.query_one("#tabs")
         await pilot.press("2")
         table = app.query_one("#cache-table", LiveTable)
-        await until(pilot, lambda: table.row_count == 2)
+        await until(lambda: table.row_count == 2)
         # The table has the focus at once: s sorts, arrows select.
         assert app.focused is table
         await pilot.press("s")
@@ -40,7 +39,7 @@ async def test_view_keys_switch_from_any_focus_and_focus_the_table(
         await pilot.press("2")
         await pilot.click("#btn-flush-all")
         await pilot.click("#no")
-        await until(pilot, lambda: not app.screen.is_modal)
+        await until(lambda: not app.screen.is_modal)
         assert isinstance(app.focused, Button)
         await pilot.press("3")
         assert tabs.active == "routers"
@@ -61,20 +60,20 @@ async def test_event_log_follows_new_events_until_scrolled_up(rig: Rig, tmp_path
         for _ in range(3):  # the first rows arrive before the log was ever laid out
             await rig.chat(30)
             seen = app.state.events_total
-            await until(pilot, lambda s=seen: len(tail.rows) >= s and tail.max_scroll_y > 0)
-            await until(pilot, lambda: tail.scroll_y == tail.max_scroll_y)
+            await until(lambda s=seen: len(tail.rows) >= s and tail.max_scroll_y > 0)
+            await until(lambda: tail.scroll_y == tail.max_scroll_y)
         await pilot.press("home")  # scrolled up: stays where the operator put it
-        await until(pilot, lambda: tail.scroll_y == 0)
+        await until(lambda: tail.scroll_y == 0)
         rows = len(tail.rows)
         await rig.chat(30)
-        await until(pilot, lambda: len(tail.rows) > rows)
+        await until(lambda: len(tail.rows) > rows)
         await pilot.pause()
         assert tail.scroll_y == 0
         await pilot.press("end")  # back at the end: follows again
         rows = len(tail.rows)
         await rig.chat(30)
-        await until(pilot, lambda: len(tail.rows) > rows)
-        await until(pilot, lambda: tail.scroll_y == tail.max_scroll_y)
+        await until(lambda: len(tail.rows) > rows)
+        await until(lambda: tail.scroll_y == tail.max_scroll_y)
 
 
 async def test_bracketed_text_is_shown_as_typed_not_parsed_as_markup(
@@ -84,20 +83,20 @@ async def test_bracketed_text_is_shown_as_typed_not_parsed_as_markup(
     async with app.run_test(size=SIZE) as pilot:
         await attached(pilot)
         await pilot.press("2", "t")
-        await until(pilot, lambda: isinstance(app.screen, NumberModal))
+        await until(lambda: isinstance(app.screen, NumberModal))
         await pilot.press(*"[/x]", "enter")  # was a MarkupError: the panel died
         error = app.screen.query_one("#error", Label)
-        await until(pilot, lambda: "'[/x]' is not a number" in str(error.render()))
+        await until(lambda: "'[/x]' is not a number" in str(error.render()))
         await pilot.press("escape")
-        await until(pilot, lambda: not app.screen.is_modal)
+        await until(lambda: not app.screen.is_modal)
         await pilot.press("6", "slash", *"[/b]")
         count = app.query_one("#event-count", Label)
-        await until(pilot, lambda: "(filter: [/b])" in str(count.render()))
+        await until(lambda: "(filter: [/b])" in str(count.render()))
         app.notify("a [/c] b")  # notifications carry typed input and engine answers
         await pilot.pause()
         # A pick list keeps its bracketed marks ("[first now]", "[pinned now]").
         await pilot.press("escape", "3", "R")
-        await until(pilot, lambda: isinstance(app.screen, PickModal))
+        await until(lambda: isinstance(app.screen, PickModal))
         options = app.screen.query_one(OptionList)
         labels = [str(options.get_option_at_index(i).prompt) for i in range(options.option_count)]
         assert any(label.endswith("[first now]") for label in labels), labels
@@ -109,7 +108,7 @@ async def test_flush_confirmation_names_the_layers_of_the_cache(rig: Rig, tmp_pa
     async with app.run_test(size=SIZE) as pilot:
         await attached(pilot)
         await pilot.press("2", "f")
-        await until(pilot, lambda: isinstance(app.screen, ConfirmModal))
+        await until(lambda: isinstance(app.screen, ConfirmModal))
         message = str(app.screen.query_one(".message", Label).render())
         assert message.endswith("entries will be dropped (L1).")  # the demo caches are L1 only
 

@@ -15,7 +15,7 @@ from flowdeck.engine.errors import ProviderError
 from flowdeck.engine.providers import CLIENTS, ProviderClient
 from flowdeck.engine.settings import ProviderSettings
 from flowdeck.engine.telemetry.events import EventBus, EventKind
-from tests.fake_providers import (
+from tests.support.providers import (
     FORMATS,
     PATHS,
     Drop,
@@ -27,12 +27,6 @@ from tests.fake_providers import (
 )
 
 KEY = "sk-test-0123456789abcdef"
-
-
-@pytest.fixture
-async def fakes() -> AsyncIterator[FakeFleet]:
-    async with FakeFleet() as fleet:
-        yield fleet
 
 
 @pytest.fixture

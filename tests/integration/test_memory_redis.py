@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -13,8 +12,8 @@ import redis.asyncio as aioredis
 
 from flowdeck.engine import Completion, Engine, EngineSettings, Memory
 from flowdeck.engine.stores import codec
-from tests.redis_server import RedisServer
-from tests.waiting import until
+from tests.support.redis_server import RedisServer
+from tests.support.waiting import until
 
 
 def engine(url: str) -> Engine:
@@ -23,13 +22,6 @@ def engine(url: str) -> Engine:
 
 def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
-
-
-@pytest.fixture
-async def raw(redis_server: RedisServer) -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.Redis.from_url(redis_server.url)
-    yield client
-    await client.aclose()
 
 
 async def stored(client: aioredis.Redis, ns: str) -> dict[str, Any]:
@@ -41,7 +33,7 @@ async def stored(client: aioredis.Redis, ns: str) -> dict[str, Any]:
 
 
 async def test_add_writes_through_and_clear_clears_both(
-    redis_server: RedisServer, raw: aioredis.Redis
+    redis_server: RedisServer, redis_raw: aioredis.Redis
 ) -> None:
     ns = unique("wt")
     async with engine(redis_server.url) as eng:
@@ -49,23 +41,25 @@ async def test_add_writes_through_and_clear_clears_both(
         await eng.run(mem, "warm up")  # registers and starts it
         await mem.add("note", {"text": "remember the milk", "n": 2})
         await mem.add("reply", Completion(text="ok", model="m", provider="p", cost=0.1))
-        got = await stored(raw, ns)  # no waiting: write-through means it is there now
+        got = await stored(redis_raw, ns)  # no waiting: write-through means it is there now
         assert got["note"] == {"text": "remember the milk", "n": 2}
         assert got["reply"] == Completion(text="ok", model="m", provider="p", cost=0.1)
         assert mem.describe()["l2"] is True
         assert await mem.clear() == 3
-        assert await raw.exists(f"flowdeck:memory:{ns}") == 0
+        assert await redis_raw.exists(f"flowdeck:memory:{ns}") == 0
         assert mem.size == 0
 
 
-async def test_eviction_is_written_through(redis_server: RedisServer, raw: aioredis.Redis) -> None:
+async def test_eviction_is_written_through(
+    redis_server: RedisServer, redis_raw: aioredis.Redis
+) -> None:
     ns = unique("ev")
     async with engine(redis_server.url) as eng:
         mem = Memory(name=unique("m"), namespace=ns, max_size=3, l2=True)
         eng.add(mem)
         for i in range(5):
             await mem.add(f"k{i}", f"value {i}")
-        assert set(await stored(raw, ns)) == {"k2", "k3", "k4"}
+        assert set(await stored(redis_raw, ns)) == {"k2", "k3", "k4"}
 
 
 async def test_unstorable_values_are_refused_before_anything_changes(

@@ -7,7 +7,7 @@ and socket as any event) on top of it.
 - ``pytest tests/test_panel_load.py``: the panel coalesces (repaints at most once per
   tick, only the visible view), applies every event it receives, and a key press takes
   effect quickly while the flood runs (engine and panel share one process here).
-- ``python -m tests.test_panel_load measure``: the numbers for the report. The engine
+- ``python -m tests.panel.test_panel_load measure``: the numbers for the report. The engine
   runs in a child process; the panel runs in a real terminal (tmux) in another; the
   panel's CPU use is read from /proc over 10 s and key-to-effect latency is timed from
   ``tmux send-keys`` to the change showing up in ``tmux capture-pane``.
@@ -121,7 +121,7 @@ async def test_panel_coalesces_under_50k_events_per_second(sock_path: Path, tmp_
                 await asyncio.sleep(0.005)
 
 
-# ---- the 10-second measurement (python -m tests.test_panel_load measure) -----------------
+# ---- the 10-second measurement (python -m tests.panel.test_panel_load measure) -----------------
 async def _serve(path: str, rate: float) -> None:
     async with FloodEngine(Path(path), rate) as fe:
         print("ready", flush=True)
@@ -159,9 +159,10 @@ def measure(width: int = 120, height: int = 40, seconds: float = 10.0, rate: flo
     """Panel CPU and key latency against a flooding engine in another process."""
     tmp = Path(tempfile.mkdtemp(prefix="fdload-", dir="/tmp"))
     sock = tmp / "engine.sock"
-    root = Path(__file__).resolve().parent.parent
+    from tests.support import ROOT as root
+
     server = subprocess.Popen(
-        [sys.executable, "-m", "tests.test_panel_load", "serve", str(sock), str(rate)],
+        [sys.executable, "-m", "tests.panel.test_panel_load", "serve", str(sock), str(rate)],
         cwd=root,
         stdout=subprocess.PIPE,
         text=True,
@@ -250,4 +251,4 @@ if __name__ == "__main__":
         w, h = (int(x) for x in (sys.argv[2:4] if len(sys.argv) >= 4 else (120, 40)))
         measure(w, h, rate=float(os.environ.get("FLOWDECK_LOAD_RATE", RATE)))
     else:
-        print("usage: python -m tests.test_panel_load {measure [W H] | serve SOCKET RATE}")
+        print("usage: python -m tests.panel.test_panel_load {measure [W H] | serve SOCKET RATE}")

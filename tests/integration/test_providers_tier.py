@@ -3,22 +3,15 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
 from flowdeck.engine import Engine, ProviderError, Router
 from flowdeck.engine.telemetry.events import EventKind
-from tests.fake_providers import FORMATS, FakeFleet, Hang, Reply, Status
+from tests.support.providers import FORMATS, FakeFleet, Hang, Reply, Status
 
 KEY = "sk-live-SECRET-9f8e7d6c5b4a"
-
-
-@pytest.fixture
-async def fakes() -> AsyncIterator[FakeFleet]:
-    async with FakeFleet() as fleet:
-        yield fleet
 
 
 def events(eng: Engine, kind: str) -> list[tuple[Any, ...]]:

@@ -13,7 +13,7 @@ import pytest
 
 from flowdeck.engine import Engine
 from flowdeck.engine.control.client import ControlClient
-from tests.test_control_helpers import RawConn, build_flows, burst, control_settings
+from tests.support.control import RawConn, build_flows, burst, control_settings
 
 
 def stalled_subscriber(path: Path) -> socket.socket:
@@ -38,7 +38,7 @@ def drained_to_eof(s: socket.socket) -> bool:
     return True
 
 
-async def until(predicate: Any, produce: Any, deadline: float = 20.0) -> None:
+async def produce_until(predicate: Any, produce: Any, deadline: float = 20.0) -> None:
     """Keep producing load until ``predicate()`` holds (fails after ``deadline`` s)."""
     end = time.monotonic() + deadline
     while not predicate():
@@ -58,7 +58,7 @@ async def test_never_reading_client_is_disconnected(sock_path: Path) -> None:
                 await burst(eng, flows["plain"], 200)
                 await asyncio.sleep(0.002)
 
-            await until(lambda: eng.control.disconnected >= 1, produce)
+            await produce_until(lambda: eng.control.disconnected >= 1, produce)
             assert len(eng.control.clients) == 1  # only the good client is left
             assert await asyncio.to_thread(drained_to_eof, s)  # (blocking reads: a thread)
             assert (await good.hello())["clients"] == 1

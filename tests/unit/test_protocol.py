@@ -14,9 +14,9 @@ from flowdeck.engine.completion import Completion
 from flowdeck.engine.control import protocol as P
 from flowdeck.engine.control.client import ControlClient
 from flowdeck.engine.telemetry.events import EventKind
-from tests.test_control_helpers import control_settings
+from tests.support import ROOT
+from tests.support.control import control_settings
 
-ROOT = Path(__file__).resolve().parents[1]
 NAMES = {("caches", "llm"), ("routers", "r"), ("memories", "m"), ("providers", "p1")}
 
 

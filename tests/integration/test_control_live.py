@@ -18,7 +18,7 @@ from flowdeck.engine.control.client import (
     LiveClient,
     Update,
 )
-from tests.test_control_helpers import build_flows, burst, control_settings
+from tests.support.control import build_flows, burst, control_settings
 
 
 class Feed:

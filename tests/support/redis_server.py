@@ -10,6 +10,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import pytest
+
 
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
@@ -84,3 +86,13 @@ def find_redis() -> str | None:
     return shutil.which("redis-server") or (
         "/usr/bin/redis-server" if os.path.exists("/usr/bin/redis-server") else None
     )
+
+
+def redis_binary() -> str:
+    """The redis-server to run; skip (or fail, with FLOWDECK_REQUIRE_REDIS=1) without one."""
+    binary = find_redis()
+    if binary is None:
+        if os.environ.get("FLOWDECK_REQUIRE_REDIS") == "1":
+            pytest.fail("redis-server not found and FLOWDECK_REQUIRE_REDIS=1")
+        pytest.skip("redis-server not installed")
+    return binary

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -14,8 +13,8 @@ import redis.asyncio as aioredis
 from flowdeck.engine import Cache, Completion, Engine, EngineSettings, Step
 from flowdeck.engine.stores.keys import digest
 from flowdeck.engine.telemetry.events import EventKind
-from tests.redis_server import RedisServer
-from tests.waiting import until
+from tests.support.redis_server import RedisServer
+from tests.support.waiting import until
 
 
 def unique(prefix: str) -> str:
@@ -54,15 +53,8 @@ def engine(url: str) -> Engine:
     return Engine(EngineSettings.load(redis_url=url, control=False))
 
 
-@pytest.fixture
-async def raw(redis_server: RedisServer) -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.Redis.from_url(redis_server.url)
-    yield client
-    await client.aclose()
-
-
 async def test_two_engines_share_l2_and_an_l2_hit_fills_l1(
-    redis_server: RedisServer, raw: aioredis.Redis
+    redis_server: RedisServer, redis_raw: aioredis.Redis
 ) -> None:
     name = unique("shared")
     model = Model()
@@ -72,9 +64,9 @@ async def test_two_engines_share_l2_and_an_l2_hit_fills_l1(
         first = await a.run(ca, {"prompt": "why"})
         await ca.wait_writes()
         rkey = f"flowdeck:cache:{name}:{digest({'prompt': 'why'})}"
-        assert await raw.exists(rkey) == 1
-        assert 55_000 < await raw.pttl(rkey) <= 60_000
-        assert b"\x80\x03" not in await raw.get(rkey)  # not a pickle
+        assert await redis_raw.exists(rkey) == 1
+        assert 55_000 < await redis_raw.pttl(rkey) <= 60_000
+        assert b"\x80\x03" not in await redis_raw.get(rkey)  # not a pickle
 
         second = await b.run(cb, {"prompt": "why"})
         assert model.calls == 1
@@ -94,7 +86,7 @@ async def test_two_engines_share_l2_and_an_l2_hit_fills_l1(
 
 
 async def test_flush_deletes_only_this_caches_keys(
-    redis_server: RedisServer, raw: aioredis.Redis
+    redis_server: RedisServer, redis_raw: aioredis.Redis
 ) -> None:
     base = unique("fl")
     others = {
@@ -104,7 +96,7 @@ async def test_flush_deletes_only_this_caches_keys(
         f"unrelated:{base}": b"1",
     }
     for k, v in others.items():
-        await raw.set(k, v)
+        await redis_raw.set(k, v)
     async with engine(redis_server.url) as eng:
         mine = Cache(Step(lambda d: d.upper()), name=base, ttl=60, max_size=100, l2=True)
         star = Cache(Step(lambda d: d.upper()), name=base + "*", ttl=60, max_size=100, l2=True)
@@ -116,18 +108,18 @@ async def test_flush_deletes_only_this_caches_keys(
         # The glob characters in "<base>*" must not make its flush match <base>'s keys.
         out = await star.flush()
         assert out == {"name": base + "*", "l1": 30, "l2": 30}
-        assert len([k async for k in raw.scan_iter(match=f"flowdeck:cache:{base}:*")]) == 30
+        assert len([k async for k in redis_raw.scan_iter(match=f"flowdeck:cache:{base}:*")]) == 30
         out = await mine.flush()
         assert out == {"name": base, "l1": 30, "l2": 30}
-        assert [k async for k in raw.scan_iter(match=f"flowdeck:cache:{base}:*")] == []
+        assert [k async for k in redis_raw.scan_iter(match=f"flowdeck:cache:{base}:*")] == []
         for k in others:
-            assert await raw.exists(k) == 1, k
+            assert await redis_raw.exists(k) == 1, k
         flushes = [e[3:] for e in eng.bus.recent(eng.bus.seq) if e[2] == EventKind.CACHE_FLUSH]
         assert flushes == [(base + "*", 30, 30), (base, 30, 30)]
 
 
 async def test_shorter_ttl_expires_old_entries_in_l1_and_l2(
-    redis_server: RedisServer, raw: aioredis.Redis
+    redis_server: RedisServer, redis_raw: aioredis.Redis
 ) -> None:
     name = unique("ttl")
     wall, mono = Clock(1_700_000_000.0), Clock(100.0)
@@ -168,13 +160,13 @@ async def test_shorter_ttl_expires_old_entries_in_l1_and_l2(
         # ...and the background re-timing deletes the L2 record nobody re-stored and
         # gives the young one its remaining 15 s.
         await ca.wait_writes()
-        assert await raw.exists(rkey("older")) == 0
-        assert 0 < await raw.pttl(rkey("young")) <= 15_000
-        assert 19_000 < await raw.pttl(rkey("old")) <= 20_000  # b re-stored it just now
+        assert await redis_raw.exists(rkey("older")) == 0
+        assert 0 < await redis_raw.pttl(rkey("young")) <= 15_000
+        assert 19_000 < await redis_raw.pttl(rkey("old")) <= 20_000  # b re-stored it just now
 
 
 async def test_retime_deletes_expired_keys_and_extends_live_ones(
-    redis_server: RedisServer, raw: aioredis.Redis
+    redis_server: RedisServer, redis_raw: aioredis.Redis
 ) -> None:
     name = unique("retime")
     wall = Clock(1_700_000_000.0)
@@ -191,14 +183,14 @@ async def test_retime_deletes_expired_keys_and_extends_live_ones(
         wall.now += 1  # a*: 41 s old, b*: 1 s old
         cache.set_ttl(30)
         await cache.wait_writes()
-        keys = [k async for k in raw.scan_iter(match=f"flowdeck:cache:{name}:*")]
+        keys = [k async for k in redis_raw.scan_iter(match=f"flowdeck:cache:{name}:*")]
         assert len(keys) == 20
         for k in keys:
-            assert 28_000 < await raw.pttl(k) <= 29_000
+            assert 28_000 < await redis_raw.pttl(k) <= 29_000
         cache.set_ttl(3600)
         await cache.wait_writes()
         for k in keys:
-            assert await raw.pttl(k) > 3_500_000
+            assert await redis_raw.pttl(k) > 3_500_000
 
 
 async def test_unserialisable_results_stay_in_l1_and_are_counted(
@@ -220,17 +212,17 @@ async def test_unserialisable_results_stay_in_l1_and_are_counted(
 
 
 async def test_foreign_values_under_the_prefix_are_misses(
-    redis_server: RedisServer, raw: aioredis.Redis
+    redis_server: RedisServer, redis_raw: aioredis.Redis
 ) -> None:
     name = unique("foreign")
     rkey = f"flowdeck:cache:{name}:{digest('x')}"
-    await raw.set(rkey, b"not a flowdeck record")
+    await redis_raw.set(rkey, b"not a flowdeck record")
     async with engine(redis_server.url) as eng:
         cache = Cache(Step(lambda d: d + "!"), name=name, ttl=60, max_size=10, l2=True)
         assert await eng.run(cache, "x") == "x!"
         await cache.wait_writes()
         assert cache.stats()["l2_errors"] == 1
-        assert (await raw.get(rkey))[:2] == b"FD"  # replaced by a proper record
+        assert (await redis_raw.get(rkey))[:2] == b"FD"  # replaced by a proper record
 
 
 async def test_redis_killed_mid_traffic_then_restarted(redis_proc: RedisServer) -> None:

@@ -20,7 +20,7 @@ from flowdeck.engine.control.client import (
     EngineNotRunning,
 )
 from flowdeck.engine.telemetry.events import EventKind
-from tests.test_control_helpers import RawConn, build_flows, burst, control_settings
+from tests.support.control import RawConn, build_flows, burst, control_settings
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ from flowdeck.engine.control.server import (
     peer_uid_allowed,
 )
 from flowdeck.engine.errors import EngineAlreadyRunning
-from tests.test_control_helpers import control_settings
+from tests.support.control import control_settings
 
 IS_ROOT = os.geteuid() == 0
 

@@ -466,9 +466,9 @@ def test_package_data_covers_theme_and_css_files() -> None:
     installed wheel has them (checked by building one in development: see the report)."""
     import fnmatch
     import tomllib
-    from pathlib import Path
 
-    root = Path(__file__).resolve().parent.parent
+    from tests.support import ROOT as root
+
     cfg = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]
     data = cfg["package-data"]
     assert "flowdeck.themes" in cfg["packages"]

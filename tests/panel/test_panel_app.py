@@ -7,20 +7,13 @@ latency) and the demo flows on a socket in a temp dir, runs the panel with
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
-from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
-from textual.command import CommandPalette
-from textual.pilot import Pilot
 from textual.widgets import Input, Label, OptionList
 
-from flowdeck.engine import Context, Engine
-from flowdeck.engine.demo import DemoFlows, build_flows, demo_settings
 from flowdeck.panel import fmt
 from flowdeck.panel.app import FlowdeckApp
 from flowdeck.panel.modals.confirm import ConfirmModal
@@ -30,126 +23,20 @@ from flowdeck.panel.modals.pick import PickModal
 from flowdeck.panel.widgets.event_tail import EventTail
 from flowdeck.panel.widgets.header import StatusHeader
 from flowdeck.panel.widgets.live_table import LiveTable
-
-SIZE = (120, 40)
-
-
-class Rig:
-    """A running engine with the demo flows, and a way to send it traffic."""
-
-    def __init__(self, sock: Path, **settings: Any) -> None:
-        self.sock = sock
-        self.settings = settings
-        self.eng: Engine
-        self.flows: DemoFlows
-        self._n = 0
-
-    async def start(self) -> Rig:
-        s = demo_settings(0.0, socket=self.sock, stats_interval=0.2, **self.settings)
-        self.eng = Engine(s)
-        await self.eng.start()
-        self.flows = build_flows(self.eng)
-        return self
-
-    async def stop(self) -> None:
-        await self.eng.close()
-
-    async def chat(self, count: int, *, fresh: bool = True, long: bool = False) -> None:
-        """``count`` chat requests; fresh prompts miss the cache and reach the router."""
-        for _ in range(count):
-            self._n += 1
-            words = "word " * (30 if long else 2)
-            prompt = f"{words} q{self._n}" if fresh else "What is caching?"
-            await self.eng.run(self.flows.chat, {"prompt": prompt}, Context(self.eng))
-
-    async def fanout(self, count: int) -> None:
-        """``count`` runs of the parallel fan-out flow (fresh prompts)."""
-        for _ in range(count):
-            self._n += 1
-            await self.eng.run(self.flows.fanout, {"prompt": f"fan {self._n}"}, Context(self.eng))
-
-
-@pytest.fixture
-async def rig(sock_path: Path) -> AsyncIterator[Rig]:
-    r = await Rig(sock_path).start()
-    await r.chat(20)
-    await r.fanout(3)
-    yield r
-    await r.stop()
-
-
-def make_app(sock: Path, tmp_path: Path, **kw: Any) -> FlowdeckApp:
-    kw.setdefault("refresh", 0.2)
-    return FlowdeckApp(socket=sock, embed=False, user_theme_dir=tmp_path / "themes", **kw)
-
-
-async def until(pilot: Pilot[Any], cond: Callable[[], Any], within: float = 5.0) -> None:
-    """Wait (in short steps) until ``cond()`` is true; fail after ``within`` seconds."""
-    loop = asyncio.get_running_loop()
-    end = loop.time() + within
-    while not cond():
-        if loop.time() > end:
-            raise AssertionError(f"condition not met within {within}s: {cond}")
-        await asyncio.sleep(0.02)
-
-
-def exists(path: Path) -> bool:
-    return path.exists()
-
-
-def exported(directory: Path) -> list[Path]:
-    return sorted(directory.glob("flowdeck-snapshot-*.json"))
-
-
-def notes(app: FlowdeckApp) -> list[str]:
-    return [f"{n.title}: {n.message}" for n in app._notifications]
-
-
-def header_text(app: FlowdeckApp) -> str:
-    header = app.query_one(StatusHeader)
-    return str(header.render())
-
-
-def cell(app: FlowdeckApp, table_id: str, row: str, col: str) -> str:
-    table = app.query_one(f"#{table_id}", LiveTable)
-    return table.get_cell(row, col).text
-
-
-async def palette(pilot: Pilot[Any], query: str) -> None:
-    """Open the command palette, search for ``query`` and run the best hit."""
-    app = pilot.app
-    await pilot.press("ctrl+p")
-    await until(pilot, lambda: isinstance(app.screen, CommandPalette))
-    app.screen.query_one(Input).value = query
-    last = query.split()[-1].lower()
-    await until(
-        pilot,
-        lambda: (
-            app.screen.query_one(OptionList).option_count > 0
-            and last in str(app.screen.query_one(OptionList).get_option_at_index(0).prompt).lower()
-        ),
-    )
-    await pilot.press("enter")
-
-
-async def attached(pilot: Pilot[Any]) -> FlowdeckApp:
-    app: FlowdeckApp = pilot.app  # type: ignore[assignment]
-    await until(pilot, lambda: app.state.connected and app.state.has_data)
-    return app
-
-
-async def show_table(
-    pilot: Pilot[Any], key: str, table_id: str, rows: int, select: str | None = None
-) -> LiveTable:
-    """Press a view's key, wait until its table shows ``rows`` rows, optionally put the
-    cursor on the row ``select``; return the table."""
-    app = pilot.app
-    await pilot.press(key)
-    await until(pilot, lambda: app.query_one(f"#{table_id}", LiveTable).row_count == rows)
-    table = app.query_one(f"#{table_id}", LiveTable)
-    if select is not None:
-        table.move_cursor(row=table.get_row_index(select))
-    return table
+from tests.support.panel import (
+    SIZE,
+    Rig,
+    attached,
+    cell,
+    exists,
+    exported,
+    header_text,
+    make_app,
+    notes,
+    palette,
+    show_table,
+)
+from tests.support.waiting import until
 
 
 # ---- attach and show -------------------------------------------------------------------
@@ -157,7 +44,7 @@ async def test_attach_shows_the_snapshot(rig: Rig, tmp_path: Path) -> None:
     app = make_app(rig.sock, tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         await attached(pilot)
-        await until(pilot, lambda: "demo" in header_text(app))
+        await until(lambda: "demo" in header_text(app))
         text = header_text(app)
         assert f"pid {os.getpid()}" in text
         assert app.state.group("caches").keys() == {"llm", "fanout-cache"}
@@ -181,16 +68,16 @@ async def test_flush_with_key_and_confirmation(rig: Rig, tmp_path: Path) -> None
         size_before = cell(app, "cache-table", "llm", "size")
         assert not size_before.startswith("0/")
         await pilot.press("f")
-        await until(pilot, lambda: isinstance(app.screen, ConfirmModal))
+        await until(lambda: isinstance(app.screen, ConfirmModal))
         await pilot.press("n")  # cancel first: nothing happens
-        await until(pilot, lambda: not isinstance(app.screen, ConfirmModal))
+        await until(lambda: not isinstance(app.screen, ConfirmModal))
         assert cache.stats()["size"] > 0
         await pilot.press("f")
-        await until(pilot, lambda: isinstance(app.screen, ConfirmModal))
+        await until(lambda: isinstance(app.screen, ConfirmModal))
         await pilot.press("y")
-        await until(pilot, lambda: cache.stats()["size"] == 0)
-        await until(pilot, lambda: cell(app, "cache-table", "llm", "size").startswith("0/"))
-        await until(pilot, lambda: any("Flushed llm" in n for n in notes(app)))
+        await until(lambda: cache.stats()["size"] == 0)
+        await until(lambda: cell(app, "cache-table", "llm", "size").startswith("0/"))
+        await until(lambda: any("Flushed llm" in n for n in notes(app)))
         assert rig.eng.caches["fanout-cache"].stats()["size"] > 0  # only the selected one
 
 
@@ -202,7 +89,7 @@ async def test_ttl_modal_rejects_bad_input_and_sends_a_valid_ttl(rig: Rig, tmp_p
         await show_table(pilot, "2", "cache-table", 2, "llm")
         ttl_before = rig.eng.caches["llm"].ttl
         await pilot.press("t")
-        await until(pilot, lambda: isinstance(app.screen, NumberModal))
+        await until(lambda: isinstance(app.screen, NumberModal))
         modal = app.screen
         for bad, problem in [
             ("abc", "not a number"),
@@ -219,19 +106,19 @@ async def test_ttl_modal_rejects_bad_input_and_sends_a_valid_ttl(rig: Rig, tmp_p
         assert rig.eng.caches["llm"].ttl == ttl_before
         modal.query_one(Input).value = "1.5"
         await pilot.press("enter")
-        await until(pilot, lambda: rig.eng.caches["llm"].ttl == 1.5)
-        await until(pilot, lambda: cell(app, "cache-table", "llm", "ttl") == "1.50s")
-        await until(pilot, lambda: any("TTL of 'llm' is now 1.50s" in n for n in notes(app)))
+        await until(lambda: rig.eng.caches["llm"].ttl == 1.5)
+        await until(lambda: cell(app, "cache-table", "llm", "ttl") == "1.50s")
+        await until(lambda: any("TTL of 'llm' is now 1.50s" in n for n in notes(app)))
         # max size: a fraction is refused, a whole number goes through
         await pilot.press("m")
-        await until(pilot, lambda: isinstance(app.screen, NumberModal))
+        await until(lambda: isinstance(app.screen, NumberModal))
         app.screen.query_one(Input).value = "2.5"
         await pilot.press("enter")
         assert "whole number" in str(app.screen.query_one("#error", Label).render())
         app.screen.query_one(Input).value = "7"
         await pilot.press("enter")
-        await until(pilot, lambda: rig.eng.caches["llm"].max_size == 7)
-        await until(pilot, lambda: cell(app, "cache-table", "llm", "size").endswith("/7"))
+        await until(lambda: rig.eng.caches["llm"].max_size == 7)
+        await until(lambda: cell(app, "cache-table", "llm", "size").endswith("/7"))
 
 
 # ---- pin and remap -----------------------------------------------------------------------
@@ -242,30 +129,28 @@ async def test_pin_sends_following_traffic_to_the_tier(rig: Rig, tmp_path: Path)
         await attached(pilot)
         await show_table(pilot, "3", "route-table", 3)
         await pilot.press("r")
-        await until(pilot, lambda: isinstance(app.screen, PickModal))
+        await until(lambda: isinstance(app.screen, PickModal))
         options = app.screen.query_one(OptionList)
         ids = [options.get_option_at_index(i).id for i in range(options.option_count)]
         # Move with the arrow keys, the way an operator does.
         for _ in range(ids.index("quality") - (options.highlighted or 0)):
             await pilot.press("down")
-        await until(pilot, lambda: options.highlighted == ids.index("quality"))
+        await until(lambda: options.highlighted == ids.index("quality"))
         await pilot.press("enter")
-        await until(pilot, lambda: router.pinned == "quality")
+        await until(lambda: router.pinned == "quality")
         before = {r: s["count"] for r, s in router.stats()["routes"].items()}
         await rig.chat(15)  # short prompts: the selector would pick "fast"
         after = {r: s["count"] for r, s in router.stats()["routes"].items()}
         assert after["quality"] - before["quality"] == 15
         assert after["fast"] == before["fast"] and after["balanced"] == before["balanced"]
-        await until(pilot, lambda: "pinned" in cell(app, "route-table", "tiers\x1fquality", "mode"))
-        await until(pilot, lambda: any("pinned to 'quality'" in n for n in notes(app)))
+        await until(lambda: "pinned" in cell(app, "route-table", "tiers\x1fquality", "mode"))
+        await until(lambda: any("pinned to 'quality'" in n for n in notes(app)))
         # back to auto with one key
         await pilot.press("a")
-        await until(pilot, lambda: router.pinned is None)
+        await until(lambda: router.pinned is None)
         await rig.chat(5)
         assert router.stats()["routes"]["fast"]["count"] == after["fast"] + 5
-        await until(
-            pilot, lambda: "pinned" not in cell(app, "route-table", "tiers\x1fquality", "mode")
-        )
+        await until(lambda: "pinned" not in cell(app, "route-table", "tiers\x1fquality", "mode"))
 
 
 async def test_remap_route_to_provider(rig: Rig, tmp_path: Path) -> None:
@@ -275,14 +160,13 @@ async def test_remap_route_to_provider(rig: Rig, tmp_path: Path) -> None:
         await attached(pilot)
         await show_table(pilot, "3", "route-table", 3, "tiers\x1ffast")
         await pilot.press("R")
-        await until(pilot, lambda: isinstance(app.screen, PickModal))
+        await until(lambda: isinstance(app.screen, PickModal))
         options = app.screen.query_one(OptionList)
         ids = [options.get_option_at_index(i).id for i in range(options.option_count)]
         options.highlighted = ids.index("sim-max")
         await pilot.press("enter")
-        await until(pilot, lambda: router.providers_of("fast")[0] == "sim-max")
+        await until(lambda: router.providers_of("fast")[0] == "sim-max")
         await until(
-            pilot,
             lambda: cell(app, "route-table", "tiers\x1ffast", "providers").startswith("sim-max"),
         )
 
@@ -300,17 +184,15 @@ async def test_memory_search_and_clear(rig: Rig, tmp_path: Path) -> None:
         assert app.focused is app.query_one("#memory-search", Input)
         await pilot.press(*"backoff", "enter")
         found = app.query_one("#memory-found")
-        await until(pilot, lambda: "k1" in str(found.render()))
+        await until(lambda: "k1" in str(found.render()))
         assert "1 result(s)" in str(found.render())
         await pilot.press("escape")
         app.query_one("#memory-table").focus()
         await pilot.press("c")
-        await until(pilot, lambda: isinstance(app.screen, ConfirmModal))
+        await until(lambda: isinstance(app.screen, ConfirmModal))
         await pilot.press("y")
-        await until(pilot, lambda: mem.size == 0)
-        await until(
-            pilot, lambda: cell(app, "memory-table", "conversations", "size").startswith("0/")
-        )
+        await until(lambda: mem.size == 0)
+        await until(lambda: cell(app, "memory-table", "conversations", "size").startswith("0/"))
 
 
 # ---- disconnect, retry, resync -------------------------------------------------------------
@@ -326,7 +208,7 @@ async def test_engine_restart_disconnected_then_data_flows_again(
             app.live.backoff_max = 0.3  # type: ignore[union-attr]
             await show_table(pilot, "2", "cache-table", 2)
             await rig.stop()
-            await until(pilot, lambda: "DISCONNECTED" in header_text(app))
+            await until(lambda: "DISCONNECTED" in header_text(app))
             assert "retrying" in header_text(app)
             assert app.query_one(StatusHeader).has_class("-down")
             # the last data stays on screen
@@ -334,13 +216,13 @@ async def test_engine_restart_disconnected_then_data_flows_again(
             assert app.state.group("caches")
             # actions while disconnected say so
             app.pin("tiers", "fast")
-            await until(pilot, lambda: any("not connected" in n for n in notes(app)))
+            await until(lambda: any("not connected" in n for n in notes(app)))
             rig = await Rig(sock_path).start()
-            await until(pilot, lambda: app.state.connected, within=8)
+            await until(lambda: app.state.connected, within=8)
             seen = app.state.events_total
             await rig.chat(10)
-            await until(pilot, lambda: app.state.events_total > seen)
-            await until(pilot, lambda: "DISCONNECTED" not in header_text(app))
+            await until(lambda: app.state.events_total > seen)
+            await until(lambda: "DISCONNECTED" not in header_text(app))
             assert app.state.resyncs >= 1
             # the fresh engine's counters replaced the old ones
             hits = app.state.group("caches")["llm"]["stats"]["misses"]
@@ -355,7 +237,7 @@ async def test_read_only_flag_refuses_actions(rig: Rig, tmp_path: Path) -> None:
     app = make_app(rig.sock, tmp_path, read_only=True)
     async with app.run_test(size=SIZE) as pilot:
         await attached(pilot)
-        await until(pilot, lambda: "READ-ONLY" in header_text(app))
+        await until(lambda: "READ-ONLY" in header_text(app))
         await show_table(pilot, "2", "cache-table", 2)
         for key in ("f", "t", "m", "F"):
             await pilot.press(key)
@@ -375,7 +257,7 @@ async def test_read_only_flag_refuses_actions(rig: Rig, tmp_path: Path) -> None:
         assert rig.eng.routers["tiers"].pinned is None
         # reading is still allowed
         await pilot.press("?")
-        await until(pilot, lambda: isinstance(app.screen, HelpModal))
+        await until(lambda: isinstance(app.screen, HelpModal))
         assert "unavailable: read-only" in str(app.screen.query_one("Static").render())
 
 
@@ -389,7 +271,7 @@ async def test_engine_side_read_only_disables_actions(sock_path: Path, tmp_path:
             await pilot.press("f")
             await pilot.pause()
             assert not app.screen.is_modal
-            await until(pilot, lambda: any("engine is read-only" in n for n in notes(app)))
+            await until(lambda: any("engine is read-only" in n for n in notes(app)))
     finally:
         await rig.stop()
 
@@ -404,29 +286,29 @@ async def test_pause_refresh_help_and_export(
         await attached(pilot)
         await pilot.press("space")
         assert app.paused
-        await until(pilot, lambda: "PAUSED" in header_text(app))
+        await until(lambda: "PAUSED" in header_text(app))
         painted = app.repaints
         version = app.state.version
         await rig.chat(30)
-        await until(pilot, lambda: app.state.version > version)
+        await until(lambda: app.state.version > version)
         await pilot.pause(0.3)
         assert app.repaints == painted  # data arrives, the display stays frozen
         await pilot.press("p")
         assert not app.paused
-        await until(pilot, lambda: app.repaints > painted)
+        await until(lambda: app.repaints > painted)
         await pilot.press("plus")
         assert app.refresh_rate == 0.25
         await pilot.press("minus", "minus")
         assert app.refresh_rate == 1.0
         await pilot.press("question_mark")
-        await until(pilot, lambda: isinstance(app.screen, HelpModal))
+        await until(lambda: isinstance(app.screen, HelpModal))
         help_text = str(app.screen.query_one("Static").render())
         for words in ("Flush the selected cache", "Pause / resume", "Export", "Pin"):
             assert words in help_text
         await pilot.press("escape")
-        await until(pilot, lambda: not isinstance(app.screen, HelpModal))
+        await until(lambda: not isinstance(app.screen, HelpModal))
         await pilot.press("e")
-        await until(pilot, lambda: any("Snapshot exported" in n for n in notes(app)))
+        await until(lambda: any("Snapshot exported" in n for n in notes(app)))
         files = exported(tmp_path)
         assert len(files) == 1
         data = json.loads(files[0].read_text())
@@ -443,7 +325,7 @@ async def test_events_view_filters(rig: Rig, tmp_path: Path) -> None:
         await rig.eng.caches["fanout-cache"].flush()
         await rig.chat(10)
         tail = app.query_one("#event-log", EventTail)
-        await until(pilot, lambda: any(ev[2] == "cache.flush" for ev in tail.rows))
+        await until(lambda: any(ev[2] == "cache.flush" for ev in tail.rows))
         assert all(ev[2] == "cache.flush" for ev in tail.rows)
         line = "".join(seg.text for seg in tail.render_line(tail.size.height - 1))
         assert "cache.flush" in line or "cache.flush" in "".join(
@@ -451,7 +333,7 @@ async def test_events_view_filters(rig: Rig, tmp_path: Path) -> None:
         )
         # clearing the filter shows every kind again
         app.query_one("#event-filter", Input).value = ""
-        await until(pilot, lambda: any(ev[2] != "cache.flush" for ev in tail.rows))
+        await until(lambda: any(ev[2] != "cache.flush" for ev in tail.rows))
 
 
 async def test_command_palette_runs_actions(rig: Rig, tmp_path: Path) -> None:
@@ -459,12 +341,12 @@ async def test_command_palette_runs_actions(rig: Rig, tmp_path: Path) -> None:
     async with app.run_test(size=SIZE) as pilot:
         await attached(pilot)
         await palette(pilot, "flush cache fanout")
-        await until(pilot, lambda: isinstance(app.screen, ConfirmModal))
+        await until(lambda: isinstance(app.screen, ConfirmModal))
         assert "fanout-cache" in app.screen.title_text
         await pilot.press("y")
-        await until(pilot, lambda: rig.eng.caches["fanout-cache"].stats()["size"] == 0)
+        await until(lambda: rig.eng.caches["fanout-cache"].stats()["size"] == 0)
         await palette(pilot, "theme: light")
-        await until(pilot, lambda: app.theme == "light")
+        await until(lambda: app.theme == "light")
 
 
 async def test_engine_errors_are_shown(rig: Rig, tmp_path: Path) -> None:
@@ -472,7 +354,7 @@ async def test_engine_errors_are_shown(rig: Rig, tmp_path: Path) -> None:
     async with app.run_test(size=SIZE) as pilot:
         await attached(pilot)
         app.pin("tiers", "no-such-route")
-        await until(pilot, lambda: any("Engine refused router.pin" in n for n in notes(app)))
+        await until(lambda: any("Engine refused router.pin" in n for n in notes(app)))
         assert any("no route" in n or "no-such-route" in n for n in notes(app))
 
 
@@ -525,9 +407,9 @@ async def test_mouse_buttons_and_sortable_headers(rig: Rig, tmp_path: Path) -> N
     async with app.run_test(size=SIZE) as pilot:
         await attached(pilot)
         await pilot.click("#tabs Tab#--content-tab-caches")
-        await until(pilot, lambda: app.query_one("#tabs").active == "caches")
+        await until(lambda: app.query_one("#tabs").active == "caches")
         table = app.query_one("#cache-table", LiveTable)
-        await until(pilot, lambda: table.row_count == 2)
+        await until(lambda: table.row_count == 2)
         assert table.sort_column == "name"
         order = [table.coordinate_to_cell_key((i, 0)).row_key.value for i in range(2)]
         assert order == ["fanout-cache", "llm"]
@@ -543,18 +425,18 @@ async def test_mouse_buttons_and_sortable_headers(rig: Rig, tmp_path: Path) -> N
         assert order[0] == ("llm" if sizes[0] >= sizes[1] else "fanout-cache")
         assert "▼" in str(table.columns["size"].label)
         await pilot.click("#btn-flush-all")
-        await until(pilot, lambda: isinstance(app.screen, ConfirmModal))
+        await until(lambda: isinstance(app.screen, ConfirmModal))
         assert "every cache" in app.screen.title_text.lower()
         await pilot.click("#no")
-        await until(pilot, lambda: not isinstance(app.screen, ConfirmModal))
+        await until(lambda: not isinstance(app.screen, ConfirmModal))
         await pilot.click("#btn-set-ttl")
-        await until(pilot, lambda: isinstance(app.screen, NumberModal))
+        await until(lambda: isinstance(app.screen, NumberModal))
         await pilot.press("escape")
-        await until(pilot, lambda: not app.screen.is_modal)
+        await until(lambda: not app.screen.is_modal)
         # the filter box narrows the table without rebuilding the kept rows
         await pilot.click("#cache-filter")
         await pilot.press(*"fan")
-        await until(pilot, lambda: table.row_count == 1)
+        await until(lambda: table.row_count == 1)
         assert table.selected_key == "fanout-cache"
 
 
@@ -569,11 +451,11 @@ async def test_no_engine_on_default_socket_starts_the_embedded_demo(
         embed_options={"latency_scale": 0.02, "concurrency": 4},
     )
     async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, lambda: app.state.connected and app.state.events_total > 0, 8)
+        await until(lambda: app.state.connected and app.state.events_total > 0, 8)
         assert app.state.embedded and app.embedded is not None
         private = Path(app.state.socket)
         assert private != sock_path and exists(private)
-        await until(pilot, lambda: "embedded demo engine" in header_text(app))
+        await until(lambda: "embedded demo engine" in header_text(app))
         assert any("Nothing listens on" in n for n in notes(app))
         await show_table(pilot, "2", "cache-table", 2)
     assert not exists(private)  # the embedded engine stopped and cleaned up
