@@ -29,6 +29,7 @@ from collections.abc import Callable, Iterable
 from itertools import islice
 from typing import Any
 
+from flowdeck.engine.backoff import Backoff
 from flowdeck.engine.completion import Completion
 from flowdeck.engine.context import Context
 from flowdeck.engine.primitives.base import Primitive
@@ -367,7 +368,7 @@ class Memory(Primitive):
         failure counts toward opening it); once it is open, the link's recovery
         listener starts the drain again.
         """
-        delay = _RETRY_MIN
+        backoff = Backoff(_RETRY_MIN, _RETRY_MAX)
         while link.up and (self._pending_clear or self._pending):
             try:
                 if self._pending_clear:
@@ -378,10 +379,9 @@ class Memory(Primitive):
                 await link.run(lambda c, b=batch: _apply(c, self._rkey, b))  # type: ignore[misc]
             except RedisUnavailable:
                 self.l2_errors += 1
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, _RETRY_MAX)
+                await asyncio.sleep(backoff.next())
                 continue
-            delay = _RETRY_MIN
+            backoff.reset()
             pending = self._pending
             for k, op in batch:
                 if pending.get(k) is op:

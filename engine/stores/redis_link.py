@@ -4,9 +4,10 @@ Why a breaker: when Redis dies, every cache miss would otherwise wait for a conn
 timeout before falling back to L1. After ``threshold`` consecutive connection failures
 the breaker opens: :meth:`RedisLink.run` fails at once with :class:`RedisUnavailable`
 without touching the network, and a background probe PINGs Redis with exponential
-backoff. When Redis answers, the breaker closes, ``reconnects`` goes up, a ``redis``
-"up" event is emitted and the ``on_up`` listeners run (Memory drains its pending writes
-there).
+backoff (full jitter, :class:`~flowdeck.engine.backoff.Backoff`, so many engines do
+not probe a recovering Redis in step). When Redis answers, the breaker closes,
+``reconnects`` goes up, a ``redis`` "up" event is emitted and the ``on_up`` listeners
+run (Memory drains its pending writes there).
 
 Timeouts are short (0.5 s connect and per operation) and redis-py's own retries are
 off: the caller is a cache that can always fall back to L1, so a slow answer is worse
@@ -36,6 +37,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import MaxConnectionsError, RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from flowdeck.engine.backoff import Backoff
 from flowdeck.engine.errors import FlowdeckError
 from flowdeck.engine.telemetry.events import EventBus, EventKind
 
@@ -294,14 +296,13 @@ class RedisLink:
             self._probe_task = asyncio.ensure_future(self._probe())
 
     async def _probe(self) -> None:
-        delay = self.probe_min
+        backoff = Backoff(self.probe_min, self.probe_max)
         while not self._closed:
-            await asyncio.sleep(delay)
+            await asyncio.sleep(backoff.next())
             try:
                 await asyncio.wait_for(self.client.ping(), self.timeout * 2)
             except (RedisError, *_UNREACHABLE) as exc:
                 self.last_error = _describe_error(exc)
-                delay = min(delay * 2, self.probe_max)
                 continue
             # Idle pooled connections may point at the dead server: drop them.
             with contextlib.suppress(Exception):
