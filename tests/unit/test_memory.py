@@ -83,9 +83,9 @@ async def test_eviction_removes_the_oldest_and_its_postings() -> None:
     assert mem.size == 3
     assert mem.get("k0") is None and mem.get("k1") is None
     assert mem.search("word0") == []
-    assert "word0" not in mem._index and "word1" not in mem._index
+    assert "word0" not in mem._index.postings and "word1" not in mem._index.postings
     assert [h["key"] for h in mem.search("common")] == ["k4", "k3", "k2"]
-    assert len(mem._index["common"]) == 3
+    assert len(mem._index.postings["common"]) == 3
 
 
 class CountingEntries(OrderedDict):  # type: ignore[type-arg]
@@ -149,7 +149,7 @@ async def test_clear_empties_entries_and_index() -> None:
     for i in range(4):
         await mem.add(f"k{i}", "some words")
     assert await mem.clear() == 4
-    assert mem.size == 0 and mem.search("words") == [] and mem._index == {}
+    assert mem.size == 0 and mem.search("words") == [] and len(mem._index) == 0
     assert [e[3:] for e in bus.recent(bus.seq) if e[2] == EventKind.MEMORY_CLEAR] == [("mem", 4)]
 
 
@@ -205,14 +205,14 @@ async def test_search_ranks_exactly_like_a_full_scan(
     """The index walk must return what scoring every entry would (on random data)."""
     import random
 
-    from flowdeck.engine.primitives import memory as memory_module
+    from flowdeck.engine.stores import word_index
 
     rng = random.Random(seed)
     vocab = [f"w{i}" for i in range(40)]
     weights = [1 / (i + 1) for i in range(len(vocab))]
     mem, _ = memory(max_size=700)
     if seed % 2:  # also exercise the intersection path on short lists
-        monkeypatch.setattr(memory_module, "_WALK_BUDGET", 4)
+        monkeypatch.setattr(word_index, "WALK_BUDGET", 4)
     for _ in range(1000):
         key = f"k{rng.randrange(900)}"  # re-adds refresh recency; eviction kicks in
         await mem.add(key, " ".join(rng.choices(vocab, weights, k=rng.randint(1, 6))))

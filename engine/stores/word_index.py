@@ -1,0 +1,181 @@
+"""The keyword index behind Memory search: word -> keys, and a ranked lookup.
+
+Why its own module: the ranking walk is the subtle part of Memory (which keys to look
+at, in which order, when to hand over to a C set intersection) and it is pure logic,
+testable without a Memory, Redis or an event loop.
+
+Words are the case-folded ``\\w+`` runs of string values, of the string fields of dict
+values and of a Completion's text; other values are not searchable.
+"""
+
+from __future__ import annotations
+
+import heapq
+import re
+from collections.abc import Callable, Iterable
+from itertools import islice
+from typing import Any
+
+from flowdeck.engine.completion import Completion
+
+_WORD = re.compile(r"\w+")
+WALK_BUDGET = 256  # keys walked before looking for all-words matches by intersection
+
+
+def words_of(value: Any) -> frozenset[str]:
+    """The searchable words of a value (see the module docstring)."""
+    if isinstance(value, str):
+        return frozenset(_WORD.findall(value.casefold()))
+    if isinstance(value, dict):
+        words: set[str] = set()
+        for v in value.values():
+            if isinstance(v, str):
+                words.update(_WORD.findall(v.casefold()))
+        return frozenset(words)
+    if isinstance(value, Completion):
+        return frozenset(_WORD.findall(value.text.casefold()))
+    return frozenset()
+
+
+def query_words(keywords: str | Iterable[str]) -> list[str]:
+    """The distinct words of a query, in order (a string is split into words)."""
+    if isinstance(keywords, str):
+        return list(dict.fromkeys(_WORD.findall(keywords.casefold())))
+    words: dict[str, None] = {}
+    for kw in keywords:
+        if not isinstance(kw, str):
+            raise TypeError(f"keywords must be strings, got {type(kw).__name__}")
+        for w in _WORD.findall(kw.casefold()):
+            words[w] = None
+    return list(words)
+
+
+class WordIndex:
+    """An inverted index: ``postings[word]`` holds the keys with that word, oldest
+    first (a dict used as an ordered set), so a walk newest first is ``reversed()``."""
+
+    __slots__ = ("postings",)
+
+    def __init__(self) -> None:
+        self.postings: dict[str, dict[str, None]] = {}
+
+    def __len__(self) -> int:
+        return len(self.postings)
+
+    def add(self, key: str, words: Iterable[str]) -> None:
+        """Index ``key`` under ``words``; it becomes the newest key of each posting."""
+        postings = self.postings
+        for w in words:
+            posting = postings.get(w)
+            if posting is None:
+                postings[w] = {key: None}
+            else:
+                posting[key] = None
+
+    def remove(self, key: str, words: Iterable[str]) -> None:
+        postings = self.postings
+        for w in words:
+            posting = postings.get(w)
+            if posting is not None:
+                posting.pop(key, None)
+                if not posting:
+                    del postings[w]
+
+    def clear(self) -> None:
+        self.postings.clear()
+
+    def rank(
+        self, words: list[str], limit: int, order: Callable[[str], Any]
+    ) -> list[tuple[str, int]]:
+        """The best ``limit`` keys as ``(key, score)``, level by level.
+
+        ``score`` is how many of ``words`` a key holds; ties go to the larger
+        ``order(key)`` (the memory passes a key's insertion sequence: newest first).
+
+        A key holding ``c`` of the ``k`` words is in at least one of the ``k - c + 1``
+        shortest posting lists. So for c = k, k-1, ..., 1 each of those lists is walked
+        newest first until it has yielded the number of keys still needed; a new key's
+        score is counted by membership tests. The newest of the keys found across those
+        lists are the next results. Keys scoring more than ``c`` were all found at
+        earlier levels (a level that comes up short has walked its lists to the end).
+        Common words therefore cost little: a walk ends after ``limit`` hits. When keys
+        holding every word are rare, the top level gives up walking after
+        ``WALK_BUDGET`` keys and intersects the lists in C instead.
+        """
+        index = self.postings
+        postings = [p for w in words if (p := index.get(w))]
+        if not postings:
+            return []
+        postings.sort(key=len)
+        k = len(postings)
+        scores: dict[str, int] = {}
+        found: list[tuple[str, int]] = []
+        taken: set[str] = set()
+        for level in range(k, 0, -1):
+            need = limit - len(found)
+            level_hits: dict[str, int] = {}
+            budget = WALK_BUDGET if level == k > 1 else None
+            if not _walk(postings, level, need, taken, scores, level_hits, budget):
+                # Keys holding every word are rare here: intersect the lists in C rather
+                # than walk the whole of the shortest one in Python.
+                common: Any = postings[0].keys() & postings[1].keys()
+                for p in postings[2:]:
+                    common = [x for x in common if x in p]
+                level_hits = dict.fromkeys(common, k)
+            if len(level_hits) > need:
+                newest = heapq.nlargest(need, level_hits, key=order)
+            else:
+                newest = sorted(level_hits, key=order, reverse=True)
+            for key in newest:
+                taken.add(key)
+                found.append((key, level_hits[key]))
+            if len(found) == limit:
+                break
+        return found
+
+
+def _walk(
+    postings: list[dict[str, None]],
+    level: int,
+    need: int,
+    taken: set[str],
+    scores: dict[str, int],
+    level_hits: dict[str, int],
+    budget: int | None = None,
+) -> bool:
+    """Walk the lists that can hold keys scoring ``level``, newest first, until each
+    has yielded ``need`` of them; collect those keys in ``level_hits``.
+
+    With a ``budget`` (keys looked at per list), returns False if it ran out first.
+    """
+    for posting in postings[: len(postings) - level + 1]:
+        got = 0
+        keys = reversed(posting)
+        if budget is not None and len(posting) > budget:
+            keys = islice(keys, budget)
+            complete = False
+        else:
+            complete = True
+        for key in keys:
+            if key in taken:
+                continue
+            if key in level_hits:
+                got += 1
+            else:
+                score = scores.get(key)
+                if score is None:
+                    score = 0
+                    for p in postings:
+                        if key in p:
+                            score += 1
+                    scores[key] = score
+                if score < level:
+                    continue
+                level_hits[key] = score
+                got += 1
+            if got == need:
+                complete = True
+                break
+        if not complete:
+            return False
+    return True
