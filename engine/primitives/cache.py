@@ -4,9 +4,8 @@ Lookup order: L1, then (for a miss, once per key however many callers are waitin
 then the inner primitive. An L2 hit fills L1; a computed result goes to both.
 
 - Keys: the stable digest of the input (:func:`engine.stores.keys.digest`), or of
-  ``key(data)`` when a key function is given; Redis keys are
-  ``flowdeck:cache:<name>:<digest>``, so caches never see each other's entries and a
-  flush can delete exactly one cache's keys.
+  ``key(data)`` when a key function is given; the Redis layout (one prefix per cache,
+  records, SCAN + UNLINK flush, re-timing) is :mod:`flowdeck.engine.stores.cache_l2`.
 - Single-flight: concurrent misses on one key share one call of the inner primitive.
   Every waiter gets its result or its exception (nothing is cached on error).
   Callers wait through ``asyncio.shield``: cancelling one waiter never cancels the
@@ -42,10 +41,10 @@ from typing import TYPE_CHECKING, Any
 from flowdeck.engine.completion import cost_of
 from flowdeck.engine.context import Context
 from flowdeck.engine.primitives.base import Primitive, as_primitive
-from flowdeck.engine.stores import codec
+from flowdeck.engine.stores.cache_l2 import CacheL2
 from flowdeck.engine.stores.keys import digest_of_local, local_key
 from flowdeck.engine.stores.lru import LRUTTLStore, check_size, check_ttl
-from flowdeck.engine.stores.redis_link import RedisLink, RedisUnavailable, glob_escape, scan_unlink
+from flowdeck.engine.stores.redis_link import RedisLink, RedisUnavailable
 from flowdeck.engine.telemetry.events import EventKind
 
 if TYPE_CHECKING:
@@ -63,28 +62,6 @@ _CONFIG = EventKind.CACHE_CONFIG
 _L2_ERROR = EventKind.CACHE_L2_ERROR
 
 SHORT_KEY = 12  # hex characters of the key shown in events
-
-# KEYS: records; ARGV: ttl, now (seconds). Reads each record's store time from its header
-# (see engine.stores.codec) and deletes it or sets its remaining time to live.
-_RETIME_LUA = """
-local ttl = tonumber(ARGV[1])
-local now = tonumber(ARGV[2])
-local deleted = 0
-for _, key in ipairs(KEYS) do
-  local head = redis.call('GETRANGE', key, 0, 10)
-  if #head == 11 and string.sub(head, 1, 2) == 'FD' and string.byte(head, 3) == 1 then
-    local stored = struct.unpack('<d', string.sub(head, 4, 11))
-    local left = stored + ttl - now
-    if left <= 0 then
-      redis.call('UNLINK', key)
-      deleted = deleted + 1
-    else
-      redis.call('PEXPIRE', key, math.max(1, math.floor(left * 1000)))
-    end
-  end
-end
-return deleted
-"""
 
 
 class Cache(Primitive):
@@ -129,7 +106,7 @@ class Cache(Primitive):
         # A plain function stored on the instance: calling it binds nothing.
         self._key: Callable[[Any], Hashable] = local_key if key is None else _keyed(key)
         self._inflight: dict[Hashable, asyncio.Future[Any]] = {}
-        self._prefix = f"flowdeck:cache:{name}:"
+        self._l2 = CacheL2(name)  # key prefix, records, flush and re-time in Redis
         self._gen = 0  # bumped by flush(): fills started before it are not stored
         self._retime: asyncio.Task[None] | None = None
         self._control_remove: Callable[[], None] | None = None
@@ -278,21 +255,14 @@ class Cache(Primitive):
         if not link.up:
             self.l2_errors += 1  # skipped: the breaker is open
             return None
-        rkey = self._prefix + key
         try:
-            raw = await link.get(rkey)
-        except RedisUnavailable as exc:
+            found = await self._l2.get(link, key)
+        except (RedisUnavailable, ValueError) as exc:  # a foreign/corrupt record is a miss
             self._l2_failed(exc)
             return None
-        if raw is None:
+        if found is None:
             return None
-        # A bad or outlived record is not deleted here: the fill that follows overwrites
-        # it, and a delete racing that write could remove the fresh record instead.
-        try:
-            value, stored_at, latency, cost = codec.unpack_record(raw)
-        except Exception as exc:  # a foreign or corrupt record is a miss, never an error
-            self._l2_failed(exc)
-            return None
+        value, stored_at, latency, cost = found
         age = self._wall() - stored_at
         if age >= self.ttl:  # stored under a longer TTL than the current one
             return None
@@ -305,16 +275,9 @@ class Cache(Primitive):
             self.l2_errors += 1
             return False
         try:
-            raw = codec.pack_record(result, self._wall(), latency, cost)
-        except (TypeError, ValueError, OverflowError) as exc:
-            self._l2_failed(exc)  # not serialisable: this entry stays in L1 only
-            return False
-        rkey = self._prefix + key
-        px = max(1, int(self.ttl * 1000))
-        try:
-            await link.run(lambda c: c.set(rkey, raw, px=px))
-        except RedisUnavailable as exc:
-            self._l2_failed(exc)
+            await self._l2.set(link, key, result, self._wall(), latency, cost, self.ttl)
+        except (TypeError, ValueError, OverflowError, RedisUnavailable) as exc:
+            self._l2_failed(exc)  # unreachable, or not serialisable: this entry stays in L1
             return False
         return True
 
@@ -334,9 +297,8 @@ class Cache(Primitive):
         n2: int | None = None
         link = self._link()
         if link is not None:
-            pattern = glob_escape(self._prefix) + "*"
             try:
-                n2 = await link.run(lambda c: scan_unlink(c, pattern))
+                n2 = await self._l2.flush(link)
             except RedisUnavailable as exc:
                 self._l2_failed(exc)
         self._bus.emit3(_FLUSH, self.name, n1, n2 or 0)
@@ -442,24 +404,9 @@ class Cache(Primitive):
             self._apply_ttl(ttl)
 
     async def _l2_retime(self, link: RedisLink, ttl: float) -> None:
-        """Give every L2 key of this cache the expiry its store time implies under ``ttl``.
-
-        Read-and-act is one Lua script per SCAN batch, so a record re-stored meanwhile
-        is judged by its own (new) store time, never deleted for its predecessor's age.
-        """
-        pattern = glob_escape(self._prefix) + "*"
-
-        async def retime(client: Any) -> None:
-            cursor = 0
-            while True:
-                cursor, keys = await client.scan(cursor=cursor, match=pattern, count=500)
-                if keys:
-                    await client.eval(_RETIME_LUA, len(keys), *keys, repr(ttl), repr(self._wall()))
-                if cursor == 0:
-                    return
-
+        """Re-time this cache's L2 keys under ``ttl`` (see :meth:`CacheL2.retime`)."""
         try:
-            await link.run(retime)
+            await self._l2.retime(link, ttl, self._wall)
         except RedisUnavailable as exc:
             self._l2_failed(exc)
 

@@ -9,7 +9,7 @@ L2 records carry a fixed header before the msgpack body: magic ``b"FD"``, a vers
 byte, then three little-endian doubles: when it was stored (Unix seconds), the latency
 of the call that produced it and its cost. The store time sits at a fixed offset (bytes
 3-10), so a TTL change can read it inside Redis (a Lua script in the cache) without
-moving the values.
+moving the values: :data:`RETIME_LUA`, below the header it reads, is that script.
 """
 
 from __future__ import annotations
@@ -27,6 +27,30 @@ _MAGIC = b"FD"
 _VERSION = 1
 _HEADER = struct.Struct("<2sBddd")
 HEADER_SIZE = _HEADER.size
+
+# KEYS: records; ARGV: ttl, now (Unix seconds). Reads each record's store time from its
+# header (magic, version, then the store time as a little-endian double at bytes 3-10)
+# and deletes the record or sets its remaining time to live; returns how many it deleted.
+# Keep it beside _HEADER: a change of the header layout must change this script too.
+RETIME_LUA = """
+local ttl = tonumber(ARGV[1])
+local now = tonumber(ARGV[2])
+local deleted = 0
+for _, key in ipairs(KEYS) do
+  local head = redis.call('GETRANGE', key, 0, 10)
+  if #head == 11 and string.sub(head, 1, 2) == 'FD' and string.byte(head, 3) == 1 then
+    local stored = struct.unpack('<d', string.sub(head, 4, 11))
+    local left = stored + ttl - now
+    if left <= 0 then
+      redis.call('UNLINK', key)
+      deleted = deleted + 1
+    else
+      redis.call('PEXPIRE', key, math.max(1, math.floor(left * 1000)))
+    end
+  end
+end
+return deleted
+"""
 
 
 def _default(obj: Any) -> Any:
