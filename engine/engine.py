@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import os
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
@@ -14,6 +14,7 @@ from flowdeck.engine.context import Context
 from flowdeck.engine.errors import RegistrationError
 from flowdeck.engine.primitives.base import Primitive
 from flowdeck.engine.primitives.cache import Cache
+from flowdeck.engine.primitives.host import Closes, Configurable, Starts
 from flowdeck.engine.primitives.memory import Memory
 from flowdeck.engine.primitives.parallel import Parallel
 from flowdeck.engine.primitives.router import Router
@@ -21,6 +22,10 @@ from flowdeck.engine.settings import EngineSettings
 from flowdeck.engine.telemetry.events import EventBus
 from flowdeck.engine.telemetry.stats import LatencyWindow
 from flowdeck.engine.version import PROTOCOL_VERSION, __version__
+
+if TYPE_CHECKING:
+    from flowdeck.engine.providers.base import ProviderClient
+    from flowdeck.engine.stores.redis_link import RedisLink
 
 _perf = time.perf_counter
 
@@ -56,8 +61,8 @@ class Engine:
         self.version = __version__
         self.read_only = settings.read_only
         self.session: aiohttp.ClientSession | None = None
-        self.redis: Any = None  # engine.stores.redis_link.RedisLink when redis_url is set
-        self.providers: dict[str, Any] = {}  # name -> ProviderClient
+        self.redis: RedisLink | None = None  # when redis_url is set
+        self.providers: dict[str, ProviderClient] = {}
         self.caches: dict[str, Cache] = {}
         self.routers: dict[str, Router] = {}
         self.parallels: dict[str, Parallel] = {}
@@ -130,10 +135,9 @@ class Engine:
                 with contextlib.suppress(Exception):
                     await self.control.stop()
             for prim in list(self._registered.values()):
-                closer = getattr(prim, "aclose", None)
-                if closer is not None:
+                if isinstance(prim, Closes):
                     with contextlib.suppress(Exception):
-                        await closer()
+                        await prim.aclose()
             if self.redis is not None:
                 with contextlib.suppress(Exception):
                     await self.redis.close()
@@ -183,10 +187,10 @@ class Engine:
         for key, prim in fresh.items():
             # Keep the object, not just its id: a collected object's id can be reused.
             self._registered[key] = prim
-            if isinstance(prim, Cache) and prim.name in self.settings.caches:
+            if isinstance(prim, Configurable) and prim.name in self.settings.caches:
                 prim.apply_settings(self.settings.caches[prim.name])
             prim.bind(self)
-            if self._started and getattr(prim, "astart", None) is not None:
+            if self._started and isinstance(prim, Starts):
                 # Added to a running engine: start it (e.g. a Memory loading its
                 # namespace from Redis) without making add() a coroutine.
                 task = asyncio.get_running_loop().create_task(_maybe_start(prim))
@@ -279,8 +283,5 @@ class Engine:
 
 
 async def _maybe_start(prim: Primitive) -> None:
-    starter = getattr(prim, "astart", None)
-    if starter is not None:
-        res = starter()
-        if asyncio.iscoroutine(res):
-            await res
+    if isinstance(prim, Starts):
+        await prim.astart()

@@ -15,7 +15,8 @@ from flowdeck.engine.context import Context
 from flowdeck.engine.telemetry.events import NULL_BUS, EventBus
 
 if TYPE_CHECKING:
-    from flowdeck.engine.engine import Engine
+    from flowdeck.engine.primitives.host import Host
+    from flowdeck.engine.stores.redis_link import RedisLink
 
 
 class Primitive:
@@ -24,7 +25,7 @@ class Primitive:
     name: str | None = None
     kind: str = "step"
     _bus: EventBus = NULL_BUS
-    _engine: Engine | None = None
+    _host: Host | None = None
 
     async def execute(self, data: Any, ctx: Context) -> Any:
         raise NotImplementedError
@@ -36,15 +37,16 @@ class Primitive:
         """Primitives nested inside this one (walked when a flow is registered)."""
         return ()
 
-    def bind(self, engine: Engine) -> None:
-        """Attach to an engine: its event bus, Redis, providers. Called once on register."""
-        self._engine = engine
-        self._bus = engine.bus
+    def bind(self, host: Host) -> None:
+        """Attach to a host (the engine): its event bus, Redis, providers. Called once on
+        register."""
+        self._host = host
+        self._bus = host.bus
 
-    def _redis(self) -> Any:
-        """The engine's RedisLink, or None (not bound, or no ``redis_url``)."""
-        eng = self._engine
-        return eng.redis if eng is not None else None
+    def _redis(self) -> RedisLink | None:
+        """The host's RedisLink, or None (not bound, or no ``redis_url``)."""
+        host = self._host
+        return host.redis if host is not None else None
 
     def describe(self) -> dict[str, Any]:
         """Config and stats for snapshots (named primitives override this)."""

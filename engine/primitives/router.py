@@ -10,6 +10,7 @@ from typing import Any
 from flowdeck.engine.completion import Completion, cost_of
 from flowdeck.engine.context import Context
 from flowdeck.engine.primitives.base import Primitive, _positional_arity, as_primitive
+from flowdeck.engine.primitives.host import Remappable
 from flowdeck.engine.telemetry.events import EventKind
 from flowdeck.engine.telemetry.stats import LatencyWindow
 
@@ -119,23 +120,22 @@ class Router(Primitive):
     def providers_of(self, route: str) -> list[str] | None:
         """Provider names behind a provider-backed route, None for other routes."""
         prim = self.routes[route]
-        names = getattr(prim, "providers", None)
-        return list(names) if names is not None else None
+        return list(prim.providers) if isinstance(prim, Remappable) else None
 
     def set_model(self, route: str, provider: str) -> None:
         """Re-map a provider-backed route: ``provider`` first, the old list as fallback."""
         if route not in self.routes:
             raise KeyError(f"router {self.name!r} has no route {route!r} (has {list(self.routes)})")
         prim = self.routes[route]
-        remap = getattr(prim, "remapped", None)
-        if remap is None:
+        if not isinstance(prim, Remappable):
             raise ValueError(f"route {route!r} of router {self.name!r} is not provider-backed")
-        new = remap(provider)
-        if self._engine is not None:
-            new.bind(self._engine)
+        new = prim.remapped(provider)
+        if self._host is not None:
+            new.bind(self._host)
         self.routes[route] = new
         self._table[route] = (new, self.stats_by_route[route])
-        self._bus.emit4(EventKind.ROUTER_CONFIG, self.name, self.pinned, route, new.providers)
+        names = self.providers_of(route)
+        self._bus.emit4(EventKind.ROUTER_CONFIG, self.name, self.pinned, route, names)
 
     @property
     def total(self) -> int:

@@ -12,7 +12,7 @@ from flowdeck.engine.providers.base import ProviderClient, validate_request
 from flowdeck.engine.telemetry.events import NULL_BUS, EventKind
 
 if TYPE_CHECKING:
-    from flowdeck.engine.engine import Engine
+    from flowdeck.engine.primitives.host import Host
 
 
 class ProviderCall(Primitive):
@@ -28,12 +28,12 @@ class ProviderCall(Primitive):
     kind = "provider"
     name = None
 
-    def __init__(self, label: str, provider_names: list[str], engine: Engine | None) -> None:
+    def __init__(self, label: str, provider_names: list[str], engine: Host | None) -> None:
         if not provider_names:
             raise ValueError(f"provider call {label!r} needs at least one provider")
         self.label = label
         self._names: tuple[str, ...] = tuple(provider_names)
-        self._engine = engine
+        self._host = engine
         self._bus = engine.bus if engine is not None else NULL_BUS
         self.fallbacks = 0
 
@@ -44,7 +44,7 @@ class ProviderCall(Primitive):
 
     def remapped(self, provider_name: str) -> ProviderCall:
         """The same tier with ``provider_name`` first and the others after, in order."""
-        eng = self._engine
+        eng = self._host
         known = set(self._names)
         if eng is not None:
             known |= set(eng.providers) | set(eng.settings.providers)
@@ -54,7 +54,7 @@ class ProviderCall(Primitive):
         return ProviderCall(self.label, [provider_name, *rest], eng)
 
     def _clients(self) -> list[ProviderClient]:
-        eng = self._engine
+        eng = self._host
         if eng is None:
             raise ProviderError(f"{self.label}: not bound to an engine")
         clients = eng.providers

@@ -90,6 +90,11 @@ def test_primitives_never_import_control() -> None:
     assert _crossings("engine/primitives", ("flowdeck.engine.control",)) == []
 
 
+def test_primitives_see_the_engine_only_through_the_host_protocol() -> None:
+    """Not even under TYPE_CHECKING: primitives depend on primitives/host.py's Host."""
+    assert _crossings("engine/primitives", ("flowdeck.engine.engine",)) == []
+
+
 @pytest.mark.parametrize("folder", ["engine", "panel", "themes", "tests", "bench"])
 def test_nothing_imports_the_bare_top_level_names(folder: str) -> None:
     """Only ``flowdeck.*`` is installed; ``import engine`` would find a user's engine.py."""
