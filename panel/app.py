@@ -472,6 +472,7 @@ class FlowdeckApp(App[None]):
                 timeout=8,
             )
             return
+        self.state.apply_reply(method, result)  # the reply carries describe(): show it now
         self.notify(describe(result), title=f"Engine: {method} ok", timeout=5)
         if then is not None:
             then(result)
@@ -510,7 +511,7 @@ class FlowdeckApp(App[None]):
             cache = self.state.group("caches").get(name, {})
             st = cache.get("stats") or {}
             title = f"Flush cache {name!r}?"
-            where = "L1 and L2" if st.get("l2", cache.get("l2")) else "L1"
+            where = "L1 and L2" if cache.get("l2") else "L1"
             msg = f"{fmt.num(st.get('size', 0))} entries will be dropped ({where})."
 
         def done(yes: bool | None) -> None:

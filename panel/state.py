@@ -15,27 +15,28 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from flowdeck.engine.control.schema import EventKind, decode
+
 CONNECTING, CONNECTED, DISCONNECTED = "connecting", "connected", "disconnected"
 
 # Event kinds the model interprets (every event is still kept in the log ring).
-_CACHE_FLUSH = "cache.flush"
-_CACHE_CONFIG = "cache.config"
-_ROUTER_CONFIG = "router.config"
-_PARALLEL_BRANCH = "parallel.branch"
-_PARALLEL_RUN = "parallel.run"
-_MEMORY_CLEAR = "memory.clear"
-_REDIS = "redis"
 _INTERESTING = frozenset(
     {
-        _CACHE_FLUSH,
-        _CACHE_CONFIG,
-        _ROUTER_CONFIG,
-        _PARALLEL_BRANCH,
-        _PARALLEL_RUN,
-        _MEMORY_CLEAR,
-        _REDIS,
+        EventKind.CACHE_FLUSH,
+        EventKind.CACHE_CONFIG,
+        EventKind.ROUTER_CONFIG,
+        EventKind.PARALLEL_BRANCH,
+        EventKind.PARALLEL_RUN,
+        EventKind.MEMORY_CLEAR,
+        EventKind.REDIS,
     }
 )
+_GROUP_OF_KIND = {
+    "cache": "caches",
+    "router": "routers",
+    "parallel": "parallels",
+    "memory": "memories",
+}
 
 
 @dataclass
@@ -153,9 +154,9 @@ class PanelState:
 
     # ---- updates ------------------------------------------------------------------
     def apply(self, kind: str, data: Any) -> None:
-        """Apply one update from the LiveClient (``Update(kind, data)``)."""
+        """Apply one update from the LiveClient (``Update(kind, data)``, shapes in client.py)."""
         if kind == "events":
-            self.apply_events(data.get("events", ()) if isinstance(data, dict) else data)
+            self.apply_events(data)
         elif kind == "stats":
             self.apply_stats(data)
         elif kind == "snapshot":
@@ -165,21 +166,14 @@ class PanelState:
         elif kind == "state":
             self.apply_state(data)
 
-    def apply_state(self, data: Any) -> None:
-        """A connection-state update: a string or a map with ``state`` and details."""
-        if isinstance(data, str):
-            self.set_connection(_norm_conn(data))
-            return
-        if not isinstance(data, dict):
-            return
-        raw = data.get("state") or data.get("status") or ""
-        if not raw and "connected" in data:
-            raw = CONNECTED if data["connected"] else DISCONNECTED
-        detail = data.get("error") or data.get("detail") or data.get("reason") or ""
-        attempt = data.get("attempt") or data.get("attempts")
-        if attempt and _norm_conn(str(raw)) != CONNECTED:
+    def apply_state(self, data: dict[str, Any]) -> None:
+        """A connection-state update: ``{connected, error, attempt, path}``."""
+        conn = CONNECTED if data["connected"] else DISCONNECTED
+        detail = str(data.get("error") or "")
+        attempt = data.get("attempt")
+        if attempt and conn != CONNECTED:
             detail = f"{detail} (attempt {attempt})".strip()
-        self.set_connection(_norm_conn(str(raw)), str(detail))
+        self.set_connection(conn, detail)
 
     def apply_snapshot(self, snap: dict[str, Any]) -> None:
         """Replace the model with a full snapshot (first attach or a resync)."""
@@ -223,10 +217,6 @@ class PanelState:
                 if entry is None:
                     entry = entries[name] = {"name": name, "kind": group[:-1]}
                 entry["stats"] = st
-                if group == "caches":
-                    for k in ("ttl", "max_size", "l2"):
-                        if k in st:
-                            entry[k] = st[k]
         self._sample(stats)
         self.version += 1
 
@@ -248,61 +238,74 @@ class PanelState:
         self.last_data = time.time()
         self.version += 1
 
-    def apply_dropped(self, data: Any) -> None:
+    def apply_dropped(self, data: dict[str, Any]) -> None:
         """The engine dropped events for this client (it resyncs with a snapshot)."""
-        count = data.get("count", 0) if isinstance(data, dict) else int(data or 0)
-        self.dropped_total += int(count or 0)
+        self.dropped_total += int(data.get("count") or 0)
         self.version += 1
 
     # ---- event interpretation -----------------------------------------------------
-    def _interpret(self, ev: list[Any]) -> None:
-        kind = ev[2]
-        snap = self.snapshot
-        if kind == _PARALLEL_BRANCH and len(ev) >= 9:
-            _, _, _, name, run_id, branch, start, end, status = ev[:9]
-            key = (name, run_id)
+    def _interpret(self, raw: list[Any]) -> None:
+        """Apply one config-changing event, decoded by field name (schema.EVENT_SPECS)."""
+        ev = decode(raw)
+        if ev is None:  # an arity this panel does not know: keep it in the log only
+            return
+        kind = ev.kind
+        if kind == EventKind.PARALLEL_BRANCH:
+            key = (ev.name, ev.run_id)
             pending = self._pending.get(key)
             if pending is None:
                 if len(self._pending) > 1000:  # runs whose end event we never saw
                     self._pending.clear()
                 pending = self._pending[key] = []
-            pending.append((str(branch), float(start), float(end), str(status)))
-        elif kind == _PARALLEL_RUN and len(ev) >= 8:
-            _, _, _, name, run_id, wall, status, _count = ev[:8]
-            branches = self._pending.pop((name, run_id), [])
+            pending.append((str(ev.branch), float(ev.start_s), float(ev.end_s), str(ev.status)))
+        elif kind == EventKind.PARALLEL_RUN:
+            branches = self._pending.pop((ev.name, ev.run_id), [])
             busy = sum(e - s for _, s, e, _ in branches)
-            wall = float(wall)
+            wall = float(ev.wall_s)
             speedup = busy / wall if wall > 0 else None
-            self._ring(name).append(Run(name, int(run_id), wall, str(status), speedup, branches))
-        elif kind == _CACHE_CONFIG and len(ev) >= 6:
-            name, ttl, max_size = ev[3], ev[4], ev[5]
-            entry = (snap.get("caches") or {}).get(name)
+            self._ring(ev.name).append(
+                Run(ev.name, int(ev.run_id), wall, str(ev.status), speedup, branches)
+            )
+        elif kind == EventKind.CACHE_CONFIG:
+            entry = self.group("caches").get(ev.name)
             if entry is not None:
-                entry["ttl"], entry["max_size"] = ttl, max_size
-                st = entry.get("stats")
-                if isinstance(st, dict):
-                    st["ttl"], st["max_size"] = ttl, max_size
-        elif kind == _CACHE_FLUSH and len(ev) >= 4:
-            names = list(snap.get("caches") or {}) if ev[3] == "*" else [ev[3]]
-            for name in names:
-                st = ((snap.get("caches") or {}).get(name) or {}).get("stats")
-                if isinstance(st, dict):
-                    st["size"] = 0
-        elif kind == _ROUTER_CONFIG and len(ev) >= 7:
-            name, pin, route, providers = ev[3], ev[4], ev[5], ev[6]
-            entry = (snap.get("routers") or {}).get(name)
+                entry["ttl"], entry["max_size"] = ev.ttl, ev.max_size
+        elif kind == EventKind.CACHE_FLUSH:
+            self._emptied("caches", ev.name)
+        elif kind == EventKind.MEMORY_CLEAR:
+            self._emptied("memories", ev.name)
+        elif kind == EventKind.ROUTER_CONFIG:
+            entry = self.group("routers").get(ev.name)
             if entry is not None:
-                entry["pin"] = pin
-                if route is not None and providers is not None:
-                    entry.setdefault("providers", {})[route] = list(providers)
-        elif kind == _MEMORY_CLEAR and len(ev) >= 4:
-            st = ((snap.get("memories") or {}).get(ev[3]) or {}).get("stats")
+                entry["pin"] = ev.pin
+                if ev.route is not None and ev.providers is not None:
+                    entry.setdefault("providers", {})[ev.route] = list(ev.providers)
+        elif kind == EventKind.REDIS:
+            redis = self.engine.get("redis")
+            if isinstance(redis, dict):
+                redis["up"] = ev.state == "up"
+
+    def _emptied(self, group: str, name: str) -> None:
+        entries = self.group(group)
+        for n in list(entries) if name == "*" else [name]:
+            st = (entries.get(n) or {}).get("stats")
             if isinstance(st, dict):
                 st["size"] = 0
-        elif kind == _REDIS and len(ev) >= 4:
-            redis = (snap.get("engine") or {}).get("redis")
-            if isinstance(redis, dict):
-                redis["up"] = ev[3] == "up"
+
+    def apply_reply(self, method: str, result: Any) -> None:
+        """Apply a write reply at once (it carries the primitive's describe() after the
+        change), instead of waiting for the events and the next ``stats``."""
+        if not isinstance(result, dict) or not self.snapshot:
+            return
+        group = _GROUP_OF_KIND.get(result.get("kind", ""))
+        name = result.get("name")
+        if group is not None and isinstance(name, str):
+            entry = {k: v for k, v in result.items() if k != "result"}
+            self.snapshot.setdefault(group, {})[name] = entry
+        for key, group in (("flushed", "caches"), ("cleared", "memories")):
+            for n in result.get(key) or ():
+                self._emptied(group, n)
+        self.version += 1
 
     def _ring(self, name: str) -> deque[Run]:
         ring = self.runs.get(name)
@@ -432,12 +435,3 @@ class PanelState:
                 for r in self.recent_runs(50)
             ],
         }
-
-
-def _norm_conn(raw: str) -> str:
-    raw = raw.lower()
-    if raw in ("connected", "up", "open", "ready", "live", "synced", "attached"):
-        return CONNECTED
-    if raw in ("connecting", "reconnecting", "resyncing", "syncing"):
-        return CONNECTING
-    return DISCONNECTED

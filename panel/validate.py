@@ -1,11 +1,13 @@
-"""Validation of operator input (modal fields): pure functions raising ValueError."""
+"""Validation of operator input (modal fields): pure functions raising ValueError.
+
+The bounds are the engine's own (``schema``), so what the panel accepts the engine accepts.
+"""
 
 from __future__ import annotations
 
 import math
 
-MAX_TTL = 10 * 365 * 24 * 3600.0
-MAX_SIZE = 1 << 40
+from flowdeck.engine.control.schema import MAX_SIZE, MAX_TTL, MIN_TTL
 
 
 def parse_ttl(text: str) -> float:
@@ -23,8 +25,10 @@ def parse_ttl(text: str) -> float:
         raise ValueError(f"{raw!r} is not finite; enter a number of seconds")
     if value <= 0:
         raise ValueError(f"the TTL must be greater than 0 (got {raw})")
+    if value < MIN_TTL:
+        raise ValueError(f"the TTL must be at least {MIN_TTL:g} s (got {raw})")
     if value > MAX_TTL:
-        raise ValueError(f"the TTL must be at most {MAX_TTL:.0f} s (got {raw})")
+        raise ValueError(f"the TTL must be at most {MAX_TTL} s (got {raw})")
     return value
 
 
@@ -46,5 +50,5 @@ def parse_size(text: str) -> int:
     if value <= 0:
         raise ValueError(f"the size must be greater than 0 (got {raw})")
     if value > MAX_SIZE:
-        raise ValueError(f"the size must be at most {MAX_SIZE} (got {raw})")
+        raise ValueError(f"the size must be at most {MAX_SIZE:_} (got {raw})")
     return value

@@ -17,8 +17,15 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from flowdeck.engine.control.schema import EventKind, field_index
 from flowdeck.engine.errors import FlowdeckError
-from flowdeck.engine.telemetry.events import EventKind
+
+# Positions of the fields this exporter reads, by name from the wire contract.
+_CALL_PROVIDER = field_index(EventKind.PROVIDER_CALL, "provider")
+_CALL_LATENCY = field_index(EventKind.PROVIDER_CALL, "latency_s")
+_ROUTE_NAME = field_index(EventKind.ROUTE, "name")
+_ROUTE_ROUTE = field_index(EventKind.ROUTE, "route")
+_ROUTE_LATENCY = field_index(EventKind.ROUTE, "latency_s")
 
 if TYPE_CHECKING:
     from flowdeck.engine.engine import Engine
@@ -104,8 +111,10 @@ class StatsCollector:
                 add("c", "flowdeck_cache_evictions", "Evictions by reason.",
                     {**lab, "reason": str(reason)}, n)  # fmt: skip
             add("g", "flowdeck_cache_size", "Entries in L1.", lab, c.get("size"))
-            add("g", "flowdeck_cache_max_size", "L1 capacity.", lab, c.get("max_size"))
-            add("g", "flowdeck_cache_ttl_seconds", "Entry time-to-live.", lab, c.get("ttl"))
+            cfg = eng.caches.get(name)  # config lives in describe(), not in stats()
+            if cfg is not None:
+                add("g", "flowdeck_cache_max_size", "L1 capacity.", lab, cfg.max_size)
+                add("g", "flowdeck_cache_ttl_seconds", "Entry time-to-live.", lab, cfg.ttl)
             add("g", "flowdeck_cache_hit_ratio", "Hits / lookups.", lab, c.get("hit_rate"))
             add("c", "flowdeck_cache_l2_errors", "Redis errors.", lab, c.get("l2_errors"))
             add("c", "flowdeck_cache_time_saved_seconds", "Inner latency avoided by hits.",
@@ -242,14 +251,14 @@ class MetricsServer:
         plat, rlat = self._provider_latency, self._route_latency
         for e in events:
             kind = e[2]
-            if kind == call and len(e) > 5:
-                lat = e[5]
+            if kind == call:
+                lat = e[_CALL_LATENCY]
                 if isinstance(lat, int | float):
-                    plat.labels(str(e[3])).observe(lat)
-            elif kind == route and len(e) > 6:
-                lat = e[6]
+                    plat.labels(str(e[_CALL_PROVIDER])).observe(lat)
+            elif kind == route:
+                lat = e[_ROUTE_LATENCY]
                 if isinstance(lat, int | float):
-                    rlat.labels(str(e[3]), str(e[4])).observe(lat)
+                    rlat.labels(str(e[_ROUTE_NAME]), str(e[_ROUTE_ROUTE])).observe(lat)
 
     async def _drain_loop(self) -> None:
         while True:

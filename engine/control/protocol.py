@@ -11,13 +11,24 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import enum
-import math
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from flowdeck.engine.telemetry.events import EventKind
+from flowdeck.engine.control.schema import (
+    EVENT_FIELDS,
+    MAX_KEYWORD_LEN,
+    MAX_KEYWORDS,
+    MAX_NAME,
+    MAX_SIZE,
+    MAX_TTL,
+    MIN_TTL,
+    SEARCH_LIMIT_DEFAULT,
+    SEARCH_LIMIT_MAX,
+    EventKind,
+    event_dict,
+)
 from flowdeck.engine.version import PROTOCOL_VERSION
 
 # ---- framing ---------------------------------------------------------------------------
@@ -89,50 +100,6 @@ ERROR_CODES: tuple[str, ...] = (
     TOO_MANY_REQUESTS,
     INTERNAL,
 )
-
-# ---- limits ------------------------------------------------------------------------------
-MAX_TTL = 10**9  # seconds (about 31 years)
-MAX_SIZE = 10**9
-MAX_NAME = 256
-MAX_KEYWORDS = 64
-MAX_KEYWORD_LEN = 256
-SEARCH_LIMIT_MAX = 1000
-SEARCH_LIMIT_DEFAULT = 10
-
-# Positional fields of each event kind, after (seq, ts, kind). Mirrors EventKind.
-EVENT_FIELDS: dict[str, tuple[str, ...]] = {
-    EventKind.CACHE_HIT: ("name", "layer", "key"),
-    EventKind.CACHE_MISS: ("name", "key", "coalesced"),
-    EventKind.CACHE_SET: ("name", "key", "layers"),
-    EventKind.CACHE_EVICT: ("name", "reason", "count"),
-    EventKind.CACHE_FLUSH: ("name", "l1_count", "l2_count"),
-    EventKind.CACHE_CONFIG: ("name", "ttl", "max_size"),
-    EventKind.CACHE_L2_ERROR: ("name", "error"),
-    EventKind.ROUTE: ("name", "route", "reason", "latency_s"),
-    EventKind.ROUTE_ERROR: ("name", "route", "error"),
-    EventKind.ROUTER_CONFIG: ("name", "pin", "route", "providers"),
-    EventKind.PARALLEL_RUN: ("name", "run_id", "wall_s", "status", "branch_count"),
-    EventKind.PARALLEL_BRANCH: ("name", "run_id", "branch", "start_s", "end_s", "status"),
-    EventKind.PROVIDER_CALL: ("provider", "model", "latency_s", "tokens_in", "tokens_out", "cost"),
-    EventKind.PROVIDER_RETRY: ("provider", "attempt", "reason", "delay_s"),
-    EventKind.PROVIDER_ERROR: ("provider", "error"),
-    EventKind.PROVIDER_FALLBACK: ("tier", "from_provider", "to_provider", "reason"),
-    EventKind.PROVIDER_COOLDOWN: ("provider", "seconds"),
-    EventKind.MEMORY_ADD: ("name", "key"),
-    EventKind.MEMORY_SEARCH: ("name", "keyword_count", "result_count", "latency_s"),
-    EventKind.MEMORY_CLEAR: ("name", "count"),
-    EventKind.REDIS: ("state", "error"),
-}
-
-
-def event_dict(event: list[Any] | tuple[Any, ...]) -> dict[str, Any]:
-    """A wire event ``[seq, ts, kind, *fields]`` as a dict with named fields."""
-    seq, ts, kind, *fields = event
-    names = EVENT_FIELDS.get(kind, ())
-    out: dict[str, Any] = {"seq": seq, "ts": ts, "kind": kind}
-    for i, value in enumerate(fields):
-        out[names[i] if i < len(names) else f"f{i}"] = value
-    return out
 
 
 class ControlError(Exception):
@@ -302,15 +269,10 @@ class _Params:
             raise self.bad(key, f"an integer from {lo} to {hi}", v)
         return v
 
-    def number(self, key: str, lo_exclusive: float, hi: float) -> float:
+    def number(self, key: str, lo: float, hi: float) -> float:
         _, v = self._get(key, True)
-        if (
-            isinstance(v, bool)
-            or not isinstance(v, int | float)
-            or not math.isfinite(v)
-            or not lo_exclusive < v <= hi
-        ):
-            raise self.bad(key, f"a finite number greater than {lo_exclusive} and at most {hi}", v)
+        if isinstance(v, bool) or not isinstance(v, int | float) or not lo <= v <= hi:
+            raise self.bad(key, f"a number from {lo:g} to {hi:g}", v)
         return v
 
     def done(self) -> None:
@@ -348,7 +310,7 @@ def _v_subscribe(p: _Params, exists: Exists) -> dict[str, Any]:
         if not isinstance(kinds, list) or len(kinds) > len(EventKind.ALL):
             raise p.bad("kinds", "a list of event kinds", kinds)
         for k in kinds:
-            if k not in EVENT_FIELDS:
+            if not isinstance(k, str) or k not in EVENT_FIELDS:
                 raise p.bad("kinds", f"a list of event kinds (one of {list(EventKind.ALL)})", k)
         kinds = frozenset(kinds)
     out["kinds"] = kinds
@@ -367,7 +329,7 @@ def _v_cache_flush(p: _Params, exists: Exists) -> dict[str, Any]:
 
 
 def _v_cache_ttl(p: _Params, exists: Exists) -> dict[str, Any]:
-    out = {"name": _named(p, exists, "caches", "cache"), "ttl": p.number("ttl", 0, MAX_TTL)}
+    out = {"name": _named(p, exists, "caches", "cache"), "ttl": p.number("ttl", MIN_TTL, MAX_TTL)}
     p.done()
     return out
 
@@ -408,6 +370,9 @@ def _v_memory_search(p: _Params, exists: Exists) -> dict[str, Any]:
         if len(kw) > MAX_KEYWORDS * MAX_KEYWORD_LEN:
             raise p.bad("keywords", "a short string", kw)
         words = kw.split()
+        for w in words:
+            if len(w) > MAX_KEYWORD_LEN:
+                raise p.bad("keywords", f"words of at most {MAX_KEYWORD_LEN} characters", w)
     elif isinstance(kw, list) and len(kw) <= MAX_KEYWORDS:
         for w in kw:
             if not isinstance(w, str) or len(w) > MAX_KEYWORD_LEN:

@@ -68,11 +68,11 @@ class Cache(Primitive):
     """Cache the results of ``inner`` by input.
 
     ``ttl`` (seconds) and ``max_size`` (entries) bound L1; ``l2=True`` also uses the
-    engine's Redis, if it has one (otherwise the cache is L1-only and ``stats()["l2"]``
-    is false). ``key(data)`` chooses what identifies a request (default: all of
-    ``data``). ``cache_none=False`` does not cache ``None`` results. ``clock`` and
-    ``wall_clock`` are injectable for tests (monotonic seconds for L1, Unix seconds for
-    the store time kept in L2).
+    engine's Redis, if it has one (otherwise the cache is L1-only and ``describe()["l2"]``
+    is false; config is in describe(), counters in stats()). ``key(data)`` chooses what
+    identifies a request (default: all of ``data``). ``cache_none=False`` does not cache
+    ``None`` results. ``clock`` and ``wall_clock`` are injectable for tests (monotonic
+    seconds for L1, Unix seconds for the store time kept in L2).
     """
 
     kind = "cache"
@@ -434,10 +434,7 @@ class Cache(Primitive):
             "sets": self.sets,
             "evictions": {"lru": ev["lru"], "ttl": ev["ttl"], "resize": ev["resize"]},
             "size": len(self._store),
-            "max_size": self.max_size,
-            "ttl": self.ttl,
             "hit_rate": hits / total if total else 0.0,
-            "l2": link is not None,
             "l2_up": link is not None and link.up,
             "l2_errors": self.l2_errors,
             "time_saved": self.time_saved,

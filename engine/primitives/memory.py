@@ -227,7 +227,6 @@ class Memory(Primitive):
         rep = self._replica
         return {
             "size": len(self._entries),
-            "max_size": self.max_size,
             "adds": self.adds,
             "searches": self.searches,
             "search_p50": self.search_latency.quantile(0.5),

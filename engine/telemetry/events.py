@@ -2,10 +2,10 @@
 
 Emitting an event is the hot path of the whole engine, so it is one tuple and one list
 store: no dict, no queue, no await. Events are positional tuples
-``(seq, monotonic_ts, kind, *fields)``; the fields of each kind are listed in
-``docs/protocol.md`` and in :class:`EventKind`. Readers (one writer task per socket
-client) keep their own cursor and call :meth:`EventBus.read_since`; a reader that fell
-further behind than the ring holds is told how many events it lost.
+``(seq, monotonic_ts, kind, *fields)``; each kind and its fields are declared once, in
+``flowdeck.engine.control.schema`` (re-exported here as :class:`EventKind`). Readers (one
+writer task per socket client) keep their own cursor and call :meth:`EventBus.read_since`;
+a reader that fell further behind than the ring holds is told how many events it lost.
 """
 
 from __future__ import annotations
@@ -13,59 +13,13 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from flowdeck.engine.control.schema import EventKind
+
 _monotonic = time.monotonic
 
 Event = tuple[Any, ...]
 
-
-class EventKind:
-    """Event kind names and their positional fields (after seq, ts, kind)."""
-
-    CACHE_HIT = "cache.hit"  # name, layer ("l1" | "l2"), key (short hex)
-    CACHE_MISS = "cache.miss"  # name, key, coalesced (bool: waited on an in-flight call)
-    CACHE_SET = "cache.set"  # name, key, layers ("l1" | "l1+l2")
-    CACHE_EVICT = "cache.evict"  # name, reason ("lru" | "ttl" | "resize"), count
-    CACHE_FLUSH = "cache.flush"  # name, l1_count, l2_count
-    CACHE_CONFIG = "cache.config"  # name, ttl, max_size
-    CACHE_L2_ERROR = "cache.l2_error"  # name, error
-    ROUTE = "route"  # name, route, reason ("select" | "pin" | "default" | "unknown"), latency_s
-    ROUTE_ERROR = "route.error"  # name, route, error
-    ROUTER_CONFIG = "router.config"  # name, pin, route, providers (list)
-    PARALLEL_RUN = "parallel.run"  # name, run_id, wall_s, status, branch_count
-    PARALLEL_BRANCH = "parallel.branch"  # name, run_id, branch, start_s, end_s, status
-    PROVIDER_CALL = "provider.call"  # provider, model, latency_s, tokens_in, tokens_out, cost
-    PROVIDER_RETRY = "provider.retry"  # provider, attempt, reason, delay_s
-    PROVIDER_ERROR = "provider.error"  # provider, error
-    PROVIDER_FALLBACK = "provider.fallback"  # tier, from_provider, to_provider, reason
-    PROVIDER_COOLDOWN = "provider.cooldown"  # provider, seconds
-    MEMORY_ADD = "memory.add"  # name, key
-    MEMORY_SEARCH = "memory.search"  # name, keyword_count, result_count, latency_s
-    MEMORY_CLEAR = "memory.clear"  # name, count
-    REDIS = "redis"  # state ("up" | "down"), error
-
-    ALL = (
-        CACHE_HIT,
-        CACHE_MISS,
-        CACHE_SET,
-        CACHE_EVICT,
-        CACHE_FLUSH,
-        CACHE_CONFIG,
-        CACHE_L2_ERROR,
-        ROUTE,
-        ROUTE_ERROR,
-        ROUTER_CONFIG,
-        PARALLEL_RUN,
-        PARALLEL_BRANCH,
-        PROVIDER_CALL,
-        PROVIDER_RETRY,
-        PROVIDER_ERROR,
-        PROVIDER_FALLBACK,
-        PROVIDER_COOLDOWN,
-        MEMORY_ADD,
-        MEMORY_SEARCH,
-        MEMORY_CLEAR,
-        REDIS,
-    )
+__all__ = ["NULL_BUS", "Event", "EventBus", "EventKind", "NullBus"]
 
 
 class EventBus:

@@ -34,18 +34,18 @@ def cache_rows(state: PanelState, pal: dict[str, str]) -> dict[str, dict[str, Ce
     rows: dict[str, dict[str, Cell]] = {}
     for name, c in state.group("caches").items():
         st: dict[str, Any] = c.get("stats") or {}
-        l2 = bool(st.get("l2", c.get("l2")))
+        l2 = bool(c.get("l2"))
         l2_err = int(st.get("l2_errors") or 0)
         layers = "L1+L2" if l2 else "L1"
         if l2 and l2_err:
             layers += f" ({fmt.num(l2_err)} err)"
         size = int(st.get("size") or 0)
-        max_size = st.get("max_size", c.get("max_size"))
+        max_size = c.get("max_size")
         rate = st.get("hit_rate")
         rate_style = pal[rate_level(rate)]
         ev = st.get("evictions") or {}
         lru, ttl_ev, rsz = (int(ev.get(k) or 0) for k in ("lru", "ttl", "resize"))
-        ttl = st.get("ttl", c.get("ttl"))
+        ttl = c.get("ttl")
         rows[name] = {
             "name": Cell(name, style="bold"),
             "layers": Cell(layers, style=pal["warning"] if l2_err else ""),

@@ -39,7 +39,7 @@ def memory_rows(state: PanelState, pal: dict[str, str]) -> dict[str, dict[str, C
             "name": Cell(name, style="bold"),
             "namespace": Cell(str(m.get("namespace", ""))),
             "size": Cell(
-                f"{fmt.num(size)}/{fmt.num(st.get('max_size', m.get('max_size')))}",
+                f"{fmt.num(size)}/{fmt.num(m.get('max_size'))}",
                 size,
                 right=True,
             ),

@@ -34,7 +34,7 @@ class CacheDetail(StateBox):
         st = c.get("stats") or {}
         hist = self.state.hit_rates(name)
         now = next((v for v in reversed(hist) if v is not None), None)
-        size, max_size = int(st.get("size") or 0), st.get("max_size", c.get("max_size"))
+        size, max_size = int(st.get("size") or 0), c.get("max_size")
         fill = size / max_size if max_size else None
         ev = st.get("evictions") or {}
         label = "hit rate / s "
@@ -51,7 +51,7 @@ class CacheDetail(StateBox):
                 f" {fmt.num(size)} of {fmt.num(max_size)} ({fmt.pct(fill, 0)})",
             ),
         ]
-        layers = "L1 + L2 (Redis)" if st.get("l2", c.get("l2")) else "L1 only"
+        layers = "L1 + L2 (Redis)" if c.get("l2") else "L1 only"
         pieces = [
             Content.assemble(("hits ", "$text-muted"), fmt.num(st.get("hits"))),
             Content.assemble(("L1 ", "$text-muted"), fmt.num(st.get("hits_l1"))),
@@ -65,7 +65,7 @@ class CacheDetail(StateBox):
                 f"lru {fmt.num(ev.get('lru'))} · ttl {fmt.num(ev.get('ttl'))} · "
                 f"resize {fmt.num(ev.get('resize'))}",
             ),
-            Content.assemble(("TTL ", "$text-muted"), fmt.ttl(st.get("ttl", c.get("ttl")))),
+            Content.assemble(("TTL ", "$text-muted"), fmt.ttl(c.get("ttl"))),
             Content.assemble(("layers ", "$text-muted"), layers),
             Content.styled(
                 f"L2 errors {fmt.num(st.get('l2_errors'))}",

@@ -50,7 +50,7 @@ class CacheRates(StateBox):
             now = next((v for v in reversed(hist) if v is not None), None)
             life = st.get("hit_rate")
             shown = now if now is not None else life
-            size = f"{fmt.num(st.get('size'))}/{fmt.num(st.get('max_size', c.get('max_size')))}"
+            size = f"{fmt.num(st.get('size'))}/{fmt.num(c.get('max_size'))}"
             tail = f" {size:>11}"
             lines.append(
                 Content.assemble(

@@ -75,7 +75,7 @@ async def test_two_engines_share_l2_and_an_l2_hit_fills_l1(
         st = cb.stats()
         assert (st["hits_l2"], st["hits_l1"], st["misses"], st["size"]) == (1, 0, 0, 1)
         assert st["cost_saved"] == pytest.approx(0.002)
-        assert st["l2"] is True
+        assert cb.describe()["l2"] is True
 
         await b.run(cb, {"prompt": "why"})  # now served from L1
         assert cb.stats()["hits_l1"] == 1
@@ -292,7 +292,8 @@ async def test_redis_down_at_start_is_l1_only_without_errors_to_callers(
             assert await eng.run(cache, "x") == "x"
         st = cache.stats()
         assert st["hits_l1"] == 2 and st["misses"] == 1
-        assert st["l2"] is True and st["l2_up"] is False and st["l2_errors"] >= 1
+        assert cache.describe()["l2"] is True
+        assert st["l2_up"] is False and st["l2_errors"] >= 1
         assert (await cache.flush())["l2"] is None
         redis_proc.start()
         await until(lambda: eng.redis.up)
@@ -326,7 +327,7 @@ async def test_flush_and_ttl_changes_reach_other_engines_l1(redis_server: RedisS
 
         ca.set_ttl(7)
         await until(lambda: cb.ttl == 7)
-        assert cb.stats()["ttl"] == 7
+        assert cb.describe()["ttl"] == 7
         assert ca.ttl == 7  # its own message does not come back to it
         configs = [e[3:] for e in a.bus.recent(a.bus.seq) if e[2] == EventKind.CACHE_CONFIG]
         assert configs == [(name, 7, 10)]

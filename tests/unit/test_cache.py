@@ -68,7 +68,7 @@ async def test_second_call_is_an_l1_hit_and_events_say_so() -> None:
     assert (st["hits"], st["hits_l1"], st["hits_l2"], st["misses"], st["sets"]) == (1, 1, 0, 1, 1)
     assert st["hit_rate"] == 0.5
     assert st["size"] == 1
-    assert st["l2"] is False
+    assert cache.describe()["l2"] is False and st["l2_up"] is False
     events = bus.recent(bus.seq)
     assert [e[2] for e in events] == [
         EventKind.CACHE_MISS,
@@ -231,7 +231,7 @@ async def test_set_max_size_evicts_down_at_once() -> None:
     out = cache.set_max_size(3)
     assert out["evicted"] == 7
     st = cache.stats()
-    assert st["size"] == 3 and st["max_size"] == 3
+    assert st["size"] == 3 and cache.describe()["max_size"] == 3
     assert st["evictions"]["resize"] == 7
     await cache.execute(0, Context())
     assert inner.calls == 10  # 0 survived the resize
@@ -249,7 +249,7 @@ async def test_set_ttl_applies_to_stored_entries() -> None:
     out = cache.set_ttl(20)
     assert out["expired"] == 1
     st = cache.stats()
-    assert st["ttl"] == 20 and st["size"] == 1
+    assert cache.describe()["ttl"] == 20 and st["size"] == 1
     await cache.execute("young", Context())
     assert inner.calls == 2
     await cache.execute("old", Context())
@@ -329,10 +329,8 @@ def test_describe_matches_the_contract() -> None:
         "sets",
         "evictions",
         "size",
-        "max_size",
-        "ttl",
         "hit_rate",
-        "l2",
+        "l2_up",
         "l2_errors",
         "time_saved",
         "cost_saved",
@@ -348,9 +346,9 @@ async def test_engine_settings_override_a_cache_by_name() -> None:
         cache = Cache(Step(lambda d: d), name="tuned", ttl=60, max_size=100)
         assert await eng.run(cache, "x") == "x"
         assert (cache.ttl, cache.max_size) == (5, 7)
-        # l2 asked for, but this engine has no Redis: L1-only, and stats say so
+        # l2 asked for, but this engine has no Redis: L1-only, and describe() says so
         st = cache.stats()
-        assert st["l2"] is False and st["l2_errors"] == 0
+        assert cache.describe()["l2"] is False and st["l2_errors"] == 0
         assert eng.snapshot()["caches"]["tuned"]["max_size"] == 7
 
 

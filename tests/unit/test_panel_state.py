@@ -9,13 +9,15 @@ from typing import Any
 
 import pytest
 
+from flowdeck.engine.control.protocol import validate
+from flowdeck.engine.control.schema import MAX_SIZE, MAX_TTL, MIN_TTL
 from flowdeck.panel import fmt
 from flowdeck.panel.state import CONNECTED, CONNECTING, DISCONNECTED, PanelState
 from flowdeck.panel.themes import ThemeError, builtin_theme_files, load_themes, parse_theme
 from flowdeck.panel.validate import parse_size, parse_ttl
 
 
-def cache_stats(hits: int, misses: int, size: int = 5, ttl: float = 60.0) -> dict[str, Any]:
+def cache_stats(hits: int, misses: int, size: int = 5) -> dict[str, Any]:
     total = hits + misses
     return {
         "hits": hits,
@@ -26,10 +28,8 @@ def cache_stats(hits: int, misses: int, size: int = 5, ttl: float = 60.0) -> dic
         "sets": misses,
         "evictions": {"lru": 1, "ttl": 2, "resize": 0},
         "size": size,
-        "max_size": 100,
-        "ttl": ttl,
         "hit_rate": hits / total if total else 0.0,
-        "l2": False,
+        "l2_up": False,
         "l2_errors": 0,
         "time_saved": 1.5,
         "cost_saved": 0.25,
@@ -128,7 +128,6 @@ def snapshot(t: float = 1000.0, seq: int = 10) -> dict[str, Any]:
                 "l2": False,
                 "stats": {
                     "size": 3,
-                    "max_size": 10,
                     "adds": 3,
                     "searches": 0,
                     "search_p50": None,
@@ -248,9 +247,27 @@ def test_events_are_bounded_and_config_events_apply_at_once() -> None:
     assert tiers["pin"] == "slow" and tiers["providers"]["fast"] == ["b", "a"]
     assert st.group("memories")["notes"]["stats"]["size"] == 0
     assert st.engine["redis"]["up"] is False
-    # events given as the notification map work too
-    st.apply("events", {"events": [[317, 3.0, "route", "tiers", "fast", "select", 0.1]]})
-    assert st.seq == 317
+    # an event of a known kind with a wrong arity stays in the log and changes nothing
+    st.apply("events", [[317, 3.0, "cache.config", "llm", 9.0]])
+    assert st.seq == 317 and st.group("caches")["llm"]["ttl"] == 2.5
+
+
+def test_write_replies_apply_at_once() -> None:
+    st = PanelState()
+    st.apply("snapshot", snapshot())
+    v = st.version
+    described = {**snapshot()["caches"]["llm"], "ttl": 5.0, "max_size": 9}
+    st.apply_reply("cache.set_ttl", {**described, "result": {"expired": 0}})
+    llm = st.group("caches")["llm"]
+    assert llm["ttl"] == 5.0 and llm["max_size"] == 9 and "result" not in llm
+    assert st.version > v
+    tiers = {**snapshot()["routers"]["tiers"], "pin": "fast"}
+    st.apply_reply("router.pin", tiers)
+    assert st.group("routers")["tiers"]["pin"] == "fast"
+    st.apply_reply("cache.flush", {"flushed": {"llm": {"name": "llm", "l1": 5, "l2": None}}})
+    assert st.group("caches")["llm"]["stats"]["size"] == 0
+    st.apply_reply("memory.clear", {"cleared": {"notes": 3}})
+    assert st.group("memories")["notes"]["stats"]["size"] == 0
 
 
 def test_parallel_runs_from_snapshot_and_events() -> None:
@@ -292,8 +309,8 @@ def test_connection_states_and_dropped() -> None:
     assert st.connected
     st.apply("dropped", {"count": 7, "next": 10})
     assert st.dropped_total == 7
-    st.apply("state", "reconnecting")
-    assert st.conn == CONNECTING
+    st.apply("state", {"connected": False, "error": None, "attempt": 1, "path": "/s"})
+    assert st.conn == DISCONNECTED
 
 
 def test_read_only_from_flag_or_engine() -> None:
@@ -353,6 +370,8 @@ def test_formatting_helpers() -> None:
         ("nan", "not a number"),
         ("", "enter a TTL"),
         ("1e30", "at most"),
+        ("1e-300", "at least"),
+        (str(MAX_TTL + 1), "at most"),
     ],
 )
 def test_ttl_rejects_with_a_message(text: str, problem: str) -> None:
@@ -376,6 +395,8 @@ def test_ttl_accepts_seconds() -> None:
         ("inf", "not finite"),
         ("nan", "not finite"),
         ("", "enter a number"),
+        (str(1 << 40), "at most"),
+        (str(MAX_SIZE + 1), "at most"),
     ],
 )
 def test_size_rejects_with_a_message(text: str, problem: str) -> None:
@@ -386,6 +407,14 @@ def test_size_rejects_with_a_message(text: str, problem: str) -> None:
 def test_size_accepts_positive_integers() -> None:
     assert parse_size("10000") == 10000
     assert parse_size("1_000") == 1000
+
+
+def test_what_the_panel_accepts_the_engine_accepts() -> None:
+    """The modal bounds are the engine's params bounds (one definition in schema)."""
+    for value in (parse_ttl(str(MIN_TTL)), parse_ttl(str(MAX_TTL))):
+        assert validate("cache.set_ttl", {"name": "c", "ttl": value}, lambda k, n: True)
+    size = parse_size(str(MAX_SIZE))
+    assert validate("cache.set_max_size", {"name": "c", "max_size": size}, lambda k, n: True)
 
 
 # ---- themes --------------------------------------------------------------------------

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import re
 from pathlib import Path
 
 import msgpack
@@ -12,6 +11,7 @@ import pytest
 from flowdeck.engine import Engine
 from flowdeck.engine.completion import Completion
 from flowdeck.engine.control import protocol as P
+from flowdeck.engine.control import schema
 from flowdeck.engine.control.client import ControlClient
 from flowdeck.engine.telemetry.events import EventKind
 from tests.support import ROOT
@@ -44,20 +44,20 @@ def test_constants() -> None:
     }  # fmt: skip
 
 
-def test_event_fields_mirror_every_kind_and_the_docs() -> None:
-    assert set(P.EVENT_FIELDS) == set(EventKind.ALL)
-    # docs/protocol.md lists every kind with the same fields.
+def test_event_kinds_are_declared_once_and_the_docs_table_is_derived() -> None:
+    assert set(P.EVENT_FIELDS) == set(EventKind.ALL) == set(schema.EVENT_SPECS)
+    assert EventKind.PARALLEL_RUN == "parallel.run"
+    assert schema.EVENT_FIELDS["cache.hit"] == ("name", "layer", "key")
     doc = (ROOT / "docs" / "protocol.md").read_text()
-    for kind, fields in P.EVENT_FIELDS.items():
-        row = re.search(rf"^\| `{re.escape(kind)}` \| (.+) \|$", doc, re.M)
-        assert row, kind
-        names = [f.split(" (")[0].strip() for f in row.group(1).split(", ")]
-        assert [n for n in names if n in fields] == list(fields), kind
-    # The comments in EventKind say the same thing.
-    src = (ROOT / "engine" / "telemetry" / "events.py").read_text()
-    for kind, fields in P.EVENT_FIELDS.items():
-        line = next(ln for ln in src.splitlines() if f'= "{kind}"  #' in ln)
-        assert line.split("#", 1)[1].split(",")[0].split("(")[0].strip() == fields[0]
+    assert schema.events_table_md() in doc, "docs/protocol.md: paste schema.events_table_md()"
+
+
+def test_events_decode_by_name() -> None:
+    ev = schema.decode([9, 1.0, "parallel.run", "fan", 3, 0.5, "ok", 2])
+    assert (ev.name, ev.run_id, ev.wall_s, ev.status, ev.branch_count) == ("fan", 3, 0.5, "ok", 2)
+    assert schema.decode([9, 1.0, "parallel.run", "fan"]) is None  # wrong arity
+    assert schema.decode([9, 1.0, "future.kind", "x"]) is None
+    assert schema.field_index("provider.call", "cost") == 8
 
 
 def test_event_dict() -> None:

@@ -1,0 +1,378 @@
+"""The wire contract, written once: event kinds and their fields, limits, reply shapes.
+
+Everything that crosses the control socket is declared here and derived from here:
+``EventKind`` constants, ``EVENT_FIELDS`` (the field names ``hello`` advertises), the
+event decoders (by name, never by position), the docs/protocol.md events table (a unit
+test compares it), the operator limits that both the engine's params validation and the
+panel's input validation import, and TypedDicts for the maps the methods return.
+
+This module is a leaf: it imports nothing from the engine, so the event bus, the
+primitives (through ``telemetry.events``) and the panel can all depend on it.
+"""
+
+from __future__ import annotations
+
+from collections import namedtuple
+from typing import Any, Literal, NamedTuple, TypedDict
+
+# ---- limits (one definition for both halves) ---------------------------------------------
+MIN_TTL = 0.001
+"""Smallest TTL (seconds) an operator may set: below it a cache is disabled in effect."""
+MAX_TTL = 10**9
+"""Largest TTL (seconds, about 31 years)."""
+MAX_SIZE = 10**9
+"""Largest ``max_size`` of a cache."""
+MAX_NAME = 256
+"""Longest name (cache, router, memory, provider, route, client) in a request."""
+MAX_KEYWORDS = 64
+"""Most keywords in one ``memory.search``."""
+MAX_KEYWORD_LEN = 256
+"""Longest keyword (and longest string of keywords is MAX_KEYWORDS x this)."""
+SEARCH_LIMIT_MAX = 1000
+SEARCH_LIMIT_DEFAULT = 10
+
+
+# ---- event kinds -------------------------------------------------------------------------
+class EventSpec(NamedTuple):
+    """One event kind: its wire name and its fields (with a short note for the docs)."""
+
+    kind: str
+    fields: tuple[str, ...]
+    notes: tuple[str, ...]
+
+
+EVENT_SPECS: dict[str, EventSpec] = {}
+"""Every event kind, in declaration order."""
+
+
+def _kind(kind: str, *fields: str) -> str:
+    """Declare an event kind. A field is ``name`` or ``name (note for the docs)``."""
+    names = tuple(f.split(" (", 1)[0] for f in fields)
+    notes = tuple(f[len(n) + 2 : -1] if f != n else "" for f, n in zip(fields, names, strict=True))
+    EVENT_SPECS[kind] = EventSpec(kind, names, notes)
+    return kind
+
+
+class EventKind:
+    """Event kind names; each is declared once here with its fields (after seq, ts, kind)."""
+
+    CACHE_HIT = _kind("cache.hit", "name", 'layer (`"l1"` / `"l2"`)', "key (short hex)")
+    CACHE_MISS = _kind("cache.miss", "name", "key", "coalesced (bool: waited on an in-flight call)")
+    CACHE_SET = _kind("cache.set", "name", "key", 'layers (`"l1"` / `"l1+l2"`)')
+    CACHE_EVICT = _kind("cache.evict", "name", 'reason (`"lru"` / `"ttl"` / `"resize"`)', "count")
+    CACHE_FLUSH = _kind("cache.flush", "name", "l1_count", "l2_count")
+    CACHE_CONFIG = _kind("cache.config", "name", "ttl", "max_size")
+    CACHE_L2_ERROR = _kind("cache.l2_error", "name", "error")
+    ROUTE = _kind(
+        "route",
+        "name",
+        "route",
+        'reason (`"select"` / `"pin"` / `"default"` / `"unknown"`)',
+        "latency_s",
+    )
+    ROUTE_ERROR = _kind("route.error", "name", "route", "error")
+    ROUTER_CONFIG = _kind("router.config", "name", "pin", "route", "providers (list)")
+    PARALLEL_RUN = _kind("parallel.run", "name", "run_id", "wall_s", "status", "branch_count")
+    PARALLEL_BRANCH = _kind(
+        "parallel.branch", "name", "run_id", "branch", "start_s", "end_s", "status"
+    )
+    PROVIDER_CALL = _kind(
+        "provider.call", "provider", "model", "latency_s", "tokens_in", "tokens_out", "cost"
+    )
+    PROVIDER_RETRY = _kind("provider.retry", "provider", "attempt", "reason", "delay_s")
+    PROVIDER_ERROR = _kind("provider.error", "provider", "error")
+    PROVIDER_FALLBACK = _kind("provider.fallback", "tier", "from_provider", "to_provider", "reason")
+    PROVIDER_COOLDOWN = _kind("provider.cooldown", "provider", "seconds")
+    MEMORY_ADD = _kind("memory.add", "name", "key")
+    MEMORY_SEARCH = _kind("memory.search", "name", "keyword_count", "result_count", "latency_s")
+    MEMORY_CLEAR = _kind("memory.clear", "name", "count")
+    REDIS = _kind("redis", 'state (`"up"` / `"down"`)', "error")
+
+    ALL: tuple[str, ...] = tuple(EVENT_SPECS)
+
+
+EVENT_FIELDS: dict[str, tuple[str, ...]] = {k: s.fields for k, s in EVENT_SPECS.items()}
+"""Field names of each kind, after ``(seq, ts, kind)`` (what ``hello`` advertises)."""
+
+HEAD = ("seq", "ts", "kind")
+"""The first three elements of every wire event."""
+
+
+def _record_type(kind: str, fields: tuple[str, ...]) -> type[tuple[Any, ...]]:
+    ident = "Ev_" + kind.replace(".", "_")
+    return namedtuple(ident, HEAD + fields)
+
+
+EVENT_TYPES: dict[str, type[tuple[Any, ...]]] = {
+    k: _record_type(k, f) for k, f in EVENT_FIELDS.items()
+}
+"""A named tuple per kind: ``decode(ev).run_id`` instead of ``ev[4]``."""
+
+
+def field_index(kind: str, name: str) -> int:
+    """Position of field ``name`` in a wire event of ``kind`` (for hot decoders)."""
+    return len(HEAD) + EVENT_FIELDS[kind].index(name)
+
+
+def decode(event: list[Any] | tuple[Any, ...]) -> Any:
+    """A wire event as its kind's named tuple; None for an unknown kind or a wrong arity.
+
+    (Typed ``Any``: the attribute names come from the table above.)
+    """
+    try:
+        return EVENT_TYPES[event[2]]._make(event)  # type: ignore[attr-defined]
+    except (KeyError, TypeError, IndexError):
+        return None
+
+
+def event_dict(event: list[Any] | tuple[Any, ...]) -> dict[str, Any]:
+    """A wire event ``[seq, ts, kind, *fields]`` as a dict (unknown fields as ``f0``...)."""
+    seq, ts, kind, *fields = event
+    names = EVENT_FIELDS.get(kind, ())
+    out: dict[str, Any] = {"seq": seq, "ts": ts, "kind": kind}
+    for i, value in enumerate(fields):
+        out[names[i] if i < len(names) else f"f{i}"] = value
+    return out
+
+
+def events_table_md() -> str:
+    """The docs/protocol.md "Event kinds" table (checked against the file by a test)."""
+    rows = ["| kind | fields after `[seq, ts, kind]` |", "|---|---|"]
+    for spec in EVENT_SPECS.values():
+        cells = [
+            n if not note else f"{n} ({note})"
+            for n, note in zip(spec.fields, spec.notes, strict=True)
+        ]
+        rows.append(f"| `{spec.kind}` | {', '.join(cells)} |")
+    return "\n".join(rows)
+
+
+# ---- reply shapes ----------------------------------------------------------------------------
+# Config values (ttl, max_size, l2, namespace, pin, ...) live in describe() only; stats()
+# carries counters and live state. A write reply is the primitive's describe() after the
+# change, so a client can update its view at once.
+
+
+class RedisState(TypedDict):
+    url: str
+    up: bool
+    errors: int
+    reconnects: int
+
+
+class Identity(TypedDict, total=False):
+    """``Engine.identity()``; fleet adds ``id``, ``host``, ``started_at`` (shared contract)."""
+
+    id: str
+    name: str
+    host: str
+    pid: int
+    version: str
+    protocol: int
+    started: float
+    started_at: float
+    uptime: float
+    socket: str | None
+    redis: RedisState | None
+    read_only: bool
+
+
+class Limits(TypedDict):
+    max_frame: int
+    max_items: int
+    max_pending: int
+    frame_events: int
+    event_interval: float
+    stats_interval: float
+    event_ring: int
+
+
+class Hello(Identity, total=False):
+    methods: list[str]
+    write_methods: list[str]
+    notifications: list[str]
+    event_fields: dict[str, list[str]]
+    error_codes: list[str]
+    limits: Limits
+    clients: int
+
+
+class CacheStats(TypedDict):
+    hits: int
+    hits_l1: int
+    hits_l2: int
+    misses: int
+    coalesced: int
+    sets: int
+    evictions: dict[str, int]
+    size: int
+    hit_rate: float
+    l2_up: bool
+    l2_errors: int
+    time_saved: float
+    cost_saved: float
+
+
+class CacheDescribe(TypedDict):
+    name: str
+    kind: Literal["cache"]
+    ttl: float
+    max_size: int
+    l2: bool
+    stats: CacheStats
+
+
+class RouteStats(TypedDict):
+    count: int
+    share: float
+    errors: int
+    cost: float
+    p50: float | None
+    p95: float | None
+    p99: float | None
+
+
+class RouterStats(TypedDict):
+    total: int
+    unknown: int
+    routes: dict[str, RouteStats]
+
+
+class RouterDescribe(TypedDict):
+    name: str
+    kind: Literal["router"]
+    routes: list[str]
+    default: str | None
+    pin: str | None
+    providers: dict[str, list[str] | None]
+    stats: RouterStats
+
+
+class Branch(TypedDict):
+    name: str
+    start: float
+    end: float
+    status: str
+
+
+class Timeline(TypedDict):
+    run_id: int
+    started: float
+    wall: float
+    status: str
+    speedup: float | None
+    branches: list[Branch]
+
+
+class ParallelStats(TypedDict):
+    runs: int
+    errors: int
+    cancelled: int
+    wall: dict[str, Any]
+    speedup: float | None
+
+
+class ParallelDescribe(TypedDict):
+    name: str
+    kind: Literal["parallel"]
+    branches: list[str]
+    limit: int | None
+    fail: str
+    stats: ParallelStats
+    timelines: list[Timeline]
+
+
+class MemoryStats(TypedDict):
+    size: int
+    adds: int
+    searches: int
+    search_p50: float | None
+    pending_l2: int
+    l2_errors: int
+
+
+class MemoryDescribe(TypedDict):
+    name: str
+    kind: Literal["memory"]
+    namespace: str
+    max_size: int
+    l2: bool
+    stats: MemoryStats
+
+
+class Workload(TypedDict):
+    runs: int
+    errors: int
+    in_flight: int
+    p50: float | None
+    p95: float | None
+    p99: float | None
+
+
+class Snapshot(TypedDict):
+    seq: int
+    time: float
+    engine: Identity
+    workload: Workload
+    caches: dict[str, CacheDescribe]
+    routers: dict[str, RouterDescribe]
+    parallels: dict[str, ParallelDescribe]
+    memories: dict[str, MemoryDescribe]
+    providers: dict[str, dict[str, Any]]
+    tiers: dict[str, list[str]]
+
+
+class Stats(TypedDict):
+    """The periodic ``stats`` notification: counters only, no config, no timelines."""
+
+    seq: int
+    time: float
+    uptime: float
+    redis: RedisState | None
+    workload: Workload
+    caches: dict[str, CacheStats]
+    routers: dict[str, RouterStats]
+    parallels: dict[str, ParallelStats]
+    memories: dict[str, MemoryStats]
+    providers: dict[str, dict[str, Any]]
+
+
+class CacheWriteReply(CacheDescribe, total=False):
+    """Reply of ``cache.set_ttl`` / ``cache.set_max_size``: describe() + what the call did."""
+
+    result: dict[str, Any]
+
+
+class RouterWriteReply(RouterDescribe, total=False):
+    """Reply of ``router.pin`` / ``router.set_model``."""
+
+    result: Any
+
+
+class FlushReply(TypedDict):
+    flushed: dict[str, dict[str, Any]]
+
+
+class ClearReply(TypedDict):
+    cleared: dict[str, Any]
+
+
+class SearchReply(TypedDict):
+    name: str
+    keywords: list[str]
+    limit: int
+    results: list[dict[str, Any]]
+
+
+DESCRIBE_TYPES: dict[str, type] = {
+    "caches": CacheDescribe,
+    "routers": RouterDescribe,
+    "parallels": ParallelDescribe,
+    "memories": MemoryDescribe,
+}
+STATS_TYPES: dict[str, type] = {
+    "caches": CacheStats,
+    "routers": RouterStats,
+    "parallels": ParallelStats,
+    "memories": MemoryStats,
+}
