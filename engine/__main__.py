@@ -151,6 +151,8 @@ async def _serve(args: argparse.Namespace) -> int:
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
     eng = Engine(settings)
+    if args.socket:
+        eng.socket_setting = "--socket"
     try:
         await eng.start()
     except (FlowdeckError, OSError) as exc:

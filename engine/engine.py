@@ -5,13 +5,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import secrets
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
 from flowdeck.engine.context import Context
-from flowdeck.engine.errors import RegistrationError
+from flowdeck.engine.errors import EngineAlreadyRunning, RegistrationError
 from flowdeck.engine.primitives.base import Primitive
 from flowdeck.engine.primitives.cache import Cache
 from flowdeck.engine.primitives.host import Closes, Configurable, Starts
@@ -55,6 +57,8 @@ class Engine:
             settings = EngineSettings.load(**{**settings.model_dump(), **overrides})
         self.settings = settings
         self.name = settings.name
+        self.id = secrets.token_hex(8)  # new per process start: a restart is a new engine
+        self.host = settings.host
         self.bus = EventBus(settings.event_ring)
         self.started_at = time.time()
         self.pid = os.getpid()
@@ -70,6 +74,7 @@ class Engine:
         self._named: dict[str, Primitive] = {}
         self._registered: dict[int, Primitive] = {}
         self.control: Any = None  # engine.control.server.ControlServer
+        self.socket_setting: str | None = None  # "--socket" when the CLI set it
         self.metrics: Any = None  # engine.control.metrics.MetricsServer
         self.runs = 0
         self.run_errors = 0
@@ -105,10 +110,7 @@ class Engine:
                 self.redis = RedisLink(s.redis_url, self.bus)
                 await self.redis.start()
             if s.control:
-                from flowdeck.engine.control.server import ControlServer
-
-                self.control = ControlServer(self, s.socket)
-                await self.control.start()
+                await self._start_control()
             if s.metrics_port:
                 from flowdeck.engine.control.metrics import MetricsServer
 
@@ -120,6 +122,33 @@ class Engine:
         self._started = True
         for prim in list(self._registered.values()):
             await _maybe_start(prim)
+
+    async def _start_control(self) -> None:
+        """Bind the control socket: exactly ``settings.socket``, or ``<name>.<pid>.sock``
+        in the runtime directory (a second engine of one process adds ``.2``, ...)."""
+        from flowdeck.engine.control import discovery
+        from flowdeck.engine.control.server import ControlServer
+
+        explicit = self.settings.socket
+        if explicit is None and os.environ.get("FLOWDECK_SOCKET"):
+            explicit = Path(os.environ["FLOWDECK_SOCKET"])  # also when code passed None
+        if explicit is not None:
+            self.control = ControlServer(self, explicit)
+            try:
+                await self.control.start()
+            except EngineAlreadyRunning as exc:
+                said = self.socket_setting or discovery.socket_setting(self.settings)
+                raise EngineAlreadyRunning(f"{exc}; stop it or change {said}") from None
+            return
+        for n in range(64):
+            path = discovery.auto_socket_path(self.name, self.pid, n)
+            self.control = ControlServer(self, path)
+            try:
+                await self.control.start()
+                return
+            except EngineAlreadyRunning:
+                continue  # another engine of this process has that name
+        raise EngineAlreadyRunning(f"64 engines named {self.name!r} already run in pid {self.pid}")
 
     async def close(self) -> None:
         if self._closing:
@@ -229,11 +258,14 @@ class Engine:
     # ---- state -----------------------------------------------------------------------
     def identity(self) -> dict[str, Any]:
         return {
+            "id": self.id,
             "name": self.name,
+            "host": self.host,
             "pid": self.pid,
+            "started_at": self.started_at,
             "version": self.version,
             "protocol": PROTOCOL_VERSION,
-            "started": self.started_at,
+            "started": self.started_at,  # the name before identity had started_at
             "uptime": time.time() - self.started_at,
             "socket": str(self.control.path) if self.control is not None else None,
             "redis": self.redis.describe() if self.redis is not None else None,

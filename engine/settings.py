@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import socket
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -117,11 +118,20 @@ class EngineSettings(BaseSettings):
     )
 
     name: str = Field(default="flowdeck", min_length=1, max_length=64)
+    host: str = Field(
+        default_factory=socket.gethostname,
+        min_length=1,
+        max_length=255,
+        description="the host this engine reports in its identity (default: the hostname)",
+    )
     providers: dict[str, ProviderSettings] = Field(default_factory=dict)
     tiers: dict[str, list[str]] = Field(default_factory=dict)
     caches: dict[str, CacheSettings] = Field(default_factory=dict)
     redis_url: str | None = None
-    socket: Path | None = Field(default=None, description="control socket path")
+    socket: Path | None = Field(
+        default=None,
+        description="control socket path; unset: <name>.<pid>.sock in the runtime directory",
+    )
     control: bool = Field(default=True, description="serve the control socket")
     read_only: bool = False
     metrics_port: int | None = Field(default=None, ge=1, le=65535)

@@ -182,8 +182,7 @@ class ControlServer:
                     raise ControlSocketError(f"{str(path)!r} exists and is not a socket")
                 if await probe(path):
                     raise EngineAlreadyRunning(
-                        f"another engine is already listening on {str(path)!r}; stop it or"
-                        " choose another socket path (--socket / FLOWDECK_SOCKET)"
+                        f"another engine is already listening on {str(path)!r}"
                     )
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(path)  # stale: nothing accepts connections there
