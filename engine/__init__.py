@@ -30,7 +30,13 @@ if TYPE_CHECKING:
         Sequence,
         Step,
     )
-    from flowdeck.engine.settings import CacheSettings, EngineSettings, ProviderSettings
+    from flowdeck.engine.settings import (
+        CacheSettings,
+        EngineSettings,
+        HttpProviderSettings,
+        ProviderSettings,
+        SimulatedProviderSettings,
+    )
 
 _LAZY: dict[str, str] = {
     "Completion": "flowdeck.engine.completion",
@@ -50,6 +56,8 @@ _LAZY: dict[str, str] = {
     "CacheSettings": "flowdeck.engine.settings",
     "EngineSettings": "flowdeck.engine.settings",
     "ProviderSettings": "flowdeck.engine.settings",
+    "HttpProviderSettings": "flowdeck.engine.settings",
+    "SimulatedProviderSettings": "flowdeck.engine.settings",
 }
 
 
@@ -75,6 +83,7 @@ __all__ = [
     "Engine",
     "EngineSettings",
     "FlowdeckError",
+    "HttpProviderSettings",
     "Memory",
     "Parallel",
     "Primitive",
@@ -84,6 +93,7 @@ __all__ = [
     "Router",
     "Sequence",
     "SettingsError",
+    "SimulatedProviderSettings",
     "Step",
     "__version__",
 ]

@@ -108,8 +108,12 @@ def ctl_main(argv: list[str]) -> int:
 def missing_keys(settings: Any) -> list[str]:
     """One line per provider whose ``api_key_env`` names an unset variable: its calls
     would go out without a key and fail, so say it at start rather than at the first call."""
+    from flowdeck.engine.settings import HttpProviderSettings
+
     lines = []
     for name, p in settings.providers.items():
+        if not isinstance(p, HttpProviderSettings):
+            continue  # the simulator has no key
         if p.api_key_env and p.api_key is None and not os.environ.get(p.api_key_env):
             lines.append(
                 f"providers.{name}: ${p.api_key_env} is not set; its calls are sent without "

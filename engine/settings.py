@@ -13,9 +13,17 @@ import re
 import socket
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -33,18 +41,10 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class ProviderSettings(_Strict):
-    """One model endpoint. Prices are USD per 1,000 tokens."""
+class ProviderSettingsBase(_Strict):
+    """What every provider kind has: a model, retries, cooldown, prices (USD per 1,000 tokens)."""
 
-    kind: ProviderKind
-    model: str = "sim-1"
-    base_url: str | None = None
-    api_key_env: str | None = Field(
-        default=None, description="name of the environment variable holding the API key"
-    )
-    api_key: SecretStr | None = Field(default=None, description="the key itself (prefer env)")
-    timeout: float = Field(default=60.0, gt=0, description="total seconds per attempt")
-    connect_timeout: float = Field(default=5.0, gt=0)
+    model: str
     max_retries: int = Field(default=2, ge=0, le=10)
     backoff_base: float = Field(default=0.25, ge=0)
     backoff_max: float = Field(default=8.0, ge=0)
@@ -52,12 +52,29 @@ class ProviderSettings(_Strict):
     price_out: float = Field(default=0.0, ge=0)
     cooldown_after: int = Field(default=3, ge=1, description="consecutive failures")
     cooldown: float = Field(default=30.0, ge=0, description="seconds a failing provider rests")
-    # simulated only
-    latency_ms: float = Field(default=200.0, ge=0, description="median latency (simulated)")
-    latency_jitter: float = Field(default=0.3, ge=0, description="lognormal sigma (simulated)")
-    error_rate: float = Field(default=0.0, ge=0, le=1, description="failure share (simulated)")
-    tokens_out: int = Field(default=60, ge=1, description="mean completion tokens (simulated)")
-    seed: int | None = Field(default=None, description="RNG seed (simulated; default from name)")
+
+    @field_validator("backoff_base", "backoff_max", "price_in", "price_out", "cooldown")
+    @classmethod
+    def _finite(cls, v: float) -> float:
+        return _check_finite(v)
+
+    def secret(self) -> str | None:
+        """The API key, if this kind has one (the simulator has none)."""
+        return None
+
+
+class HttpProviderSettings(ProviderSettingsBase):
+    """A real endpoint (OpenAI-compatible, Anthropic or Ollama): it must name its model."""
+
+    kind: Literal["openai", "anthropic", "ollama"]
+    model: str = Field(min_length=1, description="the model the endpoint serves")
+    base_url: str | None = None
+    api_key_env: str | None = Field(
+        default=None, description="name of the environment variable holding the API key"
+    )
+    api_key: SecretStr | None = Field(default=None, description="the key itself (prefer env)")
+    timeout: float = Field(default=60.0, gt=0, description="total seconds per attempt")
+    connect_timeout: float = Field(default=5.0, gt=0)
 
     @field_validator("base_url")
     @classmethod
@@ -66,22 +83,10 @@ class ProviderSettings(_Strict):
             raise ValueError(f"must start with http:// or https://, got {v!r}")
         return v.rstrip("/") if v else v
 
-    @field_validator(
-        "timeout",
-        "connect_timeout",
-        "backoff_base",
-        "backoff_max",
-        "latency_ms",
-        "latency_jitter",
-        "price_in",
-        "price_out",
-        "cooldown",
-    )
+    @field_validator("timeout", "connect_timeout")
     @classmethod
-    def _finite(cls, v: float) -> float:
-        if not math.isfinite(v):
-            raise ValueError(f"must be a finite number, got {v!r}")
-        return v
+    def _finite_timeouts(cls, v: float) -> float:
+        return _check_finite(v)
 
     def secret(self) -> str | None:
         """The API key: from ``api_key``, else from the environment variable named."""
@@ -90,6 +95,42 @@ class ProviderSettings(_Strict):
         if self.api_key_env:
             return os.environ.get(self.api_key_env)
         return None
+
+
+class SimulatedProviderSettings(ProviderSettingsBase):
+    """The offline simulator: latency, failures and token counts drawn from a seeded RNG."""
+
+    kind: Literal["simulated"]
+    model: str = "sim-1"
+    latency_ms: float = Field(default=200.0, ge=0, description="median latency")
+    latency_jitter: float = Field(default=0.3, ge=0, description="lognormal sigma")
+    error_rate: float = Field(default=0.0, ge=0, le=1, description="failure share")
+    tokens_out: int = Field(default=60, ge=1, description="mean completion tokens")
+    seed: int | None = Field(default=None, description="RNG seed (default from the name)")
+
+    @field_validator("latency_ms", "latency_jitter")
+    @classmethod
+    def _finite_latency(cls, v: float) -> float:
+        return _check_finite(v)
+
+
+ProviderSettings = Annotated[
+    HttpProviderSettings | SimulatedProviderSettings, Field(discriminator="kind")
+]
+"""One model endpoint, told apart by ``kind``: a field of another kind is an error."""
+
+_PROVIDER = TypeAdapter(ProviderSettings)
+
+
+def provider_settings(**fields: Any) -> HttpProviderSettings | SimulatedProviderSettings:
+    """Build one provider's settings from keyword fields (the class is chosen by ``kind``)."""
+    return _PROVIDER.validate_python(fields)
+
+
+def _check_finite(v: float) -> float:
+    if not math.isfinite(v):
+        raise ValueError(f"must be a finite number, got {v!r}")
+    return v
 
 
 class CacheSettings(_Strict):
@@ -102,9 +143,7 @@ class CacheSettings(_Strict):
     @field_validator("ttl")
     @classmethod
     def _finite(cls, v: float | None) -> float | None:
-        if v is not None and not math.isfinite(v):
-            raise ValueError(f"must be a finite number, got {v!r}")
-        return v
+        return v if v is None else _check_finite(v)
 
 
 class EngineSettings(BaseSettings):
@@ -226,18 +265,40 @@ def _config_path(init_settings: PydanticBaseSettingsSource) -> Path | None:
 def format_validation_error(exc: ValidationError) -> str:
     lines = ["invalid settings:"]
     for err in exc.errors():
-        loc = ".".join(str(p) for p in err.get("loc", ())) or "(root)"
+        loc = ".".join(str(p) for p in _without_tags(err.get("loc", ()))) or "(root)"
         value = err.get("input")
+        if err.get("type") in ("union_tag_invalid", "union_tag_not_found"):
+            # The discriminator itself is wrong or missing: name the kind field.
+            loc += ".kind"
+            value = (err.get("ctx") or {}).get("tag")
+            msg = "must be one of openai, anthropic, ollama, simulated"
+            if err["type"] == "union_tag_not_found":
+                msg = "field required (one of openai, anthropic, ollama, simulated)"
+            lines.append(f"  {loc}: {msg} (got {_shown(loc, value)})")
+            continue
         msg = str(err.get("msg", "")).removeprefix("Value error, ")
         if loc == "(root)":
             lines.append(f"  {msg}")
             continue
-        shown = "***" if "api_key" in loc and value is not None else repr(_redact(value))
-        if len(shown) > 80:
-            shown = shown[:77] + "..."
         msg = msg.split(", got ")[0]  # a validator's own ", got X": shown once, below
-        lines.append(f"  {loc}: {msg} (got {shown})")
+        lines.append(f"  {loc}: {msg} (got {_shown(loc, value)})")
     return "\n".join(lines)
+
+
+_KINDS = frozenset(("openai", "anthropic", "ollama", "simulated"))
+
+
+def _without_tags(loc: Any) -> list[Any]:
+    """An error location without the union tag pydantic inserts (``providers.a.openai.x``)."""
+    parts = list(loc)
+    if len(parts) >= 3 and parts[0] == "providers" and parts[2] in _KINDS:
+        del parts[2]
+    return parts
+
+
+def _shown(loc: str, value: Any) -> str:
+    shown = "***" if "api_key" in loc and value is not None else repr(_redact(value))
+    return shown if len(shown) <= 80 else shown[:77] + "..."
 
 
 def _redact(value: Any) -> Any:

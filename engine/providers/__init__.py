@@ -5,10 +5,12 @@ from __future__ import annotations
 import aiohttp
 
 from flowdeck.engine.providers.anthropic import AnthropicClient
-from flowdeck.engine.providers.base import HttpProviderClient, ProviderClient, validate_request
 from flowdeck.engine.providers.call import ProviderCall
+from flowdeck.engine.providers.client import ProviderClient
+from flowdeck.engine.providers.http import HttpProviderClient
 from flowdeck.engine.providers.ollama import OllamaClient
 from flowdeck.engine.providers.openai import OpenAIClient
+from flowdeck.engine.providers.request import validate_request
 from flowdeck.engine.providers.simulated import SimulatedClient
 from flowdeck.engine.settings import EngineSettings
 from flowdeck.engine.telemetry.events import EventBus

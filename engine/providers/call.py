@@ -8,7 +8,8 @@ from flowdeck.engine.completion import Completion
 from flowdeck.engine.context import Context
 from flowdeck.engine.errors import ProviderError
 from flowdeck.engine.primitives.base import Primitive
-from flowdeck.engine.providers.base import ProviderClient, validate_request
+from flowdeck.engine.providers.client import ProviderClient
+from flowdeck.engine.providers.request import validate_request
 from flowdeck.engine.telemetry.events import NULL_BUS, EventKind
 
 if TYPE_CHECKING:

@@ -12,13 +12,10 @@ from typing import Any
 import aiohttp
 
 from flowdeck.engine.completion import Completion
-from flowdeck.engine.providers.base import (
-    HttpProviderClient,
-    Request,
-    RetryableError,
-    error_message,
-    type_name,
-)
+from flowdeck.engine.providers.client import RetryableError
+from flowdeck.engine.providers.http import HttpProviderClient
+from flowdeck.engine.providers.request import Request
+from flowdeck.engine.providers.wire import error_message, type_name
 
 
 class OpenAIClient(HttpProviderClient):

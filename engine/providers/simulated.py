@@ -16,8 +16,9 @@ import random
 import aiohttp
 
 from flowdeck.engine.completion import Completion
-from flowdeck.engine.providers.base import ProviderClient, Request, RetryableError
-from flowdeck.engine.settings import ProviderSettings
+from flowdeck.engine.providers.client import ProviderClient, RetryableError
+from flowdeck.engine.providers.request import Request
+from flowdeck.engine.settings import SimulatedProviderSettings
 from flowdeck.engine.telemetry.events import EventBus
 
 _WORDS = (
@@ -45,11 +46,12 @@ class SimulatedClient(ProviderClient):
     """
 
     kind = "simulated"
+    settings: SimulatedProviderSettings
 
     def __init__(
         self,
         name: str,
-        settings: ProviderSettings,
+        settings: SimulatedProviderSettings,
         session: aiohttp.ClientSession | None,
         bus: EventBus,
     ) -> None:

@@ -203,8 +203,8 @@ def test_serve_warns_about_an_unset_api_key_variable(monkeypatch: pytest.MonkeyP
     monkeypatch.setenv("FLOWDECK_TEST_SET_KEY", "sk-test")
     s = EngineSettings.load(
         providers={
-            "a": {"kind": "openai", "api_key_env": "FLOWDECK_TEST_UNSET_KEY"},
-            "b": {"kind": "openai", "api_key_env": "FLOWDECK_TEST_SET_KEY"},
+            "a": {"kind": "openai", "model": "m", "api_key_env": "FLOWDECK_TEST_UNSET_KEY"},
+            "b": {"kind": "openai", "model": "m", "api_key_env": "FLOWDECK_TEST_SET_KEY"},
             "c": {"kind": "simulated"},
         }
     )

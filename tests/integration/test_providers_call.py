@@ -17,8 +17,9 @@ from flowdeck.engine.providers import (
     build_clients,
     validate_request,
 )
-from flowdeck.engine.providers.base import ProviderClient, parse_retry_after
-from flowdeck.engine.settings import EngineSettings, ProviderSettings
+from flowdeck.engine.providers.client import ProviderClient
+from flowdeck.engine.providers.wire import parse_retry_after
+from flowdeck.engine.settings import EngineSettings, provider_settings
 from flowdeck.engine.telemetry.events import EventBus, EventKind
 
 HEALTH_KEYS = {
@@ -111,7 +112,7 @@ def test_retry_after_parsing() -> None:
 
 
 def test_backoff_is_full_jitter_capped() -> None:
-    s = ProviderSettings(kind="openai", backoff_base=0.5, backoff_max=3.0)
+    s = provider_settings(kind="openai", model="m", backoff_base=0.5, backoff_max=3.0)
     client = CLIENTS["openai"]("p", s, None, EventBus(64))
     for attempt, cap in [(0, 0.5), (1, 1.0), (2, 2.0), (3, 3.0), (8, 3.0)]:
         draws = [client._backoff(attempt) for _ in range(300)]
@@ -123,8 +124,8 @@ def test_backoff_is_full_jitter_capped() -> None:
 def test_build_clients_makes_one_client_per_provider() -> None:
     settings = EngineSettings.load(
         providers={
-            "o": {"kind": "openai"},
-            "a": {"kind": "anthropic", "base_url": "http://127.0.0.1:9/"},
+            "o": {"kind": "openai", "model": "gpt-x"},
+            "a": {"kind": "anthropic", "model": "claude-x", "base_url": "http://127.0.0.1:9/"},
             "l": {"kind": "ollama", "model": "llama3"},
             "s": {"kind": "simulated"},
         }
@@ -148,14 +149,16 @@ def test_build_clients_makes_one_client_per_provider() -> None:
 
 
 def test_repr_masks_a_password_in_the_url() -> None:
-    s = ProviderSettings(kind="openai", base_url="https://user:hunter2@proxy.local")
+    s = provider_settings(kind="openai", model="m", base_url="https://user:hunter2@proxy.local")
     client = CLIENTS["openai"]("p", s, None, EventBus(64))
     assert "hunter2" not in repr(client)
     assert "proxy.local" in repr(client)
 
 
 async def test_http_client_without_a_session_fails_clearly() -> None:
-    client = CLIENTS["ollama"]("p", ProviderSettings(kind="ollama"), None, EventBus(64))
+    client = CLIENTS["ollama"](
+        "p", provider_settings(kind="ollama", model="llama3"), None, EventBus(64)
+    )
     with pytest.raises(ProviderError, match="no open HTTP session"):
         await client.complete({"prompt": "hi"})
 

@@ -13,7 +13,7 @@ import pytest
 
 from flowdeck.engine.errors import ProviderError
 from flowdeck.engine.providers import CLIENTS, ProviderClient
-from flowdeck.engine.settings import ProviderSettings
+from flowdeck.engine.settings import provider_settings
 from flowdeck.engine.telemetry.events import EventBus, EventKind
 from tests.support.providers import (
     FORMATS,
@@ -45,7 +45,7 @@ def make(
 ) -> ProviderClient:
     opts: dict[str, Any] = {"model": f"{kind}-model", "backoff_base": 0.01, "max_retries": 2}
     opts.update(kw)
-    settings = ProviderSettings(kind=kind, base_url=base_url, **opts)
+    settings = provider_settings(kind=kind, base_url=base_url, **opts)
     return CLIENTS[kind](f"{kind}-1", settings, session, bus)
 
 

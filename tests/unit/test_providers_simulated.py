@@ -10,7 +10,7 @@ import pytest
 
 from flowdeck.engine import Engine, ProviderError
 from flowdeck.engine.providers import SimulatedClient
-from flowdeck.engine.settings import ProviderSettings
+from flowdeck.engine.settings import provider_settings
 from flowdeck.engine.telemetry.events import EventBus, EventKind
 
 
@@ -18,7 +18,7 @@ def sim(name: str = "sim", bus: EventBus | None = None, **kw: Any) -> SimulatedC
     opts: dict[str, Any] = {"latency_ms": 0, "backoff_base": 0}
     opts.update(kw)
     return SimulatedClient(
-        name, ProviderSettings(kind="simulated", **opts), None, bus or EventBus(4096)
+        name, provider_settings(kind="simulated", **opts), None, bus or EventBus(4096)
     )
 
 

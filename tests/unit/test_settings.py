@@ -47,6 +47,7 @@ def test_environment_with_nested_delimiter(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setenv("FLOWDECK_PROVIDERS__A__KIND", "simulated")
     monkeypatch.setenv("FLOWDECK_PROVIDERS__A__PRICE_IN", "0.5")
     monkeypatch.setenv("FLOWDECK_PROVIDERS__B__KIND", "openai")
+    monkeypatch.setenv("FLOWDECK_PROVIDERS__B__MODEL", "gpt-x")
     monkeypatch.setenv("FLOWDECK_PROVIDERS__B__API_KEY_ENV", "OPENAI_API_KEY")
     monkeypatch.setenv("FLOWDECK_TIERS__FAST", '["a", "b"]')
     monkeypatch.setenv("FLOWDECK_CACHES__LLM__TTL", "60")
@@ -143,9 +144,13 @@ def test_broken_toml_names_the_file(clean_env: Path) -> None:
     ("overrides", "field", "value"),
     [
         ({"providers": {"a": {"kind": "gpt"}}}, "providers.a.kind", "'gpt'"),
-        ({"providers": {"a": {"kind": "openai", "timeout": -1}}}, "providers.a.timeout", "-1"),
         (
-            {"providers": {"a": {"kind": "openai", "base_url": "ftp://x"}}},
+            {"providers": {"a": {"kind": "openai", "model": "m", "timeout": -1}}},
+            "providers.a.timeout",
+            "-1",
+        ),
+        (
+            {"providers": {"a": {"kind": "openai", "model": "m", "base_url": "ftp://x"}}},
             "providers.a.base_url",
             "'ftp://x'",
         ),
@@ -207,15 +212,17 @@ def test_engine_rejects_bad_settings_at_construction() -> None:
 
 
 def test_api_key_is_a_secret(monkeypatch: pytest.MonkeyPatch) -> None:
-    s = EngineSettings.load(providers={"a": {"kind": "openai", "api_key": KEY}})
+    s = EngineSettings.load(providers={"a": {"kind": "openai", "model": "m", "api_key": KEY}})
     assert s.providers["a"].secret() == KEY
     assert s.safe_dict()["providers"]["a"]["api_key"] == "***"
     assert KEY not in repr(s) + str(s.safe_dict()) + str(s.providers["a"])
 
     monkeypatch.setenv("MY_KEY_VAR", KEY)
     monkeypatch.setenv("FLOWDECK_PROVIDERS__B__KIND", "anthropic")
+    monkeypatch.setenv("FLOWDECK_PROVIDERS__B__MODEL", "claude-x")
     monkeypatch.setenv("FLOWDECK_PROVIDERS__B__API_KEY_ENV", "MY_KEY_VAR")
     monkeypatch.setenv("FLOWDECK_PROVIDERS__C__KIND", "openai")
+    monkeypatch.setenv("FLOWDECK_PROVIDERS__C__MODEL", "gpt-x")
     monkeypatch.setenv("FLOWDECK_PROVIDERS__C__API_KEY", KEY)
     s = EngineSettings.load()
     assert s.providers["b"].secret() == KEY
@@ -228,8 +235,8 @@ def test_api_key_is_a_secret(monkeypatch: pytest.MonkeyPatch) -> None:
     "providers",
     [
         {"a": {"api_key": KEY}},  # "kind: field required" carries the whole mapping
-        {"a": {"kind": "openai", "api_key": KEY, "timeout": "soon"}},
-        {"a": {"kind": "openai", "api_key": 12345}},
+        {"a": {"kind": "openai", "model": "m", "api_key": KEY, "timeout": "soon"}},
+        {"a": {"kind": "openai", "model": "m", "api_key": 12345}},
         {"a": {"kind": "gpt", "api_key": KEY}},
     ],
 )
@@ -243,7 +250,9 @@ def test_api_key_never_in_error_messages(providers: dict) -> None:
 def test_safe_dict_masks_url_passwords() -> None:
     s = EngineSettings.load(
         redis_url="redis://:hunter2@127.0.0.1:6379/0",
-        providers={"p": {"kind": "openai", "base_url": "https://u:pw-xyz@proxy.local/v1"}},
+        providers={
+            "p": {"kind": "openai", "model": "m", "base_url": "https://u:pw-xyz@proxy.local/v1"}
+        },
     )
     safe = s.safe_dict()
     assert safe["redis_url"] == "redis://:***@127.0.0.1:6379/0"
@@ -251,3 +260,26 @@ def test_safe_dict_masks_url_passwords() -> None:
     assert s.redis_url == "redis://:hunter2@127.0.0.1:6379/0"  # the real value is kept
     unix = EngineSettings.load(redis_url="unix:///tmp/r.sock?db=1&password=hunter2")
     assert unix.safe_dict()["redis_url"] == "unix:///tmp/r.sock?db=1&password=***"
+
+
+@pytest.mark.parametrize(
+    ("provider", "field", "value"),
+    [
+        ({"kind": "openai", "model": "m", "latency_ms": 5}, "providers.a.latency_ms", "5"),
+        ({"kind": "anthropic", "model": "m", "error_rate": 0.1}, "providers.a.error_rate", "0.1"),
+        ({"kind": "simulated", "base_url": "http://x"}, "providers.a.base_url", "'http://x'"),
+        ({"kind": "simulated", "api_key": "k"}, "providers.a.api_key", "***"),
+        ({"kind": "ollama"}, "providers.a.model", "{'kind': 'ollama'}"),
+        ({"kind": "openai", "model": ""}, "providers.a.model", "''"),
+        ({"model": "m"}, "providers.a.kind", "None"),
+    ],
+)
+def test_provider_fields_belong_to_their_kind(provider: dict, field: str, value: str) -> None:
+    """Simulator-only fields are rejected on real providers (and the other way round);
+    a real provider must name its model (it never silently becomes sim-1)."""
+    with pytest.raises(SettingsError) as info:
+        EngineSettings.load(providers={"a": provider})
+    msg = str(info.value)
+    line = next((ln for ln in msg.splitlines() if ln.strip().startswith(f"{field}:")), None)
+    assert line is not None, msg
+    assert f"(got {value})" in line, msg
