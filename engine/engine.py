@@ -26,7 +26,7 @@ from flowdeck.engine.telemetry.stats import LatencyWindow
 from flowdeck.engine.version import PROTOCOL_VERSION, __version__
 
 if TYPE_CHECKING:
-    from flowdeck.engine.providers.base import ProviderClient
+    from flowdeck.engine.providers.client import ProviderClient
     from flowdeck.engine.stores.redis_link import RedisLink
 
 _perf = time.perf_counter

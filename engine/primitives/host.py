@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from flowdeck.engine.primitives.base import Primitive
-    from flowdeck.engine.providers.base import ProviderClient
+    from flowdeck.engine.providers.client import ProviderClient
     from flowdeck.engine.settings import CacheSettings, EngineSettings
     from flowdeck.engine.stores.redis_link import RedisLink
     from flowdeck.engine.telemetry.events import EventBus
