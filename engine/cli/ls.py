@@ -4,17 +4,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 from typing import Any
 
 from flowdeck.engine.cli.common import EXIT_OK, engine_table, fail, print_json, seconds
 from flowdeck.engine.control import discovery as D
-from flowdeck.engine.control.client import ControlClient
 
 
-def _runs_of(stats: Any) -> tuple[float, float] | None:
-    if not isinstance(stats, dict):
-        return None
+def _runs_of(stats: dict[str, Any]) -> tuple[float, float] | None:
     runs = (stats.get("workload") or {}).get("runs")
     t = stats.get("time")
     if isinstance(runs, int | float) and isinstance(t, int | float):
@@ -23,21 +19,8 @@ def _runs_of(stats: Any) -> tuple[float, float] | None:
 
 
 async def request_rate(engine: D.LiveEngine, wait: float) -> float | None:
-    """Flow runs per second from two ``stats`` notifications (stats only, no events)."""
-    samples: list[tuple[float, float]] = []
-    with contextlib.suppress(Exception):
-        async with asyncio.timeout(wait):
-            client = await ControlClient.connect(engine.socket, wait)
-            try:
-                await client.subscribe(events=False, stats=True)
-                async for method, params in client.notifications():
-                    sample = _runs_of(params) if method == "stats" else None
-                    if sample is not None:
-                        samples.append(sample)
-                    if len(samples) == 2:
-                        break
-            finally:
-                await client.close()
+    """Flow runs per second between two ``stats`` notifications (stats only, no events)."""
+    samples = [r for r in map(_runs_of, await D.stats_frames(engine.socket, 2, wait)) if r]
     if len(samples) < 2 or samples[1][1] <= samples[0][1]:
         return None
     (r0, t0), (r1, t1) = samples

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
+import socket
+import time
+import urllib.request
+
+import pytest
 
 from tests.support.fleet import Workers
 from tests.support.waiting import until
@@ -83,3 +89,60 @@ def _alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     return True
+
+
+def _scrape(port: int) -> str | None:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
+            return str(resp.read().decode())
+    except OSError:
+        return None
+
+
+def _runs_by_pid(text: str | None) -> dict[int, float]:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    out = {}
+    for fam in text_string_to_metric_families(text or ""):
+        for s in fam.samples:
+            if s.name == "flowdeck_runs_total":
+                out[int(s.labels["pid"])] = s.value
+    return out
+
+
+async def test_workers_share_one_metrics_port(workers: Workers) -> None:
+    pytest.importorskip("prometheus_client")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    procs = [workers.start("--metrics-port", str(port)) for _ in range(3)]
+    want = {p.pid for p in procs}
+    await until(lambda: len(workers.sockets()) == 3, 60)
+    assert all(p.poll() is None for p in procs)  # all started, none crashed on the port
+    await until(lambda: set(_runs_by_pid(_scrape(port))) == want, 30)
+    text = _scrape(port)
+    assert text is not None and text.count("flowdeck_engine_info{") == 3
+    server = next(p for p in procs if _serves(p.pid, port))
+    os.kill(server.pid, signal.SIGKILL)
+    server.wait()
+    rest = want - {server.pid}
+    t0 = time.monotonic()
+    await until(lambda: set(_runs_by_pid(_scrape(port))) == rest, 30)
+    took = time.monotonic() - t0
+    assert took < 5.0, f"no engine took the port over within 5 s ({took:.1f} s)"
+
+
+def _serves(pid: int, port: int) -> bool:
+    """Whether ``pid`` holds the listening socket of ``port`` (from /proc)."""
+    inodes = set()
+    with open("/proc/net/tcp") as f:
+        for line in f.readlines()[1:]:
+            parts = line.split()
+            if parts[3] == "0A" and int(parts[1].rsplit(":", 1)[1], 16) == port:
+                inodes.add(parts[9])
+    fd_dir = f"/proc/{pid}/fd"
+    for fd in os.listdir(fd_dir):
+        with contextlib.suppress(OSError):
+            if os.readlink(f"{fd_dir}/{fd}").removeprefix("socket:[").rstrip("]") in inodes:
+                return True
+    return False
