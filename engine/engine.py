@@ -75,7 +75,7 @@ class Engine:
         self._registered: dict[int, Primitive] = {}
         self.control: Any = None  # engine.control.server.ControlServer
         self.socket_setting: str | None = None  # "--socket" when the CLI set it
-        self.metrics: Any = None  # engine.control.metrics.MetricsServer
+        self.metrics: Any = None  # engine.telemetry.prometheus.MetricsServer
         self.runs = 0
         self.run_errors = 0
         self.in_flight = 0
@@ -112,7 +112,7 @@ class Engine:
             if s.control:
                 await self._start_control()
             if s.metrics_port:
-                from flowdeck.engine.control.metrics import MetricsServer
+                from flowdeck.engine.telemetry.prometheus import MetricsServer
 
                 self.metrics = MetricsServer(self, s.metrics_host, s.metrics_port)
                 await self.metrics.start()

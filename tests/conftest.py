@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import redis.asyncio as aioredis
 
+from tests.support.fleet import Workers
 from tests.support.providers import FakeFleet
 from tests.support.redis_server import RedisServer, redis_binary
 
@@ -58,3 +59,11 @@ async def fakes() -> AsyncIterator[FakeFleet]:
     """Real aiohttp servers on 127.0.0.1 speaking the OpenAI, Anthropic and Ollama formats."""
     async with FakeFleet() as fleet:
         yield fleet
+
+
+@pytest.fixture
+def workers() -> Iterator[Workers]:
+    """Worker processes (``flowdeck serve --demo``) in a private runtime dir; stopped after."""
+    w = Workers()
+    yield w
+    w.stop()

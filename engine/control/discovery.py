@@ -208,6 +208,27 @@ async def probe_hello(path: Path, wait: float = PROBE_TIMEOUT) -> dict[str, Any]
     return hello if isinstance(hello, dict) else None
 
 
+async def stats_frames(path: Path, count: int, wait: float) -> list[dict[str, Any]]:
+    """The first ``count`` ``stats`` notifications of the engine on ``path`` (a
+    stats-only subscription: no events); fewer when it does not send them in time."""
+    from flowdeck.engine.control.client import ControlClient
+
+    frames: list[dict[str, Any]] = []
+    with contextlib.suppress(Exception):
+        async with asyncio.timeout(wait):
+            client = await ControlClient.connect(path, wait)
+            try:
+                await client.subscribe(events=False, stats=True)
+                async for method, params in client.notifications():
+                    if method == "stats" and isinstance(params, dict):
+                        frames.append(params)
+                        if len(frames) >= count:
+                            break
+            finally:
+                await client.close()
+    return frames
+
+
 def remove_if_stale(path: Path) -> bool:
     """Unlink ``path`` when it is ours, named by :func:`socket_name`, and its pid is dead."""
     parsed = parse_socket_name(path.name)

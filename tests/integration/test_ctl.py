@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from flowdeck.engine.__main__ import parse_params, parse_value
+from flowdeck.engine.cli.ctl import parse_params, parse_value
 from tests.support import ROOT
 
 
@@ -196,7 +196,7 @@ def test_ctl_usage_errors_name_what_is_wrong(tmp_path: Path) -> None:
 
 
 def test_serve_warns_about_an_unset_api_key_variable(monkeypatch: pytest.MonkeyPatch) -> None:
-    from flowdeck.engine.__main__ import missing_keys
+    from flowdeck.engine.cli.serve import missing_keys
     from flowdeck.engine.settings import EngineSettings
 
     monkeypatch.delenv("FLOWDECK_TEST_UNSET_KEY", raising=False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 from pathlib import Path
 
@@ -9,17 +10,20 @@ import aiohttp
 import pytest
 
 from flowdeck.engine import Engine
-from flowdeck.engine.control.metrics import MetricsServer
+from flowdeck.engine.telemetry.prometheus import MetricsServer
 from tests.support.control import build_flows, burst, control_settings
 
 parser = pytest.importorskip("prometheus_client.parser")
 
 
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Series by name and labels, without this process's ``engine`` / ``pid`` labels."""
     out = {}
+    own = {"engine": "ctl-test", "pid": str(os.getpid())}
     for fam in parser.text_string_to_metric_families(text):
         for s in fam.samples:
-            out[(s.name, tuple(sorted(s.labels.items())))] = s.value
+            labels = {k: v for k, v in s.labels.items() if own.get(k) != v}
+            out[(s.name, tuple(sorted(labels.items())))] = s.value
     return out
 
 
@@ -33,6 +37,7 @@ async def test_metrics_endpoint(sock_path: Path) -> None:
     flows = build_flows(eng)
     async with eng:
         metrics = MetricsServer(eng, "127.0.0.1", 0)
+        metrics.peers = False  # this engine alone, whatever else runs on the host
         await metrics.start()
         try:
             await eng.run(flows["cache"], {"prompt": "a"})
@@ -73,5 +78,5 @@ async def test_metrics_from_settings(sock_path: Path) -> None:
         assert eng.metrics is not None and eng.metrics.port == port
         status, _, text = await scrape(f"http://127.0.0.1:{port}/metrics")
         assert status == 200
-        assert 'flowdeck_engine_info{name="ctl-test"' in text
+        assert 'flowdeck_engine_info{engine="ctl-test"' in text
     assert eng.metrics._runner is None  # stopped with the engine

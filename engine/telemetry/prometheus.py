@@ -1,7 +1,15 @@
 """Optional Prometheus endpoint: ``GET /metrics`` over aiohttp, exposition by prometheus_client.
 
-Counters and gauges are read from ``engine.stats()`` at scrape time by a custom
-collector (the primitives' own counters are the truth; nothing is double-counted).
+One port per host: workers sharing ``metrics_port`` all start; the one that binds it
+serves, the others stand by and try to bind it every ``standby_interval`` seconds, so
+when the server exits another takes the port within that time. A scrape reports every
+live engine of the host, each series labelled ``engine`` (name) and ``pid``: the server
+reads its own ``engine.stats()`` and the others' ``stats`` from their control sockets at
+scrape time (discovery). Unlike prometheus_client's multiprocess mode (every process
+writes mmap'ed files into a shared directory that the exporter sums, and which must be
+wiped at each restart), nothing is written to disk and nothing is summed for you: the
+primitives' own counters are the truth, a restarted worker is a new ``pid`` series (no
+counter ever goes backwards), and Prometheus sums with ``sum without (engine, pid)``.
 Latency histograms (provider calls, routes) are fed from the event ring: the server
 keeps its own cursor and drains it at every scrape and once a second, so it never
 touches the hot path. Needs the ``metrics`` extra (``pip install 'flowdeck[metrics]'``).
@@ -11,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
@@ -30,7 +39,7 @@ _ROUTE_LATENCY = field_index(EventKind.ROUTE, "latency_s")
 if TYPE_CHECKING:
     from flowdeck.engine.engine import Engine
 
-log = logging.getLogger("flowdeck.engine.control.metrics")
+log = logging.getLogger("flowdeck.engine.telemetry.prometheus")
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 
@@ -56,8 +65,20 @@ def _num(value: Any) -> float | None:
     return None
 
 
+Source = tuple[dict[str, Any], dict[str, Any]]
+"""One engine's ``(identity, stats)``."""
+
+
+def engine_labels(identity: dict[str, Any]) -> dict[str, str]:
+    return {"engine": str(identity.get("name", "")), "pid": str(identity.get("pid", ""))}
+
+
 class StatsCollector:
-    """A prometheus_client collector reading ``engine.stats()`` at scrape time."""
+    """A prometheus_client collector of every engine's ``stats`` at scrape time.
+
+    ``sources`` is set by the server right before each exposition; empty means only the
+    serving engine (read directly).
+    """
 
     def __init__(self, engine: Engine) -> None:
         _prometheus()
@@ -65,29 +86,38 @@ class StatsCollector:
 
         self.engine = engine
         self._core = core
+        self.sources: list[Source] = []
 
     def describe(self) -> list[Any]:
         return []  # families depend on what is registered; collected on demand
 
     def collect(self) -> Iterator[Any]:
-        core = self._core
-        eng = self.engine
-        stats = eng.stats()
         fams: dict[str, Any] = {}
+        eng = self.engine
+        for identity, stats in self.sources or [(eng.identity(), eng.stats())]:
+            self._collect_one(fams, identity, stats)
+        yield from fams.values()
+
+    def _collect_one(self, fams: dict[str, Any], ident: dict[str, Any], stats: Any) -> None:
+        core = self._core
+        who = engine_labels(ident)
+        eng = self.engine if ident.get("id") == self.engine.id else None  # config: own only
 
         def add(kind: str, name: str, doc: str, labels: dict[str, str], value: Any) -> None:
             v = _num(value)
             if v is None:
                 return
+            labels = {**who, **labels}
             fam = fams.get(name)
             if fam is None:
                 cls = core.CounterMetricFamily if kind == "c" else core.GaugeMetricFamily
                 fam = fams[name] = cls(name, doc, labels=list(labels))
             fam.add_metric(list(labels.values()), v)
 
-        add("g", "flowdeck_engine_info", "Engine identity.", {"name": eng.name,
-            "version": str(eng.version)}, 1)  # fmt: skip
-        add("c", "flowdeck_events", "Events emitted on the engine's ring.", {}, eng.bus.seq)
+        add("g", "flowdeck_engine_info", "Engine identity.", {
+            "version": str(ident.get("version")), "id": str(ident.get("id")),
+            "host": str(ident.get("host"))}, 1)  # fmt: skip
+        add("c", "flowdeck_events", "Events emitted on the engine's ring.", {}, stats.get("seq"))
         add("g", "flowdeck_uptime_seconds", "Seconds since the engine started.", {},
             stats.get("uptime"))  # fmt: skip
         wl = stats.get("workload") or {}
@@ -111,7 +141,7 @@ class StatsCollector:
                 add("c", "flowdeck_cache_evictions", "Evictions by reason.",
                     {**lab, "reason": str(reason)}, n)  # fmt: skip
             add("g", "flowdeck_cache_size", "Entries in L1.", lab, c.get("size"))
-            cfg = eng.caches.get(name)  # config lives in describe(), not in stats()
+            cfg = eng.caches.get(name) if eng else None  # config: describe(), not stats()
             if cfg is not None:
                 add("g", "flowdeck_cache_max_size", "L1 capacity.", lab, cfg.max_size)
                 add("g", "flowdeck_cache_ttl_seconds", "Entry time-to-live.", lab, cfg.ttl)
@@ -165,21 +195,27 @@ class StatsCollector:
             add("c", "flowdeck_memory_searches", "Searches.", lab, m.get("searches"))
             add("c", "flowdeck_memory_l2_errors", "Redis errors.", lab, m.get("l2_errors"))
 
-        yield from fams.values()
-
 
 class MetricsServer:
     """``GET /metrics`` on ``host:port`` (port 0 picks a free one; see ``port`` after start)."""
 
     drain_interval = 1.0
+    standby_interval = 1.0
+    """Seconds between a standby's attempts to take the port (takeover within this)."""
+    peer_timeout = 0.5
+    """Seconds another engine's socket may take to answer a scrape's ``stats`` read."""
 
     def __init__(self, engine: Engine, host: str = "127.0.0.1", port: int = 9464) -> None:
         self.engine = engine
         self.host = host
         self.port = port
         self.registry: Any = None
+        self.collector: StatsCollector | None = None
+        self.peers = True
+        """Report the other engines of the host too (their sockets, at scrape time)."""
         self._runner: web.AppRunner | None = None
         self._task: asyncio.Task[None] | None = None
+        self._standby: asyncio.Task[None] | None = None
         self._cursor = engine.bus.seq
         self.events_missed = 0
 
@@ -190,17 +226,18 @@ class MetricsServer:
     async def start(self) -> None:
         prom = _prometheus()
         reg = self.registry = prom.CollectorRegistry(auto_describe=False)
-        reg.register(StatsCollector(self.engine))
+        self.collector = StatsCollector(self.engine)
+        reg.register(self.collector)
         self._provider_latency = prom.Histogram(
             "flowdeck_provider_latency_seconds",
-            "Provider call latency (from provider.call events).",
+            "Provider call latency of the serving engine (from provider.call events).",
             ["provider"],
             buckets=LATENCY_BUCKETS,
             registry=reg,
         )
         self._route_latency = prom.Histogram(
             "flowdeck_route_latency_seconds",
-            "Latency of the chosen route (from route events).",
+            "Latency of the chosen route, serving engine (from route events).",
             ["router", "route"],
             buckets=LATENCY_BUCKETS,
             registry=reg,
@@ -212,6 +249,23 @@ class MetricsServer:
         )
         self._content_type = prom.CONTENT_TYPE_LATEST
         self._generate = prom.generate_latest
+        if not await self._bind():
+            log.info("metrics port %s:%s is served by another engine; standing by",
+                     self.host, self.port)  # fmt: skip
+            self._standby = asyncio.get_running_loop().create_task(self._stand_by())
+
+    @property
+    def serving(self) -> bool:
+        return self._runner is not None
+
+    async def _stand_by(self) -> None:
+        # No event tells us another process released a port: try it now and then.
+        while not await self._bind():  # noqa: ASYNC110
+            await asyncio.sleep(self.standby_interval)
+        log.info("took over the metrics port %s", self.url)
+
+    async def _bind(self) -> bool:
+        """Serve the port; False when another process holds it (errno EADDRINUSE)."""
         app = web.Application()
         app.router.add_get("/metrics", self._handle)
         runner = web.AppRunner(app, access_log=None)
@@ -219,6 +273,11 @@ class MetricsServer:
         site = web.TCPSite(runner, self.host, self.port)
         try:
             await site.start()
+        except OSError as exc:
+            await runner.cleanup()
+            if exc.errno == errno.EADDRINUSE:
+                return False
+            raise
         except BaseException:
             await runner.cleanup()
             raise
@@ -229,8 +288,14 @@ class MetricsServer:
             self.port = sockets[0].getsockname()[1]
         self._task = asyncio.get_running_loop().create_task(self._drain_loop())
         log.info("metrics on %s", self.url)
+        return True
 
     async def stop(self) -> None:
+        if self._standby is not None:
+            self._standby.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._standby
+            self._standby = None
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -268,8 +333,30 @@ class MetricsServer:
             except Exception:
                 log.exception("metrics drain failed")
 
+    async def sources(self) -> list[Source]:
+        """``(identity, stats)`` of this engine and every other live engine of the host."""
+        eng = self.engine
+        own: Source = (eng.identity(), eng.stats())
+        if not self.peers:
+            return [own]
+        from flowdeck.engine.control import discovery
+
+        try:
+            peers = await discovery.discover(wait=self.peer_timeout)
+        except discovery.DiscoveryError:
+            return [own]
+        peers = [p for p in peers if p.id != eng.id]
+        frames = await asyncio.gather(
+            *(discovery.stats_frames(p.socket, 1, self.peer_timeout) for p in peers)
+        )
+        out = [own]
+        out.extend((p.hello, f[0]) for p, f in zip(peers, frames, strict=True) if f)
+        return out
+
     async def _handle(self, request: web.Request) -> web.Response:
         try:
+            if self.collector is not None:
+                self.collector.sources = await self.sources()
             self.drain()
             body = self._generate(self.registry)
         except Exception as exc:

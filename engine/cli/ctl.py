@@ -1,0 +1,151 @@
+"""``flowdeck ctl [--engine SEL | --all | --socket PATH] METHOD [key=value ...]``.
+
+One engine: its result as JSON (exit 1 on an error response, 2 when none is there).
+Several live engines and no selector: list them and exit 2 instead of guessing.
+``--all``: one record per engine, exit 1 if any failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from flowdeck.engine.cli.common import (
+    EXIT_ERROR,
+    EXIT_OK,
+    engine_table,
+    explicit_socket,
+    fail,
+    print_json,
+    seconds,
+)
+from flowdeck.engine.control import discovery as D
+
+PROG = "flowdeck ctl"
+
+
+def parse_value(text: str) -> Any:
+    """A ``key=value`` value: JSON when it parses (30, 1.5, null, true, [..]), else a string."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def parse_params(pairs: list[str]) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ValueError(f"expected key=value, got {pair!r}")
+        params[key] = parse_value(value)
+    return params
+
+
+async def call_one(path: Path, method: str, params: dict[str, Any], wait: float) -> dict[str, Any]:
+    """``{"ok": True, "result": ...}`` or ``{"ok": False, "error": code, "message": ...}``."""
+    from flowdeck.engine.control.client import ConnectionLost, ControlClient, ControlError
+
+    try:
+        client = await ControlClient.connect(path, timeout=wait)
+    except ConnectionLost as exc:
+        return {"ok": False, "error": "unavailable", "message": str(exc)}
+    try:
+        result = await client.call(method, params, timeout=wait)
+    except ControlError as exc:
+        return {"ok": False, "error": exc.code, "message": exc.message}
+    except ConnectionLost as exc:
+        return {"ok": False, "error": "unavailable", "message": str(exc)}
+    except TimeoutError:
+        return {"ok": False, "error": "timeout", "message": f"no answer within {wait} s"}
+    finally:
+        await client.close()
+    return {"ok": True, "result": result}
+
+
+def _report_one(reply: dict[str, Any]) -> int:
+    if reply["ok"]:
+        print_json(reply["result"])
+        return EXIT_OK
+    if reply["error"] == "unavailable":
+        return fail(PROG, reply["message"])
+    return fail(PROG, f"error {reply['error']}: {reply['message']}", EXIT_ERROR)
+
+
+async def _ctl_all(
+    engines: list[D.LiveEngine], method: str, params: dict[str, Any], wait: float
+) -> int:
+    if not engines:
+        return fail(PROG, f"no live engine on this host (looked in {D.runtime_dir()})")
+    replies = await asyncio.gather(*(call_one(e.socket, method, params, wait) for e in engines))
+    out = [
+        {"name": e.name, "pid": e.pid, "id": e.id, "host": e.host, **r}
+        for e, r in zip(engines, replies, strict=True)
+    ]
+    print_json(out)
+    failed = [f"pid {o['pid']}: {o['error']}" for o in out if not o["ok"]]
+    if failed:
+        print(
+            f"{PROG}: applied on {len(out) - len(failed)} of {len(out)}; " + "; ".join(failed),
+            file=sys.stderr,
+        )
+        return EXIT_ERROR
+    return EXIT_OK
+
+
+async def _ctl(args: argparse.Namespace, params: dict[str, Any]) -> int:
+    path = explicit_socket(args.socket)
+    if path is not None and args.engine is None and not args.all:
+        return _report_one(await call_one(path, args.method, params, args.timeout))
+    try:
+        engines = await D.discover()
+    except D.DiscoveryError as exc:
+        return fail(PROG, str(exc))
+    if args.all:
+        return await _ctl_all(engines, args.method, params, args.timeout)
+    if args.engine is not None:
+        try:
+            chosen = D.select(engines, args.engine)
+        except D.SelectorError as exc:
+            return fail(PROG, str(exc))
+        return _report_one(await call_one(chosen.socket, args.method, params, args.timeout))
+    if not engines:
+        return fail(PROG, f"no live engine on this host (looked in {D.runtime_dir()})")
+    if len(engines) > 1:
+        print(engine_table(engines), file=sys.stderr)
+        return fail(
+            PROG,
+            f"{len(engines)} live engines; choose one with --engine NAME|PID|ID or use --all",
+        )
+    return _report_one(await call_one(engines[0].socket, args.method, params, args.timeout))
+
+
+def ctl_main(argv: list[str]) -> int:
+    from flowdeck.engine.control import protocol as P
+
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Call one control method of a running engine and print the result as JSON.",
+        epilog=f"methods: {', '.join(P.METHODS)}. Values are JSON when they parse"
+        ' (ttl=30, route=null, keywords=\'["a","b"]\'), else strings.',
+    )
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--socket", default=None, help="exactly this control socket")
+    where.add_argument(
+        "--engine", metavar="SEL", default=None, help="the live engine with this name, pid or id"
+    )
+    where.add_argument("--all", action="store_true", help="every live engine of this host")
+    parser.add_argument("--timeout", type=seconds, default=5.0, help="seconds to wait (default 5)")
+    parser.add_argument("method", help="e.g. snapshot, cache.set_ttl, router.pin")
+    # default=[]: else argparse names key=value as a required argument when METHOD is missing
+    parser.add_argument("params", nargs="*", metavar="key=value", default=[])
+    args = parser.parse_args(argv)
+    try:
+        params = parse_params(args.params)
+    except ValueError as exc:
+        parser.error(str(exc))
+    return asyncio.run(_ctl(args, params))
