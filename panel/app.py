@@ -76,9 +76,11 @@ class FlowdeckApp(App[None]):
         user_theme_dir: Path | None = None,
         embed_options: dict[str, Any] | None = None,
         export_dir: Path | None = None,
+        state: PanelState | None = None,
     ) -> None:
         """``embed`` None: start the demo engine only if no ``socket`` was given and
-        nothing listens on the default one; True: always start it; False: never."""
+        nothing listens on the default one; True: always start it; False: never.
+        ``state``: show this (frozen) state and follow no engine (snapshot tests)."""
         super().__init__()
         if not MIN_REFRESH <= refresh <= MAX_REFRESH:
             raise ValueError(f"refresh must be {MIN_REFRESH}..{MAX_REFRESH} s, got {refresh}")
@@ -88,7 +90,8 @@ class FlowdeckApp(App[None]):
             if embed is None
             else ("always" if embed else "never")
         )
-        self.state = PanelState(socket=str(self.socket_path), read_only=read_only)
+        self.follow = state is None
+        self.state = state or PanelState(socket=str(self.socket_path), read_only=read_only)
         self.feed = Feed(
             self.state,
             self.socket_path,
@@ -138,7 +141,10 @@ class FlowdeckApp(App[None]):
         self._apply_theme_choice()
         self._timer = self.set_interval(self.refresh_rate, self._tick, name="repaint")
         self.theme_changed_signal.subscribe(self, self._on_theme_changed)
-        self.run_worker(self.feed.run(), group="live", exclusive=True, exit_on_error=False)
+        if self.follow:
+            self.run_worker(self.feed.run(), group="live", exclusive=True, exit_on_error=False)
+        else:
+            self.call_later(self._tick)
 
     async def on_unmount(self) -> None:
         await self.feed.close()
