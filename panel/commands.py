@@ -1,153 +1,98 @@
-"""The command palette (ctrl+p): every action, per target, and theme switching."""
+"""The command palette's entries, as Textual ``SystemCommand``s.
+
+``FlowdeckApp.get_system_commands`` yields these: one per key of the key table (so the
+palette, the footer, the help screen and the README never disagree), then one per
+target (flush cache X, pin router R to a route, ...) and one per theme.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Iterator
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
-from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.app import SystemCommand
 
-if TYPE_CHECKING:
-    from flowdeck.panel.app import FlowdeckApp
-
-
-@dataclass(frozen=True)
-class Command:
-    """One palette entry."""
-
-    title: str
-    help: str
-    run: Callable[[], object]
-    discover: bool = False
+from flowdeck.panel.actions import Operator
+from flowdeck.panel.keys import KEYS
+from flowdeck.panel.selection import Selection
+from flowdeck.panel.state import PanelState
 
 
-def build_commands(app: FlowdeckApp) -> list[Command]:
-    """Every command for the current state of the engine (targets come from the model)."""
-    st = app.state
+class CommandHost(Protocol):
+    """What the commands need of the app (keeps this module free of ``panel.app``)."""
+
+    state: PanelState
+    operator: Operator
+
+    @property
+    def available_themes(self) -> dict[str, Any]: ...
+
+    def run_action(self, action: str) -> Awaitable[bool]: ...
+
+    def set_theme(self, name: str) -> None: ...
+
+
+def key_commands(host: CommandHost) -> Iterator[SystemCommand]:
+    """One command per entry of the key table that is meant for the palette."""
+    ro = host.state.read_only
+    for k in KEYS:
+        if not k.palette:
+            continue
+        title = k.description + (" (unavailable: read-only)" if ro and k.mutating else "")
+        yield SystemCommand(
+            title, f"key {k.display}", partial(host.run_action, k.action), k.discover
+        )
+
+
+def target_commands(host: CommandHost) -> Iterator[SystemCommand]:
+    """Actions on a named cache, router or memory (whatever the current selection)."""
+    st, op = host.state, host.operator
     ro = " (unavailable: read-only)" if st.read_only else ""
-    cmds: list[Command] = []
-    add = cmds.append
-    for pane, title in (
-        ("overview", "Overview"),
-        ("caches", "Caches"),
-        ("routers", "Routers"),
-        ("timelines", "Timelines"),
-        ("memory", "Memory"),
-        ("events", "Events"),
-    ):
-        add(Command(f"View: {title}", f"Show the {title} view", partial(app.action_view, pane)))
-    add(
-        Command(
-            "Pause / resume display",
-            "Freeze or unfreeze the screen (space, p)",
-            app.action_pause,
-            True,
-        )
-    )
-    add(Command("Refresh faster", f"Now every {app.refresh_rate:g} s (+)", app.action_faster))
-    add(Command("Refresh slower", f"Now every {app.refresh_rate:g} s (-)", app.action_slower))
-    add(
-        Command(
-            "Export snapshot to JSON",
-            "Write ./flowdeck-snapshot-<time>.json (e)",
-            app.action_export,
-            True,
-        )
-    )
-    add(Command("Help: show every key", "?", app.action_help, True))
+
+    def cmd(title: str, help: str, run: Callable[..., None], *args: Any) -> SystemCommand:
+        return SystemCommand(title + ro, help, partial(run, *args), False)
+
     caches = sorted(st.group("caches"))
     for name in caches:
-        add(
-            Command(
-                f"Flush cache {name}{ro}",
-                "Drop every entry (asks first)",
-                partial(app.flush_cache, name),
-                True,
-            )
-        )
-        add(
-            Command(
-                f"Set TTL of cache {name}{ro}",
-                "Seconds; applies to stored entries",
-                partial(app.ask_ttl, name),
-            )
-        )
-        add(
-            Command(
-                f"Set max size of cache {name}{ro}",
-                "Entries; shrinking evicts LRU",
-                partial(app.ask_size, name),
-            )
-        )
-    if caches:
-        add(
-            Command(
-                f"Flush all caches{ro}",
-                "Every cache (asks first)",
-                partial(app.flush_cache, "*"),
-                True,
-            )
+        sel = Selection(name)
+        yield cmd(f"Flush cache {name}", "Drop every entry (asks first)", op.flush, sel)
+        yield cmd(f"Set TTL of cache {name}", "Seconds; applies to stored entries", op.ask_ttl, sel)
+        yield cmd(
+            f"Set max size of cache {name}", "Entries; shrinking evicts LRU", op.ask_size, sel
         )
     for name, r in sorted(st.group("routers").items()):
         for route in r.get("routes") or []:
-            add(
-                Command(
-                    f"Pin router {name} to {route}{ro}",
-                    "Every request goes to it",
-                    partial(app.pin, name, route),
-                )
+            yield cmd(
+                f"Pin router {name} to {route}", "Every request goes to it", op.pin, name, route
             )
-        add(
-            Command(
-                f"Unpin router {name} (auto){ro}",
-                "Back to the selector",
-                partial(app.pin, name, None),
-                True,
-            )
-        )
+        yield cmd(f"Unpin router {name} (auto)", "Back to the selector", op.pin, name, None)
         for route, prov in (r.get("providers") or {}).items():
             if prov:
-                add(
-                    Command(
-                        f"Re-map {name}/{route} to a provider…{ro}",
-                        f"Now {' → '.join(prov)}",
-                        partial(app.ask_remap, name, route),
-                    )
+                yield cmd(
+                    f"Re-map {name}/{route} to a provider…",
+                    f"Now {' → '.join(prov)}",
+                    op.ask_remap,
+                    Selection(name, route),
                 )
     for name in sorted(st.group("memories")):
-        add(
-            Command(
-                f"Clear memory {name}{ro}",
-                "Delete every entry (asks first)",
-                partial(app.clear_memory, name),
-            )
+        yield cmd(
+            f"Clear memory {name}",
+            "Delete every entry (asks first)",
+            op.clear_memory,
+            Selection(name),
         )
-    for theme in sorted(app.available_themes):
-        add(
-            Command(
-                f"Theme: {theme}", "Switch the colour theme", partial(setattr, app, "theme", theme)
-            )
+
+
+def theme_commands(host: CommandHost) -> Iterator[SystemCommand]:
+    for theme in sorted(host.available_themes):
+        yield SystemCommand(
+            f"Theme: {theme}", "Switch the colour theme", partial(host.set_theme, theme), False
         )
-    return cmds
 
 
-class FlowdeckCommands(Provider):
-    """Palette provider: actions on caches, routers and memories, views, themes."""
-
-    async def discover(self) -> Hits:
-        app: FlowdeckApp = self.app  # type: ignore[assignment]
-        for cmd in build_commands(app):
-            if cmd.discover:
-                yield DiscoveryHit(cmd.title, cmd.run, help=cmd.help)
-
-    async def search(self, query: str) -> Hits:
-        app: FlowdeckApp = self.app  # type: ignore[assignment]
-        matcher = self.matcher(query)
-        for cmd in build_commands(app):
-            score = matcher.match(cmd.title)
-            if score > 0:
-                yield Hit(
-                    score, matcher.highlight(cmd.title), cmd.run, text=cmd.title, help=cmd.help
-                )
+def palette_commands(host: CommandHost) -> Iterator[SystemCommand]:
+    """Every palette entry for the current state of the engine."""
+    yield from key_commands(host)
+    yield from target_commands(host)
+    yield from theme_commands(host)

@@ -20,6 +20,12 @@ class Key:
     mutating: bool = False
     group: str = "General"
     short: str = ""  # footer label (defaults to the description)
+    palette: bool = True  # also a command of the palette (ctrl+p)
+
+    @property
+    def discover(self) -> bool:
+        """Listed in the palette before anything is typed."""
+        return self.show or self.group == "Views"
 
 
 KEYS: list[Key] = [
@@ -30,6 +36,7 @@ KEYS: list[Key] = [
         "Command palette (every action, themes)",
         "ctrl+p",
         short="Commands",
+        palette=False,
     ),
     Key("1", "view('overview')", "Overview", "1", group="Views"),
     Key("2", "view('caches')", "Caches table", "2", group="Views"),
@@ -41,6 +48,9 @@ KEYS: list[Key] = [
     Key("plus,equals_sign", "faster", "Refresh faster", "+", short="Faster"),
     Key("minus", "slower", "Refresh slower", "-", short="Slower"),
     Key("slash", "filter", "Filter / search in the current view", "/", short="Filter"),
+    Key("s", "sort", "Sort the table by the next column", "s", short="Sort"),
+    Key("S", "sort_reverse", "Reverse the sort of the table", "S", short="Reverse"),
+    Key("ctrl+f", "search", "Search the selected memory (keywords)", "ctrl+f", short="Search"),
     Key("e", "export", "Export the snapshot to a JSON file", "e", short="Export"),
     Key("T", "change_theme", "Pick a colour theme", "T", short="Theme"),
     Key("q", "quit", "Quit", "q", show=True),
@@ -92,7 +102,7 @@ KEYS: list[Key] = [
 
 TABLE_KEYS: list[tuple[str, str]] = [
     ("↑ ↓ / click", "Select a row (the target of the actions)"),
-    ("s / S", "Sort by the next column / reverse the sort (or click a header)"),
+    ("click a header", "Sort by that column (click again to reverse)"),
     ("tab / shift+tab", "Move focus between filter, table and buttons"),
     ("escape", "Close a dialog, or leave a filter box"),
 ]

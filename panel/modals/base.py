@@ -1,4 +1,4 @@
-"""TitledModal: the scaffolding the input modals share (title, help line, Escape)."""
+"""TitledModal: the scaffolding every dialog shares (title, help line, Escape, style)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,22 @@ ResultT = TypeVar("ResultT")
 
 
 class TitledModal(ModalScreen[ResultT]):
-    """A modal headed by a title and a help line; Escape cancels (dismisses with None)."""
+    """A centred box headed by a title and a help line; Escape cancels (None).
 
+    The look is defined once here; a dialog changes only what differs (its width,
+    the colour of a destructive one)."""
+
+    DEFAULT_CSS = """
+    TitledModal { align: center middle; }
+    TitledModal > Vertical {
+        width: 64; max-width: 95%; height: auto; max-height: 90%;
+        border: thick $primary; background: $surface; padding: 1 2;
+    }
+    TitledModal .title { text-style: bold; color: $primary; }
+    TitledModal .help { color: $text-muted; margin-bottom: 1; width: 100%; }
+    TitledModal .buttons { height: auto; align-horizontal: right; margin-top: 1; }
+    TitledModal .buttons Button { margin-left: 2; }
+    """
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
 
     def __init__(self, title: str, help_text: str) -> None:

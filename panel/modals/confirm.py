@@ -1,4 +1,4 @@
-"""ConfirmModal: a yes/no question; dismisses with True or False."""
+"""ConfirmModal: a yes/no question before something that cannot be undone."""
 
 from __future__ import annotations
 
@@ -7,40 +7,32 @@ from typing import ClassVar
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
-from textual.widgets import Button, Label
+from textual.widgets import Button
+
+from flowdeck.panel.modals.base import TitledModal
 
 
-class ConfirmModal(ModalScreen[bool]):
-    """Ask before doing something that cannot be undone (``y`` / ``n``, Enter, Escape)."""
+class ConfirmModal(TitledModal[bool | None]):
+    """``y`` / Enter on the confirm button: True; ``n``, Escape, Cancel: False / None."""
 
     DEFAULT_CSS = """
-    ConfirmModal { align: center middle; }
-    ConfirmModal > Vertical {
-        width: 60; max-width: 95%; height: auto;
-        border: thick $error; background: $surface; padding: 1 2;
-    }
-    ConfirmModal .title { text-style: bold; color: $error; }
-    ConfirmModal .message { margin: 1 0; width: 100%; }
-    ConfirmModal Horizontal { height: auto; align-horizontal: right; }
-    ConfirmModal Button { margin-left: 2; }
+    ConfirmModal > Vertical { width: 60; border: thick $error; }
+    ConfirmModal .title { color: $error; }
+    ConfirmModal .help { color: $foreground; margin: 1 0 0 0; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("y", "answer(True)", "Yes"),
-        Binding("n,escape", "answer(False)", "No"),
+        Binding("n", "answer(False)", "No"),
     ]
 
     def __init__(self, title: str, message: str, confirm_label: str = "Yes") -> None:
-        super().__init__()
-        self.title_text = title
-        self.message = message
+        super().__init__(title, message)
         self.confirm_label = confirm_label
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Label(self.title_text, classes="title", markup=False)
-            yield Label(self.message, classes="message", markup=False)
-            with Horizontal():
+            yield from self.compose_heading()
+            with Horizontal(classes="buttons"):
                 yield Button("Cancel (n)", id="no")
                 yield Button(f"{self.confirm_label} (y)", id="yes", variant="error")
 

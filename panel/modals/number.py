@@ -20,16 +20,7 @@ class NumberModal(TitledModal[Any]):
     """
 
     DEFAULT_CSS = """
-    NumberModal { align: center middle; }
-    NumberModal > Vertical {
-        width: 64; max-width: 95%; height: auto;
-        border: thick $primary; background: $surface; padding: 1 2;
-    }
-    NumberModal .title { text-style: bold; color: $primary; }
-    NumberModal .help { color: $text-muted; margin-bottom: 1; width: 100%; }
     NumberModal #error { color: $error; text-style: bold; height: auto; min-height: 1; }
-    NumberModal Horizontal { height: auto; align-horizontal: right; margin-top: 1; }
-    NumberModal Button { margin-left: 2; }
     """
 
     def __init__(
@@ -44,7 +35,7 @@ class NumberModal(TitledModal[Any]):
             yield from self.compose_heading()
             yield Input(value=self.current, id="value", select_on_focus=True)
             yield Label("", id="error", markup=False)
-            with Horizontal():
+            with Horizontal(classes="buttons"):
                 yield Button("Cancel (esc)", id="cancel")
                 yield Button("Apply (enter)", id="apply", variant="primary")
 

@@ -15,13 +15,7 @@ class PickModal(TitledModal[str | None]):
     """A titled option list; Enter or a click picks, Escape cancels (None)."""
 
     DEFAULT_CSS = """
-    PickModal { align: center middle; }
-    PickModal > Vertical {
-        width: 70; max-width: 95%; height: auto; max-height: 90%;
-        border: thick $primary; background: $surface; padding: 1 2;
-    }
-    PickModal .title { text-style: bold; color: $primary; }
-    PickModal .help { color: $text-muted; margin-bottom: 1; width: 100%; }
+    PickModal > Vertical { width: 70; }
     PickModal OptionList { height: auto; max-height: 16; }
     """
 

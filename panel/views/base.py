@@ -6,8 +6,10 @@ from typing import TYPE_CHECKING, ClassVar
 
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
-from textual.widgets import Button
+from textual.message import Message
+from textual.widgets import Button, DataTable, Input
 
+from flowdeck.panel.selection import Selection
 from flowdeck.panel.state import PanelState
 from flowdeck.panel.widgets.state_box import StateBox
 
@@ -85,8 +87,6 @@ class View(Vertical):
 
     def focus_filter(self) -> bool:
         """Focus the view's filter or search box; False if it has none."""
-        from textual.widgets import Input
-
         inputs = self.query(Input)
         if not inputs:
             return False
@@ -96,9 +96,57 @@ class View(Vertical):
 
 class TableView(View):
     """A view built around one LiveTable: sorted by ``sort_column`` at first, its rows
-    produced by ``rows`` from the state model and synced in place on every paint."""
+    produced by ``rows`` from the state model and synced in place on every paint.
+
+    It tells the app what it shows selected with a ``Selected`` message whenever that
+    changes (cursor moved, the filter changed, rows came or went), so the actions act
+    on a row the operator can see, never on one a filter hides.
+    """
 
     sort_column: ClassVar[str] = "name"
+    group: ClassVar[str] = ""  # the state group its rows are ("caches", ...)
+    filter_id: ClassVar[str] = ""  # the id of its filter Input, if it has one
+
+    class Selected(Message):
+        """The view's visible selection changed (``group`` names the state group)."""
+
+        def __init__(self, group: str, selection: Selection) -> None:
+            super().__init__()
+            self.group = group
+            self.selection = selection
+
+    def __init__(self, state: PanelState, *, id: str | None = None) -> None:
+        super().__init__(state, id=id)
+        self._posted: Selection | None = None
+
+    def target(self, key: str) -> Selection:
+        """The selection a row key stands for (a router row: router and route)."""
+        return Selection(key)
+
+    @property
+    def selection(self) -> Selection:
+        """The visible selected row, with the filter text (no row: name None)."""
+        table = self.table
+        if table is None:
+            return Selection(None)
+        key = table.selected_key
+        base = self.target(key) if key is not None else Selection(None)
+        return Selection(base.name, base.detail, table.filter_text.strip())
+
+    def _post_selection(self) -> None:
+        sel = self.selection
+        if sel != self._posted:
+            self._posted = sel
+            self.post_message(self.Selected(self.group, sel))
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self._post_selection()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        table = self.table
+        if table is not None and self.filter_id and event.input.id == self.filter_id:
+            table.filter_text = event.value
+            self.refresh_view(force=True)
 
     def rows(self, colors: dict[str, str]) -> dict[str, dict[str, Cell]]:
         """The table's rows (row key -> column -> cell) from the current state."""
@@ -118,3 +166,4 @@ class TableView(View):
         if force:
             table.invalidate()
         table.sync(self.rows(palette(self.app)))
+        self._post_selection()

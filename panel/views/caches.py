@@ -75,6 +75,9 @@ def cache_rows(state: PanelState, pal: dict[str, str]) -> dict[str, dict[str, Ce
 class CachesView(TableView):
     """Filterable, sortable cache table with flush / TTL / size actions."""
 
+    group = "caches"
+    filter_id = "cache-filter"
+
     def rows(self, colors: dict[str, str]) -> dict[str, dict[str, Cell]]:
         return cache_rows(self.state, colors)
 
@@ -114,9 +117,5 @@ class CachesView(TableView):
             yield Label("click a header or press s/S to sort", classes="hint")
 
     def on_data_table_row_highlighted(self, event: LiveTable.RowHighlighted) -> None:
+        super().on_data_table_row_highlighted(event)
         self.query_one(CacheDetail).select(event.row_key.value)
-
-    def on_input_changed(self, event: Input.Changed) -> None:
-        if event.input.id == "cache-filter":
-            self.query_one(LiveTable).filter_text = event.value
-            self.refresh_view(force=True)

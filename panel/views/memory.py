@@ -7,6 +7,7 @@ from typing import Any
 from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
 from textual.content import Content
+from textual.message import Message
 from textual.widgets import Button, Input, Label, Static
 
 from flowdeck.panel import fmt
@@ -92,6 +93,20 @@ def format_results(name: str, query: str, result: Any) -> Content:
 class MemoryView(TableView):
     """Namespaces table; search box (Enter queries the selected memory); clear action."""
 
+    group = "memories"
+
+    class SearchRequested(Message):
+        """The operator asked to search the selected memory for ``query``."""
+
+        def __init__(self, view: MemoryView, query: str) -> None:
+            super().__init__()
+            self.view = view
+            self.query = query
+
+        @property
+        def control(self) -> MemoryView:
+            return self.view
+
     def rows(self, colors: dict[str, str]) -> dict[str, dict[str, Cell]]:
         return memory_rows(self.state, colors)
 
@@ -131,4 +146,4 @@ class MemoryView(TableView):
         if not query:
             self.app.notify("Type one or more keywords to search for.", severity="warning")
             return
-        self.app.search_memory(query)  # type: ignore[attr-defined]
+        self.post_message(self.SearchRequested(self, query))

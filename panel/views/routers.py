@@ -7,6 +7,7 @@ from textual.containers import Horizontal
 from textual.widgets import Button, Input, Label
 
 from flowdeck.panel import fmt
+from flowdeck.panel.selection import Selection
 from flowdeck.panel.state import PanelState
 from flowdeck.panel.views.base import TableView
 from flowdeck.panel.widgets.live_table import Cell, Column, LiveTable
@@ -86,6 +87,8 @@ class RoutersView(TableView):
     """Split bars per router, the route table, and pin / auto / remap actions."""
 
     sort_column = "router"
+    group = "routers"
+    filter_id = "route-filter"
 
     def rows(self, colors: dict[str, str]) -> dict[str, dict[str, Cell]]:
         return route_rows(self.state, colors)
@@ -113,11 +116,5 @@ class RoutersView(TableView):
                 "pin sends every request to one route; auto returns to the selector", classes="hint"
             )
 
-    def selected(self) -> tuple[str, str] | None:
-        key = self.query_one(LiveTable).selected_key
-        return split_key(key) if key else None
-
-    def on_input_changed(self, event: Input.Changed) -> None:
-        if event.input.id == "route-filter":
-            self.query_one(LiveTable).filter_text = event.value
-            self.refresh_view(force=True)
+    def target(self, key: str) -> Selection:
+        return Selection(*split_key(key))

@@ -20,6 +20,7 @@ from flowdeck.panel.modals.confirm import ConfirmModal
 from flowdeck.panel.modals.help import HelpModal
 from flowdeck.panel.modals.number import NumberModal
 from flowdeck.panel.modals.pick import PickModal
+from flowdeck.panel.selection import Selection
 from flowdeck.panel.widgets.event_tail import EventTail
 from flowdeck.panel.widgets.header import StatusHeader
 from flowdeck.panel.widgets.live_table import LiveTable
@@ -205,7 +206,7 @@ async def test_engine_restart_disconnected_then_data_flows_again(
     try:
         async with app.run_test(size=SIZE) as pilot:
             await attached(pilot)
-            app.live.backoff_max = 0.3  # type: ignore[union-attr]
+            app.feed.live.backoff_max = 0.3  # type: ignore[union-attr]
             await show_table(pilot, "2", "cache-table", 2)
             await rig.stop()
             await until(lambda: "DISCONNECTED" in header_text(app))
@@ -215,7 +216,7 @@ async def test_engine_restart_disconnected_then_data_flows_again(
             assert app.query_one("#cache-table", LiveTable).row_count == 2
             assert app.state.group("caches")
             # actions while disconnected say so
-            app.pin("tiers", "fast")
+            app.operator.pin("tiers", "fast")
             await until(lambda: any("not connected" in n for n in notes(app)))
             rig = await Rig(sock_path).start()
             await until(lambda: app.state.connected, within=8)
@@ -249,8 +250,8 @@ async def test_read_only_flag_refuses_actions(rig: Rig, tmp_path: Path) -> None:
         buttons = app.query("#view-caches Button.mutating")
         assert buttons and all(b.disabled for b in buttons)
         # the command palette's callbacks refuse as well
-        app.flush_cache("llm")
-        app.pin("tiers", "fast")
+        app.operator.flush(Selection("llm"))
+        app.operator.pin("tiers", "fast")
         await pilot.pause()
         assert not app.screen.is_modal
         assert rig.eng.caches["llm"].stats()["size"] == size
@@ -353,7 +354,7 @@ async def test_engine_errors_are_shown(rig: Rig, tmp_path: Path) -> None:
     app = make_app(rig.sock, tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         await attached(pilot)
-        app.pin("tiers", "no-such-route")
+        app.operator.pin("tiers", "no-such-route")
         await until(lambda: any("Engine refused router.pin" in n for n in notes(app)))
         assert any("no route" in n or "no-such-route" in n for n in notes(app))
 
@@ -452,7 +453,7 @@ async def test_no_engine_on_default_socket_starts_the_embedded_demo(
     )
     async with app.run_test(size=SIZE) as pilot:
         await until(lambda: app.state.connected and app.state.events_total > 0, 8)
-        assert app.state.embedded and app.embedded is not None
+        assert app.state.embedded and app.feed.embedded is not None
         private = Path(app.state.socket)
         assert private != sock_path and exists(private)
         await until(lambda: "embedded demo engine" in header_text(app))
@@ -468,6 +469,6 @@ async def test_an_engine_on_the_default_socket_is_attached(
     app = FlowdeckApp(refresh=0.2, user_theme_dir=tmp_path / "themes")
     async with app.run_test(size=SIZE) as pilot:
         await attached(pilot)
-        assert not app.state.embedded and app.embedded is None
+        assert not app.state.embedded and app.feed.embedded is None
         assert app.state.socket == str(rig.sock)
         assert app.state.engine["pid"] == os.getpid()

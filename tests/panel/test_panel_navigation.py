@@ -109,7 +109,7 @@ async def test_flush_confirmation_names_the_layers_of_the_cache(rig: Rig, tmp_pa
         await attached(pilot)
         await pilot.press("2", "f")
         await until(lambda: isinstance(app.screen, ConfirmModal))
-        message = str(app.screen.query_one(".message", Label).render())
+        message = str(app.screen.query_one(".help", Label).render())
         assert message.endswith("entries will be dropped (L1).")  # the demo caches are L1 only
 
 

@@ -56,6 +56,7 @@ class Rig:
 
 def make_app(sock: Path, tmp_path: Path, **kw: Any) -> FlowdeckApp:
     kw.setdefault("refresh", 0.2)
+    kw.setdefault("export_dir", tmp_path)
     return FlowdeckApp(socket=sock, embed=False, user_theme_dir=tmp_path / "themes", **kw)
 
 

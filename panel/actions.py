@@ -1,0 +1,391 @@
+"""Operator: every action that changes (or asks) the engine, behind one gate.
+
+The gate says why an action cannot run before any dialog opens: the panel or the engine
+is read-only, the panel is not connected, or there is no visible target (the engine has
+none, or the view's filter hides every row). Dialogs are the modals of ``panel.modals``;
+the engine's answer (or refusal) is always shown as a toast.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from textual.app import App
+
+from flowdeck.engine.control import protocol as P
+from flowdeck.engine.control.client import ConnectionLost, ControlError
+from flowdeck.panel import fmt
+from flowdeck.panel.feed import Feed
+from flowdeck.panel.modals.confirm import ConfirmModal
+from flowdeck.panel.modals.number import NumberModal
+from flowdeck.panel.modals.pick import PickModal
+from flowdeck.panel.selection import Selection
+from flowdeck.panel.state import PanelState
+from flowdeck.panel.validate import parse_size, parse_ttl
+
+AUTO = "\x00auto"  # the "auto" choice of the pin picker (never a route name)
+KIND = {"caches": "cache", "routers": "router", "memories": "memory"}
+
+
+class Operator:
+    """Operator actions for one app; targets come from the views' Selected messages."""
+
+    def __init__(self, app: App[Any], state: PanelState, feed: Feed) -> None:
+        self.app = app
+        self.state = state
+        self.feed = feed
+        self.selections: dict[str, Selection] = {}
+
+    # ---- targets ------------------------------------------------------------------
+    def select(self, group: str, selection: Selection) -> None:
+        """Record a view's selection (from its Selected message)."""
+        self.selections[group] = selection
+
+    def target(self, group: str) -> Selection:
+        """The target of a key action in ``group``: the visible selected row; the first
+        name when the view has not shown any row yet; None when the filter hides all."""
+        names = self.state.group(group)
+        sel = self.selections.get(group)
+        if sel is not None and sel.name in names:
+            return sel
+        if sel is not None and sel.filter:
+            return Selection(None, None, sel.filter)
+        return Selection(min(names) if names else None)
+
+    # ---- the gate -----------------------------------------------------------------
+    def refuse(self, what: str) -> None:
+        """Say that ``what`` is refused because the panel or the engine is read-only."""
+        why = (
+            "the panel was started with --read-only"
+            if self.state.read_only_flag
+            else "the engine is read-only"
+        )
+        self.app.notify(f"{what}: unavailable — {why}.", title="Read-only", severity="warning")
+
+    def may(self, what: str, group: str, sel: Selection, *, write: bool = True) -> bool:
+        """True if ``what`` can act on ``sel`` now; else False, having said why."""
+        if write and self.state.read_only:
+            self.refuse(what)
+            return False
+        if not self.state.connected:
+            self.app.notify(
+                f"{what}: not connected to the engine ({self.state.socket}).",
+                title="Disconnected",
+                severity="error",
+            )
+            return False
+        kind = KIND[group]
+        if sel.name is None:
+            if sel.filter:
+                text = f"No {kind} is shown: the filter {sel.filter!r} hides every row."
+            else:
+                text = f"The engine has no {kind}."
+            self.app.notify(f"{what}: {text}", severity="warning")
+            return False
+        if sel.name != "*" and sel.name not in self.state.group(group):
+            self.app.notify(f"{what}: the engine has no {kind} {sel.name!r}.", severity="warning")
+            return False
+        return True
+
+    # ---- talking to the engine ----------------------------------------------------
+    def call(
+        self,
+        method: str,
+        params: dict[str, Any],
+        describe: Callable[[Any], str],
+        *,
+        then: Callable[[Any], None] | None = None,
+    ) -> None:
+        """Send one control call in the background; toast the engine's answer."""
+        self.app.run_worker(
+            self._call(method, params, describe, then), group="calls", exit_on_error=False
+        )
+
+    async def _call(
+        self,
+        method: str,
+        params: dict[str, Any],
+        describe: Callable[[Any], str],
+        then: Callable[[Any], None] | None,
+    ) -> None:
+        notify = self.app.notify
+        try:
+            result = await self.feed.call(method, params)
+        except ControlError as exc:
+            notify(
+                f"{exc.code}: {exc.message}",
+                title=f"Engine refused {method}",
+                severity="error",
+                timeout=8,
+            )
+            return
+        except (ConnectionLost, TimeoutError, OSError) as exc:
+            notify(
+                f"{method}: {exc or type(exc).__name__}",
+                title="No answer",
+                severity="error",
+                timeout=8,
+            )
+            return
+        self.feed.state.apply_reply(method, result)  # the reply carries describe(): show it now
+        notify(describe(result), title=f"Engine: {method} ok", timeout=5)
+        if then is not None:
+            then(result)
+
+    # ---- caches -------------------------------------------------------------------
+    def flush(self, sel: Selection) -> None:
+        """Ask for confirmation, then flush one cache (or every cache for "*")."""
+        if not self.may("Flush", "caches", sel):
+            return
+        name = sel.name
+        caches = self.state.group("caches")
+        if name == "*":
+            title = "Flush every cache?"
+            names = ", ".join(sorted(caches))
+            msg = f"All entries of {len(caches)} cache(s) ({names}) will be dropped."
+        else:
+            cache = caches.get(name or "", {})
+            st = cache.get("stats") or {}
+            title = f"Flush cache {name!r}?"
+            where = "L1 and L2" if cache.get("l2") else "L1"
+            msg = f"{fmt.num(st.get('size', 0))} entries will be dropped ({where})."
+
+        def done(yes: bool | None) -> None:
+            if yes:
+                self.call(P.CACHE_FLUSH, {"name": name}, describe_flush)
+
+        self.app.push_screen(ConfirmModal(title, msg, "Flush"), done)
+
+    def flush_all(self) -> None:
+        self.flush(Selection("*" if self.state.group("caches") else None))
+
+    def ask_ttl(self, sel: Selection) -> None:
+        """Open the TTL modal for a cache; a valid value is sent to the engine."""
+        current = self.state.group("caches").get(sel.name or "", {}).get("ttl")
+        self._ask_cache_number(
+            sel,
+            "Set TTL",
+            f"Set the TTL of cache {sel.name!r}",
+            f"Seconds, e.g. 120 or 1.5 (now {fmt.ttl(current)}). Applies to entries "
+            "already stored.",
+            f"{current:g}" if isinstance(current, (int, float)) else "",
+            parse_ttl,
+            P.CACHE_SET_TTL,
+            "ttl",
+            lambda r, v: f"TTL of {sel.name!r} is now {fmt.ttl(_ttl_of(r, v))}",
+        )
+
+    def ask_size(self, sel: Selection) -> None:
+        """Open the max-size modal for a cache."""
+        current = self.state.group("caches").get(sel.name or "", {}).get("max_size")
+        self._ask_cache_number(
+            sel,
+            "Set max size",
+            f"Set the max size of cache {sel.name!r}",
+            f"A whole number of entries > 0 (now {current}). Shrinking evicts the "
+            "least recently used entries.",
+            str(current or ""),
+            parse_size,
+            P.CACHE_SET_MAX_SIZE,
+            "max_size",
+            lambda r, v: f"Max size of {sel.name!r} is now {v:,} entries",
+        )
+
+    def _ask_cache_number(
+        self,
+        sel: Selection,
+        what: str,
+        title: str,
+        help_text: str,
+        shown: str,
+        parse: Callable[[str], Any],
+        method: str,
+        field: str,
+        describe: Callable[[Any, Any], str],
+    ) -> None:
+        """The gate, then a NumberModal; a valid value goes to ``method`` as ``field``."""
+        if not self.may(what, "caches", sel):
+            return
+
+        def done(value: Any) -> None:
+            if value is not None:
+                self.call(method, {"name": sel.name, field: value}, lambda r: describe(r, value))
+
+        self.app.push_screen(NumberModal(title, help_text, parse, shown), done)
+
+    # ---- routers ------------------------------------------------------------------
+    def ask_pin(self, sel: Selection) -> None:
+        """Pick a route (or auto) for a router, then pin it."""
+        if not self.may("Pin", "routers", sel):
+            return
+        router = sel.name
+        r = self.state.group("routers").get(router or "", {})
+        routes = list(r.get("routes") or (r.get("stats") or {}).get("routes") or [])
+        providers = r.get("providers") or {}
+        options = [(AUTO, "auto — let the selector choose (unpin)")]
+        for route in routes:
+            prov = providers.get(route)
+            label = route + (f"  ({' → '.join(prov)})" if prov else "")
+            if route == r.get("pin"):
+                label += "  [pinned now]"
+            options.append((route, label))
+        current = r.get("pin") or sel.detail or AUTO
+
+        def done(choice: str | None) -> None:
+            if choice is not None:
+                self.pin(router, None if choice == AUTO else choice)
+
+        self.app.push_screen(
+            PickModal(
+                f"Pin router {router!r}",
+                "Every request goes to the pinned route.",
+                options,
+                current,
+            ),
+            done,
+        )
+
+    def pin(self, router: str | None, route: str | None) -> None:
+        """Pin ``router`` to ``route`` (None = auto)."""
+        if not self.may("Pin" if route else "Unpin", "routers", Selection(router)):
+            return
+        self.call(
+            P.ROUTER_PIN,
+            {"name": router, "route": route},
+            lambda r: (
+                f"Router {router!r} "
+                + (f"pinned to {route!r}" if route else "back to auto (selector)")
+            ),
+        )
+
+    def unpin(self, sel: Selection) -> None:
+        self.pin(sel.name, None)
+
+    def ask_remap(self, sel: Selection) -> None:
+        """Pick a provider-backed route, then the provider to put first."""
+        if self.may("Re-map", "routers", sel):
+            self.app.run_worker(self._remap(sel), group="dialogs", exclusive=True)
+
+    async def _remap(self, sel: Selection) -> None:
+        app, router, route = self.app, sel.name, sel.detail
+        r = self.state.group("routers").get(router or "", {})
+        mapping = {k: v for k, v in (r.get("providers") or {}).items() if v}
+        if not mapping:
+            app.notify(
+                f"Router {router!r} has no provider-backed routes to re-map.", severity="warning"
+            )
+            return
+        if route not in mapping:
+            route = await app.push_screen_wait(
+                PickModal(
+                    f"Re-map a route of {router!r}",
+                    "Pick the route (tier) whose provider you want to change.",
+                    [(k, f"{k}  ({' → '.join(v)})") for k, v in mapping.items()],
+                    next(iter(mapping)),
+                )
+            )
+            if route is None:
+                return
+        providers = self.state.group("providers")
+        if not providers:
+            app.notify("The engine reports no providers.", severity="warning")
+            return
+        current = mapping[route][0]
+        options = []
+        for name in sorted(providers):
+            p = providers[name]
+            label = (
+                f"{name}  ({p.get('kind', '?')}, {p.get('model', '?')}, p50 "
+                f"{fmt.secs(p.get('p50'))})"
+            )
+            if name == current:
+                label += "  [first now]"
+            options.append((name, label))
+        provider = await app.push_screen_wait(
+            PickModal(
+                f"Re-map {router}/{route} to a provider",
+                f"The chosen provider goes first; the current list ({' → '.join(mapping[route])})"
+                " stays as fallback.",
+                options,
+                current,
+            )
+        )
+        if provider is None:
+            return
+        self.call(
+            P.ROUTER_SET_MODEL,
+            {"name": router, "route": route, "provider": provider},
+            lambda res: (
+                f"{router}/{route} now calls "
+                + " → ".join((((res or {}).get("providers") or {}).get(route)) or [provider])
+            ),
+        )
+
+    # ---- memory -------------------------------------------------------------------
+    def clear_memory(self, sel: Selection) -> None:
+        """Confirm, then clear a memory namespace."""
+        if not self.may("Clear memory", "memories", sel):
+            return
+        name = sel.name
+        m = self.state.group("memories").get(name or "", {})
+        size = (m.get("stats") or {}).get("size", 0)
+
+        def done(yes: bool | None) -> None:
+            if yes:
+                self.call(
+                    P.MEMORY_CLEAR,
+                    {"name": name},
+                    lambda r: (
+                        f"Memory {name!r} cleared "
+                        f"({_count_of((r or {}).get('cleared', {}).get(name))} entries)"
+                    ),
+                )
+
+        self.app.push_screen(
+            ConfirmModal(
+                f"Clear memory {name!r}?",
+                f"{fmt.num(size)} entries of namespace "
+                f"{m.get('namespace', name)!r} will be deleted.",
+                "Clear",
+            ),
+            done,
+        )
+
+    def search_memory(self, sel: Selection, query: str, show: Callable[[Any], None]) -> None:
+        """Ask the engine to search a memory; ``show`` gets the engine's result."""
+        if not self.may("Search", "memories", sel, write=False):
+            return
+        name = sel.name
+        self.call(
+            P.MEMORY_SEARCH,
+            {"name": name, "keywords": query, "limit": 20},
+            lambda r: f"{len((r or {}).get('results') or [])} result(s) in {name!r}",
+            then=show,
+        )
+
+
+def describe_flush(result: Any) -> str:
+    flushed = (result or {}).get("flushed") or {}
+    parts = [f"{name}: {_count_of(r)}" for name, r in flushed.items()]
+    return "Flushed " + (", ".join(parts) if parts else "nothing")
+
+
+def _count_of(r: Any) -> str:
+    if isinstance(r, dict):
+        l1, l2 = r.get("l1"), r.get("l2")
+        if l2 is None and l1 is not None:
+            return f"{l1} entries"
+        if l1 is not None or l2 is not None:
+            return f"{l1 or 0} in L1 + {l2 or 0} in L2"
+        for key in ("count", "cleared", "flushed", "removed"):
+            if key in r:
+                return str(r[key])
+        return ", ".join(f"{k} {v}" for k, v in r.items())
+    return "?" if r is None else str(r)
+
+
+def _ttl_of(result: Any, fallback: float) -> float:
+    if isinstance(result, dict) and isinstance(result.get("ttl"), (int, float)):
+        return float(result["ttl"])
+    return fallback

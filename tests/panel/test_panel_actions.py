@@ -1,0 +1,61 @@
+"""The operator's gate and the palette: act only on visible rows, say "not connected"
+first, and build the palette from Textual's SystemCommand mechanism and the key table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual.app import App
+from textual.command import CommandPalette
+
+from flowdeck.panel.app import FlowdeckApp
+from flowdeck.panel.keys import KEYS
+from flowdeck.panel.modals.confirm import ConfirmModal
+from tests.support.panel import SIZE, Rig, attached, make_app, notes, palette, show_table
+from tests.support.waiting import until
+
+
+async def test_palette_is_textuals_system_commands_driven_by_the_key_table(
+    rig: Rig, tmp_path: Path
+) -> None:
+    assert FlowdeckApp.COMMANDS == App.COMMANDS  # no provider of our own
+    app = make_app(rig.sock, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await attached(pilot)
+        titles = [c.title for c in app.get_system_commands(app.screen)]
+        for k in KEYS:
+            if k.palette:
+                assert k.description in titles
+        for wanted in ("Filter", "Sort", "Search", "Flush cache llm", "Theme: light"):
+            assert any(t.startswith(wanted) for t in titles), wanted
+        await palette(pilot, "sort the table")
+        await until(lambda: not isinstance(app.screen, CommandPalette))
+
+
+async def test_flush_acts_only_on_a_visible_row(rig: Rig, tmp_path: Path) -> None:
+    app = make_app(rig.sock, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await attached(pilot)
+        await show_table(pilot, "2", "cache-table", 2)
+        await pilot.press("slash", *"zzz-no-such", "escape")
+        await until(lambda: app.operator.target("caches").filter == "zzz-no-such")
+        await pilot.press("f")
+        await until(lambda: any("filter 'zzz-no-such' hides every row" in n for n in notes(app)))
+        assert not isinstance(app.screen, ConfirmModal)
+        # with a filter that leaves one row, that row is the target
+        await pilot.press("slash", *["backspace"] * 11, *"fanout", "escape")
+        await until(lambda: app.operator.target("caches").name == "fanout-cache")
+        await pilot.press("f")
+        await until(lambda: isinstance(app.screen, ConfirmModal))
+        assert "fanout-cache" in app.screen.title_text
+
+
+async def test_actions_say_not_connected_before_anything_else(
+    sock_path: Path, tmp_path: Path
+) -> None:
+    app = make_app(sock_path, tmp_path)  # nothing listens there
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("2", "f", "t", "r")
+        await until(lambda: sum("not connected" in n for n in notes(app)) == 3)
+        assert not any("has no" in n for n in notes(app))
+        assert not isinstance(app.screen, ConfirmModal)

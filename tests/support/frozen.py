@@ -1,0 +1,82 @@
+"""A frozen PanelState for snapshot tests: updates recorded once from a real engine.
+
+``python -m tests.support.frozen`` re-records ``tests/panel/snapshots/recording.json``
+(a demo engine with traffic, followed for a few seconds through a real LiveClient);
+``frozen_state()`` replays it into a PanelState with the clock-dependent parts fixed,
+so a view renders the same SVG on every run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from flowdeck.panel.state import PanelState
+from tests.support import ROOT
+
+RECORDING = ROOT / "tests" / "panel" / "snapshots" / "recording.json"
+EVENTS_KEPT = 120  # events of the recording (enough to fill a screen)
+SOCKET_SHOWN = "/run/user/1000/flowdeck/engine.sock"
+TS_OFFSET = 1_780_000_000.0  # wall time of engine timestamp 0 (the clock column)
+
+
+def frozen_state(path: Path = RECORDING) -> PanelState:
+    """A PanelState fed with the recorded updates (socket and clock fixed)."""
+    data = json.loads(path.read_text())
+    state = PanelState(socket=SOCKET_SHOWN)
+    for kind, payload in data["updates"]:
+        state.apply(kind, payload)
+    state._ts_offset = TS_OFFSET
+    state.conn_changed = state.last_data = TS_OFFSET
+    return state
+
+
+async def record(seconds: float = 4.0) -> dict[str, Any]:
+    from flowdeck.engine import Context, Engine
+    from flowdeck.engine.control.client import LiveClient
+    from flowdeck.engine.demo import build_flows, demo_settings
+
+    with tempfile.TemporaryDirectory() as tmp:
+        sock = Path(tmp) / "engine.sock"
+        eng = Engine(demo_settings(0.05, socket=sock, stats_interval=0.5, name="demo"))
+        await eng.start()
+        flows = build_flows(eng)
+        updates: list[list[Any]] = []
+        events = 0
+
+        async def follow() -> None:
+            nonlocal events
+            async for u in LiveClient(sock, client_name="recorder"):
+                if u.kind == "events":
+                    batch = u.data.get("events", ()) if isinstance(u.data, dict) else u.data
+                    batch = list(batch)[: max(0, EVENTS_KEPT - events)]
+                    events += len(batch)
+                    if batch:
+                        updates.append(["events", batch])
+                elif u.kind in ("snapshot", "stats"):
+                    updates.append([u.kind, u.data])
+
+        follower = asyncio.create_task(follow())
+        loop = asyncio.get_running_loop()
+        end, n = loop.time() + seconds, 0
+        while loop.time() < end:
+            n += 1
+            prompt = {"prompt": f"question {n % 7}"}
+            await eng.run(flows.chat, prompt, Context(eng))
+            if n % 5 == 0:
+                await eng.run(flows.fanout, {"prompt": f"fan {n}"}, Context(eng))
+            if n % 9 == 0:
+                await flows.memory.add(f"turn-{n}", {"user": f"question {n}", "answer": "ok"})
+        await asyncio.sleep(1.2)  # the last stats
+        follower.cancel()
+        await eng.close()
+    return {"updates": updates}
+
+
+if __name__ == "__main__":
+    out = Path(sys.argv[1]) if len(sys.argv) > 1 else RECORDING
+    out.write_text(json.dumps(asyncio.run(record()), indent=1, default=repr))
