@@ -26,3 +26,17 @@ class ProviderError(FlowdeckError):
 
 class EngineAlreadyRunning(FlowdeckError):
     """Another live engine already listens on the control socket path."""
+
+
+class NotFound(FlowdeckError, KeyError):
+    """A primitive has no item of that name (a route, a provider); control: ``not_found``.
+
+    Also a ``KeyError`` so code that looked a name up in a dict keeps working.
+    """
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else "not found"
+
+
+class BadParams(FlowdeckError, ValueError):
+    """A primitive refused an argument's value; control: ``bad_params``."""

@@ -1,9 +1,8 @@
-"""The control wire: msgpack-RPC constants, method names, error codes and params validation.
+"""The control wire: msgpack-RPC framing, method names, error codes, outgoing values.
 
-Shared by the server, the client and the panel (which may import only this module and
-``engine.control.client``). Validation turns an untrusted params map into clean Python
-values or raises :class:`ControlError` with a stable code; it never touches the engine
-except through the ``exists`` callback that answers "is there a <kind> named X?".
+Shared by the server, the client and the panel (which may import this module, the
+client and ``schema``). The method table (validation, dispatch, read/write) is
+``methods.py``; the event kinds, limits and reply shapes are ``schema.py``.
 """
 
 from __future__ import annotations
@@ -12,23 +11,11 @@ import dataclasses
 import datetime
 import enum
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from flowdeck.engine.control.schema import (
-    EVENT_FIELDS,
-    MAX_KEYWORD_LEN,
-    MAX_KEYWORDS,
-    MAX_NAME,
-    MAX_SIZE,
-    MAX_TTL,
-    MIN_TTL,
-    SEARCH_LIMIT_DEFAULT,
-    SEARCH_LIMIT_MAX,
-    EventKind,
-    event_dict,
-)
+from flowdeck.engine.control.schema import EVENT_FIELDS, event_dict  # (moved there)
 from flowdeck.engine.version import PROTOCOL_VERSION
 
 # ---- framing ---------------------------------------------------------------------------
@@ -53,29 +40,8 @@ ROUTER_SET_MODEL = "router.set_model"
 MEMORY_CLEAR = "memory.clear"
 MEMORY_SEARCH = "memory.search"
 
-METHODS: tuple[str, ...] = (
-    HELLO,
-    SNAPSHOT,
-    SUBSCRIBE,
-    UNSUBSCRIBE,
-    CACHE_FLUSH,
-    CACHE_SET_TTL,
-    CACHE_SET_MAX_SIZE,
-    ROUTER_PIN,
-    ROUTER_SET_MODEL,
-    MEMORY_CLEAR,
-    MEMORY_SEARCH,
-)
-WRITE_METHODS: frozenset[str] = frozenset(
-    {
-        CACHE_FLUSH,
-        CACHE_SET_TTL,
-        CACHE_SET_MAX_SIZE,
-        ROUTER_PIN,
-        ROUTER_SET_MODEL,
-        MEMORY_CLEAR,
-    }
-)
+# METHODS, WRITE_METHODS, check_method() and validate() derive from the method table
+# (methods.py) and are served from here too, lazily (see __getattr__ at the bottom).
 
 # ---- notifications (engine -> client) ---------------------------------------------------
 EVENTS = "events"
@@ -167,10 +133,6 @@ def sanitize(obj: Any, depth: int = 0) -> Any:
 
 
 # ---- incoming requests ---------------------------------------------------------------------
-Exists = Callable[[str, str], bool]
-"""``exists(kind, name)`` with kind in "caches", "routers", "memories", "providers"."""
-
-
 MALFORMED = object()
 """Stands for the method of a request that does not have exactly 4 elements."""
 
@@ -180,7 +142,7 @@ def parse_request(msg: Any) -> tuple[int, Any, Any]:
 
     Raises ``ValueError`` when the message cannot be answered at all (not a request,
     no usable msgid): the connection is then closed. Method and params are returned
-    unchecked; :func:`validate` checks them.
+    unchecked; ``methods.check_method`` and ``methods.validate`` check them.
     """
     if not isinstance(msg, list) or not msg or msg[0] != REQUEST or type(msg[0]) is not int:
         raise ValueError("not a msgpack-RPC request")
@@ -194,212 +156,17 @@ def parse_request(msg: Any) -> tuple[int, Any, Any]:
     return msgid, msg[2], msg[3]
 
 
-def check_method(method: Any, params: Any) -> tuple[str, dict[str, Any]]:
-    """The method name and a params dict, or ControlError(bad_request | unknown_method)."""
-    if method is MALFORMED or not isinstance(method, str):
-        raise ControlError(BAD_REQUEST, "a request is [0, msgid, method: str, params: map]")
-    if method not in _VALIDATORS:
-        shown = method if len(method) <= 64 else method[:61] + "..."
-        raise ControlError(UNKNOWN_METHOD, f"unknown method {shown!r}")
-    if params is None or params == []:
-        return method, {}
-    if not isinstance(params, dict):
-        raise ControlError(BAD_PARAMS, "params must be a map with string keys")
-    return method, params
+_FROM_TABLE = ("METHODS", "WRITE_METHODS", "check_method", "validate")
 
 
-def validate(method: str, params: dict[str, Any], exists: Exists) -> dict[str, Any]:
-    """Check ``params`` of ``method``; return cleaned values or raise ControlError."""
-    return _VALIDATORS[method](_Params(method, params), exists)
+def __getattr__(name: str) -> Any:
+    """``P.METHODS`` and friends, from the method table (imported late: it imports us)."""
+    if name in _FROM_TABLE:
+        from flowdeck.engine.control import methods
 
+        return getattr(methods, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
-class _Params:
-    """Typed access to one request's params; every key must be read once or is unknown."""
-
-    __slots__ = ("method", "raw", "used")
-
-    def __init__(self, method: str, raw: dict[str, Any]) -> None:
-        self.method = method
-        self.raw = raw
-        self.used: set[str] = set()
-
-    def _get(self, key: str, required: bool) -> tuple[bool, Any]:
-        self.used.add(key)
-        if key not in self.raw:
-            if required:
-                raise ControlError(BAD_PARAMS, f"{self.method}: missing param {key!r}")
-            return False, None
-        return True, self.raw[key]
-
-    def bad(self, key: str, want: str, value: Any) -> ControlError:
-        shown = repr(value)
-        if len(shown) > 60:
-            shown = shown[:57] + "..."
-        return ControlError(BAD_PARAMS, f"{self.method}: {key} must be {want}, got {shown}")
-
-    def string(self, key: str, *, required: bool = True, default: str | None = None) -> Any:
-        present, v = self._get(key, required)
-        if not present:
-            return default
-        if not isinstance(v, str) or not v or len(v) > MAX_NAME:
-            raise self.bad(key, f"a non-empty string of at most {MAX_NAME} characters", v)
-        return v
-
-    def optional_string(self, key: str) -> str | None:
-        _present, v = self._get(key, True)
-        if v is None:
-            return None
-        return self.string(key)
-
-    def boolean(self, key: str, default: bool) -> bool:
-        present, v = self._get(key, False)
-        if not present:
-            return default
-        if not isinstance(v, bool):
-            raise self.bad(key, "true or false", v)
-        return v
-
-    def integer(
-        self, key: str, lo: int, hi: int, *, required: bool = True, default: int = 0
-    ) -> int:
-        present, v = self._get(key, required)
-        if not present:
-            return default
-        if type(v) is not int or not lo <= v <= hi:
-            raise self.bad(key, f"an integer from {lo} to {hi}", v)
-        return v
-
-    def number(self, key: str, lo: float, hi: float) -> float:
-        _, v = self._get(key, True)
-        if isinstance(v, bool) or not isinstance(v, int | float) or not lo <= v <= hi:
-            raise self.bad(key, f"a number from {lo:g} to {hi:g}", v)
-        return v
-
-    def done(self) -> None:
-        extra = [k for k in self.raw if k not in self.used]
-        if extra:
-            shown = ", ".join(repr(k)[:40] for k in extra[:5])
-            raise ControlError(BAD_PARAMS, f"{self.method}: unknown param(s) {shown}")
-
-
-def _named(p: _Params, exists: Exists, kind: str, label: str, *, star: bool = False) -> str:
-    name = p.string("name")
-    if star and name == "*":
-        return name
-    if not exists(kind, name):
-        raise ControlError(NOT_FOUND, f"no {label} named {name!r}")
-    return name
-
-
-def _v_hello(p: _Params, exists: Exists) -> dict[str, Any]:
-    out = {"client": p.string("client", required=False)}
-    p.integer("protocol", 0, 1 << 31, required=False)
-    p.done()
-    return out
-
-
-def _v_empty(p: _Params, exists: Exists) -> dict[str, Any]:
-    p.done()
-    return {}
-
-
-def _v_subscribe(p: _Params, exists: Exists) -> dict[str, Any]:
-    out: dict[str, Any] = {"events": p.boolean("events", True), "stats": p.boolean("stats", True)}
-    _present, kinds = p._get("kinds", False)
-    if kinds is not None:
-        if not isinstance(kinds, list) or len(kinds) > len(EventKind.ALL):
-            raise p.bad("kinds", "a list of event kinds", kinds)
-        for k in kinds:
-            if not isinstance(k, str) or k not in EVENT_FIELDS:
-                raise p.bad("kinds", f"a list of event kinds (one of {list(EventKind.ALL)})", k)
-        kinds = frozenset(kinds)
-    out["kinds"] = kinds
-    _present, since = p._get("since", False)
-    if since is not None:
-        since = p.integer("since", 0, 1 << 62)
-    out["since"] = since
-    p.done()
-    return out
-
-
-def _v_cache_flush(p: _Params, exists: Exists) -> dict[str, Any]:
-    out = {"name": _named(p, exists, "caches", "cache", star=True)}
-    p.done()
-    return out
-
-
-def _v_cache_ttl(p: _Params, exists: Exists) -> dict[str, Any]:
-    out = {"name": _named(p, exists, "caches", "cache"), "ttl": p.number("ttl", MIN_TTL, MAX_TTL)}
-    p.done()
-    return out
-
-
-def _v_cache_size(p: _Params, exists: Exists) -> dict[str, Any]:
-    name = _named(p, exists, "caches", "cache")
-    out = {"name": name, "max_size": p.integer("max_size", 1, MAX_SIZE)}
-    p.done()
-    return out
-
-
-def _v_router_pin(p: _Params, exists: Exists) -> dict[str, Any]:
-    out = {"name": _named(p, exists, "routers", "router"), "route": p.optional_string("route")}
-    p.done()
-    return out
-
-
-def _v_router_model(p: _Params, exists: Exists) -> dict[str, Any]:
-    name = _named(p, exists, "routers", "router")
-    route = p.string("route")
-    provider = p.string("provider")
-    p.done()
-    if not exists("providers", provider):
-        raise ControlError(NOT_FOUND, f"no provider named {provider!r}")
-    return {"name": name, "route": route, "provider": provider}
-
-
-def _v_memory_clear(p: _Params, exists: Exists) -> dict[str, Any]:
-    out = {"name": _named(p, exists, "memories", "memory", star=True)}
-    p.done()
-    return out
-
-
-def _v_memory_search(p: _Params, exists: Exists) -> dict[str, Any]:
-    name = _named(p, exists, "memories", "memory")
-    _, kw = p._get("keywords", True)
-    if isinstance(kw, str):
-        if len(kw) > MAX_KEYWORDS * MAX_KEYWORD_LEN:
-            raise p.bad("keywords", "a short string", kw)
-        words = kw.split()
-        for w in words:
-            if len(w) > MAX_KEYWORD_LEN:
-                raise p.bad("keywords", f"words of at most {MAX_KEYWORD_LEN} characters", w)
-    elif isinstance(kw, list) and len(kw) <= MAX_KEYWORDS:
-        for w in kw:
-            if not isinstance(w, str) or len(w) > MAX_KEYWORD_LEN:
-                raise p.bad("keywords", f"strings of at most {MAX_KEYWORD_LEN} characters", w)
-        words = list(kw)
-    else:
-        raise p.bad("keywords", f"a string or a list of at most {MAX_KEYWORDS} strings", kw)
-    if not any(w.strip() for w in words) or len(words) > MAX_KEYWORDS:
-        raise p.bad("keywords", f"1 to {MAX_KEYWORDS} non-empty keywords", kw)
-    limit = p.integer("limit", 1, SEARCH_LIMIT_MAX, required=False, default=SEARCH_LIMIT_DEFAULT)
-    p.done()
-    return {"name": name, "keywords": words, "limit": limit}
-
-
-_VALIDATORS: dict[str, Callable[[_Params, Exists], dict[str, Any]]] = {
-    HELLO: _v_hello,
-    SNAPSHOT: _v_empty,
-    SUBSCRIBE: _v_subscribe,
-    UNSUBSCRIBE: _v_empty,
-    CACHE_FLUSH: _v_cache_flush,
-    CACHE_SET_TTL: _v_cache_ttl,
-    CACHE_SET_MAX_SIZE: _v_cache_size,
-    ROUTER_PIN: _v_router_pin,
-    ROUTER_SET_MODEL: _v_router_model,
-    MEMORY_CLEAR: _v_memory_clear,
-    MEMORY_SEARCH: _v_memory_search,
-}
 
 __all__ = [
     "BAD_PARAMS",
@@ -410,7 +177,6 @@ __all__ = [
     "EVENT_FIELDS",
     "INTERNAL",
     "MAX_FRAME",
-    "METHODS",
     "NOTIFICATIONS",
     "NOTIFY",
     "NOT_FOUND",
@@ -421,10 +187,8 @@ __all__ = [
     "STATS",
     "TOO_MANY_REQUESTS",
     "UNKNOWN_METHOD",
-    "WRITE_METHODS",
     "ControlError",
     "default_socket_path",
     "event_dict",
     "parse_request",
-    "validate",
 ]

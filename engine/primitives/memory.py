@@ -20,6 +20,7 @@ from collections.abc import Container, Iterable, Iterator
 from typing import Any
 
 from flowdeck.engine.context import Context
+from flowdeck.engine.errors import BadParams
 from flowdeck.engine.primitives.base import Primitive
 from flowdeck.engine.stores import codec
 from flowdeck.engine.stores.keys import digest
@@ -95,7 +96,7 @@ class Memory(Primitive):
         """
         t0 = _perf()
         if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-            raise ValueError(f"limit must be a positive integer, got {limit!r}")
+            raise BadParams(f"limit must be a positive integer, got {limit!r}")
         words = query_words(keywords)
         entries = self._entries
         # entries[key] starts with the key's unique sequence number: newest = largest

@@ -9,6 +9,7 @@ from typing import Any
 
 from flowdeck.engine.completion import Completion, cost_of
 from flowdeck.engine.context import Context
+from flowdeck.engine.errors import BadParams, NotFound
 from flowdeck.engine.primitives.base import Primitive, _positional_arity, as_primitive
 from flowdeck.engine.primitives.host import Remappable
 from flowdeck.engine.telemetry.events import EventKind
@@ -113,7 +114,7 @@ class Router(Primitive):
 
     def pin(self, route: str | None) -> None:
         if route is not None and route not in self.routes:
-            raise KeyError(f"router {self.name!r} has no route {route!r} (has {list(self.routes)})")
+            raise NotFound(f"router {self.name!r} has no route {route!r} (has {list(self.routes)})")
         self.pinned = route
         self._bus.emit4(EventKind.ROUTER_CONFIG, self.name, route, None, None)
 
@@ -125,10 +126,10 @@ class Router(Primitive):
     def set_model(self, route: str, provider: str) -> None:
         """Re-map a provider-backed route: ``provider`` first, the old list as fallback."""
         if route not in self.routes:
-            raise KeyError(f"router {self.name!r} has no route {route!r} (has {list(self.routes)})")
+            raise NotFound(f"router {self.name!r} has no route {route!r} (has {list(self.routes)})")
         prim = self.routes[route]
         if not isinstance(prim, Remappable):
-            raise ValueError(f"route {route!r} of router {self.name!r} is not provider-backed")
+            raise BadParams(f"route {route!r} of router {self.name!r} is not provider-backed")
         new = prim.remapped(provider)
         if self._host is not None:
             new.bind(self._host)

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from flowdeck.engine.completion import Completion
 from flowdeck.engine.context import Context
-from flowdeck.engine.errors import ProviderError
+from flowdeck.engine.errors import NotFound, ProviderError
 from flowdeck.engine.primitives.base import Primitive
 from flowdeck.engine.providers.client import ProviderClient
 from flowdeck.engine.providers.request import validate_request
@@ -50,7 +50,7 @@ class ProviderCall(Primitive):
         if eng is not None:
             known |= set(eng.providers) | set(eng.settings.providers)
         if provider_name not in known:
-            raise KeyError(f"no provider named {provider_name!r} (known: {sorted(known)})")
+            raise NotFound(f"no provider named {provider_name!r} (known: {sorted(known)})")
         rest = [n for n in self._names if n != provider_name]
         return ProviderCall(self.label, [provider_name, *rest], eng)
 

@@ -23,6 +23,8 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterator
 from typing import Any
 
+from flowdeck.engine.errors import BadParams
+
 LRU, TTL, RESIZE = "lru", "ttl", "resize"
 
 _MISSING: Any = object()
@@ -33,17 +35,17 @@ EvictHook = Callable[[str, int], None]
 def check_ttl(ttl: Any, *, allow_inf: bool = False) -> float:
     """A TTL in seconds: a positive (finite, unless ``allow_inf``) number."""
     if isinstance(ttl, bool) or not isinstance(ttl, int | float):
-        raise ValueError(f"ttl must be a number of seconds, got {ttl!r}")
+        raise BadParams(f"ttl must be a number of seconds, got {ttl!r}")
     ttl = float(ttl)
     if math.isnan(ttl) or ttl <= 0 or (math.isinf(ttl) and not allow_inf):
-        raise ValueError(f"ttl must be a positive finite number of seconds, got {ttl!r}")
+        raise BadParams(f"ttl must be a positive finite number of seconds, got {ttl!r}")
     return ttl
 
 
 def check_size(size: Any) -> int:
     """A capacity: a positive integer (bools are rejected, they are ints by accident)."""
     if isinstance(size, bool) or not isinstance(size, int) or size < 1:
-        raise ValueError(f"max_size must be a positive integer, got {size!r}")
+        raise BadParams(f"max_size must be a positive integer, got {size!r}")
     return size
 
 

@@ -19,6 +19,7 @@ from flowdeck.engine.control.client import (
     ControlError,
     EngineNotRunning,
 )
+from flowdeck.engine.control.schema import SEARCH_LIMIT_DEFAULT
 from flowdeck.engine.telemetry.events import EventKind
 from tests.support.control import RawConn, build_flows, burst, control_settings
 
@@ -184,7 +185,7 @@ async def test_memory_search_and_clear(eng: Engine, client: ControlClient) -> No
     assert {r["key"] for r in res["results"]} == {"k1", "k2"}
     res = await client.call("memory.search", {"name": "mem", "keywords": "quick fox"})
     assert [r["key"] for r in res["results"]] == ["k1"]
-    assert res["keywords"] == ["quick", "fox"] and res["limit"] == P.SEARCH_LIMIT_DEFAULT
+    assert res["keywords"] == ["quick", "fox"] and res["limit"] == SEARCH_LIMIT_DEFAULT
     res = await client.call("memory.search", {"name": "mem", "keywords": "brown", "limit": 1})
     assert len(res["results"]) == 1
     bad = [

@@ -15,7 +15,7 @@ import pytest
 from flowdeck.engine import Engine
 from flowdeck.engine.control import protocol as P
 from flowdeck.engine.control.client import ControlClient
-from flowdeck.engine.control.server import (
+from flowdeck.engine.control.security import (
     ControlSocketError,
     bind_private,
     check_peer,

@@ -10,8 +10,8 @@ import pytest
 
 from flowdeck.engine import Engine
 from flowdeck.engine.completion import Completion
+from flowdeck.engine.control import methods, schema
 from flowdeck.engine.control import protocol as P
-from flowdeck.engine.control import schema
 from flowdeck.engine.control.client import ControlClient
 from flowdeck.engine.telemetry.events import EventKind
 from tests.support import ROOT
@@ -79,8 +79,8 @@ def test_parse_request() -> None:
 
 
 def test_check_method() -> None:
-    assert P.check_method("snapshot", None) == ("snapshot", {})
-    assert P.check_method("snapshot", []) == ("snapshot", {})
+    assert P.check_method("snapshot", None) == (methods.TABLE["snapshot"], {})
+    assert P.check_method("snapshot", []) == (methods.TABLE["snapshot"], {})
     for method, params, code in [
         (P.MALFORMED, None, P.BAD_REQUEST),
         (5, {}, P.BAD_REQUEST),
@@ -96,11 +96,11 @@ def test_check_method() -> None:
 def test_ttl_and_size_ranges() -> None:
     assert check("cache.set_ttl", {"name": "llm", "ttl": 1})["ttl"] == 1
     assert check("cache.set_ttl", {"name": "llm", "ttl": 0.001})["ttl"] == 0.001
-    assert check("cache.set_ttl", {"name": "llm", "ttl": P.MAX_TTL})["ttl"] == P.MAX_TTL
-    for ttl in (0, -1, math.inf, -math.inf, math.nan, True, False, "1", None, P.MAX_TTL + 1):
+    assert check("cache.set_ttl", {"name": "llm", "ttl": schema.MAX_TTL})["ttl"] == schema.MAX_TTL
+    for ttl in (0, -1, math.inf, -math.inf, math.nan, True, False, "1", None, schema.MAX_TTL + 1):
         assert code_of("cache.set_ttl", {"name": "llm", "ttl": ttl}) == P.BAD_PARAMS
     assert check("cache.set_max_size", {"name": "llm", "max_size": 1})["max_size"] == 1
-    for size in (0, -1, 2.0, True, "3", None, P.MAX_SIZE + 1):
+    for size in (0, -1, 2.0, True, "3", None, schema.MAX_SIZE + 1):
         assert code_of("cache.set_max_size", {"name": "llm", "max_size": size}) == P.BAD_PARAMS
 
 
@@ -120,7 +120,7 @@ def test_router_and_memory_params() -> None:
     assert check("router.pin", {"name": "r", "route": "a"})["route"] == "a"
     assert code_of("router.pin", {"name": "r", "route": 1}) == P.BAD_PARAMS
     out = check("memory.search", {"name": "m", "keywords": "a  b"})
-    assert out == {"name": "m", "keywords": ["a", "b"], "limit": P.SEARCH_LIMIT_DEFAULT}
+    assert out == {"name": "m", "keywords": ["a", "b"], "limit": schema.SEARCH_LIMIT_DEFAULT}
     assert check("memory.search", {"name": "m", "keywords": ["x"], "limit": 1000})["limit"] == 1000
     for limit in (0, 1001, 1.0, True, "5"):
         params = {"name": "m", "keywords": "x", "limit": limit}
@@ -177,3 +177,12 @@ async def test_odd_event_fields_still_reach_subscribers(sock_path: Path) -> None
             assert got[1][3:] == ["down", str(1 << 80)]
         finally:
             await c.close()
+
+
+def test_the_method_table_drives_lists_and_docs() -> None:
+    assert tuple(methods.TABLE) == methods.METHODS and P.METHODS == methods.METHODS
+    assert {n for n, m in methods.TABLE.items() if m.write} == methods.WRITE_METHODS
+    doc = (ROOT / "docs" / "protocol.md").read_text()
+    assert methods.methods_table_md() in doc, "docs/protocol.md: paste methods_table_md()"
+    for name in methods.METHODS:
+        assert f"`{name}`" in doc.split("## Methods", 1)[1].split("## Notifications", 1)[0]
