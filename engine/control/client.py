@@ -20,6 +20,7 @@ from typing import Any
 import msgpack
 
 from flowdeck.engine.control import protocol as P
+from flowdeck.engine.control import schema
 from flowdeck.engine.control.protocol import ControlError
 
 __all__ = [
@@ -171,10 +172,10 @@ class ControlClient:
             if timer is not None:
                 timer.cancel()
 
-    async def hello(self, client: str | None = None) -> dict[str, Any]:
+    async def hello(self, client: str | None = None) -> schema.Hello:
         return await self.call(P.HELLO, {"client": client} if client else {})
 
-    async def snapshot(self) -> dict[str, Any]:
+    async def snapshot(self) -> schema.Snapshot:
         return await self.call(P.SNAPSHOT)
 
     async def subscribe(
