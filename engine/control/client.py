@@ -20,7 +20,6 @@ from typing import Any
 import msgpack
 
 from flowdeck.engine.control import protocol as P
-from flowdeck.engine.control import schema
 from flowdeck.engine.control.protocol import ControlError
 
 __all__ = [
@@ -172,10 +171,12 @@ class ControlClient:
             if timer is not None:
                 timer.cancel()
 
-    async def hello(self, client: str | None = None) -> schema.Hello:
+    async def hello(self, client: str | None = None) -> dict[str, Any]:
+        """The engine identity and protocol tables (shape: ``schema.Hello``)."""
         return await self.call(P.HELLO, {"client": client} if client else {})
 
-    async def snapshot(self) -> schema.Snapshot:
+    async def snapshot(self) -> dict[str, Any]:
+        """The full state (shape: ``schema.Snapshot``)."""
         return await self.call(P.SNAPSHOT)
 
     async def subscribe(
