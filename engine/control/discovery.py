@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from flowdeck.engine.control.security import not_ours
 from flowdeck.engine.errors import FlowdeckError
 
 SUFFIX = ".sock"
@@ -162,13 +163,9 @@ def _owned_dir(directory: Path) -> bool:
         st = os.lstat(directory)
     except FileNotFoundError:
         return False
-    if stat.S_ISLNK(st.st_mode) or not stat.S_ISDIR(st.st_mode):
-        raise DiscoveryError(f"socket directory {str(directory)!r} is not a real directory")
-    if st.st_uid != os.getuid():
-        raise DiscoveryError(
-            f"socket directory {str(directory)!r} belongs to uid {st.st_uid}, not to this"
-            f" process (uid {os.getuid()}); not listing it"
-        )
+    problem = not_ours(directory, st)
+    if problem:
+        raise DiscoveryError(f"{problem}; not listing it")
     return True
 
 

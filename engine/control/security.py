@@ -49,6 +49,18 @@ def peer_uid_allowed(sock: socket.socket) -> bool:
     return uid is not None and check_peer(uid)
 
 
+def not_ours(directory: Path, st: os.stat_result) -> str | None:
+    """Why ``directory`` (lstat ``st``) is not a directory this process owns, or None."""
+    if stat.S_ISLNK(st.st_mode) or not stat.S_ISDIR(st.st_mode):
+        return f"socket directory {str(directory)!r} is not a real directory"
+    if st.st_uid != os.getuid():
+        return (
+            f"socket directory {str(directory)!r} belongs to uid {st.st_uid}, not to this"
+            f" process (uid {os.getuid()})"
+        )
+    return None
+
+
 def ensure_private_dir(directory: Path) -> None:
     """Create ``directory`` 0700, or check an existing one is ours and repair its mode."""
     try:
@@ -60,13 +72,9 @@ def ensure_private_dir(directory: Path) -> None:
         except FileExistsError:
             pass
         st = os.lstat(directory)
-    if stat.S_ISLNK(st.st_mode) or not stat.S_ISDIR(st.st_mode):
-        raise ControlSocketError(f"socket directory {str(directory)!r} is not a real directory")
-    if st.st_uid != os.getuid():
-        raise ControlSocketError(
-            f"socket directory {str(directory)!r} belongs to uid {st.st_uid}, not to this"
-            f" process (uid {os.getuid()}); choose a socket path in a directory you own"
-        )
+    problem = not_ours(directory, st)
+    if problem:
+        raise ControlSocketError(f"{problem}; choose a socket path in a directory you own")
     if stat.S_IMODE(st.st_mode) != 0o700:
         os.chmod(directory, 0o700)
 
