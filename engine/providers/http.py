@@ -8,7 +8,7 @@ body (headers too, unless JSON + Bearer suits) and parse the reply or the stream
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import aiohttp
@@ -17,6 +17,7 @@ from flowdeck.engine.completion import Completion
 from flowdeck.engine.errors import ProviderError
 from flowdeck.engine.providers.client import ProviderClient, RetryableError
 from flowdeck.engine.providers.request import Request
+from flowdeck.engine.providers.streaming import StreamAcc
 from flowdeck.engine.providers.wire import (
     error_detail,
     exc_text,
@@ -71,40 +72,113 @@ class HttpProviderClient(ProviderClient):
         """Turn a plain JSON reply into a Completion (ProviderError if malformed)."""
         raise NotImplementedError
 
-    async def parse_stream(self, resp: aiohttp.ClientResponse, req: Request) -> Completion:
-        """Read a streamed reply to the end and assemble one Completion."""
+    def deltas(self, resp: aiohttp.ClientResponse, acc: StreamAcc) -> AsyncIterator[str]:
+        """The text deltas of a streamed reply as they arrive; model and usage go into
+        ``acc``. Raises at the end if the stream stopped before its terminator."""
         raise NotImplementedError
 
-    async def _attempt(self, req: Request) -> Completion:
+    async def parse_stream(self, resp: aiohttp.ClientResponse, req: Request) -> Completion:
+        """Read a streamed reply to the end and assemble one Completion."""
+        acc = StreamAcc()
+        parts = [d async for d in self.deltas(resp, acc)]
+        return self._assembled("".join(parts), req, acc)
+
+    def _assembled(self, text: str, req: Request, acc: StreamAcc) -> Completion:
+        return self.completion(
+            text,
+            req,
+            model=acc.model,
+            tokens_in=acc.tokens_in,
+            tokens_out=acc.tokens_out,
+            extra=acc.extra,
+        )
+
+    async def _post(self, req: Request) -> aiohttp.ClientResponse:
         session = self._session
         if session is None or session.closed:
             raise self.fail("no open HTTP session (is the engine started?)")
         try:
-            async with session.post(
+            resp = await session.post(
                 self.url, json=self.body(req), headers=self.headers(), timeout=self._timeout
-            ) as resp:
-                if resp.status >= 400:
-                    raise await self._status_error(resp)
-                if req["stream"] and not is_plain_json(resp.headers.get("Content-Type", "")):
-                    # (some compatible servers ignore "stream" and answer plain JSON)
-                    return await self.parse_stream(resp, req)
-                raw = await resp.read()
-                return self.parse(self.decode_json(raw), req)
-        except (RetryableError, ProviderError):
-            raise
-        except TimeoutError as exc:
+            )
+        except Exception as exc:
+            raise self._mapped(exc) from None
+        if resp.status >= 400:
+            try:
+                raise await self._status_error(resp)
+            finally:
+                resp.release()
+        return resp
+
+    async def _attempt(self, req: Request) -> Completion:
+        resp = await self._post(req)
+        try:
+            if req["stream"] and not is_plain_json(resp.headers.get("Content-Type", "")):
+                # (some compatible servers ignore "stream" and answer plain JSON)
+                return await self.parse_stream(resp, req)
+            raw = await resp.read()
+            return self.parse(self.decode_json(raw), req)
+        except Exception as exc:
+            raise self._mapped(exc) from None
+        finally:
+            resp.release()
+
+    async def _open_attempt(
+        self, req: Request
+    ) -> tuple[AsyncIterator[str], StreamAcc, Callable[[], Awaitable[None]] | None]:
+        req = {**req, "stream": True}
+        resp = await self._post(req)
+
+        async def close() -> None:
+            # Early exit: drop the connection so the server stops generating.
+            if resp.content.at_eof():
+                resp.release()
+            else:
+                resp.close()
+
+        acc = StreamAcc()
+        if is_plain_json(resp.headers.get("Content-Type", "")):
+            # A server that ignores "stream": its whole answer is one delta.
+            try:
+                whole = self.parse(self.decode_json(await resp.read()), req)
+            except Exception as exc:
+                resp.release()
+                raise self._mapped(exc) from None
+            resp.release()
+            acc.model, acc.tokens_in, acc.tokens_out = (
+                whole.model,
+                whole.tokens_in,
+                whole.tokens_out,
+            )
+            acc.extra = {**whole.extra, "streamed": False}
+            return _one(whole.text), acc, None
+        return self._mapping(self.deltas(resp, acc)), acc, close
+
+    async def _mapping(self, deltas: AsyncIterator[str]) -> AsyncIterator[str]:
+        try:
+            async for d in deltas:
+                yield d
+        except Exception as exc:
+            raise self._mapped(exc) from None
+
+    def _mapped(self, exc: Exception) -> Exception:
+        """An aiohttp / timeout exception as a RetryableError or ProviderError."""
+        if isinstance(exc, RetryableError | ProviderError):
+            return exc
+        if isinstance(exc, TimeoutError):
             s = self.settings
             if isinstance(exc, aiohttp.ConnectionTimeoutError):
                 msg = f"connect timed out (connect_timeout {s.connect_timeout:g}s)"
             else:
                 msg = f"timed out (timeout {s.timeout:g}s)"
-            raise RetryableError("timeout", msg) from None
-        except aiohttp.ClientConnectionError as exc:
-            raise RetryableError("connection", f"connection failed: {exc_text(exc)}") from None
-        except aiohttp.ClientPayloadError as exc:
-            raise RetryableError("connection", f"response cut short: {exc_text(exc)}") from None
-        except aiohttp.ClientError as exc:
-            raise self.fail(f"HTTP client error: {exc_text(exc)}") from None
+            return RetryableError("timeout", msg)
+        if isinstance(exc, aiohttp.ClientConnectionError):
+            return RetryableError("connection", f"connection failed: {exc_text(exc)}")
+        if isinstance(exc, aiohttp.ClientPayloadError):
+            return RetryableError("connection", f"response cut short: {exc_text(exc)}")
+        if isinstance(exc, aiohttp.ClientError):
+            return self.fail(f"HTTP client error: {exc_text(exc)}")
+        return exc
 
     async def _status_error(self, resp: aiohttp.ClientResponse) -> Exception:
         status = resp.status
@@ -144,3 +218,7 @@ class HttpProviderClient(ProviderClient):
     def iter_sse(self, resp: aiohttp.ClientResponse) -> AsyncIterator[tuple[str, str]]:
         """Server-sent events as ``(event, data)``; data lines of one event joined."""
         return sse_events(self.iter_lines(resp))
+
+
+async def _one(text: str) -> AsyncIterator[str]:
+    yield text
