@@ -65,7 +65,7 @@ class AnthropicClient(HttpProviderClient):
     def parse(self, data: Any, req: Request) -> Completion:
         if not isinstance(data, dict):
             raise self.fail(f"malformed response: expected a JSON object, got {type_name(data)}")
-        if data.get("type") == "error":
+        if data.get("type") == "error" or ("error" in data and "content" not in data):
             raise self.fail(f"error reply: {error_message(data.get('error'))}")
         content = data.get("content")
         if not isinstance(content, list):

@@ -28,6 +28,7 @@ from flowdeck.engine.providers.request import (
     validate_request,
 )
 from flowdeck.engine.providers.streaming import ProviderStream, StreamAcc
+from flowdeck.engine.providers.wire import mask_fragments
 from flowdeck.engine.settings import ProviderSettingsBase, mask_url
 from flowdeck.engine.telemetry.events import EventBus, EventKind
 from flowdeck.engine.telemetry.stats import LatencyWindow
@@ -109,9 +110,9 @@ class ProviderClient:
     def scrub(self, text: str) -> str:
         """``text`` with the API key (if any) masked: error bodies sometimes echo it."""
         key = self._api_key()
-        if key and len(key) >= 4 and key in text:
-            text = text.replace(key, "***")
-        return text
+        if not key or len(key) < 4:
+            return text
+        return mask_fragments(text.replace(key, "***"), key)
 
     # ---- cooldown --------------------------------------------------------------------
     def cooling_down(self) -> bool:

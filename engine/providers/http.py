@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import aiohttp
+from aiohttp.http_exceptions import LineTooLong
 
 from flowdeck.engine.completion import Completion
 from flowdeck.engine.errors import ProviderError
@@ -22,12 +23,15 @@ from flowdeck.engine.providers.wire import (
     error_detail,
     exc_text,
     excerpt,
-    is_plain_json,
-    parse_retry_after,
+    is_stream,
+    retry_after_of,
     sse_events,
 )
 from flowdeck.engine.settings import HttpProviderSettings
 from flowdeck.engine.telemetry.events import EventBus
+
+RETRY_STATUSES = frozenset((408, 409, 429))
+"""Besides 5xx: request timeout, conflict (lock contention), rate limit, as the SDKs retry."""
 
 
 class HttpProviderClient(ProviderClient):
@@ -113,7 +117,7 @@ class HttpProviderClient(ProviderClient):
     async def _attempt(self, req: Request) -> Completion:
         resp = await self._post(req)
         try:
-            if req["stream"] and not is_plain_json(resp.headers.get("Content-Type", "")):
+            if req["stream"] and is_stream(resp.headers.get("Content-Type", "")):
                 # (some compatible servers ignore "stream" and answer plain JSON)
                 return await self.parse_stream(resp, req)
             raw = await resp.read()
@@ -137,7 +141,7 @@ class HttpProviderClient(ProviderClient):
                 resp.close()
 
         acc = StreamAcc()
-        if is_plain_json(resp.headers.get("Content-Type", "")):
+        if not is_stream(resp.headers.get("Content-Type", "")):
             # A server that ignores "stream": its whole answer is one delta.
             try:
                 whole = self.parse(self.decode_json(await resp.read()), req)
@@ -187,15 +191,17 @@ class HttpProviderClient(ProviderClient):
             return self.fail(f"HTTP {status}: authentication failed (check the API key)", status)
         try:
             raw = await resp.content.read(4096)
-            detail = error_detail(raw)
+            # Scrub before error_detail cuts the text: a cut could split the key.
+            detail = error_detail(self.scrub(raw.decode("utf-8", "replace")).encode())
         except (aiohttp.ClientError, TimeoutError):
             detail = ""
         message = f"HTTP {status}" + (f": {detail}" if detail else "")
-        if status == 429 or status >= 500:
-            retry_after = None
-            if status in (429, 503):
-                retry_after = parse_retry_after(resp.headers.get("Retry-After"))
-            return RetryableError(f"HTTP {status}", message, status=status, retry_after=retry_after)
+        if status == 404 and self.base_url.endswith("/v1") and self.path.startswith("/v1/"):
+            message += f" (base_url ends in /v1 and the path adds {self.path}: drop the /v1)"
+        if status in RETRY_STATUSES or status >= 500:
+            return RetryableError(
+                f"HTTP {status}", message, status=status, retry_after=retry_after_of(resp.headers)
+            )
         return self.fail(message, status)
 
     def decode_json(self, raw: bytes) -> Any:
@@ -212,8 +218,10 @@ class HttpProviderClient(ProviderClient):
         try:
             async for line in resp.content:
                 yield line.rstrip(b"\r\n")
-        except ValueError as exc:  # a line longer than aiohttp's buffer limit
-            raise self.fail(f"malformed stream: {exc}") from None
+        except (ValueError, LineTooLong) as exc:  # a line longer than aiohttp's buffer
+            raise self.fail(
+                f"malformed stream: a line is longer than the read buffer ({type(exc).__name__})"
+            ) from None
 
     def iter_sse(self, resp: aiohttp.ClientResponse) -> AsyncIterator[tuple[str, str]]:
         """Server-sent events as ``(event, data)``; data lines of one event joined."""

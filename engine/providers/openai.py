@@ -41,6 +41,8 @@ class OpenAIClient(HttpProviderClient):
     def parse(self, data: Any, req: Request) -> Completion:
         if not isinstance(data, dict):
             raise self.fail(f"malformed response: expected a JSON object, got {type_name(data)}")
+        if "error" in data and "choices" not in data:
+            raise self.fail(f"error reply: {error_message(data['error'])}")
         choices = data.get("choices")
         if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
             raise self.fail("malformed response: no 'choices'")

@@ -62,6 +62,7 @@ class Status:
     status: int
     retry_after: str | None = None
     body: Any = None
+    headers: dict[str, str] | None = None
 
 
 @dataclass
@@ -153,6 +154,7 @@ class FakeProvider:
 
         if isinstance(behaviour, Status):
             headers = {"Retry-After": behaviour.retry_after} if behaviour.retry_after else {}
+            headers.update(behaviour.headers or {})
             payload = behaviour.body
             if payload is None:
                 payload = {"error": {"message": f"fake error {behaviour.status}"}}
