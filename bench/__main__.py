@@ -42,6 +42,7 @@ async def _run(quick: bool, only: set[str] | None) -> list[Section]:
     from bench.bench_router_parallel import bench_parallel, bench_router
     from bench.bench_scaling import bench_scaling
     from bench.bench_scenarios import bench_scenarios
+    from bench.bench_streaming import bench_streaming
     from bench.bench_telemetry import bench_telemetry
     from tests.support.redis_server import RedisServer, find_redis
 
@@ -60,6 +61,7 @@ async def _run(quick: bool, only: set[str] | None) -> list[Section]:
         ("telemetry", lambda: bench_telemetry(quick)),
         ("scaling", lambda: bench_scaling(quick)),
         ("scenarios", lambda: bench_scenarios(quick)),
+        ("streaming", lambda: bench_streaming(quick)),
     ]
     if url:
         plan.insert(1, ("cache", lambda: bench_l2(quick, url)))
@@ -86,7 +88,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--only",
         default="",
-        help="comma-separated groups: cache,router,parallel,memory,telemetry,scaling,scenarios",
+        help="comma-separated groups: cache,router,parallel,memory,telemetry,scaling,"
+        "scenarios,streaming",
     )
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--output", type=Path, default=None, help="also write the table to FILE")

@@ -18,6 +18,10 @@ class Completion:
     cost: float = 0.0
     latency: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
+    # Per consumer of a stream (not stored): seconds to the first delta, and where the
+    # text came from ("provider" | "l1" | "l2" | "coalesced").
+    ttft: float | None = None
+    source: str = "provider"
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -83,6 +83,10 @@ _COMPLEX = [
 ]
 
 
+STREAMED_SHARE = 0.3
+"""Share of all requests that stream (taken from the chat flow's 70%)."""
+
+
 def demo_settings(latency_scale: float = 1.0, **overrides: Any) -> EngineSettings:
     """Settings with the simulated providers and tiers the demo uses.
 
@@ -101,6 +105,8 @@ def demo_settings(latency_scale: float = 1.0, **overrides: Any) -> EngineSetting
             "error_rate": err,
             "latency_jitter": 0.35,
             "cooldown": 5.0,
+            # streamed answers: the first word after the latency draw, then 80 words/s
+            "tokens_per_s": min(1e6, 80.0 / latency_scale) if latency_scale > 0 else None,
         }
         for name, (model, lat, pin, pout, err) in _MODELS.items()
     }
@@ -288,7 +294,12 @@ async def run_demo(
             flow = flows.chat if r < 0.7 else flows.conversation if r < 0.9 else flows.fanout
             t0 = time.perf_counter()
             try:
-                await eng.run(flow, dict(data), Context(eng, user=data["user"]))
+                if r < STREAMED_SHARE:  # part of the chat traffic streams (TTFT in the panel)
+                    stream = eng.stream(flow, dict(data), Context(eng, user=data["user"]))
+                    async for _ in stream:
+                        pass
+                else:
+                    await eng.run(flow, dict(data), Context(eng, user=data["user"]))
             except asyncio.CancelledError:
                 raise
             except Exception:

@@ -21,6 +21,7 @@ from flowdeck.engine.primitives.memory import Memory
 from flowdeck.engine.primitives.parallel import Parallel
 from flowdeck.engine.primitives.router import Router
 from flowdeck.engine.settings import EngineSettings
+from flowdeck.engine.stream import Stream
 from flowdeck.engine.telemetry.events import EventBus
 from flowdeck.engine.telemetry.stats import LatencyWindow
 from flowdeck.engine.version import PROTOCOL_VERSION, __version__
@@ -251,6 +252,15 @@ class Engine:
             self.in_flight -= 1
             self.runs += 1
             self.run_latency.record(_perf() - t0)
+
+    def stream(self, flow: Primitive, data: Any, ctx: Context | None = None) -> Stream:
+        """Run ``flow`` streaming: ``async for delta in eng.stream(flow, data)``.
+
+        See :class:`engine.stream.Stream`; ``stream.completion`` after the last delta.
+        """
+        if id(flow) not in self._registered:
+            self.add(flow)
+        return Stream(self, flow, data, ctx if ctx is not None else Context(self))
 
     def get(self, name: str) -> Primitive:
         return self._named[name]

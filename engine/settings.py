@@ -107,11 +107,20 @@ class SimulatedProviderSettings(ProviderSettingsBase):
     error_rate: float = Field(default=0.0, ge=0, le=1, description="failure share")
     tokens_out: int = Field(default=60, ge=1, description="mean completion tokens")
     seed: int | None = Field(default=None, description="RNG seed (default from the name)")
+    ttft_ms: float | None = Field(
+        default=None,
+        ge=0,
+        le=600_000,
+        description="streamed: ms to the first delta (default: the latency draw)",
+    )
+    tokens_per_s: float | None = Field(
+        default=None, gt=0, le=1_000_000, description="streamed: delta rate (default: all at once)"
+    )
 
-    @field_validator("latency_ms", "latency_jitter")
+    @field_validator("latency_ms", "latency_jitter", "ttft_ms", "tokens_per_s")
     @classmethod
-    def _finite_latency(cls, v: float) -> float:
-        return _check_finite(v)
+    def _finite_latency(cls, v: float | None) -> float | None:
+        return v if v is None else _check_finite(v)
 
 
 ProviderSettings = Annotated[

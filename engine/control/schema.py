@@ -87,6 +87,21 @@ class EventKind:
     MEMORY_SEARCH = _kind("memory.search", "name", "keyword_count", "result_count", "latency_s")
     MEMORY_CLEAR = _kind("memory.clear", "name", "count")
     REDIS = _kind("redis", 'state (`"up"` / `"down"`)', "error")
+    STREAM_FIRST = _kind(
+        "stream.first",
+        'source (`"provider"` / `"l1"` / `"l2"` / `"coalesced"`)',
+        "ttft_s (seconds from `eng.stream` to the first delta)",
+    )
+    STREAM_END = _kind(
+        "stream.end",
+        "source",
+        "provider",
+        "deltas",
+        "tokens_out",
+        'status (`"ok"` / `"error"` / `"closed"`: left early)',
+        "ttft_s (None before a first delta)",
+        "total_s",
+    )
 
     ALL: tuple[str, ...] = tuple(EVENT_SPECS)
 
@@ -211,6 +226,7 @@ class CacheStats(TypedDict):
     l2_errors: int
     time_saved: float
     cost_saved: float
+    ttft: dict[str, dict[str, float | None]]  # streamed: source -> {"p50", "p95"} seconds
 
 
 class CacheDescribe(TypedDict):
@@ -230,6 +246,8 @@ class RouteStats(TypedDict):
     p50: float | None
     p95: float | None
     p99: float | None
+    ttft_p50: float | None  # streamed requests: seconds to the first delta
+    ttft_p95: float | None
 
 
 class RouterStats(TypedDict):

@@ -41,11 +41,13 @@ from typing import TYPE_CHECKING, Any
 from flowdeck.engine.completion import cost_of
 from flowdeck.engine.context import Context
 from flowdeck.engine.primitives.base import Primitive, as_primitive
+from flowdeck.engine.primitives.cache_stream import check_replay, open_cache_stream
 from flowdeck.engine.stores.cache_l2 import CacheL2
 from flowdeck.engine.stores.keys import digest_of_local, local_key
 from flowdeck.engine.stores.lru import LRUTTLStore, check_size, check_ttl
 from flowdeck.engine.stores.redis_link import RedisLink, RedisUnavailable
 from flowdeck.engine.telemetry.events import EventKind
+from flowdeck.engine.telemetry.stats import LatencyWindow
 
 if TYPE_CHECKING:
     from flowdeck.engine.settings import CacheSettings
@@ -87,6 +89,8 @@ class Cache(Primitive):
         key: Callable[[Any], Any] | None = None,
         l2: bool = False,
         cache_none: bool = True,
+        replay: str | None = None,
+        replay_tps: float | None = None,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
@@ -100,11 +104,16 @@ class Cache(Primitive):
         self.max_size = check_size(max_size)
         self.l2_enabled = bool(l2)
         self.cache_none = bool(cache_none)
+        # Streaming (engine.primitives.cache_stream): how hits replay, streams being
+        # recorded, time to first delta per source.
+        self.replay, self.replay_tps = check_replay(replay, replay_tps)
+        self.recordings: dict[Hashable, Any] = {}
+        self.ttft_by_source: dict[str, LatencyWindow] = {}
         self._clock = clock
         self._wall = wall_clock
         self._store = LRUTTLStore(self.max_size, self.ttl, clock=clock, on_evict=self._evicted)
         # A plain function stored on the instance: calling it binds nothing.
-        self._key: Callable[[Any], Hashable] = local_key if key is None else _keyed(key)
+        self._key: Callable[[Any], Hashable] = _stream_blind if key is None else _keyed(key)
         self._inflight: dict[Hashable, asyncio.Future[Any]] = {}
         self._l2 = CacheL2(name)  # key prefix, records, flush and re-time in Redis
         self._gen = 0  # bumped by flush(): fills started before it are not stored
@@ -121,6 +130,10 @@ class Cache(Primitive):
         self.cost_saved = 0.0
 
     # ---- the hot path -----------------------------------------------------------------
+    async def open_stream(self, data: Any, ctx: Context) -> Any:
+        """Stream ``data``: replay a hit, join a recording, or record a miss."""
+        return await open_cache_stream(self, data, ctx)
+
     async def execute(self, data: Any, ctx: Context) -> Any:
         key = self._key(data)
         entry = self._store.get(key)
@@ -439,6 +452,10 @@ class Cache(Primitive):
             "l2_errors": self.l2_errors,
             "time_saved": self.time_saved,
             "cost_saved": self.cost_saved,
+            "ttft": {
+                src: dict(zip(("p50", "p95"), w.quantiles(0.5, 0.95), strict=True))
+                for src, w in self.ttft_by_source.items()
+            },
         }
 
     def describe(self) -> dict[str, Any]:
@@ -456,6 +473,14 @@ class Cache(Primitive):
 
     def __repr__(self) -> str:
         return f"Cache({self.name}: {self.inner!r})"
+
+
+def _stream_blind(data: Any) -> Hashable:
+    """The default key: the whole input, except a request's ``stream`` flag (``run`` and
+    ``stream`` share entries)."""
+    if type(data) is dict and "stream" in data:
+        data = {k: v for k, v in data.items() if k != "stream"}
+    return local_key(data)
 
 
 def _keyed(fn: Callable[[Any], Any]) -> Callable[[Any], Hashable]:

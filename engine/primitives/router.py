@@ -21,13 +21,14 @@ _perf = time.perf_counter
 class RouteStats:
     """Counters for one route; plain attributes so recording costs almost nothing."""
 
-    __slots__ = ("cost", "count", "errors", "latency")
+    __slots__ = ("cost", "count", "errors", "latency", "ttft")
 
     def __init__(self) -> None:
         self.count = 0
         self.errors = 0
         self.cost = 0.0
         self.latency = LatencyWindow(512)
+        self.ttft = LatencyWindow(512)  # streamed requests: seconds to the first delta
 
 
 class Router(Primitive):
@@ -74,6 +75,47 @@ class Router(Primitive):
 
     def children(self) -> tuple[Primitive, ...]:
         return tuple(self.routes.values())
+
+    async def _choose(self, data: Any, ctx: Context) -> tuple[str, str, Primitive, RouteStats]:
+        """Route, reason, primitive and stats for ``data`` (the streaming path's choice;
+        ``execute`` keeps the same steps inline, its hot path)."""
+        route = self.pinned
+        if route is not None:
+            return (route, "pin", *self._table[route])
+        choice = self._select(data, ctx) if self._select_takes_ctx else self._select(data)
+        if type(choice) is not str and (self._select_async or inspect.isawaitable(choice)):
+            choice = await choice
+        entry = self._table.get(choice)
+        if entry is not None:
+            return (choice, "select", *entry)
+        self.unknown += 1
+        return (self.default, "unknown", *self._table[self.default])
+
+    async def open_stream(self, data: Any, ctx: Context) -> Any:
+        """Stream from the chosen route; counted like ``execute`` when the stream ends."""
+        from flowdeck.engine.stream import Observed, open_upstream
+
+        route, reason, prim, st = await self._choose(data, ctx)
+        st.count += 1
+        try:
+            up = await open_upstream(prim, data, ctx)
+        except Exception as exc:
+            st.errors += 1
+            self._bus.emit3(EventKind.ROUTE_ERROR, self.name, route, type(exc).__name__)
+            raise
+
+        def end(result: Completion | None, exc: BaseException | None, dt: float) -> None:
+            if exc is not None:
+                st.errors += 1
+                self._bus.emit3(EventKind.ROUTE_ERROR, self.name, route, type(exc).__name__)
+                return
+            if result is None:
+                return  # left early: neither a failure nor a finished request
+            st.latency.record(dt)
+            st.cost += result.cost
+            self._bus.emit4(EventKind.ROUTE, self.name, route, reason, dt)
+
+        return Observed(up, st.ttft.record, end)
 
     async def execute(self, data: Any, ctx: Context) -> Any:
         # The hot path: awaitables are only checked for non-str choices
@@ -148,6 +190,7 @@ class Router(Primitive):
         routes = {}
         for r, st in self.stats_by_route.items():
             p50, p95, p99 = st.latency.quantiles(0.5, 0.95, 0.99)
+            ttft50, ttft95 = st.ttft.quantiles(0.5, 0.95)
             routes[r] = {
                 "count": st.count,
                 "share": st.count / total if total else 0.0,
@@ -156,6 +199,8 @@ class Router(Primitive):
                 "p50": p50,
                 "p95": p95,
                 "p99": p99,
+                "ttft_p50": ttft50,
+                "ttft_p95": ttft95,
             }
         return {"total": total, "unknown": self.unknown, "routes": routes}
 

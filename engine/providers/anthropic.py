@@ -9,6 +9,7 @@ message_delta, message_stop).
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -17,6 +18,7 @@ from flowdeck.engine.completion import Completion
 from flowdeck.engine.providers.client import RetryableError
 from flowdeck.engine.providers.http import HttpProviderClient
 from flowdeck.engine.providers.request import Request
+from flowdeck.engine.providers.streaming import StreamAcc
 from flowdeck.engine.providers.wire import error_message, type_name
 
 API_VERSION = "2023-06-01"
@@ -63,7 +65,7 @@ class AnthropicClient(HttpProviderClient):
     def parse(self, data: Any, req: Request) -> Completion:
         if not isinstance(data, dict):
             raise self.fail(f"malformed response: expected a JSON object, got {type_name(data)}")
-        if data.get("type") == "error":
+        if data.get("type") == "error" or ("error" in data and "content" not in data):
             raise self.fail(f"error reply: {error_message(data.get('error'))}")
         content = data.get("content")
         if not isinstance(content, list):
@@ -89,11 +91,7 @@ class AnthropicClient(HttpProviderClient):
             extra={"stop_reason": data.get("stop_reason")},
         )
 
-    async def parse_stream(self, resp: aiohttp.ClientResponse, req: Request) -> Completion:
-        parts: list[str] = []
-        model: Any = None
-        tokens_in: Any = None
-        tokens_out: Any = None
+    async def deltas(self, resp: aiohttp.ClientResponse, acc: StreamAcc) -> AsyncIterator[str]:
         stop_reason: Any = None
         stopped = False
         async for event, data in self.iter_sse(resp):
@@ -101,26 +99,33 @@ class AnthropicClient(HttpProviderClient):
             if not isinstance(msg, dict):
                 raise self.fail(f"malformed stream event: expected an object, got {type_name(msg)}")
             kind = msg.get("type", event)
-            if kind == "message_start":
-                message = msg.get("message")
-                if not isinstance(message, dict):
-                    raise self.fail("malformed stream: message_start without 'message'")
-                model = message.get("model")
-                usage = message.get("usage")
-                if isinstance(usage, dict):
-                    tokens_in = usage.get("input_tokens")
-                    tokens_out = usage.get("output_tokens", tokens_out)
-            elif kind == "content_block_delta":
+            if kind == "content_block_delta":
                 delta = msg.get("delta")
                 if not isinstance(delta, dict):
                     raise self.fail("malformed stream: content_block_delta without 'delta'")
                 text = delta.get("text")
-                if delta.get("type", "text_delta") == "text_delta" and isinstance(text, str):
-                    parts.append(text)
+                is_text = delta.get("type", "text_delta") == "text_delta"
+                if is_text and isinstance(text, str) and text:
+                    yield text
+            elif kind == "message_start":
+                message = msg.get("message")
+                if not isinstance(message, dict):
+                    raise self.fail("malformed stream: message_start without 'message'")
+                acc.model = message.get("model")
+                usage = message.get("usage")
+                if isinstance(usage, dict):
+                    acc.tokens_in = usage.get("input_tokens")
+                    acc.tokens_out = usage.get("output_tokens", acc.tokens_out)
             elif kind == "message_delta":
                 usage = msg.get("usage")
-                if isinstance(usage, dict) and "output_tokens" in usage:
-                    tokens_out = usage["output_tokens"]
+                if isinstance(usage, dict):
+                    if "output_tokens" in usage:
+                        acc.tokens_out = usage["output_tokens"]
+                    # Cumulative, as the SDKs define it: gateways send 0 in message_start
+                    # and the real input count here.
+                    n = usage.get("input_tokens")
+                    if isinstance(n, int) and not isinstance(n, bool) and n > 0:
+                        acc.tokens_in = n
                 delta = msg.get("delta")
                 if isinstance(delta, dict):
                     stop_reason = delta.get("stop_reason") or stop_reason
@@ -133,13 +138,6 @@ class AnthropicClient(HttpProviderClient):
                     raise RetryableError("overloaded", f"stream error: {error_message(err)}")
                 raise self.fail(f"stream error: {error_message(err)}")
             # ping, content_block_start/stop and future event types carry no text
+        acc.extra["stop_reason"] = stop_reason
         if not stopped:
             raise RetryableError("stream", "stream ended before message_stop")
-        return self.completion(
-            "".join(parts),
-            req,
-            model=model,
-            tokens_in=tokens_in,
-            tokens_out=tokens_out,
-            extra={"stop_reason": stop_reason, "streamed": True},
-        )

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from flowdeck.engine.completion import Completion
 from flowdeck.engine.context import Context
 from flowdeck.engine.errors import NotFound, ProviderError
 from flowdeck.engine.primitives.base import Primitive
 from flowdeck.engine.providers.client import ProviderClient
-from flowdeck.engine.providers.request import validate_request
+from flowdeck.engine.providers.request import Request, validate_request
+from flowdeck.engine.providers.streaming import ProviderStream
 from flowdeck.engine.telemetry.events import NULL_BUS, EventKind
 
 if TYPE_CHECKING:
     from flowdeck.engine.primitives.host import Host
+
+T = TypeVar("T")
 
 
 class ProviderCall(Primitive):
@@ -68,26 +72,35 @@ class ProviderCall(Primitive):
                 ) from None
             raise ProviderError(f"{self.label}: unknown provider {exc.args[0]!r}") from None
 
-    async def execute(self, data: Any, ctx: Context) -> Completion:
+    def _request(self, data: Any) -> Request:
         if isinstance(data, str):
-            req = validate_request({"prompt": data})
-        elif isinstance(data, dict):
-            req = validate_request(data)
-        else:
-            raise TypeError(
-                f"provider {self.label!r}: expected a prompt string or a request dict,"
-                f" got {type(data).__name__}"
-            )
+            return validate_request({"prompt": data})
+        if isinstance(data, dict):
+            return validate_request(data)
+        raise TypeError(
+            f"provider {self.label!r}: expected a prompt string or a request dict,"
+            f" got {type(data).__name__}"
+        )
+
+    async def execute(self, data: Any, ctx: Context) -> Completion:
+        req = self._request(data)
         clients = self._clients()
         if len(clients) == 1:
             # Fast path for a single provider: no fallback bookkeeping. It is called
             # even while cooling down, since there is nothing else to try.
             return await clients[0].complete_validated(req)
-        return await self._with_fallback(clients, req)
+        return await self._with_fallback(clients, lambda c: c.complete_validated(req))
+
+    async def open_stream(self, data: Any, ctx: Context) -> ProviderStream:
+        """Stream from the tier: fall back to the next provider only before the first
+        delta (a provider's stream is opened once its first delta is in)."""
+        req = self._request(data)
+        req["stream"] = True
+        return await self._with_fallback(self._clients(), lambda c: c.open_stream(req))
 
     async def _with_fallback(
-        self, clients: list[ProviderClient], req: dict[str, Any]
-    ) -> Completion:
+        self, clients: list[ProviderClient], call: Callable[[ProviderClient], Awaitable[T]]
+    ) -> T:
         ready = [c for c in clients if not c.cooling_down()]
         if not ready:
             # Everyone rests: try the one back soonest rather than fail without a call.
@@ -103,7 +116,7 @@ class ProviderCall(Primitive):
         last = len(ready) - 1
         for i, client in enumerate(ready):
             try:
-                return await client.complete_validated(req)
+                return await call(client)
             except ProviderError as exc:
                 failures.append(str(exc))
                 if i < last:

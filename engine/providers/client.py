@@ -14,7 +14,8 @@ import logging
 import random
 import time
 import traceback
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
 
 import aiohttp
 
@@ -26,6 +27,8 @@ from flowdeck.engine.providers.request import (
     prompt_tokens,
     validate_request,
 )
+from flowdeck.engine.providers.streaming import ProviderStream, StreamAcc
+from flowdeck.engine.providers.wire import mask_fragments
 from flowdeck.engine.settings import ProviderSettingsBase, mask_url
 from flowdeck.engine.telemetry.events import EventBus, EventKind
 from flowdeck.engine.telemetry.stats import LatencyWindow
@@ -34,6 +37,8 @@ log = logging.getLogger("flowdeck.engine.providers")
 
 _perf = time.perf_counter
 _monotonic = time.monotonic
+
+T = TypeVar("T")
 
 
 class RetryableError(Exception):
@@ -87,6 +92,7 @@ class ProviderClient:
         self.tokens_out = 0
         self.cost = 0.0
         self.latency = LatencyWindow(1024)
+        self.ttft = LatencyWindow(1024)  # streamed calls: seconds to the first delta
         self.consecutive_failures = 0
         self.cooldown_until = 0.0
         self.last_error: str | None = None
@@ -104,9 +110,9 @@ class ProviderClient:
     def scrub(self, text: str) -> str:
         """``text`` with the API key (if any) masked: error bodies sometimes echo it."""
         key = self._api_key()
-        if key and len(key) >= 4 and key in text:
-            text = text.replace(key, "***")
-        return text
+        if not key or len(key) < 4:
+            return text
+        return mask_fragments(text.replace(key, "***"), key)
 
     # ---- cooldown --------------------------------------------------------------------
     def cooling_down(self) -> bool:
@@ -122,12 +128,34 @@ class ProviderClient:
 
     async def complete_validated(self, req: Request) -> Completion:
         """Call with a request already passed through :func:`validate_request`."""
-        self.calls += 1
         t0 = _perf()
+        result = await self._call(lambda: self._attempt(req))
+        self.record_success(result, _perf() - t0)
+        return result
+
+    async def open_stream(self, req: Request) -> ProviderStream:
+        """Start a streamed call (validated ``req``): retried until the first delta."""
+        t0 = _perf()
+
+        async def attempt() -> ProviderStream:
+            deltas, acc, close = await self._open_attempt(req)
+            stream = ProviderStream(self, req, t0, deltas, acc, close)
+            try:
+                await stream.prime()
+            except BaseException:
+                await stream.aclose()
+                raise
+            return stream
+
+        return await self._call(attempt)
+
+    async def _call(self, attempt: Callable[[], Awaitable[T]]) -> T:
+        """``attempt`` with retries; every failure becomes one counted ProviderError."""
+        self.calls += 1
         try:
-            result = await self._with_retries(req)
+            return await self._with_retries(attempt)
         except ProviderError as exc:
-            self._record_failure(str(exc))
+            self.record_failure(str(exc))
             raise
         except Exception as exc:
             # A bug or an unforeseen reply shape must still look like a provider
@@ -136,9 +164,11 @@ class ProviderClient:
             message = f"{self.name}: unexpected {type(exc).__name__}: {self.scrub(str(exc))}"
             frames = "".join(traceback.format_tb(exc.__traceback__))
             log.warning("%s\n%s", message, frames)
-            self._record_failure(message)
+            self.record_failure(message)
             raise ProviderError(message, provider=self.name) from None
-        latency = _perf() - t0
+
+    def record_success(self, result: Completion, latency: float) -> None:
+        """Account one finished call (plain or streamed) and emit ``provider.call``."""
         result.latency = latency
         self.latency.record(latency)
         self.tokens_in += result.tokens_in
@@ -154,14 +184,13 @@ class ProviderClient:
             result.tokens_out,
             result.cost,
         )
-        return result
 
-    async def _with_retries(self, req: Request) -> Completion:
+    async def _with_retries(self, call: Callable[[], Awaitable[T]]) -> T:
         s = self.settings
         attempt = 0
         while True:
             try:
-                return await self._attempt(req)
+                return await call()
             except RetryableError as exc:
                 message = self.scrub(str(exc))
                 if attempt >= s.max_retries:
@@ -194,7 +223,7 @@ class ProviderClient:
         cap = min(s.backoff_max, s.backoff_base * (2.0**attempt))
         return self._jitter.uniform(0.0, cap) if cap > 0 else 0.0
 
-    def _record_failure(self, message: str) -> None:
+    def record_failure(self, message: str) -> None:
         message = self.scrub(message)
         self.errors += 1
         self.consecutive_failures += 1
@@ -220,6 +249,12 @@ class ProviderClient:
 
     async def _attempt(self, req: Request) -> Completion:
         """One try. Raise RetryableError to retry, ProviderError to give up."""
+        raise NotImplementedError
+
+    async def _open_attempt(
+        self, req: Request
+    ) -> tuple[AsyncIterator[str], StreamAcc, Callable[[], Awaitable[None]] | None]:
+        """One streamed try: the deltas, what the format learns on the way, a closer."""
         raise NotImplementedError
 
     # ---- accounting helpers for subclasses -------------------------------------------
@@ -259,6 +294,7 @@ class ProviderClient:
     # ---- health ----------------------------------------------------------------------
     def health(self) -> dict[str, Any]:
         p50, p95 = self.latency.quantiles(0.5, 0.95)
+        ttft50, ttft95 = self.ttft.quantiles(0.5, 0.95)
         return {
             "name": self.name,
             "kind": self.kind,
@@ -268,6 +304,8 @@ class ProviderClient:
             "retries": self.retries,
             "p50": p50,
             "p95": p95,
+            "ttft_p50": ttft50,
+            "ttft_p95": ttft95,
             "cost": self.cost,
             "tokens_in": self.tokens_in,
             "tokens_out": self.tokens_out,

@@ -8,25 +8,30 @@ body (headers too, unless JSON + Bearer suits) and parse the reply or the stream
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import aiohttp
+from aiohttp.http_exceptions import LineTooLong
 
 from flowdeck.engine.completion import Completion
 from flowdeck.engine.errors import ProviderError
 from flowdeck.engine.providers.client import ProviderClient, RetryableError
 from flowdeck.engine.providers.request import Request
+from flowdeck.engine.providers.streaming import StreamAcc
 from flowdeck.engine.providers.wire import (
     error_detail,
     exc_text,
     excerpt,
-    is_plain_json,
-    parse_retry_after,
+    is_stream,
+    retry_after_of,
     sse_events,
 )
 from flowdeck.engine.settings import HttpProviderSettings
 from flowdeck.engine.telemetry.events import EventBus
+
+RETRY_STATUSES = frozenset((408, 409, 429))
+"""Besides 5xx: request timeout, conflict (lock contention), rate limit, as the SDKs retry."""
 
 
 class HttpProviderClient(ProviderClient):
@@ -71,40 +76,113 @@ class HttpProviderClient(ProviderClient):
         """Turn a plain JSON reply into a Completion (ProviderError if malformed)."""
         raise NotImplementedError
 
-    async def parse_stream(self, resp: aiohttp.ClientResponse, req: Request) -> Completion:
-        """Read a streamed reply to the end and assemble one Completion."""
+    def deltas(self, resp: aiohttp.ClientResponse, acc: StreamAcc) -> AsyncIterator[str]:
+        """The text deltas of a streamed reply as they arrive; model and usage go into
+        ``acc``. Raises at the end if the stream stopped before its terminator."""
         raise NotImplementedError
 
-    async def _attempt(self, req: Request) -> Completion:
+    async def parse_stream(self, resp: aiohttp.ClientResponse, req: Request) -> Completion:
+        """Read a streamed reply to the end and assemble one Completion."""
+        acc = StreamAcc()
+        parts = [d async for d in self.deltas(resp, acc)]
+        return self._assembled("".join(parts), req, acc)
+
+    def _assembled(self, text: str, req: Request, acc: StreamAcc) -> Completion:
+        return self.completion(
+            text,
+            req,
+            model=acc.model,
+            tokens_in=acc.tokens_in,
+            tokens_out=acc.tokens_out,
+            extra=acc.extra,
+        )
+
+    async def _post(self, req: Request) -> aiohttp.ClientResponse:
         session = self._session
         if session is None or session.closed:
             raise self.fail("no open HTTP session (is the engine started?)")
         try:
-            async with session.post(
+            resp = await session.post(
                 self.url, json=self.body(req), headers=self.headers(), timeout=self._timeout
-            ) as resp:
-                if resp.status >= 400:
-                    raise await self._status_error(resp)
-                if req["stream"] and not is_plain_json(resp.headers.get("Content-Type", "")):
-                    # (some compatible servers ignore "stream" and answer plain JSON)
-                    return await self.parse_stream(resp, req)
-                raw = await resp.read()
-                return self.parse(self.decode_json(raw), req)
-        except (RetryableError, ProviderError):
-            raise
-        except TimeoutError as exc:
+            )
+        except Exception as exc:
+            raise self._mapped(exc) from None
+        if resp.status >= 400:
+            try:
+                raise await self._status_error(resp)
+            finally:
+                resp.release()
+        return resp
+
+    async def _attempt(self, req: Request) -> Completion:
+        resp = await self._post(req)
+        try:
+            if req["stream"] and is_stream(resp.headers.get("Content-Type", "")):
+                # (some compatible servers ignore "stream" and answer plain JSON)
+                return await self.parse_stream(resp, req)
+            raw = await resp.read()
+            return self.parse(self.decode_json(raw), req)
+        except Exception as exc:
+            raise self._mapped(exc) from None
+        finally:
+            resp.release()
+
+    async def _open_attempt(
+        self, req: Request
+    ) -> tuple[AsyncIterator[str], StreamAcc, Callable[[], Awaitable[None]] | None]:
+        req = {**req, "stream": True}
+        resp = await self._post(req)
+
+        async def close() -> None:
+            # Early exit: drop the connection so the server stops generating.
+            if resp.content.at_eof():
+                resp.release()
+            else:
+                resp.close()
+
+        acc = StreamAcc()
+        if not is_stream(resp.headers.get("Content-Type", "")):
+            # A server that ignores "stream": its whole answer is one delta.
+            try:
+                whole = self.parse(self.decode_json(await resp.read()), req)
+            except Exception as exc:
+                resp.release()
+                raise self._mapped(exc) from None
+            resp.release()
+            acc.model, acc.tokens_in, acc.tokens_out = (
+                whole.model,
+                whole.tokens_in,
+                whole.tokens_out,
+            )
+            acc.extra = {**whole.extra, "streamed": False}
+            return _one(whole.text), acc, None
+        return self._mapping(self.deltas(resp, acc)), acc, close
+
+    async def _mapping(self, deltas: AsyncIterator[str]) -> AsyncIterator[str]:
+        try:
+            async for d in deltas:
+                yield d
+        except Exception as exc:
+            raise self._mapped(exc) from None
+
+    def _mapped(self, exc: Exception) -> Exception:
+        """An aiohttp / timeout exception as a RetryableError or ProviderError."""
+        if isinstance(exc, RetryableError | ProviderError):
+            return exc
+        if isinstance(exc, TimeoutError):
             s = self.settings
             if isinstance(exc, aiohttp.ConnectionTimeoutError):
                 msg = f"connect timed out (connect_timeout {s.connect_timeout:g}s)"
             else:
                 msg = f"timed out (timeout {s.timeout:g}s)"
-            raise RetryableError("timeout", msg) from None
-        except aiohttp.ClientConnectionError as exc:
-            raise RetryableError("connection", f"connection failed: {exc_text(exc)}") from None
-        except aiohttp.ClientPayloadError as exc:
-            raise RetryableError("connection", f"response cut short: {exc_text(exc)}") from None
-        except aiohttp.ClientError as exc:
-            raise self.fail(f"HTTP client error: {exc_text(exc)}") from None
+            return RetryableError("timeout", msg)
+        if isinstance(exc, aiohttp.ClientConnectionError):
+            return RetryableError("connection", f"connection failed: {exc_text(exc)}")
+        if isinstance(exc, aiohttp.ClientPayloadError):
+            return RetryableError("connection", f"response cut short: {exc_text(exc)}")
+        if isinstance(exc, aiohttp.ClientError):
+            return self.fail(f"HTTP client error: {exc_text(exc)}")
+        return exc
 
     async def _status_error(self, resp: aiohttp.ClientResponse) -> Exception:
         status = resp.status
@@ -113,15 +191,17 @@ class HttpProviderClient(ProviderClient):
             return self.fail(f"HTTP {status}: authentication failed (check the API key)", status)
         try:
             raw = await resp.content.read(4096)
-            detail = error_detail(raw)
+            # Scrub before error_detail cuts the text: a cut could split the key.
+            detail = error_detail(self.scrub(raw.decode("utf-8", "replace")).encode())
         except (aiohttp.ClientError, TimeoutError):
             detail = ""
         message = f"HTTP {status}" + (f": {detail}" if detail else "")
-        if status == 429 or status >= 500:
-            retry_after = None
-            if status in (429, 503):
-                retry_after = parse_retry_after(resp.headers.get("Retry-After"))
-            return RetryableError(f"HTTP {status}", message, status=status, retry_after=retry_after)
+        if status == 404 and self.base_url.endswith("/v1") and self.path.startswith("/v1/"):
+            message += f" (base_url ends in /v1 and the path adds {self.path}: drop the /v1)"
+        if status in RETRY_STATUSES or status >= 500:
+            return RetryableError(
+                f"HTTP {status}", message, status=status, retry_after=retry_after_of(resp.headers)
+            )
         return self.fail(message, status)
 
     def decode_json(self, raw: bytes) -> Any:
@@ -138,9 +218,15 @@ class HttpProviderClient(ProviderClient):
         try:
             async for line in resp.content:
                 yield line.rstrip(b"\r\n")
-        except ValueError as exc:  # a line longer than aiohttp's buffer limit
-            raise self.fail(f"malformed stream: {exc}") from None
+        except (ValueError, LineTooLong) as exc:  # a line longer than aiohttp's buffer
+            raise self.fail(
+                f"malformed stream: a line is longer than the read buffer ({type(exc).__name__})"
+            ) from None
 
     def iter_sse(self, resp: aiohttp.ClientResponse) -> AsyncIterator[tuple[str, str]]:
         """Server-sent events as ``(event, data)``; data lines of one event joined."""
         return sse_events(self.iter_lines(resp))
+
+
+async def _one(text: str) -> AsyncIterator[str]:
+    yield text

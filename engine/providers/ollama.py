@@ -7,6 +7,7 @@ token counts (``prompt_eval_count``, ``eval_count``).
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -15,6 +16,7 @@ from flowdeck.engine.completion import Completion
 from flowdeck.engine.providers.client import RetryableError
 from flowdeck.engine.providers.http import HttpProviderClient
 from flowdeck.engine.providers.request import Request
+from flowdeck.engine.providers.streaming import StreamAcc
 from flowdeck.engine.providers.wire import type_name
 
 
@@ -61,28 +63,22 @@ class OllamaClient(HttpProviderClient):
             extra={"done_reason": data.get("done_reason")},
         )
 
-    async def parse_stream(self, resp: aiohttp.ClientResponse, req: Request) -> Completion:
-        parts: list[str] = []
-        last: dict[str, Any] = {}
+    async def deltas(self, resp: aiohttp.ClientResponse, acc: StreamAcc) -> AsyncIterator[str]:
         done = False
         async for line in self.iter_lines(resp):
             if not line.strip():
                 continue
             chunk = self._check(self.decode_json_line(line, "stream line"), "stream line")
             message = chunk.get("message")
-            if isinstance(message, dict) and isinstance(message.get("content"), str):
-                parts.append(message["content"])
+            text = message.get("content") if isinstance(message, dict) else None
+            if isinstance(text, str) and text:
+                yield text
             if chunk.get("done") is True:
-                last = chunk
+                acc.model = chunk.get("model")
+                acc.tokens_in = chunk.get("prompt_eval_count")
+                acc.tokens_out = chunk.get("eval_count")
+                acc.extra["done_reason"] = chunk.get("done_reason")
                 done = True
                 break
         if not done:
             raise RetryableError("stream", "stream ended before done")
-        return self.completion(
-            "".join(parts),
-            req,
-            model=last.get("model"),
-            tokens_in=last.get("prompt_eval_count"),
-            tokens_out=last.get("eval_count"),
-            extra={"done_reason": last.get("done_reason"), "streamed": True},
-        )

@@ -7,6 +7,7 @@ events: ``data: {chunk}`` lines ending with ``data: [DONE]``.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -15,6 +16,7 @@ from flowdeck.engine.completion import Completion
 from flowdeck.engine.providers.client import RetryableError
 from flowdeck.engine.providers.http import HttpProviderClient
 from flowdeck.engine.providers.request import Request
+from flowdeck.engine.providers.streaming import StreamAcc
 from flowdeck.engine.providers.wire import error_message, type_name
 
 
@@ -39,6 +41,8 @@ class OpenAIClient(HttpProviderClient):
     def parse(self, data: Any, req: Request) -> Completion:
         if not isinstance(data, dict):
             raise self.fail(f"malformed response: expected a JSON object, got {type_name(data)}")
+        if "error" in data and "choices" not in data:
+            raise self.fail(f"error reply: {error_message(data['error'])}")
         choices = data.get("choices")
         if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
             raise self.fail("malformed response: no 'choices'")
@@ -62,10 +66,7 @@ class OpenAIClient(HttpProviderClient):
             extra={"finish_reason": choices[0].get("finish_reason")},
         )
 
-    async def parse_stream(self, resp: aiohttp.ClientResponse, req: Request) -> Completion:
-        parts: list[str] = []
-        model: Any = None
-        usage: dict[str, Any] = {}
+    async def deltas(self, resp: aiohttp.ClientResponse, acc: StreamAcc) -> AsyncIterator[str]:
         finish: Any = None
         done = False
         async for _event, data in self.iter_sse(resp):
@@ -79,9 +80,11 @@ class OpenAIClient(HttpProviderClient):
                 )
             if "error" in chunk:
                 raise self.fail(f"stream error: {error_message(chunk['error'])}")
-            model = chunk.get("model") or model
-            if isinstance(chunk.get("usage"), dict):
-                usage = chunk["usage"]
+            acc.model = chunk.get("model") or acc.model
+            usage = chunk.get("usage")
+            if isinstance(usage, dict):
+                acc.tokens_in = usage.get("prompt_tokens")
+                acc.tokens_out = usage.get("completion_tokens")
             choices = chunk.get("choices")
             if not isinstance(choices, list):
                 raise self.fail("malformed stream chunk: no 'choices'")
@@ -90,16 +93,9 @@ class OpenAIClient(HttpProviderClient):
                     raise self.fail("malformed stream chunk: a choice is not an object")
                 delta = choice.get("delta") or {}
                 text = delta.get("content") if isinstance(delta, dict) else None
-                if isinstance(text, str):
-                    parts.append(text)
+                if isinstance(text, str) and text:
+                    yield text
                 finish = choice.get("finish_reason") or finish
+        acc.extra["finish_reason"] = finish
         if not done and finish is None:
             raise RetryableError("stream", "stream ended before [DONE]")
-        return self.completion(
-            "".join(parts),
-            req,
-            model=model,
-            tokens_in=usage.get("prompt_tokens"),
-            tokens_out=usage.get("completion_tokens"),
-            extra={"finish_reason": finish, "streamed": True},
-        )

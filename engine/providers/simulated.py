@@ -12,12 +12,14 @@ import asyncio
 import hashlib
 import math
 import random
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import aiohttp
 
 from flowdeck.engine.completion import Completion
 from flowdeck.engine.providers.client import ProviderClient, RetryableError
 from flowdeck.engine.providers.request import Request
+from flowdeck.engine.providers.streaming import StreamAcc
 from flowdeck.engine.settings import SimulatedProviderSettings
 from flowdeck.engine.telemetry.events import EventBus
 
@@ -31,6 +33,7 @@ _WORDS = (
 )
 _VOCAB = tuple(_WORDS.split())
 _NV = len(_VOCAB)
+_MIN_SLEEP = 0.004  # seconds; shorter pauses are batched (the loop's timers are not finer)
 
 
 def _stable_seed(text: str) -> int:
@@ -74,13 +77,28 @@ class SimulatedClient(ProviderClient):
         return latency, s.error_rate > 0 and rng.random() < s.error_rate
 
     async def _attempt(self, req: Request) -> Completion:
-        s = self.settings
         # Draw before sleeping so concurrent calls consume the RNG in call order.
         latency, failed = self.draw()
         await asyncio.sleep(latency)
         if failed:
             raise RetryableError("simulated", "simulated HTTP 503 (error_rate)", status=503)
+        return self._answer(req)
 
+    async def _open_attempt(
+        self, req: Request
+    ) -> tuple[AsyncIterator[str], StreamAcc, Callable[[], Awaitable[None]] | None]:
+        """The same text as :meth:`_attempt`, one word a delta: the first after
+        ``ttft_ms`` (else the latency draw), the rest at ``tokens_per_s``."""
+        latency, failed = self.draw()
+        s = self.settings
+        first = s.ttft_ms / 1000.0 if s.ttft_ms is not None else latency
+        whole = self._answer(req)
+        acc = StreamAcc()
+        acc.model, acc.tokens_in, acc.tokens_out = whole.model, whole.tokens_in, whole.tokens_out
+        return _paced(whole.text, first, failed, s.tokens_per_s), acc, None
+
+    def _answer(self, req: Request) -> Completion:
+        s = self.settings
         messages = req["messages"]
         words = 0
         for m in messages:
@@ -100,6 +118,31 @@ class SimulatedClient(ProviderClient):
             tokens_out=tokens_out,
             cost=self.cost_of(tokens_in, tokens_out),
         )
+
+
+async def _paced(
+    text: str, first: float, failed: bool, tokens_per_s: float | None
+) -> AsyncIterator[str]:
+    await asyncio.sleep(first)
+    if failed:
+        raise RetryableError("simulated", "simulated HTTP 503 (error_rate)", status=503)
+    gap = 1.0 / tokens_per_s if tokens_per_s else 0.0
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    for i, word in enumerate(words_of(text)):
+        if i and gap:
+            # Sleep only when a few ms are owed: at high rates words arrive in small
+            # bursts on schedule instead of one timer wake-up per word.
+            owed = start + i * gap - loop.time()
+            if owed > _MIN_SLEEP:
+                await asyncio.sleep(owed)
+        yield word
+
+
+def words_of(text: str) -> list[str]:
+    """``text`` cut after each space: the pieces join back to exactly ``text``."""
+    words = text.split(" ")
+    return [w + " " for w in words[:-1]] + [words[-1]]
 
 
 def _join(messages: list[dict[str, str]]) -> str:

@@ -58,9 +58,56 @@ async def sse_events(lines: AsyncIterator[bytes]) -> AsyncIterator[tuple[str, st
         yield event or "message", "\n".join(data)
 
 
-def is_plain_json(content_type: str) -> bool:
-    media = content_type.split(";", 1)[0].strip().lower()
-    return media == "application/json" or media.endswith("+json")
+FRAGMENT = 8
+"""A run of this many characters of a key (or more) is masked wherever it appears."""
+
+
+def mask_fragments(text: str, key: str) -> str:
+    """``text`` with every run of >= FRAGMENT characters of ``key`` replaced by ``***``
+    (an upstream may echo part of a key, and a cut message may hold a piece of it)."""
+    if len(key) < FRAGMENT or len(text) < FRAGMENT:
+        return text
+    grams = {key[i : i + FRAGMENT] for i in range(len(key) - FRAGMENT + 1)}
+    out: list[str] = []
+    i, n = 0, len(text)
+    while i < n:
+        if text[i : i + FRAGMENT] in grams:
+            j = i + FRAGMENT
+            while j < n and text[i : j + 1] in key:
+                j += 1
+            out.append("***")
+            i = j
+        else:
+            out.append(text[i])
+            i += 1
+    return "".join(out)
+
+
+def retry_after_of(headers: Any) -> float | None:
+    """Seconds to wait, from ``retry-after-ms`` (as the official SDKs read it), else
+    ``Retry-After`` or a gateway's ``llm_provider-retry-after``."""
+    ms = headers.get("retry-after-ms")
+    if ms:
+        try:
+            value = float(ms) / 1000.0
+        except ValueError:
+            value = math.nan
+        if math.isfinite(value) and value >= 0:
+            return value
+    for name in ("Retry-After", "llm_provider-retry-after"):
+        seconds = parse_retry_after(headers.get(name))
+        if seconds is not None:
+            return seconds
+    return None
+
+
+STREAM_MEDIA = frozenset(("text/event-stream", "application/x-ndjson", "application/jsonl"))
+
+
+def is_stream(content_type: str) -> bool:
+    """True for a streamed body (SSE or NDJSON). Anything else, e.g. JSON sent as
+    ``text/plain`` by a server that ignored ``stream``, is read as one whole answer."""
+    return content_type.split(";", 1)[0].strip().lower() in STREAM_MEDIA
 
 
 def excerpt(raw: bytes | str, limit: int = 80) -> str:
@@ -78,6 +125,10 @@ def error_detail(raw: bytes) -> str:
     except (ValueError, UnicodeDecodeError):
         return excerpt(raw, ERROR_BODY_CHARS) if raw.strip() else ""
     if isinstance(data, dict):
+        detail = data.get("detail")  # FastAPI-style bodies
+        if "error" not in data and isinstance(detail, str | list | dict) and detail:
+            text = detail if isinstance(detail, str) else json.dumps(detail)
+            return text[:ERROR_BODY_CHARS]
         err = data.get("error", data)
         if isinstance(err, dict):
             msg = err.get("message")

@@ -71,6 +71,11 @@ class EventBus:
         self.seq = seq
         self._buf[seq & self._mask] = (seq, _monotonic(), kind, a, b, c, d, e, f)
 
+    def emit7(self, kind: str, a: Any, b: Any, c: Any, d: Any, e: Any, f: Any, g: Any) -> None:
+        seq = self.seq + 1
+        self.seq = seq
+        self._buf[seq & self._mask] = (seq, _monotonic(), kind, a, b, c, d, e, f, g)
+
     @property
     def oldest(self) -> int:
         """Sequence number of the oldest event still in the ring (seq+1 if empty)."""

@@ -35,6 +35,9 @@ _CALL_LATENCY = field_index(EventKind.PROVIDER_CALL, "latency_s")
 _ROUTE_NAME = field_index(EventKind.ROUTE, "name")
 _ROUTE_ROUTE = field_index(EventKind.ROUTE, "route")
 _ROUTE_LATENCY = field_index(EventKind.ROUTE, "latency_s")
+_END_SOURCE = field_index(EventKind.STREAM_END, "source")
+_END_PROVIDER = field_index(EventKind.STREAM_END, "provider")
+_END_TTFT = field_index(EventKind.STREAM_END, "ttft_s")
 
 if TYPE_CHECKING:
     from flowdeck.engine.engine import Engine
@@ -242,6 +245,15 @@ class MetricsServer:
             buckets=LATENCY_BUCKETS,
             registry=reg,
         )
+        # The OpenTelemetry GenAI metric gen_ai.client.operation.time_to_first_chunk,
+        # in Prometheus spelling (dots become underscores, the unit a suffix).
+        self._ttft = prom.Histogram(
+            "gen_ai_client_operation_time_to_first_chunk_seconds",
+            "Time to the first delta of a streamed request (from stream.end events).",
+            ["provider", "source"],
+            buckets=LATENCY_BUCKETS,
+            registry=reg,
+        )
         self._missed = prom.Counter(
             "flowdeck_metrics_events_missed",
             "Events the metrics reader lost to the ring (histograms undercount by this).",
@@ -312,8 +324,8 @@ class MetricsServer:
         if dropped:
             self.events_missed += dropped
             self._missed.inc(dropped)
-        call, route = EventKind.PROVIDER_CALL, EventKind.ROUTE
-        plat, rlat = self._provider_latency, self._route_latency
+        call, route, end = EventKind.PROVIDER_CALL, EventKind.ROUTE, EventKind.STREAM_END
+        plat, rlat, ttft = self._provider_latency, self._route_latency, self._ttft
         for e in events:
             kind = e[2]
             if kind == call:
@@ -324,6 +336,10 @@ class MetricsServer:
                 lat = e[_ROUTE_LATENCY]
                 if isinstance(lat, int | float):
                     rlat.labels(str(e[_ROUTE_NAME]), str(e[_ROUTE_ROUTE])).observe(lat)
+            elif kind == end:
+                first = e[_END_TTFT]
+                if isinstance(first, int | float):
+                    ttft.labels(str(e[_END_PROVIDER] or ""), str(e[_END_SOURCE])).observe(first)
 
     async def _drain_loop(self) -> None:
         while True:

@@ -20,6 +20,7 @@ COLUMNS = [
     Column("count", "Count", right=True),
     Column("p50", "p50", right=True),
     Column("p95", "p95", right=True),
+    Column("ttft", "TTFT p50/p95", right=True),
     Column("errors", "Errors", right=True),
     Column("cost", "Cost", right=True),
     Column("providers", "Providers"),
@@ -34,6 +35,14 @@ def router_key(router: str, route: str) -> str:
 def split_key(key: str) -> tuple[str, str]:
     router, _, route = key.partition("\x1f")
     return router, route
+
+
+def ttft_cell(st: dict) -> Cell:
+    """Time to first delta of streamed requests, p50/p95 ("—" when nothing streamed)."""
+    p50, p95 = st.get("ttft_p50"), st.get("ttft_p95")
+    if p50 is None:
+        return Cell("—", 0.0, right=True)
+    return Cell(f"{fmt.secs(p50)}/{fmt.secs(p95)}", float(p50), right=True)
 
 
 def route_rows(state: PanelState, pal: dict[str, str]) -> dict[str, dict[str, Cell]]:
@@ -70,6 +79,7 @@ def route_rows(state: PanelState, pal: dict[str, str]) -> dict[str, dict[str, Ce
                 "count": Cell(fmt.num(rs.get("count")), int(rs.get("count") or 0), right=True),
                 "p50": Cell(fmt.secs(rs.get("p50")), rs.get("p50") or 0.0, right=True),
                 "p95": Cell(fmt.secs(rs.get("p95")), rs.get("p95") or 0.0, right=True),
+                "ttft": ttft_cell(rs),
                 "errors": Cell(
                     fmt.num(errors), errors, style=pal["error"] if errors else "", right=True
                 ),

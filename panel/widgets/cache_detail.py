@@ -79,4 +79,15 @@ class CacheDetail(StateBox):
                 ),
             ),
         ]
+        ttft = st.get("ttft")
+        if isinstance(ttft, dict):
+            # Streamed requests: time to first delta by where it came from (hit vs miss).
+            for source, q in sorted(ttft.items()):
+                if isinstance(q, dict) and q.get("p50") is not None:
+                    pieces.append(
+                        Content.assemble(
+                            (f"ttft {source} ", "$text-muted"),
+                            f"{fmt.secs(q.get('p50'))}/{fmt.secs(q.get('p95'))}",
+                        )
+                    )
         return lines + flow(pieces, width)

@@ -1,4 +1,4 @@
-"""ProviderStats: latency (p50/p95), calls, errors and cost per provider."""
+"""ProviderStats: latency (p50/p95), time to first delta, calls, errors and cost per provider."""
 
 from __future__ import annotations
 
@@ -21,7 +21,9 @@ class ProviderStats(StateBox):
         nw = min(14, max(len(n) for n in providers))
         wide = width >= nw + 34
         calls_h = f" {'calls':>6}" if wide else ""
-        header = f"{'':<{nw}} {'p50':>6} {'p95':>6}{calls_h} {'err':>4} {'cost':>7}"
+        streamed = any(p.get("ttft_p50") is not None for p in providers.values())
+        ttft_h = f" {'ttft':>6}" if streamed else ""
+        header = f"{'':<{nw}} {'p50':>6} {'p95':>6}{ttft_h}{calls_h} {'err':>4} {'cost':>7}"
         # Latency bars when there is room: solid to p50, shaded to p95, on one scale.
         bar_w = width - len(header) - 2
         top = max((float(p.get("p95") or 0.0) for p in providers.values()), default=0.0)
@@ -35,6 +37,7 @@ class ProviderStats(StateBox):
             row = Content.assemble(
                 (fmt.clip(name, nw).ljust(nw), "bold"),
                 f" {fmt.secs(p.get('p50')):>6} {fmt.secs(p.get('p95')):>6}",
+                f" {fmt.secs(p.get('ttft_p50')):>6}" if streamed else "",
                 f" {fmt.num(p.get('calls')):>6}" if wide else "",
                 (f" {fmt.num(errors):>4}", "$error" if errors else ""),
                 (f" {fmt.money(p.get('cost')):>7}", "$warning"),

@@ -35,6 +35,7 @@ def test_quick_bench_runs_and_writes_every_section(tmp_path: Path) -> None:
         "Telemetry and control",
         "Scaling",
         "Seed scenarios",
+        "Streaming",
     ):
         assert f"## {title}" in text, f"missing section {title!r}"
     assert "machine: " in text and "cores" in text

@@ -45,24 +45,31 @@ async def test_metrics_endpoint(sock_path: Path) -> None:
             await eng.run(flows["cache"], {"prompt": "b", "tier": "slow"})
             await burst(eng, flows["plain"], 10)
             await eng.run(flows["fan"], 0)
-            eng.caches["llm"].set_max_size(1)  # one resize eviction
+            streamed = eng.stream(flows["cache"], {"prompt": "c"})
+            async for _ in streamed:
+                pass
+            eng.caches["llm"].set_max_size(1)  # three entries down to one: two resize evictions
             status, ctype, text = await scrape(metrics.url)
         finally:
             await metrics.stop()
     assert status == 200 and ctype.startswith("text/plain")
     s = samples(text)
     assert s[("flowdeck_cache_hits_total", (("cache", "llm"), ("layer", "l1")))] == 1
-    assert s[("flowdeck_cache_misses_total", (("cache", "llm"),))] == 2
-    assert s[("flowdeck_cache_evictions_total", (("cache", "llm"), ("reason", "resize")))] == 1
+    assert s[("flowdeck_cache_misses_total", (("cache", "llm"),))] == 3
+    assert s[("flowdeck_cache_evictions_total", (("cache", "llm"), ("reason", "resize")))] == 2
     assert s[("flowdeck_route_requests_total", (("route", "a"), ("router", "plain")))] == 5
     assert s[("flowdeck_route_requests_total", (("route", "slow"), ("router", "tiers")))] == 1
-    assert s[("flowdeck_provider_calls_total", (("provider", "p1"),))] == 1
+    assert s[("flowdeck_provider_calls_total", (("provider", "p1"),))] == 2  # one streamed
     assert ("flowdeck_provider_cost_usd_total", (("provider", "p2"),)) in s
     assert s[("flowdeck_parallel_runs_total", (("parallel", "fan"),))] == 1
     assert s[("flowdeck_parallel_speedup", (("parallel", "fan"),))] >= 0
-    assert s[("flowdeck_runs_total", ())] == 14
+    assert s[("flowdeck_runs_total", ())] == 15
+    # The OpenTelemetry GenAI time to first chunk, for the one streamed request.
+    ttft = "gen_ai_client_operation_time_to_first_chunk_seconds_count"
+    provider = streamed.completion.provider if streamed.completion else ""
+    assert s[(ttft, (("provider", provider), ("source", "provider")))] == 1
     # Histograms fed from events: one p1 call, one p2 call; twelve routed requests.
-    assert s[("flowdeck_provider_latency_seconds_count", (("provider", "p1"),))] == 1
+    assert s[("flowdeck_provider_latency_seconds_count", (("provider", "p1"),))] == 2
     key = ("flowdeck_route_latency_seconds_count", (("route", "b"), ("router", "plain")))
     assert s[key] == 5
     assert s[("flowdeck_metrics_events_missed_total", ())] == 0

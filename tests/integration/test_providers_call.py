@@ -31,6 +31,8 @@ HEALTH_KEYS = {
     "retries",
     "p50",
     "p95",
+    "ttft_p50",
+    "ttft_p95",
     "cost",
     "tokens_in",
     "tokens_out",

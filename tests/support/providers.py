@@ -37,7 +37,10 @@ class Reply:
 
     ``usage=False`` leaves token counts out; ``hang_after`` stops a stream after that
     many content chunks (to hit the client's total timeout); ``truncate`` ends a
-    stream without its terminator; ``plain`` answers JSON even to a stream request.
+    stream without its terminator; ``plain`` answers JSON even to a stream request;
+    ``gap`` sleeps that many seconds before each content chunk (deltas over time);
+    ``gateway`` sends Anthropic usage as a gateway does (``input_tokens: 0`` in
+    message_start, the real count in message_delta).
     """
 
     text: str = "Hello from the fake provider."
@@ -48,6 +51,8 @@ class Reply:
     hang_after: int | None = None
     truncate: bool = False
     plain: bool = False
+    gap: float = 0.0
+    gateway: bool = False
 
 
 @dataclass
@@ -57,6 +62,7 @@ class Status:
     status: int
     retry_after: str | None = None
     body: Any = None
+    headers: dict[str, str] | None = None
 
 
 @dataclass
@@ -97,6 +103,8 @@ class FakeProvider:
     script: list[Behaviour] = field(default_factory=list)
     default: Behaviour = field(default_factory=Reply)
     requests: list[Recorded] = field(default_factory=list)
+    disconnects: int = 0  # streams the client left before their end
+    finished: int = 0  # streams sent to their end
     base_url: str = ""
     _runner: web.AppRunner | None = None
     _release: asyncio.Event = field(default_factory=asyncio.Event)
@@ -146,6 +154,7 @@ class FakeProvider:
 
         if isinstance(behaviour, Status):
             headers = {"Retry-After": behaviour.retry_after} if behaviour.retry_after else {}
+            headers.update(behaviour.headers or {})
             payload = behaviour.body
             if payload is None:
                 payload = {"error": {"message": f"fake error {behaviour.status}"}}
@@ -181,14 +190,21 @@ class FakeProvider:
             last = max(i for i, (_, is_content) in enumerate(frames) if is_content)
             frames = frames[: last + 1]
         sent_content = 0
-        for frame, is_content in frames:
-            await resp.write(frame)
-            if is_content:
-                sent_content += 1
-                if r.hang_after is not None and sent_content >= r.hang_after:
-                    await self._release.wait()
-                    return resp
-        await resp.write_eof()
+        try:
+            for frame, is_content in frames:
+                if is_content and r.gap:
+                    await asyncio.sleep(r.gap)
+                await resp.write(frame)
+                if is_content:
+                    sent_content += 1
+                    if r.hang_after is not None and sent_content >= r.hang_after:
+                        await self._release.wait()
+                        return resp
+            await resp.write_eof()
+        except (ConnectionError, RuntimeError, asyncio.CancelledError):
+            self.disconnects += 1
+            return resp
+        self.finished += 1
         return resp
 
 
@@ -277,7 +293,11 @@ def _stream_frames(fmt: str, r: Reply, model: str, pieces: list[str]) -> list[tu
                 "role": "assistant",
                 "model": model,
                 "content": [],
-                "usage": {"input_tokens": r.tokens_in, "output_tokens": 1} if r.usage else {},
+                "usage": (
+                    {"input_tokens": 0 if r.gateway else r.tokens_in, "output_tokens": 1}
+                    if r.usage
+                    else {}
+                ),
             },
         }
         frames.append((_sse(start, "message_start"), False))
@@ -301,6 +321,8 @@ def _stream_frames(fmt: str, r: Reply, model: str, pieces: list[str]) -> list[tu
         mdelta: dict[str, Any] = {"type": "message_delta", "delta": {"stop_reason": "end_turn"}}
         if r.usage:
             mdelta["usage"] = {"output_tokens": r.tokens_out}
+            if r.gateway:
+                mdelta["usage"]["input_tokens"] = r.tokens_in
         frames.append((_sse(mdelta, "message_delta"), False))
         frames.append((_sse({"type": "message_stop"}, "message_stop"), False))
         return frames
