@@ -105,13 +105,14 @@ class Replay:
 
 
 class Observed:
-    """An upstream with callbacks on its first delta and its end (Router statistics)."""
+    """An upstream with callbacks on its first delta and its end (Router statistics,
+    the TTFT of a cache replay)."""
 
     def __init__(
         self,
         inner: Upstream,
         on_first: Callable[[float], None],
-        on_end: Callable[[Completion | None, BaseException | None, float], None],
+        on_end: Callable[[Completion | None, BaseException | None, float], None] | None = None,
     ) -> None:
         self._inner = inner
         self._on_first: Callable[[float], None] | None = on_first

@@ -25,7 +25,7 @@ from flowdeck.engine.completion import Completion
 from flowdeck.engine.context import Context
 from flowdeck.engine.errors import ProviderError
 from flowdeck.engine.stores.keys import digest_of_local
-from flowdeck.engine.stream import Replay, Upstream, as_completion, open_upstream
+from flowdeck.engine.stream import Observed, Replay, Upstream, as_completion, open_upstream
 from flowdeck.engine.telemetry.events import EventKind
 from flowdeck.engine.telemetry.stats import LatencyWindow
 
@@ -55,6 +55,11 @@ def ttft_window(cache: Cache, source: str) -> LatencyWindow:
     return win
 
 
+def _timed(replay: Replay, cache: Cache) -> Observed:
+    """A replay that records its time to first delta under its source."""
+    return Observed(replay, ttft_window(cache, replay.source).record)
+
+
 async def open_cache_stream(cache: Cache, data: Any, ctx: Context) -> Upstream:
     replay, tps = cache.replay, cache.replay_tps
     if isinstance(data, dict) and ("replay" in data or "replay_tps" in data):
@@ -68,7 +73,7 @@ async def open_cache_stream(cache: Cache, data: Any, ctx: Context) -> Upstream:
         cache.time_saved += entry[1]
         cache.cost_saved += entry[2]
         cache._bus.emit3(EventKind.CACHE_HIT, cache.name, "l1", entry[3])
-        return _Timed(Replay(as_completion(entry[0]), "l1", replay, tps), cache)
+        return _timed(Replay(as_completion(entry[0]), "l1", replay, tps), cache)
     rec = cache.recordings.get(key)
     hexkey = digest_of_local(key)
     short = hexkey[:SHORT_KEY]
@@ -81,7 +86,7 @@ async def open_cache_stream(cache: Cache, data: Any, ctx: Context) -> Upstream:
         cache.coalesced += 1
         cache._bus.emit3(EventKind.CACHE_MISS, cache.name, short, True)
         result = await asyncio.shield(fut)
-        return _Timed(Replay(as_completion(result), "coalesced", replay, tps), cache)
+        return _timed(Replay(as_completion(result), "coalesced", replay, tps), cache)
     gen = cache._gen
     link = cache._link()
     if link is not None:
@@ -94,7 +99,7 @@ async def open_cache_stream(cache: Cache, data: Any, ctx: Context) -> Upstream:
             cache.time_saved += latency
             cache.cost_saved += cost
             cache._bus.emit3(EventKind.CACHE_HIT, cache.name, "l2", short)
-            return _Timed(Replay(as_completion(result), "l2", replay, tps), cache)
+            return _timed(Replay(as_completion(result), "l2", replay, tps), cache)
         rec = cache.recordings.get(key)  # another stream started during the L2 read
         if rec is not None:
             cache.coalesced += 1
@@ -109,35 +114,6 @@ async def open_cache_stream(cache: Cache, data: Any, ctx: Context) -> Upstream:
         rec.fail(exc)
         raise
     return rec.join("provider")
-
-
-class _Timed:
-    """A replay that records its time to first delta under its source."""
-
-    def __init__(self, inner: Replay, cache: Cache) -> None:
-        self._inner = inner
-        self._cache = cache
-        self._t0 = _perf()
-        self._first = True
-        self.source = inner.source
-        self.completion: Completion | None = None
-
-    def __aiter__(self) -> _Timed:
-        return self
-
-    async def __anext__(self) -> str:
-        try:
-            delta = await self._inner.__anext__()
-        except StopAsyncIteration:
-            self.completion = self._inner.completion
-            raise
-        if self._first:
-            self._first = False
-            ttft_window(self._cache, self.source).record(_perf() - self._t0)
-        return delta
-
-    async def aclose(self) -> None:
-        await self._inner.aclose()
 
 
 class Recording:
