@@ -69,12 +69,14 @@ SHORT_KEY = 12  # hex characters of the key shown in events
 class Cache(Primitive):
     """Cache the results of ``inner`` by input.
 
-    ``ttl`` (seconds) and ``max_size`` (entries) bound L1; ``l2=True`` also uses the
-    engine's Redis, if it has one (otherwise the cache is L1-only and ``describe()["l2"]``
-    is false; config is in describe(), counters in stats()). ``key(data)`` chooses what
-    identifies a request (default: all of ``data``). ``cache_none=False`` does not cache
-    ``None`` results. ``clock`` and ``wall_clock`` are injectable for tests (monotonic
-    seconds for L1, Unix seconds for the store time kept in L2).
+    ``ttl`` (seconds) and ``max_size`` (entries) bound L1. L2 is on by default: a cache
+    on an engine with ``redis_url`` also uses Redis, unless ``l2=False`` (or the
+    ``caches.<name>.l2 = false`` setting) opts it out; on an engine without Redis the
+    cache is L1-only and ``describe()["l2"]`` is false (config is in describe(),
+    counters in stats()). ``key(data)`` chooses what identifies a request (default: all
+    of ``data``). ``cache_none=False`` does not cache ``None`` results. ``clock`` and
+    ``wall_clock`` are injectable for tests (monotonic seconds for L1, Unix seconds for
+    the store time kept in L2).
     """
 
     kind = "cache"
@@ -87,7 +89,7 @@ class Cache(Primitive):
         ttl: float,
         max_size: int,
         key: Callable[[Any], Any] | None = None,
-        l2: bool = False,
+        l2: bool = True,
         cache_none: bool = True,
         replay: str | None = None,
         replay_tps: float | None = None,
