@@ -349,7 +349,7 @@ async def test_l2_is_the_default_on_an_engine_with_redis_and_opts_out_per_cache(
         for c in caches:
             await eng.run(c, "q")
             await c.wait_writes()
-        assert [c.stats()["l2"] for c in caches] == [True, False, False]
+        assert [c.describe()["l2"] for c in caches] == [True, False, False]
         found = [await redis_raw.exists(f"flowdeck:cache:{n}:{digest('q')}") for n in (on, off)]
         assert found == [1, 0]
         assert await redis_raw.exists(f"flowdeck:cache:{by_setting}:{digest('q')}") == 0
