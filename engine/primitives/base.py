@@ -141,6 +141,8 @@ def as_primitive(obj: Any) -> Primitive:
 
 
 def _positional_arity(fn: Callable[..., Any]) -> int:
+    """How many positional arguments ``fn`` needs: the required ones only, so the
+    ``lambda d, t=t: ...`` capture idiom is a one-argument step (``*args`` takes both)."""
     try:
         sig = inspect.signature(fn)
     except (TypeError, ValueError):
@@ -149,6 +151,6 @@ def _positional_arity(fn: Callable[..., Any]) -> int:
     for p in sig.parameters.values():
         if p.kind is p.VAR_POSITIONAL:
             return 2
-        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty:
             count += 1
     return count

@@ -69,12 +69,14 @@ SHORT_KEY = 12  # hex characters of the key shown in events
 class Cache(Primitive):
     """Cache the results of ``inner`` by input.
 
-    ``ttl`` (seconds) and ``max_size`` (entries) bound L1; ``l2=True`` also uses the
-    engine's Redis, if it has one (otherwise the cache is L1-only and ``describe()["l2"]``
-    is false; config is in describe(), counters in stats()). ``key(data)`` chooses what
-    identifies a request (default: all of ``data``). ``cache_none=False`` does not cache
-    ``None`` results. ``clock`` and ``wall_clock`` are injectable for tests (monotonic
-    seconds for L1, Unix seconds for the store time kept in L2).
+    ``ttl`` (seconds) and ``max_size`` (entries) bound L1. L2 is on by default: a cache
+    on an engine with ``redis_url`` also uses Redis, unless ``l2=False`` (or the
+    ``caches.<name>.l2 = false`` setting) opts it out; on an engine without Redis the
+    cache is L1-only and ``describe()["l2"]`` is false (config is in describe(),
+    counters in stats()). ``key(data)`` chooses what identifies a request (default: all
+    of ``data``). ``cache_none=False`` does not cache ``None`` results. ``clock`` and
+    ``wall_clock`` are injectable for tests (monotonic seconds for L1, Unix seconds for
+    the store time kept in L2).
     """
 
     kind = "cache"
@@ -87,7 +89,7 @@ class Cache(Primitive):
         ttl: float,
         max_size: int,
         key: Callable[[Any], Any] | None = None,
-        l2: bool = False,
+        l2: bool = True,
         cache_none: bool = True,
         replay: str | None = None,
         replay_tps: float | None = None,
@@ -116,7 +118,7 @@ class Cache(Primitive):
         self._key: Callable[[Any], Hashable] = _stream_blind if key is None else _keyed(key)
         self._inflight: dict[Hashable, asyncio.Future[Any]] = {}
         self._l2 = CacheL2(name)  # key prefix, records, flush and re-time in Redis
-        self._gen = 0  # bumped by flush(): fills started before it are not stored
+        self._gen = 0  # bumped by _new_generation(): older fills are not stored
         self._retime: asyncio.Task[None] | None = None
         self._control_remove: Callable[[], None] | None = None
         self._writes: set[asyncio.Task[Any]] = set()
@@ -226,11 +228,11 @@ class Cache(Primitive):
             result = await self.inner.execute(data, ctx)
             latency = _perf() - t0
         except asyncio.CancelledError:
-            self._inflight.pop(key, None)
+            self._release(key, fut)
             fut.cancel()
             raise
         except BaseException as exc:
-            self._inflight.pop(key, None)
+            self._release(key, fut)
             if not fut.done():
                 fut.set_exception(exc)
                 fut.exception()  # marked as seen: every waiter may have gone already
@@ -254,9 +256,22 @@ class Cache(Primitive):
         self._bus.emit3(_SET, self.name, short, "l1+l2" if stored else "l1")
 
     def _resolve(self, key: Hashable, fut: asyncio.Future[Any], result: Any) -> None:
-        self._inflight.pop(key, None)
+        self._release(key, fut)
         if not fut.done():
             fut.set_result(result)
+
+    def _release(self, key: Hashable, fut: asyncio.Future[Any]) -> None:
+        """Stop offering ``fut`` to new callers (unless a flush already replaced it)."""
+        inflight = self._inflight
+        if inflight.get(key) is fut:
+            del inflight[key]
+
+    def _new_generation(self) -> None:
+        """Entries and fills from before now are stale (a flush, an expiring TTL change):
+        fills already running finish for the callers waiting on them but are not stored,
+        and a new caller starts a fresh fill instead of joining one of them."""
+        self._gen += 1
+        self._inflight = {}
 
     # ---- L2 ---------------------------------------------------------------------------
     def _link(self) -> RedisLink | None:
@@ -305,7 +320,7 @@ class Cache(Primitive):
         Returns ``{"name", "l1", "l2"}``: counts removed (``l2`` is None without Redis
         or when Redis could not be reached).
         """
-        self._gen += 1
+        self._new_generation()
         n1 = self._store.clear()
         n2: int | None = None
         link = self._link()
@@ -339,6 +354,10 @@ class Cache(Primitive):
     def _apply_ttl(self, ttl: float) -> int:
         self.ttl = ttl
         expired = self._store.set_ttl(ttl)
+        if expired:
+            # Entries were stale under the new TTL: a fill that began before the change
+            # must not hand its result to new callers either (as after a flush).
+            self._new_generation()
         self._bus.emit3(_CONFIG, self.name, ttl, self.max_size)
         return expired
 
@@ -407,7 +426,7 @@ class Cache(Primitive):
             return
         op = message.get("op")
         if op == "cache.flush":
-            self._gen += 1
+            self._new_generation()
             self._bus.emit3(_FLUSH, self.name, self._store.clear(), 0)
         elif op == "cache.set_ttl":
             try:
@@ -433,7 +452,6 @@ class Cache(Primitive):
         return self._link() is not None
 
     def stats(self) -> dict[str, Any]:
-        self._store.sweep(1024)  # so "size" does not count long-expired entries
         hits = self.hits_l1 + self.hits_l2
         total = hits + self.misses + self.coalesced
         link = self._link()
@@ -446,7 +464,9 @@ class Cache(Primitive):
             "coalesced": self.coalesced,
             "sets": self.sets,
             "evictions": {"lru": ev["lru"], "ttl": ev["ttl"], "resize": ev["resize"]},
-            "size": len(self._store),
+            # Not a sweep: reading stats must not evict (and count) anything; "size"
+            # leaves out the expired entries that a sweep would remove.
+            "size": len(self._store) - self._store.expired_at_head(),
             "hit_rate": hits / total if total else 0.0,
             "l2_up": link is not None and link.up,
             "l2_errors": self.l2_errors,

@@ -37,7 +37,10 @@ Entry = tuple[int, Any, frozenset[str], float]  # (seq, value, words, added_at)
 
 
 class Memory(Primitive):
-    """Keep up to ``max_size`` entries (oldest evicted first) and find them by keyword.
+    """Keep up to ``max_size`` entries and find them by keyword.
+
+    Eviction is least recently used: ``add``, ``get`` and being returned by ``search``
+    all count as use, so a recalled turn stays while untouched ones go.
 
     ``add`` and ``clear`` are coroutines (they write through to Redis); ``get`` and
     ``search`` are plain calls on local state.
@@ -65,7 +68,8 @@ class Memory(Primitive):
         self.max_size = check_size(max_size)
         self.l2_enabled = bool(l2)
         self.recall = recall
-        # key -> entry; oldest first (re-adding moves to the end)
+        # key -> entry; least recently used first (add, get and search hits move a key
+        # to the end); the entry's seq is its insertion order, for search tie-breaks
         self._entries: OrderedDict[str, Entry] = OrderedDict()
         self._index = WordIndex()
         self._seq = 0
@@ -83,8 +87,13 @@ class Memory(Primitive):
         return len(self._entries)
 
     def get(self, key: str, default: Any = None) -> Any:
-        entry = self._entries.get(key)
-        return default if entry is None else entry[1]
+        """The value under ``key`` (a hit makes it the most recently used)."""
+        entries = self._entries
+        entry = entries.get(key)
+        if entry is None:
+            return default
+        entries.move_to_end(key)
+        return entry[1]
 
     def search(self, keywords: str | Iterable[str], limit: int = 10) -> list[dict[str, Any]]:
         """Entries matching any of ``keywords``, best first: ``[{"key", "value", "score"}]``.
@@ -102,6 +111,8 @@ class Memory(Primitive):
         # entries[key] starts with the key's unique sequence number: newest = largest
         ranked = self._index.rank(words, limit, entries.__getitem__)
         out = [{"key": k, "value": entries[k][1], "score": s} for k, s in ranked]
+        for k, _ in ranked:  # a recalled entry is in use: the last to be evicted
+            entries.move_to_end(k)
         dt = _perf() - t0
         self.searches += 1
         self.search_latency.record(dt)
@@ -146,7 +157,8 @@ class Memory(Primitive):
         return n
 
     def _put(self, key: str, value: Any, added_at: float) -> list[str]:
-        """Insert locally, update the index, evict the oldest; returns evicted keys."""
+        """Insert locally, update the index, evict the least recently used; returns
+        evicted keys."""
         entries, index = self._entries, self._index
         old = entries.pop(key, None)
         if old is not None:

@@ -62,10 +62,17 @@ class Parallel(Primitive):
 
     @classmethod
     def _join(cls, left: Primitive, right: Primitive) -> Parallel:
-        """``left | right``: anonymous groups flatten so ``|`` is associative."""
+        """``left | right``: anonymous groups without options flatten so ``|`` is
+        associative; a group with a ``limit`` (or ``fail="collect"``, or a name) stays
+        one branch, so its options still hold for its own branches."""
         branches: list[Primitive] = []
         for side in (left, right):
-            if isinstance(side, Parallel) and side.name is None and side.fail == "fast":
+            if (
+                isinstance(side, Parallel)
+                and side.name is None
+                and side.fail == "fast"
+                and side.limit is None
+            ):
                 branches.extend(side.branches)
             else:
                 branches.append(side)

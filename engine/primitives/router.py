@@ -9,13 +9,17 @@ from typing import Any
 
 from flowdeck.engine.completion import Completion, cost_of
 from flowdeck.engine.context import Context
-from flowdeck.engine.errors import BadParams, NotFound
+from flowdeck.engine.errors import BadParams, FlowdeckError, NotFound
 from flowdeck.engine.primitives.base import Primitive, _positional_arity, as_primitive
 from flowdeck.engine.primitives.host import Remappable
 from flowdeck.engine.telemetry.events import EventKind
 from flowdeck.engine.telemetry.stats import LatencyWindow
 
 _perf = time.perf_counter
+
+
+class UnknownRoute(FlowdeckError, LookupError):
+    """A Router without a default got a selection that is not one of its routes."""
 
 
 class RouteStats:
@@ -35,8 +39,10 @@ class Router(Primitive):
     """Send each request to one of ``routes``.
 
     ``select(data)`` or ``select(data, ctx)`` (sync or async) names the route; a name
-    that is not a route goes to ``default`` and is counted as ``unknown``. ``pin(route)``
-    forces every request to one route; ``pin(None)`` returns to the selector.
+    that is not a route is counted as ``unknown`` and goes to ``default`` or, without
+    one, raises :class:`UnknownRoute` naming the choice and the routes (never a silent
+    pick of the first route). ``pin(route)`` forces every request to one route;
+    ``pin(None)`` returns to the selector.
     Routes built from ``engine.provider(...)`` can be re-mapped to another provider
     with ``set_model``.
     """
@@ -57,11 +63,9 @@ class Router(Primitive):
             raise TypeError("Router select must be callable")
         self.name = name
         self.routes: dict[str, Primitive] = {str(k): as_primitive(v) for k, v in routes.items()}
-        if default is None:
-            default = next(iter(self.routes))
-        if default not in self.routes:
+        if default is not None and default not in self.routes:
             raise ValueError(f"Router default {default!r} is not one of {list(self.routes)}")
-        self.default = default
+        self.default: str | None = default
         self._select = select
         self._select_takes_ctx = _positional_arity(select) >= 2
         self._select_async = inspect.iscoroutinefunction(select)
@@ -89,6 +93,8 @@ class Router(Primitive):
         if entry is not None:
             return (choice, "select", *entry)
         self.unknown += 1
+        if self.default is None:
+            raise self._no_route(choice)
         return (self.default, "unknown", *self._table[self.default])
 
     async def open_stream(self, data: Any, ctx: Context) -> Any:
@@ -134,6 +140,8 @@ class Router(Primitive):
                 route, reason = choice, "select"
             else:
                 self.unknown += 1
+                if self.default is None:
+                    raise self._no_route(choice)
                 route, reason = self.default, "unknown"
                 entry = self._table[route]
             prim, st = entry
@@ -153,6 +161,13 @@ class Router(Primitive):
             st.cost += cost_of(result)
         self._bus.emit4(EventKind.ROUTE, self.name, route, reason, dt)
         return result
+
+    def _no_route(self, choice: Any) -> UnknownRoute:
+        return UnknownRoute(
+            f"router {self.name!r}: select chose {choice!r}, which is not a route"
+            f" (routes: {list(self.routes)}; give the Router a default to send such"
+            " requests somewhere)"
+        )
 
     def pin(self, route: str | None) -> None:
         if route is not None and route not in self.routes:

@@ -168,6 +168,17 @@ class LRUTTLStore:
         """Remove up to ``limit`` expired entries, oldest first; returns how many."""
         return self._sweep(self._clock() - self._ttl, limit)
 
+    def expired_at_head(self, limit: int = 1024) -> int:
+        """How many of the oldest entries have expired (at most ``limit``), without
+        removing or counting them: for reports that must not change what they report."""
+        data, cutoff = self._data, self._clock() - self._ttl
+        n = 0
+        for key in self._age:
+            if n >= limit or data[key][0] > cutoff:
+                break
+            n += 1
+        return n
+
     def __len__(self) -> int:
         """Stored entries (may include a few expired ones not yet swept)."""
         return len(self._data)

@@ -4,8 +4,14 @@ Why its own module: the ranking walk is the subtle part of Memory (which keys to
 at, in which order, when to hand over to a C set intersection) and it is pure logic,
 testable without a Memory, Redis or an event loop.
 
-Words are the case-folded ``\\w+`` runs of string values, of the string fields of dict
-values and of a Completion's text; other values are not searchable.
+What is searchable (:func:`words_of`): the case-folded ``\\w+`` runs ("words") of
+every string and every number (``int``/``float``, not ``bool``: ``12345`` is the word
+"12345", ``3.5`` the words "3" and "5") found in the value, in a dict's values (not its
+keys), in list/tuple/set items and in a Completion's text, down to ``MAX_DEPTH`` levels
+of nesting and at most ``MAX_SCALARS`` strings/numbers per value (a huge value is
+indexed by its first ones, so an add never costs more than that). Matching is by whole
+word: "ord" does not find "order" (prefix matching would need a sorted index walked per
+query, and a query for a short prefix would match most entries).
 """
 
 from __future__ import annotations
@@ -20,21 +26,35 @@ from flowdeck.engine.completion import Completion
 
 _WORD = re.compile(r"\w+")
 WALK_BUDGET = 256  # keys walked before looking for all-words matches by intersection
+MAX_DEPTH = 4  # levels of nesting below the value that are indexed
+MAX_SCALARS = 1_000  # strings / numbers indexed per value
 
 
 def words_of(value: Any) -> frozenset[str]:
     """The searchable words of a value (see the module docstring)."""
-    if isinstance(value, str):
+    if type(value) is str:  # the common case, without the walk
         return frozenset(_WORD.findall(value.casefold()))
-    if isinstance(value, dict):
-        words: set[str] = set()
-        for v in value.values():
-            if isinstance(v, str):
-                words.update(_WORD.findall(v.casefold()))
-        return frozenset(words)
-    if isinstance(value, Completion):
-        return frozenset(_WORD.findall(value.text.casefold()))
-    return frozenset()
+    words: set[str] = set()
+    budget = MAX_SCALARS
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack and budget > 0:
+        v, depth = stack.pop()
+        if isinstance(v, str):
+            text = v
+        elif isinstance(v, int | float) and not isinstance(v, bool):
+            text = str(v)
+        elif isinstance(v, Completion):
+            text = v.text
+        elif depth < MAX_DEPTH and isinstance(v, dict | list | tuple | set | frozenset):
+            items = v.values() if isinstance(v, dict) else v
+            # reversed onto the stack so the first items are indexed first
+            stack.extend((item, depth + 1) for item in reversed(list(items)[:budget]))
+            continue
+        else:
+            continue
+        budget -= 1
+        words.update(_WORD.findall(text.casefold()))
+    return frozenset(words)
 
 
 def query_words(keywords: str | Iterable[str]) -> list[str]:

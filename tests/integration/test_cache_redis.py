@@ -331,3 +331,25 @@ async def test_flush_and_ttl_changes_reach_other_engines_l1(redis_server: RedisS
         assert ca.ttl == 7  # its own message does not come back to it
         configs = [e[3:] for e in a.bus.recent(a.bus.seq) if e[2] == EventKind.CACHE_CONFIG]
         assert configs == [(name, 7, 10)]
+
+
+async def test_l2_is_the_default_on_an_engine_with_redis_and_opts_out_per_cache(
+    redis_server: RedisServer, redis_raw: aioredis.Redis
+) -> None:
+    on, off, by_setting = unique("default-l2"), unique("no-l2"), unique("set-no-l2")
+    settings = EngineSettings.load(
+        redis_url=redis_server.url, control=False, caches={by_setting: {"l2": False}}
+    )
+    async with Engine(settings) as eng:
+        caches = [
+            Cache(Step(lambda d: d), name=on, ttl=60, max_size=10),
+            Cache(Step(lambda d: d), name=off, ttl=60, max_size=10, l2=False),
+            Cache(Step(lambda d: d), name=by_setting, ttl=60, max_size=10),
+        ]
+        for c in caches:
+            await eng.run(c, "q")
+            await c.wait_writes()
+        assert [c.describe()["l2"] for c in caches] == [True, False, False]
+        found = [await redis_raw.exists(f"flowdeck:cache:{n}:{digest('q')}") for n in (on, off)]
+        assert found == [1, 0]
+        assert await redis_raw.exists(f"flowdeck:cache:{by_setting}:{digest('q')}") == 0

@@ -373,3 +373,81 @@ async def test_engine_close_does_not_hang_on_a_stuck_inner_call() -> None:
         closing = asyncio.create_task(cache.aclose(grace=0.05))
         await asyncio.wait_for(closing, 5)
     assert cache._writes == set()
+
+
+class Versioned:
+    """An inner step whose answer is its current ``version``; each call waits on its own
+    gate so a test can finish an older call after a newer one started."""
+
+    def __init__(self) -> None:
+        self.version = "old"
+        self.gates: list[asyncio.Event] = []
+        self.calls = 0
+        self.changed = asyncio.Condition()
+
+    async def __call__(self, data: Any) -> str:
+        self.calls += 1
+        answer = self.version
+        gate = asyncio.Event()
+        self.gates.append(gate)
+        async with self.changed:
+            self.changed.notify_all()
+        await gate.wait()
+        return f"{answer}:{data}"
+
+
+async def _started(inner: Versioned, n: int) -> None:
+    """Wait until ``n`` inner calls have begun (fails fast instead of hanging)."""
+    async with inner.changed:
+        await asyncio.wait_for(inner.changed.wait_for(lambda: len(inner.gates) >= n), 5)
+
+
+async def test_a_caller_after_flush_starts_a_fresh_fill_and_earlier_waiters_keep_theirs() -> None:
+    inner = Versioned()
+    cache, _ = cache_of(inner)
+    before = [asyncio.create_task(cache.execute("q", Context())) for _ in range(3)]
+    await _started(inner, 1)
+    await cache.flush()
+    inner.version = "new"
+    after = asyncio.create_task(cache.execute("q", Context()))
+    await _started(inner, 2)  # the late caller did not join the pre-flush call
+    inner.gates[0].set()
+    assert [await t for t in before] == ["old:q"] * 3
+    assert cache.stats()["size"] == 0  # the pre-flush result was not stored
+    inner.gates[1].set()
+    assert await after == "new:q"
+    assert await cache.execute("q", Context()) == "new:q"  # and the fresh one was
+    assert inner.calls == 2
+
+
+async def test_a_ttl_change_that_expires_entries_also_starts_fresh_fills() -> None:
+    clock = Clock()
+    inner = Versioned()
+    cache, _ = cache_of(inner, ttl=60, clock=clock)
+    first = asyncio.create_task(cache.execute("a", Context()))
+    await _started(inner, 1)
+    inner.gates[0].set()
+    await first
+    clock.now += 30
+    pending = asyncio.create_task(cache.execute("q", Context()))
+    await _started(inner, 2)
+    assert cache.set_ttl(10)["expired"] == 1
+    inner.version = "new"
+    late = asyncio.create_task(cache.execute("q", Context()))
+    await _started(inner, 3)
+    inner.gates[1].set()
+    inner.gates[2].set()
+    assert (await pending, await late) == ("old:q", "new:q")
+    assert await cache.execute("q", Context()) == "new:q"
+
+
+async def test_reading_stats_does_not_change_what_it_reports() -> None:
+    clock = Clock()
+    cache, _ = cache_of(Counter(), ttl=10, clock=clock)
+    for q in ("a", "b", "c"):
+        await cache.execute(q, Context())
+    clock.now += 11
+    first = cache.stats()
+    assert first["size"] == 0  # expired entries are not reported as held
+    assert cache.stats() == first  # ... and reading did not evict (or count) them
+    assert first["evictions"]["ttl"] == 0

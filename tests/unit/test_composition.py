@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from flowdeck.engine import Context, Parallel, Primitive, Sequence, Step
@@ -98,3 +100,33 @@ async def test_custom_primitive_composes() -> None:
     assert await (AddN(1) >> AddN(2) >> inc)(0) == 4
     assert await (inc >> AddN(1))(0) == 2  # __rrshift__ on a plain callable
     assert await (inc | AddN(5))(0) == [1, 5]
+
+
+async def test_a_step_with_a_defaulted_capture_parameter_takes_no_context() -> None:
+    steps = [Step(lambda d, t=t: (d, t)) for t in ("x", "y")]
+    assert [await s("in") for s in steps] == [("in", "x"), ("in", "y")]
+    both = Step(lambda d, c: (d, type(c).__name__))
+    assert await both("in") == ("in", "Context")
+
+
+async def test_or_keeps_an_anonymous_parallels_limit() -> None:
+    running = 0
+    peak = 0
+
+    async def branch(d: object) -> int:
+        nonlocal running, peak
+        running += 1
+        peak = max(peak, running)
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+        running -= 1
+        return 1
+
+    limited = Parallel([Step(branch) for _ in range(5)], limit=1)
+    flow = limited | Step(lambda d: "other")
+    assert isinstance(flow, Parallel)
+    assert flow.branches[0] is limited  # not flattened into a group without the limit
+    assert await flow(None) == [[1, 1, 1, 1, 1], "other"]
+    assert peak == 1
+    plain = Parallel([Step(branch), Step(branch)])
+    assert len((plain | Step(branch)).branches) == 3  # option-free groups still flatten

@@ -42,11 +42,11 @@ async def test_search_is_case_insensitive_over_strings_and_dict_fields() -> None
     await mem.add("s", "The Quick brown FOX")
     await mem.add("d", {"title": "fox hunting", "body": "in the Forest", "n": 3, "x": ["fox"]})
     await mem.add("c", Completion(text="A FOX answered", model="m", provider="p"))
-    await mem.add("n", 12345)  # stored, not searchable
+    await mem.add("n", 12345)
     assert {h["key"] for h in mem.search("fox")} == {"s", "d", "c"}
     assert [h["key"] for h in mem.search("FOREST")] == ["d"]
     assert [h["key"] for h in mem.search(["quick"])] == ["s"]
-    assert mem.search("12345") == []
+    assert [h["key"] for h in mem.search("12345")] == ["n"]
     assert mem.search("") == []
     assert mem.search("unknownword") == []
 
@@ -218,11 +218,47 @@ async def test_search_ranks_exactly_like_a_full_scan(
         query = rng.sample(vocab, rng.randint(1, 5))
         limit = rng.choice([1, 3, 10, 50])
         scored = []
-        for pos, key in enumerate(mem._entries):  # oldest first
-            score = len(set(query) & mem._entries[key][2])
+        for key, (seq, _, words, _) in mem._entries.items():  # ties: newest added first
+            score = len(set(query) & words)
             if score:
-                scored.append((-score, -pos, key))
+                scored.append((-score, -seq, key))
         scored.sort()
         expected = [(key, -neg) for neg, _, key in scored[:limit]]
         got = [(h["key"], h["score"]) for h in mem.search(" ".join(query), limit)]
         assert got == expected, (query, limit)
+
+
+async def test_get_and_search_hits_refresh_recency_for_eviction() -> None:
+    mem, _ = memory(max_size=3)
+    await mem.add("old", "recalled turn")
+    await mem.add("mid", "untouched")
+    await mem.add("new", "another")
+    assert mem.get("old") == "recalled turn"  # used: now the most recent
+    await mem.add("x", "fourth")
+    assert mem.get("mid") is None and mem.get("old") is not None
+    assert [h["key"] for h in mem.search("another")] == ["new"]  # a search hit is use too
+    await mem.add("y", "fifth")
+    assert set(mem._entries) == {"old", "new", "y"}
+
+
+async def test_numbers_and_nested_strings_are_searchable_to_a_bounded_depth() -> None:
+    from flowdeck.engine.stores import word_index
+
+    mem, _ = memory()
+    await mem.add("order", {"order_id": 884213, "customer": {"name": "Ada Lovelace"}})
+    await mem.add("turns", {"messages": [{"role": "user", "content": "refund my parcel"}]})
+    await mem.add("price", {"total": 3.5, "paid": True})
+    assert [h["key"] for h in mem.search("884213")] == ["order"]
+    assert [h["key"] for h in mem.search("lovelace")] == ["order"]
+    assert [h["key"] for h in mem.search("parcel")] == ["turns"]
+    assert [h["key"] for h in mem.search("3.5")] == ["price"]
+    assert mem.search("true") == []  # bools are not numbers here
+    assert mem.search("order_id") == []  # dict keys are not indexed
+    assert mem.search("lovel") == []  # whole words only, no prefix matching
+    deep: object = "buried"
+    for _ in range(word_index.MAX_DEPTH + 1):
+        deep = [deep]
+    await mem.add("deep", deep)
+    assert mem.search("buried") == []
+    many = {f"k{i}": f"w{i}" for i in range(word_index.MAX_SCALARS + 10)}
+    assert len(word_index.words_of(many)) == word_index.MAX_SCALARS

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from flowdeck.engine import Completion, Context, Router, Step
+from flowdeck.engine.primitives.router import UnknownRoute
 from flowdeck.engine.telemetry.events import EventBus
 
 
@@ -44,6 +45,15 @@ async def test_unknown_route_goes_to_default_and_is_counted() -> None:
     r = make_router(lambda d: "nonexistent")
     assert (await r({"prompt": "x"})).text == "small"
     assert r.stats()["unknown"] == 1
+
+
+async def test_without_a_default_an_unknown_choice_raises_naming_it_and_the_routes() -> None:
+    r = Router({"cheap": label("cheap"), "pricey": label("pricey")}, select=lambda d: "gpt-9")
+    with pytest.raises(UnknownRoute, match=r"'gpt-9'.*\['cheap', 'pricey'\]"):
+        await r({"prompt": "x"})
+    assert r.stats()["unknown"] == 1
+    assert r.stats()["routes"]["cheap"]["count"] == 0  # not sent to the first route
+    assert r.describe()["default"] is None
 
 
 async def test_pin_and_unpin() -> None:
