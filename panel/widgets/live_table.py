@@ -129,7 +129,11 @@ class LiveTable(DataTable[Any]):
     def set_sort(self, column: str | None, reverse: bool = False) -> None:
         self.sort_column, self.sort_reverse = column, reverse
         for col in self.spec:
-            self.columns[col.key].label = self._label(col)  # type: ignore[index]
+            shown = self.columns[col.key]  # type: ignore[index]  # ColumnKey hashes as its str
+            shown.label = self._label(col)
+            if col.width is None:  # auto width: make room for the arrow, never clip it
+                shown.content_width = max(shown.content_width, shown.label.cell_len)
+        self._require_update_dimensions = True
         self._needs_sort = True
         self._apply_sort()
         self.refresh()

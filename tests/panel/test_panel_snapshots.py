@@ -9,7 +9,10 @@ test's tmp dir and names it.
 
 from __future__ import annotations
 
+import difflib
+import html
 import os
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -64,12 +67,13 @@ async def render(key: str, size: tuple[int, int], tmp_path: Path) -> str:
         await pilot.pause()
         app._tick()
         # Settled: follow-the-end scrolling and layout happen over a few frames.
-        shot, previous = app.export_screenshot(title="flowdeck"), ""
-        for _ in range(50):
-            if shot == previous:
-                break
+        shot, same = app.export_screenshot(title="flowdeck"), 0
+        for _ in range(60):
             await pilot.pause(0.05)
             previous, shot = shot, app.export_screenshot(title="flowdeck")
+            same = same + 1 if shot == previous else 0
+            if same == 3:
+                break
         return shot
 
 
@@ -89,7 +93,18 @@ async def test_view_matches_its_snapshot(
     if svg != expected.read_text():
         actual = tmp_path / expected.name
         actual.write_text(svg)
-        pytest.fail(f"{view} at {size[0]}x{size[1]} differs from {expected}; now: {actual}")
+        diff = difflib.unified_diff(
+            _text(expected.read_text()), _text(svg), "committed", "now", lineterm="", n=0
+        )
+        pytest.fail(
+            f"{view} at {size[0]}x{size[1]} differs from {expected}; now: {actual}\n"
+            + "\n".join(list(diff)[:40])
+        )
+
+
+def _text(svg: str) -> list[str]:
+    """The characters of an SVG screenshot, one text run a line (for a readable diff)."""
+    return [html.unescape(t).replace("\xa0", " ") for t in re.findall(r"<text [^>]*>([^<]*)<", svg)]
 
 
 async def test_frozen_rendering_is_deterministic(tmp_path: Path) -> None:
