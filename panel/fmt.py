@@ -8,6 +8,8 @@ from collections.abc import Sequence
 NONE = "\u2013"  # en dash: no value
 TIMES = "\u00d7"  # multiplication sign, for speedups
 SPARK = "▁▂▃▄▅▆▇█"
+BREAK = -math.inf  # a history value that marks an engine restart (drawn as BREAK_MARK)
+BREAK_MARK = "┊"
 EIGHTHS = " ▏▎▍▌▋▊▉█"
 
 
@@ -20,7 +22,8 @@ def num(value: float | int | None) -> str:
     if a < 1000:
         return f"{int(v)}" if v == int(v) else f"{v:.1f}"
     for unit, size in (("k", 1e3), ("M", 1e6), ("G", 1e9)):
-        if a < size * 1000 or unit == "G":
+        # 999_999 is "1.0M", not "1000.0k": compare what would be printed
+        if round(a / size, 1) < 1000 or unit == "G":
             return f"{v / size:.1f}{unit}"
     return str(v)  # pragma: no cover
 
@@ -52,11 +55,11 @@ def secs(value: float | None) -> str:
         return "-" + secs(-v)
     if v < 1e-3:
         return f"{v * 1e6:.0f}µs"
-    if v < 1:
+    if round(v * 1e3) < 1000:  # 0.9999 is "1.00s", not "1000ms"
         return f"{v * 1e3:.0f}ms" if v >= 0.01 else f"{v * 1e3:.1f}ms"
-    if v < 60:
+    if round(v, 2) < 60:  # 59.999 is "1m00s", not "60.00s"
         return f"{v:.2f}s"
-    return uptime(v)
+    return uptime(round(v))
 
 
 def uptime(value: float | None) -> str:
@@ -84,7 +87,9 @@ def money(value: float | None) -> str:
     if v == 0:
         return "$0"
     if abs(v) < 0.0001:
-        return f"${v:.2g}"  # per-call costs: $4.8e-05 beats a misleading $0.0000
+        # per-call costs: $0.000048 (two significant digits), never $4.8e-05 or $0.0000
+        digits = max(0, 1 - math.floor(math.log10(abs(v))))
+        return f"${v:.{digits}f}"
     if abs(v) < 0.01:
         return f"${v:.4f}"
     if abs(v) < 1000:
@@ -96,7 +101,11 @@ def ttl(value: float | None) -> str:
     """A TTL: 'none' or a duration."""
     if value is None:
         return "none"
-    return secs(value) if value < 60 else uptime(value)
+    if value < 1:
+        return secs(value)
+    if round(value, 2) < 60:  # a setting, not a measurement: "30s", "1.5s", never "30.00s"
+        return f"{value:.2f}".rstrip("0").rstrip(".") + "s"
+    return uptime(round(value))
 
 
 def bar(fraction: float | None, width: int) -> str:
@@ -124,7 +133,9 @@ def sparkline(values: Sequence[float | None], width: int, lo: float = 0.0, hi: f
     span = hi - lo if hi > lo else 1.0
     out = []
     for v in vals:
-        if v is None or not math.isfinite(v):
+        if v == BREAK:
+            out.append(BREAK_MARK)
+        elif v is None or not math.isfinite(v):
             out.append(" ")
             continue
         level = (min(max(v, lo), hi) - lo) / span

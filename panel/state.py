@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flowdeck.engine.control.schema import EventKind, decode
+from flowdeck.panel.fmt import BREAK
 
 CONNECTING, CONNECTED, DISCONNECTED = "connecting", "connected", "disconnected"
 
@@ -123,6 +124,8 @@ class PanelState:
         self.points: deque[Point] = deque(maxlen=history)
         self.hit_history: dict[str, deque[float | None]] = {}
         self.rps_history: deque[float] = deque(maxlen=history)
+        self.engine_key: tuple[Any, ...] | None = None  # identity of the engine shown
+        self.restarts = 0
         self.rps = 0.0
         self.eps = 0.0
 
@@ -179,6 +182,10 @@ class PanelState:
         """Replace the model with a full snapshot (first attach or a resync)."""
         if self.snapshot:
             self.resyncs += 1
+        engine = engine_key(snap)
+        if self.engine_key is not None and engine != self.engine_key:
+            self._new_engine()
+        self.engine_key = engine
         self.snapshot = copy.deepcopy(snap)
         self.seq = int(snap.get("seq") or 0)
         self.last_data = time.time()
@@ -193,6 +200,18 @@ class PanelState:
                     ring.append(run)
         self._sample(snap, force=True)
         self.version += 1
+
+    def _new_engine(self) -> None:
+        """Another engine (or a restart) on the socket: its run ids and counters start
+        over, so the old runs, samples and rates go; the sparklines keep a break mark."""
+        self.restarts += 1
+        self.runs.clear()
+        self._pending.clear()
+        self.points.clear()
+        self.rps = self.eps = 0.0
+        self.rps_history.append(BREAK)
+        for hist in self.hit_history.values():
+            hist.append(BREAK)
 
     def apply_stats(self, stats: dict[str, Any]) -> None:
         """Merge a periodic ``stats`` aggregate into the snapshot."""
@@ -435,3 +454,11 @@ class PanelState:
                 for r in self.recent_runs(50)
             ],
         }
+
+
+def engine_key(snap: Any) -> tuple[Any, ...]:
+    """Which engine process a snapshot comes from: its ``id``, else pid + start time."""
+    eng = (snap.get("engine") if isinstance(snap, dict) else None) or {}
+    if eng.get("id"):
+        return ("id", eng["id"])
+    return ("pid", eng.get("pid"), eng.get("started_at"))

@@ -542,7 +542,7 @@ def test_event_lines_use_field_names_for_units_and_flags() -> None:
         return event_parts(ev, Clock())[2].strip()  # type: ignore[arg-type]
 
     call = line([1, 0.0, "provider.call", "sim-mini", "mini-1", 0.124, 7, 78, 4.8e-05])
-    assert call == "sim-mini mini-1 124ms in=7 out=78 $4.8e-05"
+    assert call == "sim-mini mini-1 124ms in=7 out=78 $0.000048"
     assert line([2, 0.0, "cache.miss", "llm", "ab12", False]) == "llm ab12"
     assert line([3, 0.0, "cache.miss", "llm", "ab12", True]) == "llm ab12 coalesced"
     assert line([4, 0.0, "cache.evict", "llm", "lru", 3]) == "llm lru n=3"

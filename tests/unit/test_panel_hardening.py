@@ -1,0 +1,93 @@
+"""Regression tests of issue 12's panel items that are pure logic (formatting, input
+validation, the model's reset on a new engine)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from flowdeck.panel import fmt
+from flowdeck.panel.state import PanelState
+from flowdeck.panel.validate import parse_size, parse_ttl
+
+
+def test_counts_roll_over_to_the_next_unit_instead_of_1000k() -> None:
+    assert fmt.num(999_999) == "1.0M"
+    assert fmt.num(999_949) == "999.9k"
+    assert fmt.num(999_999_999) == "1.0G"
+
+
+def test_tiny_costs_are_decimals_not_scientific_notation() -> None:
+    assert fmt.money(5.3e-05) == "$0.000053"
+    assert fmt.money(4.8e-06) == "$0.0000048"
+    assert "e" not in fmt.money(1.234e-09)
+
+
+def test_ttls_read_as_settings_and_round_up_to_the_next_unit() -> None:
+    assert fmt.ttl(30) == "30s" and fmt.ttl(60) == "1m00s" and fmt.ttl(1.5) == "1.5s"
+    assert fmt.ttl(59.999) == "1m00s"
+    assert fmt.secs(59.999) == "1m00s" and fmt.secs(0.9999) == "1.00s"
+    assert fmt.ttl(0.001) == "1.0ms"
+
+
+@pytest.mark.parametrize("text", ["1e-300", "0.0001", "0.0009"])
+def test_a_ttl_below_one_millisecond_is_refused(text: str) -> None:
+    with pytest.raises(ValueError, match=r"at least 0\.001"):
+        parse_ttl(text)
+
+
+@pytest.mark.parametrize("parse", [parse_ttl, parse_size])
+def test_long_invalid_input_still_shows_the_reason(parse: Any) -> None:
+    with pytest.raises(ValueError) as info:
+        parse("x" * 500)
+    message = str(info.value)
+    assert len(message) < 80 and "not a number" in message
+
+
+def _snap(pid: int, started: float, run_ids: list[int], hits: int = 10) -> dict[str, Any]:
+    return {
+        "seq": 5,
+        "time": started + 10,
+        "engine": {"name": "e", "pid": pid, "started_at": started},
+        "caches": {"llm": {"name": "llm", "stats": {"hits": hits, "misses": 0}}},
+        "parallels": {
+            "fan": {
+                "timelines": [
+                    {"run_id": r, "wall": 0.1, "status": "ok", "branches": []} for r in run_ids
+                ]
+            }
+        },
+        "workload": {"runs": 100},
+    }
+
+
+def test_a_new_engine_resets_runs_rates_and_marks_the_sparklines() -> None:
+    st = PanelState()
+    st.apply_snapshot(_snap(10, 1000.0, [7, 8, 9]))
+    st.apply_stats(
+        {"time": 1012.0, "caches": {"llm": {"hits": 20, "misses": 0}}, "workload": {"runs": 150}}
+    )
+    assert st.rps > 0 and [r.run_id for r in st.recent_runs()] == [9, 8, 7]
+    # the engine restarted: new pid / start time, run ids start over
+    st.apply_snapshot(_snap(11, 2000.0, [1, 2], hits=1))
+    assert [r.run_id for r in st.recent_runs()] == [2, 1]  # no old run on top, none skipped
+    assert st.rps == 0.0 and st.restarts == 1
+    assert fmt.BREAK_MARK in fmt.sparkline(st.hit_rates("llm"), 10)
+    assert fmt.BREAK_MARK in fmt.sparkline(list(st.rps_history), 10, 0.0, 100.0)
+
+
+def test_a_resync_of_the_same_engine_keeps_its_history() -> None:
+    st = PanelState()
+    st.apply_snapshot(_snap(10, 1000.0, [7, 8]))
+    st.apply_snapshot(_snap(10, 1000.0, [8, 9]))
+    assert [r.run_id for r in st.recent_runs()] == [9, 8, 7] and st.restarts == 0
+
+
+def test_the_engine_id_decides_when_present() -> None:
+    st = PanelState()
+    a, b = _snap(10, 1000.0, [5]), _snap(10, 1000.0, [1])
+    a["engine"]["id"], b["engine"]["id"] = "aaaa", "bbbb"
+    st.apply_snapshot(a)
+    st.apply_snapshot(b)
+    assert st.restarts == 1 and [r.run_id for r in st.recent_runs()] == [1]
