@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+from typing import Any
 
 from flowdeck.engine.control.protocol import default_socket_path
 
@@ -67,6 +69,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def exit_on_signals(app: Any) -> None:
+    """SIGTERM / SIGHUP end the app like ``q`` does, so the embedded demo engine is
+    closed and its private socket directory removed (the default would kill at once)."""
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, lambda *_: app.call_later(app.exit))
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``panel`` console script."""
     args = build_parser().parse_args(argv)
@@ -79,6 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         refresh=args.refresh,
         embed=True if args.demo else None,
     )
+    exit_on_signals(app)
     app.run()
     return 0
 
