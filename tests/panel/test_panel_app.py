@@ -108,8 +108,8 @@ async def test_ttl_modal_rejects_bad_input_and_sends_a_valid_ttl(rig: Rig, tmp_p
         modal.query_one(Input).value = "1.5"
         await pilot.press("enter")
         await until(lambda: rig.eng.caches["llm"].ttl == 1.5)
-        await until(lambda: cell(app, "cache-table", "llm", "ttl") == "1.50s")
-        await until(lambda: any("TTL of 'llm' is now 1.50s" in n for n in notes(app)))
+        await until(lambda: cell(app, "cache-table", "llm", "ttl") == "1.5s")
+        await until(lambda: any("TTL of 'llm' is now 1.5s" in n for n in notes(app)))
         # max size: a fraction is refused, a whole number goes through
         await pilot.press("m")
         await until(lambda: isinstance(app.screen, NumberModal))
