@@ -47,7 +47,7 @@ async def test_fleet_view_lists_sums_drills_acts_and_follows(
         await until(lambda: isinstance(app.screen, FleetScreen), 30)
         fleet = _fleet(app)
         await until(
-            lambda: len(fleet.feed.rows()) == 3 and all(m.stats for m in fleet.feed.ordered()), 10
+            lambda: len(fleet.feed.rows()) == 3 and all(m.stats for m in fleet.feed.ordered()), 30
         )
         assert {r["id"] for r in fleet.feed.rows()} == {e.id for e in three}
         assert fleet.header_text().startswith(" fleet · 3 engines")
