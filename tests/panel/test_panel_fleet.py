@@ -62,7 +62,7 @@ async def test_fleet_view_lists_sums_drills_acts_and_follows(
         # f on the cache total: confirmation names 3 engines; one engine refuses (read_only)
         app.set_focus(fleet.query_one("#fleet-totals"))
         await pilot.press("f")
-        await until(lambda: "on 3 engines" in str(getattr(app.screen, "message", "")), 30)
+        await until(lambda: "on 3 engines" in str(getattr(app.screen, "help_text", "")), 30)
         await pilot.press("y")
         await until(lambda: any("applied on 2 of 3; pid" in n for n in notes(app)), 30)
         assert any("read_only" in n for n in notes(app))
