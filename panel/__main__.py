@@ -41,6 +41,13 @@ def build_parser() -> argparse.ArgumentParser:
         " embedded demo: the panel waits and retries until an engine listens there.",
     )
     parser.add_argument(
+        "--engine",
+        metavar="SEL",
+        default=None,
+        help="open this engine of the host directly: its name, pid or id prefix"
+        " (without it: 1 live engine is opened, 2 or more show the Fleet view first)",
+    )
+    parser.add_argument(
         "--theme",
         metavar="NAME",
         default=None,
@@ -87,6 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         read_only=args.read_only,
         refresh=args.refresh,
         embed=True if args.demo else None,
+        engine=args.engine,
     )
     exit_on_signals(app)
     app.run()

@@ -77,6 +77,7 @@ class FlowdeckApp(App[None]):
         embed_options: dict[str, Any] | None = None,
         export_dir: Path | None = None,
         state: PanelState | None = None,
+        engine: str | None = None,
     ) -> None:
         """``embed`` None: start the demo engine only if no ``socket`` was given and
         nothing listens on the default one; True: always start it; False: never.
@@ -100,6 +101,15 @@ class FlowdeckApp(App[None]):
             changed=lambda: self.call_later(self._tick),
             embed_options=embed_options,
         )
+        # No socket named anywhere: find this host's engines first (panel.fleet.attach).
+        self.discover = socket is None and embed is None and not os.environ.get("FLOWDECK_SOCKET")
+        self.engine_selector = engine
+        self.fleet: Any = None  # panel.fleet.feed.FleetFeed once there is a fleet
+        self.fleet_position: tuple[int, int] | None = None  # (k, n): "2 of 3" in the header
+        if self.discover:
+            from flowdeck.panel.fleet import attach
+
+            self.feed.choose = lambda: attach.initial_target(self)
         self.operator = Operator(self, self.state, self.feed)
         self.export_dir = export_dir
         self.refresh_rate = refresh
@@ -147,6 +157,8 @@ class FlowdeckApp(App[None]):
             self.call_later(self._tick)
 
     async def on_unmount(self) -> None:
+        if self.fleet is not None:
+            await self.fleet.stop()
         await self.feed.close()
 
     # ---- themes -----------------------------------------------------------------------
@@ -190,6 +202,7 @@ class FlowdeckApp(App[None]):
             return
         header.paused = self.paused
         header.refresh_rate = self.refresh_rate
+        header.fleet_position = self.fleet_position
         header.update_from_state()
         stale = self.state.ever_connected and not self.state.connected
         if tabs.has_class("-stale") != stale:
@@ -258,6 +271,20 @@ class FlowdeckApp(App[None]):
         target = view.primary()
         if target is not None:
             target.focus()
+
+    def action_fleet(self) -> None:
+        """Back to the Fleet view (from one engine, or from the demo once one appeared)."""
+        if self.fleet is None or not self.fleet.members:
+            self.notify("No other engine on this host", title="Fleet")
+            return
+        from flowdeck.panel.fleet import attach
+
+        async def back() -> None:
+            path = await attach.show_fleet(self)
+            if path is not None:
+                await self.feed.run(path)
+
+        self.run_worker(back(), group="live", exclusive=True, exit_on_error=False)
 
     def action_help(self) -> None:
         self.push_screen(HelpModal(self.state.read_only))

@@ -8,7 +8,7 @@ stops it. The feed knows nothing of widgets: it reports through two callbacks.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
@@ -56,6 +56,8 @@ class Feed:
         self.live: LiveClient | None = None
         self.embedded: Any = None  # panel.embedded.EmbeddedEngine
         self.bad_updates = 0
+        self.choose: Callable[[], Awaitable[Path | None]] | None = None
+        """Picks the engine at start (the fleet's discovery); None: nothing found."""
 
     @property
     def connected(self) -> bool:
@@ -68,10 +70,18 @@ class Feed:
             raise ConnectionLost("not connected to the engine")
         return await live.call(method, params)
 
-    async def run(self) -> None:
-        """Follow the engine until cancelled (run as the app's single feed worker)."""
+    async def run(self, chosen: Path | None = None) -> None:
+        """Follow the engine (``chosen``, else the one ``choose`` picks, else the socket)
+        until cancelled (run as the app's single feed worker)."""
         path = self.socket
-        if self.embed == "always" or (self.embed == "auto" and not await engine_listening(path)):
+        if chosen is None and self.choose is not None:
+            chosen = await self.choose()
+        if chosen is not None:
+            path = chosen
+            if self.embedded is not None:  # leaving the demo for a real engine
+                await self.embedded.stop()
+                self.embedded = None
+        elif self.embed == "always" or (self.embed == "auto" and not await engine_listening(path)):
             embedded = await self._start_embedded()
             if embedded is None:
                 return

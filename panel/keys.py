@@ -38,6 +38,7 @@ KEYS: list[Key] = [
         short="Commands",
         palette=False,
     ),
+    Key("0", "fleet", "Fleet: every engine of this host", "0", group="Views"),
     Key("1", "view('overview')", "Overview", "1", group="Views"),
     Key("2", "view('caches')", "Caches table", "2", group="Views"),
     Key("3", "view('routers')", "Routers", "3", group="Views"),

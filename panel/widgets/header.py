@@ -32,6 +32,7 @@ class StatusHeader(Widget):
         self.state = state
         self.paused = False
         self.refresh_rate = 0.5
+        self.fleet_position: tuple[int, int] | None = None
 
     def update_from_state(self) -> None:
         st = self.state
@@ -81,6 +82,9 @@ class StatusHeader(Widget):
             (6, (f"{fmt.rate(st.eps)} ev/s", "$text-muted")),
             (7, (f"every {self.refresh_rate:g}s", "$text-muted")),
         ]
+        if self.fleet_position is not None:  # one engine of a fleet: "2 of 3"
+            k, n = self.fleet_position
+            segs.insert(2, (1, (f"{k} of {n} · 0 fleet", "$accent")))
         budget = width - sum(len(b[0]) + 1 for b in badges) - 1
         # The socket matters when attached to an engine of yours (not the embedded one);
         # it is shortened from the left before the low-priority segments are dropped.

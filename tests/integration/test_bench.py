@@ -36,6 +36,7 @@ def test_quick_bench_runs_and_writes_every_section(tmp_path: Path) -> None:
         "Scaling",
         "Seed scenarios",
         "Streaming",
+        "Fleet on one host",
     ):
         assert f"## {title}" in text, f"missing section {title!r}"
     assert "machine: " in text and "cores" in text

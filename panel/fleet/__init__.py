@@ -1,0 +1,1 @@
+"""The Fleet view: every live engine of this host, read from their ``stats`` only."""

@@ -1,0 +1,92 @@
+"""Which engine the panel shows: discovery at start, the Fleet view, switching engines.
+
+No explicit socket: 0 live engines -> the embedded demo (and a note with a one-key
+switch when a real engine appears later); 1 -> attach; 2 or more -> the Fleet view,
+whose Enter picks the engine to attach to. ``0`` returns to the Fleet view.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from flowdeck.engine.control import discovery as D
+from flowdeck.panel.fleet.feed import FleetFeed
+from flowdeck.panel.fleet.screen import FleetScreen
+from flowdeck.panel.state import PanelState
+
+if TYPE_CHECKING:
+    from flowdeck.panel.app import FlowdeckApp
+
+
+async def initial_target(app: FlowdeckApp) -> Path | None:
+    """The socket to attach to at start; None: nothing live here (the caller's default)."""
+    try:
+        engines = await D.discover()
+    except D.DiscoveryError as exc:
+        app.notify(str(exc), title="Cannot list this host's engines", severity="error")
+        return None
+    if app.engine_selector is not None:
+        try:
+            return position(app, D.select(engines, app.engine_selector), engines)
+        except D.SelectorError as exc:
+            app.notify(str(exc), title="--engine", severity="error", timeout=15)
+            if len(engines) < 2:
+                return None
+    if not engines:
+        watch_for_engines(app)
+        return None
+    if len(engines) == 1:
+        return engines[0].socket
+    return await show_fleet(app)
+
+
+def position(app: FlowdeckApp, chosen: D.LiveEngine, engines: list[D.LiveEngine]) -> Path:
+    ordered = sorted(engines, key=lambda e: (e.name, e.pid))
+    index = next(i for i, e in enumerate(ordered) if e.id == chosen.id)
+    app.fleet_position = (index + 1, len(ordered))
+    return chosen.socket
+
+
+async def show_fleet(app: FlowdeckApp) -> Path | None:
+    """Show the Fleet view until the operator picks an engine; its socket."""
+    feed = app.fleet
+    if feed is None:
+        feed = app.fleet = FleetFeed()
+        feed.start()
+    chosen = await app.push_screen_wait(
+        FleetScreen(feed, refresh=app.refresh_rate, read_only=app.state.read_only)
+    )
+    if chosen is None:
+        return None
+    members = feed.ordered()
+    index = next((i for i, m in enumerate(members) if str(m.engine.socket) == chosen), 0)
+    app.fleet_position = (index + 1, len(members))
+    reset_state(app, Path(chosen))
+    return Path(chosen)
+
+
+def reset_state(app: FlowdeckApp, path: Path) -> None:
+    """Forget the previous engine's data (views keep the same state object)."""
+    read_only = app.state.read_only_flag
+    PanelState.__init__(app.state, socket=str(path), read_only=read_only)
+
+
+def watch_for_engines(app: FlowdeckApp) -> None:
+    """While the demo runs: say once when a real engine appears on this host."""
+    feed = app.fleet = FleetFeed()
+    feed.start()
+    said = False
+
+    def check() -> None:
+        nonlocal said
+        if not said and feed.members:
+            said = True
+            m = feed.ordered()[0]
+            app.notify(
+                f"An engine started on this host: {m.engine.label()}. Press 0 to switch to it.",
+                title="Engine found",
+                timeout=30,
+            )
+
+    app.set_interval(1.0, check, name="fleet-watch")

@@ -1,0 +1,87 @@
+"""The Fleet view under Pilot against three real engines on real sockets (private runtime dir)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from flowdeck.engine import Engine
+from flowdeck.panel.app import FlowdeckApp
+from flowdeck.panel.fleet.screen import FleetScreen
+from tests.support.control import build_flows, control_settings
+from tests.support.panel import notes
+from tests.support.waiting import until
+
+
+@pytest.fixture
+async def three(sock_dir: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[list[Engine]]:
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(sock_dir))
+    monkeypatch.delenv("FLOWDECK_SOCKET", raising=False)
+    runtime = sock_dir / "flowdeck"
+    async with contextlib.AsyncExitStack() as stack:
+        engines = []
+        for i in range(3):
+            eng = Engine(control_settings(runtime, socket=None, name="web", read_only=i == 2))
+            flows = build_flows(eng)
+            await stack.enter_async_context(eng)
+            for n in range(i + 2):  # different counts per engine: sums are telling
+                await eng.run(flows["cache"], {"prompt": f"p{n % 2}"})
+            engines.append(eng)
+        yield engines
+
+
+def _fleet(app: FlowdeckApp) -> FleetScreen:
+    screen = app.screen
+    assert isinstance(screen, FleetScreen), type(screen).__name__
+    return screen
+
+
+async def test_fleet_view_lists_sums_drills_acts_and_follows(
+    three: list[Engine], tmp_path: Path
+) -> None:
+    app = FlowdeckApp(refresh=0.2, user_theme_dir=tmp_path / "themes")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(lambda: isinstance(app.screen, FleetScreen), 30)
+        fleet = _fleet(app)
+        await until(
+            lambda: len(fleet.feed.rows()) == 3 and all(m.stats for m in fleet.feed.ordered()), 30
+        )
+        assert {r["id"] for r in fleet.feed.rows()} == {e.id for e in three}
+        assert fleet.header_text().startswith(" fleet · 3 engines")
+
+        want = {
+            k: sum(e.caches["llm"].stats()[k] for e in three) for k in ("hits", "misses", "size")
+        }
+        await until(lambda: {k: fleet.feed.totals()["caches"]["llm"][k] for k in want} == want, 30)
+        routes = fleet.feed.totals()["routers"]["tiers"]["routes"]
+        assert sum(routes.values()) == sum(e.routers["tiers"].stats()["total"] for e in three)
+
+        # f on the cache total: confirmation names 3 engines; one engine refuses (read_only)
+        app.set_focus(fleet.query_one("#fleet-totals"))
+        await pilot.press("f")
+        await until(lambda: "on 3 engines" in str(getattr(app.screen, "help_text", "")), 30)
+        await pilot.press("y")
+        await until(lambda: any("applied on 2 of 3; pid" in n for n in notes(app)), 30)
+        assert any("read_only" in n for n in notes(app))
+        assert three[0].caches["llm"].stats()["size"] == 0
+        assert three[2].caches["llm"].stats()["size"] > 0  # the read-only engine kept it
+
+        # Enter drills into one engine: every view, its socket, "k of 3" in the header
+        app.set_focus(fleet.query_one("#fleet-engines"))
+        await pilot.press("enter")
+        await until(lambda: not isinstance(app.screen, FleetScreen), 30)
+        await until(lambda: app.state.connected, 30)
+        ids = {e.id: e for e in three}
+        assert app.state.engine.get("id") in ids
+        assert app.fleet_position is not None and app.fleet_position[1] == 3
+
+        await pilot.press("0")  # back to the fleet
+        await until(lambda: isinstance(app.screen, FleetScreen), 30)
+
+        # an engine that stops leaves the view without a restart
+        await three[1].close()
+        await until(lambda: len(_fleet(app).feed.rows()) == 2, 30)
+        await pilot.press("q")
