@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from textual.widgets import DataTable
 
 from flowdeck.engine import Engine
 from flowdeck.panel.app import FlowdeckApp
@@ -60,7 +61,10 @@ async def test_fleet_view_lists_sums_drills_acts_and_follows(
         assert sum(routes.values()) == sum(e.routers["tiers"].stats()["total"] for e in three)
 
         # f on the cache total: confirmation names 3 engines; one engine refuses (read_only)
-        app.set_focus(fleet.query_one("#fleet-totals"))
+        totals = fleet.query_one("#fleet-totals", DataTable)
+        app.set_focus(totals)
+        await until(lambda: "cache:llm" in totals.rows, 30)
+        totals.move_cursor(row=totals.get_row_index("cache:llm"))  # the operator highlights it
         await pilot.press("f")
         await until(lambda: "on 3 engines" in str(getattr(app.screen, "help_text", "")), 30)
         await pilot.press("y")
