@@ -102,6 +102,12 @@ class EventKind:
         "ttft_s (None before a first delta)",
         "total_s",
     )
+    AUDIT = _kind(
+        "audit",
+        "method",
+        'scope (`"socket"` / `"fleet"`)',
+        'result (`"applied"` / `"not_found"` / `"read_only"` / `"error"`)',
+    )
 
     ALL: tuple[str, ...] = tuple(EVENT_SPECS)
 

@@ -6,7 +6,7 @@ entries; that module says which words of a value are searchable.
 
 With Redis (``l2=True`` and an engine with ``redis_url``) the memory is write-through
 (:mod:`flowdeck.engine.stores.memory_replica`): every ``add`` / eviction / ``clear``
-reaches the hash ``flowdeck:memory:<namespace>`` before it returns, or waits in order
+reaches the hash ``<fleet>:memory:<namespace>`` before it returns, or waits in order
 for Redis to come back. On engine start the memory loads what Redis holds for its
 namespace, as older than anything added here; a ``clear`` also clears other engines'
 local copies. Entries added later by other engines are not pushed here.
@@ -17,7 +17,7 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from collections.abc import Container, Iterable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flowdeck.engine.context import Context
 from flowdeck.engine.errors import BadParams
@@ -30,6 +30,9 @@ from flowdeck.engine.stores.redis_link import RedisLink
 from flowdeck.engine.stores.word_index import WordIndex, query_words, words_of
 from flowdeck.engine.telemetry.events import EventKind
 from flowdeck.engine.telemetry.stats import LatencyWindow
+
+if TYPE_CHECKING:
+    from flowdeck.engine.primitives.host import Host
 
 _perf = time.perf_counter
 
@@ -77,6 +80,11 @@ class Memory(Primitive):
         self.adds = 0
         self.searches = 0
         self.search_latency = LatencyWindow(512)
+
+    def bind(self, host: Host) -> None:
+        super().bind(host)
+        if self._replica is not None:
+            self._replica.key = host.scope.memory_key(self.namespace)  # its fleet
 
     # ---- reads ------------------------------------------------------------------------
     @property
@@ -134,16 +142,17 @@ class Memory(Primitive):
         if link is not None and self._replica is not None:
             await self._replica.write(link, key, blob, evicted)
 
-    async def clear(self) -> int:
+    async def clear(self, *, announce: bool = True) -> int:
         """Remove every entry, here and in Redis; returns how many were here.
 
         Other engines' memories on the same namespace clear their local copy too
-        (a control message over Redis pub/sub).
+        (a control message over Redis pub/sub; not for a fleet command, which
+        reaches every engine itself: ``announce=False``).
         """
         n = self.clear_local()
         link = self._link()
         if link is not None and self._replica is not None:
-            await self._replica.clear(link)
+            await self._replica.clear(link, announce=announce)
         return n
 
     def clear_local(self) -> int:

@@ -102,12 +102,15 @@ class MemoryReplica:
             self.errors += 1
             self._queue(ops)
 
-    async def clear(self, link: RedisLink) -> None:
-        """Delete the hash (after any queued writes are void) and tell other engines."""
+    async def clear(self, link: RedisLink, *, announce: bool = True) -> None:
+        """Delete the hash (after any queued writes are void) and tell other engines
+        (not for a fleet command, which reaches every engine itself)."""
         self.attach(link)
         self._pending.clear()
         self._pending_clear = True
         await self._flush_pending()
+        if not announce:
+            return
         try:
             await link.publish({"op": "memory.clear", "namespace": self.namespace})
         except RedisUnavailable:

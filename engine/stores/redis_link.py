@@ -13,11 +13,15 @@ Timeouts are short (0.5 s connect and per operation) and redis-py's own retries 
 off: the caller is a cache that can always fall back to L1, so a slow answer is worse
 than none.
 
-Fleet-wide operator actions travel on the pub/sub channel ``flowdeck:control``:
+Fleet-wide operator actions travel on the fleet's pub/sub channel (``channel``, by
+default ``flowdeck:db0:control``; see :mod:`engine.fleet.scope`):
 :meth:`RedisLink.publish` sends a msgpack map stamped with this link's ``instance`` id,
 and one listener task per link hands every message from *other* links to the handlers
 registered with :meth:`RedisLink.on_control` (caches flush / re-time their L1, memories
 clear). Pub/sub is fire-and-forget: messages sent while a link is down are not replayed.
+A read-only link (``read_only=True``) drops the operator writes among them
+(:data:`FLEET_WRITES`) and counts them in ``refused``: a read-only engine changes nothing
+because a neighbour was told to.
 """
 
 from __future__ import annotations
@@ -43,7 +47,9 @@ from flowdeck.engine.telemetry.events import EventBus, EventKind
 
 T = TypeVar("T")
 
-CONTROL_CHANNEL = "flowdeck:control"
+CONTROL_CHANNEL = "flowdeck:db0:control"  # the default fleet on database 0
+# Control messages that change an engine's state: a read-only link never delivers them.
+FLEET_WRITES = frozenset({"cache.flush", "cache.set_ttl", "memory.clear"})
 
 # Errors that say "Redis is not reachable" (they trip the breaker); other RedisErrors
 # (a wrong type, a script error) are counted but do not.
@@ -72,10 +78,15 @@ class RedisLink:
         probe_max: float = 1.0,
         max_connections: int = 512,
         health_check_interval: int = 15,
+        channel: str = CONTROL_CHANNEL,
+        read_only: bool = False,
     ) -> None:
         if threshold < 1:
             raise ValueError(f"threshold must be >= 1, got {threshold!r}")
         self.url = url
+        self.channel = channel
+        self.read_only = read_only
+        self.refused = 0  # writes from the fleet a read-only link did not deliver
         self._bus = bus
         self.threshold = threshold
         self.timeout = timeout
@@ -215,7 +226,7 @@ class RedisLink:
         """Send ``message`` (a map of plain values) to every other link on this Redis;
         returns how many listeners received it. Raises :class:`RedisUnavailable`."""
         payload = msgpack.packb({**message, "origin": self.instance}, use_bin_type=True)
-        return await self.run(lambda c: c.publish(CONTROL_CHANNEL, payload))
+        return await self.run(lambda c: c.publish(self.channel, payload))
 
     def _start_listener(self) -> None:
         if self._closed or (self._listener is not None and not self._listener.done()):
@@ -237,7 +248,7 @@ class RedisLink:
                     if pubsub is None:
                         pubsub = self.client.pubsub(ignore_subscribe_messages=True)
                         try:
-                            await pubsub.subscribe(CONTROL_CHANNEL)
+                            await pubsub.subscribe(self.channel)
                         except BaseException:
                             with contextlib.suppress(Exception):
                                 await pubsub.aclose()
@@ -264,6 +275,9 @@ class RedisLink:
         except Exception:
             return  # not ours: someone else publishing on the channel
         if not isinstance(message, dict) or message.get("origin") == self.instance:
+            return
+        if self.read_only and message.get("op") in FLEET_WRITES:
+            self.refused += 1
             return
         for handler in list(self._control_handlers):
             try:
