@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import signal
+import subprocess
+import sys
 
 import redis.asyncio as aioredis
 
@@ -15,6 +18,7 @@ from flowdeck.engine.fleet.audit import read_stream
 from flowdeck.engine.fleet.reader import FleetReader
 from flowdeck.engine.fleet.scope import Scope
 from flowdeck.engine.fleet.sender import FleetSender
+from tests.support import ROOT
 from tests.support.redis_fleet import fleet_engine, spawn_engine, unique_fleet
 from tests.support.redis_server import RedisServer
 from tests.support.waiting import until
@@ -216,5 +220,54 @@ async def test_engines_in_processes_a_stopped_one_does_not_answer(
         for p in procs:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(p.pid, signal.SIGCONT)
+            p.terminate()
+            p.wait(10)
+
+
+def flowdeck(*argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "flowdeck.engine", *argv],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        cwd=str(ROOT),
+    )
+
+
+async def test_ls_and_ctl_through_redis(redis_server: RedisServer) -> None:
+    fleet = unique_fleet()
+    url = db_url(redis_server, 3)
+    procs = [spawn_engine(url, fleet, "web-1"), spawn_engine(url, fleet, "web-2", read_only=True)]
+    try:
+        ids = [p.stdout.readline().strip() for p in procs if p.stdout is not None]
+        reader = FleetReader.from_url(url, fleet)
+        try:
+            for _ in range(200):
+                if len(await reader.read()) == 2:
+                    break
+                await asyncio.sleep(0.05)
+        finally:
+            await reader.close()
+        ls = await asyncio.to_thread(flowdeck, "ls", "--redis", url, "--fleet", fleet, "--json")
+        assert ls.returncode == 0, ls.stderr
+        assert sorted(r["id"] for r in json.loads(ls.stdout)) == sorted(ids)
+        ctl = await asyncio.to_thread(
+            flowdeck, "ctl", "--redis", url, "--fleet", fleet, "cache.set_ttl", "name=llm", "ttl=5"
+        )
+        assert ctl.returncode == 1  # one engine is read-only: not applied everywhere
+        assert "applied on 1 of 2" in ctl.stderr and "read_only" in ctl.stderr
+        one = await asyncio.to_thread(
+            flowdeck, "ctl", "--redis", url, "--fleet", fleet, "--engine", "web-1",
+            "cache.set_max_size", "name=llm", "max_size=7",
+        )  # fmt: skip
+        assert one.returncode == 0, one.stderr
+        assert json.loads(one.stdout)["engines"][0]["after"] == 7
+        audit = await asyncio.to_thread(
+            flowdeck, "ctl", "--redis", url, "--fleet", fleet, "audit", "count=50"
+        )
+        methods = [r["method"] for r in json.loads(audit.stdout)]
+        assert methods.count("cache.set_ttl") == 3  # two engines + the sender's summary
+    finally:
+        for p in procs:
             p.terminate()
             p.wait(10)
