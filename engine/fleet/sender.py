@@ -224,16 +224,23 @@ class FleetSender:
                 got = await self.client.blpop([key], timeout=max(0.01, left))
                 if got is None:
                     break
-                answer = _decode_answer(got[1])
-                if answer is None or answer.get("command") != report.command:
-                    continue
-                eid = answer["engine"].get("id")
-                if eid in expected:
-                    report.answers[eid] = answer
-                else:
-                    report.strays.append(answer)
+                # Whatever else has arrived meanwhile, in the same round trip count.
+                rest = await self.client.lpop(key, len(expected)) or []
+                for blob in (got[1], *rest):
+                    self._take(report, expected, blob)
         finally:
             await self.client.delete(key)
+
+    @staticmethod
+    def _take(report: FleetReport, expected: set[str], blob: Any) -> None:
+        answer = _decode_answer(blob)
+        if answer is None or answer.get("command") != report.command:
+            return
+        eid = answer["engine"].get("id")
+        if eid in expected:
+            report.answers[eid] = answer
+        else:
+            report.strays.append(answer)
 
     async def _audit(self, report: FleetReport) -> None:
         rec = {
