@@ -13,7 +13,7 @@ import sys
 
 import redis.asyncio as aioredis
 
-from flowdeck.engine import Cache, Step
+from flowdeck.engine import Cache, Engine, Step
 from flowdeck.engine.fleet.audit import read_stream
 from flowdeck.engine.fleet.reader import FleetReader
 from flowdeck.engine.fleet.scope import Scope
@@ -271,3 +271,56 @@ async def test_ls_and_ctl_through_redis(redis_server: RedisServer) -> None:
         for p in procs:
             p.terminate()
             p.wait(10)
+
+
+async def test_redis_restart_under_load_heartbeats_resume_and_commands_reach_all(
+    redis_proc: RedisServer,
+) -> None:
+    fleet = unique_fleet()
+    url = redis_proc.url
+    async with (
+        fleet_engine(url, fleet, host="h1") as a,
+        fleet_engine(url, fleet, host="h2") as b,
+    ):
+        stop = asyncio.Event()
+        errors: list[BaseException] = []
+        served = 0
+
+        async def load(eng: Engine) -> None:
+            nonlocal served
+            i = 0
+            while not stop.is_set():
+                try:
+                    await eng.run(eng.caches["llm"], i % 50)
+                    served += 1
+                except BaseException as exc:  # a caller error is what must not happen
+                    errors.append(exc)
+                i += 1
+                await asyncio.sleep(0)
+
+        tasks = [asyncio.ensure_future(load(e)) for e in (a, b)]
+        try:
+            await until(lambda: a.fleet.heartbeat.sent >= 2 and b.fleet.heartbeat.sent >= 2)
+            redis_proc.kill()
+            await until(lambda: not a.redis.up and not b.redis.up)
+            skipped = a.fleet.heartbeat.skipped
+            await until(lambda: a.fleet.heartbeat.skipped > skipped)  # paused, not failing
+            redis_proc.start()  # same port, empty: heartbeats must come back by themselves
+            await until(lambda: a.redis.up and b.redis.up, within=20)
+            sent = (a.fleet.heartbeat.sent, b.fleet.heartbeat.sent)
+            await until(
+                lambda: a.fleet.heartbeat.sent > sent[0] and b.fleet.heartbeat.sent > sent[1]
+            )
+            await asyncio.wait_for(a.redis.subscribed.wait(), 10)
+            await asyncio.wait_for(b.redis.subscribed.wait(), 10)
+            sender = FleetSender.from_url(url, fleet)
+            try:
+                report = await sender.send("cache.set_ttl", {"name": "llm", "ttl": 3})
+            finally:
+                await sender.close()
+            assert report.ok, report.summary()
+            assert len(report.expected) == 2
+        finally:
+            stop.set()
+            await asyncio.gather(*tasks)
+        assert errors == [] and served > 0
