@@ -196,6 +196,7 @@ class Identity(TypedDict, total=False):
     socket: str | None
     redis: RedisState | None
     read_only: bool
+    fleet: str  # the fleet name (engine.fleet.scope)
 
 
 class Limits(TypedDict):
@@ -241,6 +242,7 @@ class CacheDescribe(TypedDict):
     ttl: float
     max_size: int
     l2: bool
+    sources: dict[str, str]  # setting -> "config" | "runtime" | "fleet"
     stats: CacheStats
 
 
@@ -269,6 +271,7 @@ class RouterDescribe(TypedDict):
     default: str | None
     pin: str | None
     providers: dict[str, list[str] | None]
+    sources: dict[str, str]  # setting -> "config" | "runtime" | "fleet"
     stats: RouterStats
 
 
@@ -344,6 +347,8 @@ class Snapshot(TypedDict):
     memories: dict[str, MemoryDescribe]
     providers: dict[str, dict[str, Any]]
     tiers: dict[str, list[str]]
+    fleet: dict[str, Any]  # FleetAgent.describe(): heartbeat, commands, overrides, audit
+    audit: list[dict[str, Any]]  # the newest audit records (engine.fleet.audit)
 
 
 class Stats(TypedDict):

@@ -135,7 +135,9 @@ class Cache(Primitive):
 
     def bind(self, host: Host) -> None:
         super().bind(host)
-        self._l2 = CacheL2(self.name, host.scope.cache_prefix(self.name))  # its fleet
+        name = self.name
+        assert name is not None  # Cache.__init__ requires one
+        self._l2 = CacheL2(name, host.scope.cache_prefix(name))  # the host's fleet
 
     # ---- the hot path -----------------------------------------------------------------
     async def open_stream(self, data: Any, ctx: Context) -> Any:

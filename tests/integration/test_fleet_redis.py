@@ -42,7 +42,12 @@ async def test_keys_and_channels_are_scoped_by_fleet_and_database(
         await asyncio.wait_for(ro.redis.subscribed.wait(), 10)
         for eng in (a, b, ro):
             await eng.run(eng.caches["llm"], "x")
-        assert a.caches["llm"]._prefix == f"{fleet}:cache:llm:"
+        await a.caches["llm"].wait_writes()
+        raw = aioredis.Redis.from_url(db_url(redis_server, 0))
+        try:
+            assert [k async for k in raw.scan_iter(match=f"{fleet}:cache:llm:*")] != []
+        finally:
+            await raw.aclose()
         await a.caches["llm"].flush()  # announced on fleet:db0:control only
         await until(lambda: ro.redis.refused == 1)
         assert b.caches["llm"].stats()["size"] == 1  # another database: untouched
