@@ -316,6 +316,10 @@ class MemoryStats(TypedDict):
     search_p50: float | None
     pending_l2: int
     l2_errors: int
+    remote_puts: int  # entries taken from other engines (announcements)
+    reconciles: int  # full HSCAN reads of the namespace (start, after an outage)
+    scan_retries: int
+    scan_failures: int
 
 
 class MemoryDescribe(TypedDict):

@@ -9,7 +9,7 @@ With Redis (``l2=True`` and an engine with ``redis_url``) the memory is write-th
 reaches the hash ``<fleet>:memory:<namespace>`` before it returns, or waits in order
 for Redis to come back. On engine start the memory loads what Redis holds for its
 namespace, as older than anything added here; a ``clear`` also clears other engines'
-local copies. Entries added later by other engines are not pushed here.
+local copies, and an entry another engine adds arrives here by announcement.
 """
 
 from __future__ import annotations
@@ -190,6 +190,15 @@ class Memory(Primitive):
         for key, (_, value, _, added_at) in self._entries.items():
             yield key, value, added_at
 
+    def take_remote(self, key: str, value: Any, added_at: float) -> bool:
+        """Another engine added ``key``: take it (indexed for search) unless the entry
+        here is as new. Evictions it causes stay local (Redis keeps those entries)."""
+        mine = self._entries.get(key)
+        if mine is not None and mine[3] >= added_at:
+            return False
+        self._put(key, value, added_at)
+        return True
+
     def reload(self, loaded: list[tuple[float, str, Any]], skip: Container[str]) -> None:
         """Rebuild in age order: what Redis held is older than anything added here.
 
@@ -254,6 +263,10 @@ class Memory(Primitive):
             "search_p50": self.search_latency.quantile(0.5),
             "pending_l2": rep.pending if rep is not None else 0,
             "l2_errors": rep.errors if rep is not None else 0,
+            "remote_puts": rep.remote_puts if rep is not None else 0,
+            "reconciles": rep.reconciles if rep is not None else 0,
+            "scan_retries": rep.scan_retries if rep is not None else 0,
+            "scan_failures": rep.scan_failures if rep is not None else 0,
         }
 
     def describe(self) -> dict[str, Any]:
