@@ -29,7 +29,6 @@ from flowdeck.engine.fleet.sender import DEFAULT_WAIT, FleetSender
 from flowdeck.engine.fleet.writes import FLEET_METHODS
 
 
-
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--redis", required=True, metavar="URL", help="the fleet's Redis")
     parser.add_argument("--fleet", default=DEFAULT_FLEET, help="fleet name (default flowdeck)")

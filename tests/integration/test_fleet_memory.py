@@ -11,7 +11,7 @@ import redis.asyncio as aioredis
 
 from flowdeck.engine import Engine, EngineSettings, Memory
 from flowdeck.engine.stores import codec
-from tests.support.fleet import unique_fleet
+from tests.support.redis_fleet import unique_fleet
 from tests.support.redis_server import RedisServer
 from tests.support.waiting import until
 
