@@ -19,6 +19,7 @@ from typing import Any
 import msgpack
 from redis.asyncio import Redis
 
+from flowdeck.engine.fleet.packing import unpack_map
 from flowdeck.engine.fleet.scope import Scope
 from flowdeck.engine.stores.redis_link import RedisLink, RedisUnavailable
 from flowdeck.engine.telemetry.events import EventBus, EventKind
@@ -119,13 +120,7 @@ async def read_stream(client: Redis, where: Scope, count: int = 100) -> list[dic
     rows = await client.xrevrange(where.audit, count=count) or []
     out = []
     for _id, fields in reversed(list(rows)):
-        blob = fields.get(b"r") if isinstance(fields, dict) else None
-        if not isinstance(blob, bytes) or len(blob) > 1 << 16:
-            continue
-        try:
-            rec = msgpack.unpackb(blob, raw=False)
-        except Exception:
-            continue
-        if isinstance(rec, dict):
+        rec = unpack_map(fields.get(b"r") if isinstance(fields, dict) else None)
+        if rec is not None:
             out.append(rec)
     return out

@@ -21,6 +21,7 @@ import msgpack
 
 from flowdeck.engine.control import methods as M
 from flowdeck.engine.control import protocol as P
+from flowdeck.engine.fleet.packing import unpack_map
 from flowdeck.engine.fleet.writes import STICKY, apply_setting, exists_in, setting_key
 
 MAX_OVERRIDES = 10_000  # fields read from the hash (it holds one per setting, not per write)
@@ -42,13 +43,8 @@ def pack_override(
 
 def unpack_override(blob: Any) -> dict[str, Any] | None:
     """A stored override, or None if the value is not a well-formed one."""
-    if not isinstance(blob, bytes) or len(blob) > 1 << 16:
-        return None
-    try:
-        rec = msgpack.unpackb(blob, raw=False)
-    except Exception:
-        return None
-    if not isinstance(rec, dict) or rec.get("method") not in STICKY:
+    rec = unpack_map(blob)
+    if rec is None or rec.get("method") not in STICKY:
         return None
     if not isinstance(rec.get("params"), dict) or not isinstance(rec.get("version"), int):
         return None

@@ -17,9 +17,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import msgpack
 from redis.asyncio import Redis
 
+from flowdeck.engine.fleet.packing import unpack_map
 from flowdeck.engine.fleet.scope import DEFAULT_FLEET, Scope
 
 STALE_INTERVALS = 2.5  # a beat older than this many intervals is stale
@@ -100,13 +100,8 @@ def rate(now: dict[str, Any], before: dict[str, Any] | None) -> dict[str, float]
 
 def decode_beat(engine_id: str, blob: Any, now: float) -> FleetEngine | None:
     """A heartbeat payload as a :class:`FleetEngine`, or None if it is not one of ours."""
-    if not isinstance(blob, bytes) or len(blob) > MAX_PAYLOAD:
-        return None
-    try:
-        body = msgpack.unpackb(blob, raw=False, strict_map_key=False)
-    except Exception:
-        return None
-    if not isinstance(body, dict):
+    body = unpack_map(blob, MAX_PAYLOAD)
+    if body is None:
         return None
     ident, stats = body.get("identity"), body.get("stats")
     seen, interval = body.get("time"), body.get("interval")

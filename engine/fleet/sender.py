@@ -27,6 +27,7 @@ from flowdeck.engine.errors import BadParams
 from flowdeck.engine.fleet import audit
 from flowdeck.engine.fleet.commands import APPLIED, FLEET_COMMAND, OVERRIDE_DROP
 from flowdeck.engine.fleet.overrides import pack_override, unpack_override
+from flowdeck.engine.fleet.packing import unpack_map
 from flowdeck.engine.fleet.reader import FleetEngine, FleetReader
 from flowdeck.engine.fleet.scope import DEFAULT_FLEET, Scope
 from flowdeck.engine.fleet.writes import FLEET_METHODS, STICKY, setting_key
@@ -261,12 +262,7 @@ class FleetSender:
 
 
 def _decode_answer(blob: Any) -> dict[str, Any] | None:
-    if not isinstance(blob, bytes) or len(blob) > 1 << 16:
-        return None
-    try:
-        answer = msgpack.unpackb(blob, raw=False)
-    except Exception:
-        return None
-    if not isinstance(answer, dict) or not isinstance(answer.get("engine"), dict):
+    answer = unpack_map(blob)
+    if answer is None or not isinstance(answer.get("engine"), dict):
         return None
     return answer
