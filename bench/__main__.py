@@ -39,6 +39,7 @@ def _machine() -> str:
 async def _run(quick: bool, only: set[str] | None) -> list[Section]:
     from bench.bench_cache import bench_l1, bench_l2, bench_single_flight
     from bench.bench_fleet import bench_fleet
+    from bench.bench_redis_fleet import bench_redis_fleet
     from bench.bench_memory import bench_memory
     from bench.bench_router_parallel import bench_parallel, bench_router
     from bench.bench_scaling import bench_scaling
@@ -67,6 +68,7 @@ async def _run(quick: bool, only: set[str] | None) -> list[Section]:
     ]
     if url:
         plan.insert(1, ("cache", lambda: bench_l2(quick, url)))
+        plan.append(("redis-fleet", lambda: bench_redis_fleet(quick, url)))
     sections = []
     try:
         for group, make in plan:
@@ -91,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
         "--only",
         default="",
         help="comma-separated groups: cache,router,parallel,memory,telemetry,scaling,"
-        "scenarios,streaming,fleet",
+        "scenarios,streaming,fleet,redis-fleet",
     )
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--output", type=Path, default=None, help="also write the table to FILE")

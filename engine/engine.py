@@ -14,6 +14,8 @@ import aiohttp
 
 from flowdeck.engine.context import Context
 from flowdeck.engine.errors import EngineAlreadyRunning, RegistrationError
+from flowdeck.engine.fleet.agent import FleetAgent
+from flowdeck.engine.fleet.scope import Scope
 from flowdeck.engine.primitives.base import Primitive
 from flowdeck.engine.primitives.cache import Cache
 from flowdeck.engine.primitives.host import Closes, Configurable, Starts
@@ -60,11 +62,13 @@ class Engine:
         self.name = settings.name
         self.id = secrets.token_hex(8)  # new per process start: a restart is a new engine
         self.host = settings.host
+        self.scope = Scope.of(settings.fleet, settings.redis_url)
         self.bus = EventBus(settings.event_ring)
         self.started_at = time.time()
         self.pid = os.getpid()
         self.version = __version__
         self.read_only = settings.read_only
+        self.fleet = FleetAgent(self)  # setting sources + audit; heartbeats etc. with Redis
         self.session: aiohttp.ClientSession | None = None
         self.redis: RedisLink | None = None  # when redis_url is set
         self.providers: dict[str, ProviderClient] = {}
@@ -108,8 +112,14 @@ class Engine:
             if s.redis_url:
                 from flowdeck.engine.stores.redis_link import RedisLink
 
-                self.redis = RedisLink(s.redis_url, self.bus)
+                self.redis = RedisLink(
+                    s.redis_url,
+                    self.bus,
+                    channel=self.scope.control_channel,
+                    read_only=s.read_only,
+                )
                 await self.redis.start()
+                await self.fleet.start(self.redis)  # overrides apply before we serve
             if s.control:
                 await self._start_control()
             if s.metrics_port:
@@ -168,6 +178,8 @@ class Engine:
                 if isinstance(prim, Closes):
                     with contextlib.suppress(Exception):
                         await prim.aclose()
+            with contextlib.suppress(Exception):
+                await self.fleet.close()
             if self.redis is not None:
                 with contextlib.suppress(Exception):
                     await self.redis.close()
@@ -232,6 +244,7 @@ class Engine:
                 if isinstance(prim, cls):
                     getattr(self, attr)[name] = prim
                     break
+            self.fleet.registered(prim)  # config values noted, fleet overrides applied
         return flow
 
     async def run(self, flow: Primitive, data: Any, ctx: Context | None = None) -> Any:
@@ -276,6 +289,7 @@ class Engine:
             "version": self.version,
             "protocol": PROTOCOL_VERSION,
             "started": self.started_at,  # the name before identity had started_at
+            "fleet": self.scope.fleet,
             "uptime": time.time() - self.started_at,
             "socket": str(self.control.path) if self.control is not None else None,
             "redis": self.redis.describe() if self.redis is not None else None,
@@ -306,6 +320,8 @@ class Engine:
             "memories": {n: m.describe() for n, m in self.memories.items()},
             "providers": {n: p.health() for n, p in self.providers.items()},
             "tiers": {t: list(v) for t, v in self.settings.tiers.items()},
+            "fleet": self.fleet.describe(),
+            "audit": self.fleet.audit.recent(),
         }
 
     def stats(self) -> dict[str, Any]:

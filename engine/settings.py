@@ -33,6 +33,7 @@ from pydantic_settings import (
 from pydantic_settings import SettingsError as _SourceError
 
 from flowdeck.engine.errors import SettingsError
+from flowdeck.engine.fleet.scope import check_fleet_name, redis_db
 
 ProviderKind = Literal["openai", "anthropic", "ollama", "simulated"]
 
@@ -180,6 +181,13 @@ class EngineSettings(BaseSettings):
         default=None,
         description="control socket path; unset: <name>.<pid>.sock in the runtime directory",
     )
+    fleet: str = Field(
+        default="flowdeck",
+        description="fleet name: scopes every Redis key and channel (with the Redis DB)",
+    )
+    fleet_interval: float = Field(
+        default=1.0, ge=0.05, le=60, description="seconds between fleet heartbeats"
+    )
     control: bool = Field(default=True, description="serve the control socket")
     read_only: bool = False
     metrics_port: int | None = Field(default=None, ge=1, le=65535)
@@ -195,6 +203,19 @@ class EngineSettings(BaseSettings):
             return None
         if not v.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError(f"must be a redis://, rediss:// or unix:// URL, got {v!r}")
+        redis_db(v)  # a database that is not a number fails here, not at connect
+        return v
+
+    @field_validator("fleet")
+    @classmethod
+    def _fleet(cls, v: str) -> str:
+        return check_fleet_name(v)
+
+    @field_validator("fleet_interval")
+    @classmethod
+    def _interval(cls, v: float) -> float:
+        if not math.isfinite(v):
+            raise ValueError(f"must be a finite number, got {v!r}")
         return v
 
     def model_post_init(self, __context: Any) -> None:

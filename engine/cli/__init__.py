@@ -11,6 +11,8 @@ USAGE = """usage: flowdeck {serve,ls,ctl,demo} ...
   serve [--config FILE] [--socket PATH] [--demo] [--workers N]   run headless engine(s)
   ls [--json]                                                    list this host's live engines
   ctl [--engine SEL | --all | --socket PATH] METHOD [key=value]  call one control method
+  ls --redis URL [--fleet NAME] [--json]                         every engine on that Redis
+  ctl --redis URL [--engine SEL] METHOD [key=value ...]          an acknowledged fleet command
   demo [--duration S] ...                                        run the demo workload
 """
 
@@ -21,6 +23,11 @@ def main(argv: list[str] | None = None) -> int:
         print(USAGE, end="")
         return EXIT_OK if args else EXIT_UNAVAILABLE
     cmd, rest = args[0], args[1:]
+    if cmd in ("ls", "ctl") and any(a == "--redis" or a.startswith("--redis=") for a in rest):
+        from flowdeck.engine.cli.ctl import parse_params
+        from flowdeck.engine.fleet import cli  # the fleet of every host, through Redis
+
+        return cli.ls_main(rest) if cmd == "ls" else cli.ctl_main(rest, parse_params)
     if cmd == "ctl":
         from flowdeck.engine.cli.ctl import ctl_main
 

@@ -18,7 +18,7 @@ import msgpack
 
 from flowdeck.engine.control import methods as M
 from flowdeck.engine.control import protocol as P
-from flowdeck.engine.control.security import peer_uid_allowed
+from flowdeck.engine.control.security import peer_cred, peer_uid_allowed
 
 if TYPE_CHECKING:
     from flowdeck.engine.control.server import ControlServer
@@ -174,7 +174,12 @@ class Connection(asyncio.Protocol):
             if entry.write and self.engine.read_only:
                 raise P.ControlError(P.READ_ONLY, f"{entry.name}: the engine is read-only")
             args = entry.validate(M.V.Params(entry.name, raw), self.server.exists)
-            result = entry.handler(self, args)
+            if entry.write:  # audited, and its setting marked "runtime"
+                result = self.engine.fleet.socket_write(
+                    entry.name, args, self.actor(), lambda: entry.handler(self, args)
+                )
+            else:
+                result = entry.handler(self, args)
         except Exception as exc:
             self.respond(msgid, self._error(method, exc), None)
             return
@@ -207,6 +212,18 @@ class Connection(asyncio.Protocol):
             self.server.errors.failed(str(method), exc)
             err = P.ControlError(P.INTERNAL, f"{type(exc).__name__}: {exc}")
         return err.to_wire()
+
+    def actor(self) -> dict[str, Any]:
+        """Who sent a write: the peer's uid and pid (SO_PEERCRED) and its hello name."""
+        sock = self.transport.get_extra_info("socket") if self.transport is not None else None
+        cred = None
+        if sock is not None:
+            try:
+                cred = peer_cred(sock)
+            except OSError:
+                cred = None
+        pid, uid = cred if cred is not None else (None, None)
+        return {"uid": uid, "pid": pid, "host": self.engine.host, "client": self.client_name}
 
     def respond(self, msgid: int, error: Any, result: Any) -> None:
         if self.closed or self.transport is None:

@@ -102,6 +102,12 @@ class EventKind:
         "ttft_s (None before a first delta)",
         "total_s",
     )
+    AUDIT = _kind(
+        "audit",
+        "method",
+        'scope (`"socket"` / `"fleet"`)',
+        'result (`"applied"` / `"not_found"` / `"read_only"` / `"error"`)',
+    )
 
     ALL: tuple[str, ...] = tuple(EVENT_SPECS)
 
@@ -190,6 +196,7 @@ class Identity(TypedDict, total=False):
     socket: str | None
     redis: RedisState | None
     read_only: bool
+    fleet: str  # the fleet name (engine.fleet.scope)
 
 
 class Limits(TypedDict):
@@ -235,6 +242,7 @@ class CacheDescribe(TypedDict):
     ttl: float
     max_size: int
     l2: bool
+    sources: dict[str, str]  # setting -> "config" | "runtime" | "fleet"
     stats: CacheStats
 
 
@@ -263,6 +271,7 @@ class RouterDescribe(TypedDict):
     default: str | None
     pin: str | None
     providers: dict[str, list[str] | None]
+    sources: dict[str, str]  # setting -> "config" | "runtime" | "fleet"
     stats: RouterStats
 
 
@@ -307,6 +316,10 @@ class MemoryStats(TypedDict):
     search_p50: float | None
     pending_l2: int
     l2_errors: int
+    remote_puts: int  # entries taken from other engines (announcements)
+    reconciles: int  # full HSCAN reads of the namespace (start, after an outage)
+    scan_retries: int
+    scan_failures: int
 
 
 class MemoryDescribe(TypedDict):
@@ -338,6 +351,8 @@ class Snapshot(TypedDict):
     memories: dict[str, MemoryDescribe]
     providers: dict[str, dict[str, Any]]
     tiers: dict[str, list[str]]
+    fleet: dict[str, Any]  # FleetAgent.describe(): heartbeat, commands, overrides, audit
+    audit: list[dict[str, Any]]  # the newest audit records (engine.fleet.audit)
 
 
 class Stats(TypedDict):

@@ -33,14 +33,20 @@ def check_peer(uid: int, *, own_uid: int | None = None) -> bool:
     return uid == own or uid == 0
 
 
-def peer_uid(sock: socket.socket) -> int | None:
-    """The peer's uid from ``SO_PEERCRED`` (None where the platform lacks it)."""
+def peer_cred(sock: socket.socket) -> tuple[int, int] | None:
+    """The peer's ``(pid, uid)`` from ``SO_PEERCRED`` (None where the platform lacks it)."""
     opt = getattr(socket, "SO_PEERCRED", None)
     if opt is None:
         return None
     raw = sock.getsockopt(socket.SOL_SOCKET, opt, _CRED.size)
-    _pid, uid, _gid = _CRED.unpack(raw)
-    return uid
+    pid, uid, _gid = _CRED.unpack(raw)
+    return pid, uid
+
+
+def peer_uid(sock: socket.socket) -> int | None:
+    """The peer's uid from ``SO_PEERCRED`` (None where the platform lacks it)."""
+    cred = peer_cred(sock)
+    return None if cred is None else cred[1]
 
 
 def peer_uid_allowed(sock: socket.socket) -> bool:

@@ -5,7 +5,8 @@ then the inner primitive. An L2 hit fills L1; a computed result goes to both.
 
 - Keys: the stable digest of the input (:func:`engine.stores.keys.digest`), or of
   ``key(data)`` when a key function is given; the Redis layout (one prefix per cache,
-  records, SCAN + UNLINK flush, re-timing) is :mod:`flowdeck.engine.stores.cache_l2`.
+  records, SCAN + UNLINK flush, re-timing) is :mod:`flowdeck.engine.stores.cache_l2`;
+  keys are ``<fleet>:cache:<name>:<digest>`` (:mod:`flowdeck.engine.fleet.scope`).
 - Single-flight: concurrent misses on one key share one call of the inner primitive.
   Every waiter gets its result or its exception (nothing is cached on error).
   Callers wait through ``asyncio.shield``: cancelling one waiter never cancels the
@@ -17,7 +18,7 @@ then the inner primitive. An L2 hit fills L1; a computed result goes to both.
   open, or a value msgpack cannot encode) is counted in ``l2_errors`` and the cache
   goes on with L1 alone; the caller never sees a Redis exception.
 - Fleet: on an engine with Redis, ``flush()`` and ``set_ttl()`` are announced on the
-  ``flowdeck:control`` channel; same-named caches on other engines clear / re-time
+  fleet's control channel; same-named caches on other engines clear / re-time
   their L1 (the sender has already done L2).
 - Counting: every call is one of a hit (``hits_l1`` / ``hits_l2``), a miss (the inner
   ran) or ``coalesced`` (waited for another caller's miss); ``hit_rate`` is hits over
@@ -50,6 +51,7 @@ from flowdeck.engine.telemetry.events import EventKind
 from flowdeck.engine.telemetry.stats import LatencyWindow
 
 if TYPE_CHECKING:
+    from flowdeck.engine.primitives.host import Host
     from flowdeck.engine.settings import CacheSettings
 
 _perf = time.perf_counter
@@ -130,6 +132,12 @@ class Cache(Primitive):
         self.l2_errors = 0
         self.time_saved = 0.0
         self.cost_saved = 0.0
+
+    def bind(self, host: Host) -> None:
+        super().bind(host)
+        name = self.name
+        assert name is not None  # Cache.__init__ requires one
+        self._l2 = CacheL2(name, host.scope.cache_prefix(name))  # the host's fleet
 
     # ---- the hot path -----------------------------------------------------------------
     async def open_stream(self, data: Any, ctx: Context) -> Any:
@@ -314,26 +322,28 @@ class Cache(Primitive):
         self._bus.emit2(_L2_ERROR, self.name, str(exc)[:200])
 
     # ---- operator actions -------------------------------------------------------------
-    async def flush(self) -> dict[str, Any]:
+    async def flush(self, *, l2: bool = True, announce: bool = True) -> dict[str, Any]:
         """Drop every entry: L1, and this cache's keys in Redis (SCAN + UNLINK).
 
         Returns ``{"name", "l1", "l2"}``: counts removed (``l2`` is None without Redis
-        or when Redis could not be reached).
+        or when Redis could not be reached). A fleet command, which reaches every engine
+        itself, passes ``announce=False`` (and ``l2=False`` on all engines but one).
         """
         self._new_generation()
         n1 = self._store.clear()
         n2: int | None = None
-        link = self._link()
+        link = self._link() if l2 else None
         if link is not None:
             try:
                 n2 = await self._l2.flush(link)
             except RedisUnavailable as exc:
                 self._l2_failed(exc)
         self._bus.emit3(_FLUSH, self.name, n1, n2 or 0)
-        await self._announce({"op": "cache.flush", "name": self.name})
+        if announce:
+            await self._announce({"op": "cache.flush", "name": self.name})
         return {"name": self.name, "l1": n1, "l2": n2}
 
-    def set_ttl(self, ttl: float) -> dict[str, Any]:
+    def set_ttl(self, ttl: float, *, l2: bool = True, announce: bool = True) -> dict[str, Any]:
         """Change the TTL of stored and future entries; a shorter one expires old ones now.
 
         L1 is updated at once. L2 reads check the new TTL at once too; the Redis
@@ -341,14 +351,15 @@ class Cache(Primitive):
         """
         ttl = check_ttl(ttl)
         expired = self._apply_ttl(ttl)
-        link = self._link()
+        link = self._link() if l2 else None
         with contextlib.suppress(RuntimeError):  # no running loop: reads still check
             asyncio.get_running_loop()
             if link is not None:
                 if self._retime is not None and not self._retime.done():
                     self._retime.cancel()
                 self._retime = link.spawn(self._l2_retime(link, ttl))
-            self._spawn(self._announce({"op": "cache.set_ttl", "name": self.name, "ttl": ttl}))
+            if announce:
+                self._spawn(self._announce({"op": "cache.set_ttl", "name": self.name, "ttl": ttl}))
         return {"name": self.name, "ttl": ttl, "expired": expired}
 
     def _apply_ttl(self, ttl: float) -> int:
@@ -486,6 +497,7 @@ class Cache(Primitive):
             "max_size": self.max_size,
             "l2": self.l2,
             "stats": self.stats(),
+            "sources": self._sources(),
         }
 
     def children(self) -> tuple[Primitive, ...]:

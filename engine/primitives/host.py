@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
+    from flowdeck.engine.fleet.scope import Scope
     from flowdeck.engine.primitives.base import Primitive
     from flowdeck.engine.providers.client import ProviderClient
     from flowdeck.engine.settings import CacheSettings, EngineSettings
@@ -42,6 +43,11 @@ class Host(Protocol):
     @property
     def settings(self) -> EngineSettings:
         """Configuration lookups (provider names, tiers)."""
+        ...
+
+    @property
+    def scope(self) -> Scope:
+        """The fleet's Redis key and channel names (engine.fleet.scope)."""
         ...
 
 

@@ -6,10 +6,10 @@ entries; that module says which words of a value are searchable.
 
 With Redis (``l2=True`` and an engine with ``redis_url``) the memory is write-through
 (:mod:`flowdeck.engine.stores.memory_replica`): every ``add`` / eviction / ``clear``
-reaches the hash ``flowdeck:memory:<namespace>`` before it returns, or waits in order
+reaches the hash ``<fleet>:memory:<namespace>`` before it returns, or waits in order
 for Redis to come back. On engine start the memory loads what Redis holds for its
 namespace, as older than anything added here; a ``clear`` also clears other engines'
-local copies. Entries added later by other engines are not pushed here.
+local copies, and an entry another engine adds arrives here by announcement.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from collections.abc import Container, Iterable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flowdeck.engine.context import Context
 from flowdeck.engine.errors import BadParams
@@ -30,6 +30,9 @@ from flowdeck.engine.stores.redis_link import RedisLink
 from flowdeck.engine.stores.word_index import WordIndex, query_words, words_of
 from flowdeck.engine.telemetry.events import EventKind
 from flowdeck.engine.telemetry.stats import LatencyWindow
+
+if TYPE_CHECKING:
+    from flowdeck.engine.primitives.host import Host
 
 _perf = time.perf_counter
 
@@ -77,6 +80,11 @@ class Memory(Primitive):
         self.adds = 0
         self.searches = 0
         self.search_latency = LatencyWindow(512)
+
+    def bind(self, host: Host) -> None:
+        super().bind(host)
+        if self._replica is not None:
+            self._replica.key = host.scope.memory_key(self.namespace)  # its fleet
 
     # ---- reads ------------------------------------------------------------------------
     @property
@@ -134,16 +142,17 @@ class Memory(Primitive):
         if link is not None and self._replica is not None:
             await self._replica.write(link, key, blob, evicted)
 
-    async def clear(self) -> int:
+    async def clear(self, *, announce: bool = True) -> int:
         """Remove every entry, here and in Redis; returns how many were here.
 
         Other engines' memories on the same namespace clear their local copy too
-        (a control message over Redis pub/sub).
+        (a control message over Redis pub/sub; not for a fleet command, which
+        reaches every engine itself: ``announce=False``).
         """
         n = self.clear_local()
         link = self._link()
         if link is not None and self._replica is not None:
-            await self._replica.clear(link)
+            await self._replica.clear(link, announce=announce)
         return n
 
     def clear_local(self) -> int:
@@ -180,6 +189,15 @@ class Memory(Primitive):
     def records(self) -> Iterator[tuple[str, Any, float]]:
         for key, (_, value, _, added_at) in self._entries.items():
             yield key, value, added_at
+
+    def take_remote(self, key: str, value: Any, added_at: float) -> bool:
+        """Another engine added ``key``: take it (indexed for search) unless the entry
+        here is as new. Evictions it causes stay local (Redis keeps those entries)."""
+        mine = self._entries.get(key)
+        if mine is not None and mine[3] >= added_at:
+            return False
+        self._put(key, value, added_at)
+        return True
 
     def reload(self, loaded: list[tuple[float, str, Any]], skip: Container[str]) -> None:
         """Rebuild in age order: what Redis held is older than anything added here.
@@ -245,6 +263,10 @@ class Memory(Primitive):
             "search_p50": self.search_latency.quantile(0.5),
             "pending_l2": rep.pending if rep is not None else 0,
             "l2_errors": rep.errors if rep is not None else 0,
+            "remote_puts": rep.remote_puts if rep is not None else 0,
+            "reconciles": rep.reconciles if rep is not None else 0,
+            "scan_retries": rep.scan_retries if rep is not None else 0,
+            "scan_failures": rep.scan_failures if rep is not None else 0,
         }
 
     def describe(self) -> dict[str, Any]:

@@ -227,5 +227,6 @@ class Router(Primitive):
             "default": self.default,
             "pin": self.pinned,
             "providers": {r: self.providers_of(r) for r in self.routes},
+            "sources": self._sources(),
             "stats": self.stats(),
         }

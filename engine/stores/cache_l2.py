@@ -26,8 +26,8 @@ class CacheL2:
 
     __slots__ = ("pattern", "prefix")
 
-    def __init__(self, name: str) -> None:
-        self.prefix = f"flowdeck:cache:{name}:"
+    def __init__(self, name: str, prefix: str | None = None) -> None:
+        self.prefix = f"flowdeck:cache:{name}:" if prefix is None else prefix
         self.pattern = glob_escape(self.prefix) + "*"  # matches this cache's keys only
 
     async def get(self, link: RedisLink, key: str) -> tuple[Any, float, float, float] | None:

@@ -11,6 +11,14 @@ loses no entry (after an outage, local entries a restarted Redis lacks are writt
 back too). On start the replica loads what Redis holds for the namespace, as older
 than anything added locally; a ``clear`` also clears the local copies of other
 engines on the namespace (pub/sub).
+
+Across engines: every write-through add is announced in the same round trip (a
+PUBLISH in the pipeline, ``op: "memory.put"``, with the record when it is small), so
+another engine's memory on the namespace takes the entry (and indexes it for search)
+within a round trip; a large record is fetched with one HGET. Reading the hash
+(the load at start, and the reconciliation after an outage that finds which local
+entries a restarted Redis lacks) pages through it with HSCAN, one page per call, each
+page retried with backoff: never one HKEYS / HGETALL over a 200k-field hash.
 """
 
 from __future__ import annotations
@@ -27,6 +35,9 @@ from flowdeck.engine.stores.redis_link import RedisLink, RedisUnavailable
 
 DELETE: Any = object()  # a pending removal
 DRAIN_BATCH = 500
+SCAN_PAGE = 1000  # fields per HSCAN call
+SCAN_RETRIES = 5  # attempts per page before a read gives up (counted)
+ANNOUNCE_MAX = 8192  # bytes of a record carried in its announcement; larger ones: HGET
 RETRY_MIN, RETRY_MAX = 0.05, 1.0  # seconds between drain attempts while Redis is "up"
 
 Op = tuple[str, Any]  # (key, encoded record | DELETE)
@@ -46,6 +57,10 @@ class ReplicatedStore(Protocol):
 
     def clear_local(self) -> int:
         """Drop every local entry (another engine cleared the namespace)."""
+        ...
+
+    def take_remote(self, key: str, value: Any, added_at: float) -> bool:
+        """An entry another engine added: keep it unless ours is as new (no Redis write)."""
         ...
 
 
@@ -71,6 +86,11 @@ class MemoryReplica:
         self._remove_listener: Callable[[], None] | None = None
         self._remove_control: Callable[[], None] | None = None
         self.errors = 0
+        self.remote_puts = 0  # entries taken from other engines' announcements
+        self.reconciles = 0  # full reads of the hash after start or an outage
+        self.scan_pages = 0
+        self.scan_retries = 0
+        self.scan_failures = 0  # reads that gave up after SCAN_RETRIES on one page
 
     @property
     def pending(self) -> int:
@@ -96,18 +116,24 @@ class MemoryReplica:
         if self._pending or self._pending_clear or not link.up:
             self._queue(ops)
             return
+        note: dict[str, Any] = {"op": "memory.put", "namespace": self.namespace, "key": key}
+        note["record"] = blob if len(blob) <= ANNOUNCE_MAX else None
+        announce = (link.channel, link.pack_control(note))
         try:
-            await link.run(lambda c: _apply(c, self.key, ops))
+            await link.run(lambda c: _apply(c, self.key, ops, announce))
         except RedisUnavailable:
             self.errors += 1
             self._queue(ops)
 
-    async def clear(self, link: RedisLink) -> None:
-        """Delete the hash (after any queued writes are void) and tell other engines."""
+    async def clear(self, link: RedisLink, *, announce: bool = True) -> None:
+        """Delete the hash (after any queued writes are void) and tell other engines
+        (not for a fleet command, which reaches every engine itself)."""
         self.attach(link)
         self._pending.clear()
         self._pending_clear = True
         await self._flush_pending()
+        if not announce:
+            return
         try:
             await link.publish({"op": "memory.clear", "namespace": self.namespace})
         except RedisUnavailable:
@@ -179,9 +205,67 @@ class MemoryReplica:
         self._remove_control = link.on_control(self._on_control)
 
     def _on_control(self, message: dict[str, Any]) -> None:
-        """Another engine cleared this namespace (and Redis): clear the local copy."""
-        if message.get("op") == "memory.clear" and message.get("namespace") == self.namespace:
+        """Another engine cleared this namespace (and Redis): clear the local copy; or
+        added an entry: take it."""
+        if message.get("namespace") != self.namespace:
+            return
+        op = message.get("op")
+        if op == "memory.clear":
             self._store.clear_local()
+        elif op == "memory.put" and isinstance(message.get("key"), str):
+            record = message.get("record")
+            if isinstance(record, bytes):
+                self._take(message["key"], record)
+            else:
+                link = self.link()
+                if link is not None:
+                    link.spawn(self._fetch(link, message["key"]))
+
+    def _take(self, key: str, blob: bytes) -> None:
+        try:
+            value, added_at, _, _ = codec.unpack_record(blob)
+        except ValueError:
+            self.errors += 1
+            return
+        if self._store.take_remote(key, value, added_at):
+            self.remote_puts += 1
+
+    async def _fetch(self, link: RedisLink, key: str) -> None:
+        try:
+            blob = await link.run(lambda c: c.hget(self.key, key))
+        except RedisUnavailable:
+            self.errors += 1
+            return
+        if isinstance(blob, bytes):
+            self._take(key, blob)
+
+    async def _scan(self, link: RedisLink, *, values: bool) -> list[tuple[Any, Any]] | None:
+        """Every field (with its value if ``values``) of the hash, one HSCAN page per
+        call; a failed page is retried with backoff. None if a page kept failing.
+        (HSCAN NOVALUES needs Redis 7.4: values come back and are dropped here.)"""
+        out: list[tuple[Any, Any]] = []
+        cursor = 0
+        backoff = Backoff(RETRY_MIN, RETRY_MAX)
+        while True:
+            try:
+                cursor, chunk = await link.run(
+                    lambda c, at=cursor: c.hscan(self.key, cursor=at, count=SCAN_PAGE)  # type: ignore[misc]
+                )
+            except RedisUnavailable:
+                self.errors += 1
+                if backoff.attempts + 1 >= SCAN_RETRIES or not link.up:
+                    self.scan_failures += 1
+                    return None
+                self.scan_retries += 1
+                await asyncio.sleep(backoff.next())
+                continue
+            backoff.reset()
+            self.scan_pages += 1
+            page: dict[Any, Any] = chunk if isinstance(chunk, dict) else dict.fromkeys(chunk)
+            out.extend(page.items() if values else ((f, None) for f in page))
+            if cursor == 0:
+                self.reconciles += 1  # a complete read
+                return out
 
     async def _on_up(self) -> None:
         """Redis is reachable (engine start or recovery): sync, then drain."""
@@ -194,12 +278,10 @@ class MemoryReplica:
         await self._flush_pending()
 
     async def _remote_keys(self, link: RedisLink) -> set[str] | None:
-        try:
-            fields = await link.run(lambda c: c.hkeys(self.key))
-        except RedisUnavailable:
-            self.errors += 1
+        fields = await self._scan(link, values=False)
+        if fields is None:
             return None
-        return {f.decode() if isinstance(f, bytes) else str(f) for f in fields}
+        return {f.decode() if isinstance(f, bytes) else str(f) for f, _ in fields}
 
     def _requeue_missing(self, there: set[str]) -> None:
         """Queue local entries Redis does not have.
@@ -218,20 +300,9 @@ class MemoryReplica:
         """Hand the entries Redis holds to the store (oldest first); returns the keys
         Redis holds (None if it could not be read)."""
 
-        async def fetch(client: Any) -> list[tuple[Any, bytes]]:
-            out: list[tuple[Any, bytes]] = []
-            cursor = 0
-            while True:
-                cursor, chunk = await client.hscan(self.key, cursor=cursor, count=1000)
-                out.extend(chunk.items())
-                if cursor == 0:
-                    return out
-
         clears = self._clears
-        try:
-            raw = await link.run(fetch)
-        except RedisUnavailable:
-            self.errors += 1
+        raw = await self._scan(link, values=True)
+        if raw is None:
             return None
         if clears != self._clears or self._pending_clear:
             # Cleared here while (or before) reading: what Redis held is gone.
@@ -279,12 +350,17 @@ class MemoryReplica:
                 await asyncio.wait_for(task, 2.0)
 
 
-async def _apply(client: Any, rkey: str, ops: list[Op]) -> None:
-    """One round trip: HSET the additions, HDEL the removals, in order."""
+async def _apply(
+    client: Any, rkey: str, ops: list[Op], announce: tuple[str, bytes] | None = None
+) -> None:
+    """One round trip: HSET the additions, HDEL the removals, in order (then PUBLISH
+    ``announce`` = (channel, payload), if given)."""
     pipe = client.pipeline(transaction=False)
     for k, op in ops:
         if op is DELETE:
             pipe.hdel(rkey, k)
         else:
             pipe.hset(rkey, k, op)
+    if announce is not None:
+        pipe.publish(*announce)
     await pipe.execute()

@@ -7,17 +7,23 @@ without touching the network, and a background probe PINGs Redis with exponentia
 backoff (full jitter, :class:`~flowdeck.engine.backoff.Backoff`, so many engines do
 not probe a recovering Redis in step). When Redis answers, the breaker closes,
 ``reconnects`` goes up, a ``redis`` "up" event is emitted and the ``on_up`` listeners
-run (Memory drains its pending writes there).
+run (Memory drains its pending writes there). A restart too quick to open the breaker
+is noticed by the control listener (its subscription broke and came back): then too
+``reconnects`` goes up and the listeners run (a restarted Redis may have lost data).
 
 Timeouts are short (0.5 s connect and per operation) and redis-py's own retries are
 off: the caller is a cache that can always fall back to L1, so a slow answer is worse
 than none.
 
-Fleet-wide operator actions travel on the pub/sub channel ``flowdeck:control``:
+Fleet-wide operator actions travel on the fleet's pub/sub channel (``channel``, by
+default ``flowdeck:db0:control``; see :mod:`engine.fleet.scope`):
 :meth:`RedisLink.publish` sends a msgpack map stamped with this link's ``instance`` id,
 and one listener task per link hands every message from *other* links to the handlers
 registered with :meth:`RedisLink.on_control` (caches flush / re-time their L1, memories
 clear). Pub/sub is fire-and-forget: messages sent while a link is down are not replayed.
+A read-only link (``read_only=True``) drops the operator writes among them
+(:data:`FLEET_WRITES`) and counts them in ``refused``: a read-only engine changes nothing
+because a neighbour was told to.
 """
 
 from __future__ import annotations
@@ -43,7 +49,9 @@ from flowdeck.engine.telemetry.events import EventBus, EventKind
 
 T = TypeVar("T")
 
-CONTROL_CHANNEL = "flowdeck:control"
+CONTROL_CHANNEL = "flowdeck:db0:control"  # the default fleet on database 0
+# Control messages that change an engine's state: a read-only link never delivers them.
+FLEET_WRITES = frozenset({"cache.flush", "cache.set_ttl", "memory.clear"})
 
 # Errors that say "Redis is not reachable" (they trip the breaker); other RedisErrors
 # (a wrong type, a script error) are counted but do not.
@@ -72,10 +80,15 @@ class RedisLink:
         probe_max: float = 1.0,
         max_connections: int = 512,
         health_check_interval: int = 15,
+        channel: str = CONTROL_CHANNEL,
+        read_only: bool = False,
     ) -> None:
         if threshold < 1:
             raise ValueError(f"threshold must be >= 1, got {threshold!r}")
         self.url = url
+        self.channel = channel
+        self.read_only = read_only
+        self.refused = 0  # writes from the fleet a read-only link did not deliver
         self._bus = bus
         self.threshold = threshold
         self.timeout = timeout
@@ -214,8 +227,14 @@ class RedisLink:
     async def publish(self, message: dict[str, Any]) -> int:
         """Send ``message`` (a map of plain values) to every other link on this Redis;
         returns how many listeners received it. Raises :class:`RedisUnavailable`."""
-        payload = msgpack.packb({**message, "origin": self.instance}, use_bin_type=True)
-        return await self.run(lambda c: c.publish(CONTROL_CHANNEL, payload))
+        payload = self.pack_control(message)
+        return await self.run(lambda c: c.publish(self.channel, payload))
+
+    def pack_control(self, message: dict[str, Any]) -> bytes:
+        """``message`` as published on the control channel (for a PUBLISH inside a
+        pipeline that also writes, so the announcement costs no extra round trip)."""
+        packed: bytes = msgpack.packb({**message, "origin": self.instance}, use_bin_type=True)
+        return packed
 
     def _start_listener(self) -> None:
         if self._closed or (self._listener is not None and not self._listener.done()):
@@ -230,6 +249,7 @@ class RedisLink:
         instead can hand a half-closed connection back to the pool).
         """
         pubsub: Any = None
+        broken = False  # the subscription broke while the breaker stayed closed
         try:
             while not self._closed:
                 await self._up_event.wait()
@@ -237,7 +257,7 @@ class RedisLink:
                     if pubsub is None:
                         pubsub = self.client.pubsub(ignore_subscribe_messages=True)
                         try:
-                            await pubsub.subscribe(CONTROL_CHANNEL)
+                            await pubsub.subscribe(self.channel)
                         except BaseException:
                             with contextlib.suppress(Exception):
                                 await pubsub.aclose()
@@ -246,11 +266,15 @@ class RedisLink:
                         self.subscribed.set()
                     msg = await pubsub.get_message(timeout=1.0)
                     self.subscribed.set()
+                    if broken and self.up:
+                        broken = False  # Redis went and came back (a restart): say so
+                        self._recovered()
                     if msg is not None:
                         self._dispatch(msg.get("data"))
                 except (RedisError, *_UNREACHABLE) as exc:
                     self.subscribed.clear()
                     self._failed(exc)  # counts toward the breaker like any other call
+                    broken = self.up  # if the breaker opened, its probe reports recovery
                     await asyncio.sleep(self.probe_min)
         finally:
             self.subscribed.clear()
@@ -264,6 +288,9 @@ class RedisLink:
         except Exception:
             return  # not ours: someone else publishing on the channel
         if not isinstance(message, dict) or message.get("origin") == self.instance:
+            return
+        if self.read_only and message.get("op") in FLEET_WRITES:
+            self.refused += 1
             return
         for handler in list(self._control_handlers):
             try:
@@ -310,16 +337,21 @@ class RedisLink:
             self._fails = 0
             self.up = True
             self._up_event.set()
-            self.reconnects += 1
             self._bus.emit2(EventKind.REDIS, "up", None)
-            for listener in list(self._up_listeners):
-                try:
-                    res = listener()
-                    if asyncio.iscoroutine(res):
-                        self.spawn(res)
-                except Exception:  # a listener's bug must not keep the breaker open
-                    continue
+            self._recovered()
             return
+
+    def _recovered(self) -> None:
+        """Redis is back (after an outage, or a restart too quick to open the breaker):
+        count it and run the ``on_up`` listeners (a restarted Redis may have lost data)."""
+        self.reconnects += 1
+        for listener in list(self._up_listeners):
+            try:
+                res = listener()
+                if asyncio.iscoroutine(res):
+                    self.spawn(res)
+            except Exception:  # a listener's bug must not keep the breaker open
+                continue
 
     def _reap(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)

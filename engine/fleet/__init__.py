@@ -1,0 +1,1 @@
+"""The fleet across hosts, through Redis: scope, heartbeats, commands, overrides, audit."""
