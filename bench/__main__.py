@@ -39,8 +39,8 @@ def _machine() -> str:
 async def _run(quick: bool, only: set[str] | None) -> list[Section]:
     from bench.bench_cache import bench_l1, bench_l2, bench_single_flight
     from bench.bench_fleet import bench_fleet
-    from bench.bench_redis_fleet import bench_redis_fleet
     from bench.bench_memory import bench_memory
+    from bench.bench_redis_fleet import bench_redis_fleet
     from bench.bench_router_parallel import bench_parallel, bench_router
     from bench.bench_scaling import bench_scaling
     from bench.bench_scenarios import bench_scenarios
