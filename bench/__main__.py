@@ -39,7 +39,9 @@ def _machine() -> str:
 async def _run(quick: bool, only: set[str] | None) -> list[Section]:
     from bench.bench_cache import bench_l1, bench_l2, bench_single_flight
     from bench.bench_fleet import bench_fleet
+    from bench.bench_hotpath import bench_hotpath
     from bench.bench_memory import bench_memory
+    from bench.bench_panel import bench_panel
     from bench.bench_redis_fleet import bench_redis_fleet
     from bench.bench_router_parallel import bench_parallel, bench_router
     from bench.bench_scaling import bench_scaling
@@ -57,6 +59,7 @@ async def _run(quick: bool, only: set[str] | None) -> list[Section]:
     plan: list[tuple[str, Callable[[], Awaitable[Section]]]] = [
         ("cache", lambda: bench_l1(quick)),
         ("cache", lambda: bench_single_flight(quick)),
+        ("cache", lambda: bench_hotpath(quick)),
         ("router", lambda: bench_router(quick)),
         ("parallel", lambda: bench_parallel(quick)),
         ("memory", lambda: bench_memory(quick, url)),
@@ -65,6 +68,7 @@ async def _run(quick: bool, only: set[str] | None) -> list[Section]:
         ("scenarios", lambda: bench_scenarios(quick)),
         ("streaming", lambda: bench_streaming(quick)),
         ("fleet", lambda: bench_fleet(quick)),
+        ("panel", lambda: bench_panel(quick)),
     ]
     if url:
         plan.insert(1, ("cache", lambda: bench_l2(quick, url)))
@@ -93,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         "--only",
         default="",
         help="comma-separated groups: cache,router,parallel,memory,telemetry,scaling,"
-        "scenarios,streaming,fleet,redis-fleet",
+        "scenarios,streaming,fleet,redis-fleet,panel",
     )
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--output", type=Path, default=None, help="also write the table to FILE")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import statistics
 import time
 
 from bench.harness import Section, fmt_ratio, fmt_time, per_op_async
@@ -38,7 +39,35 @@ async def bench_router(quick: bool) -> Section:
         router.pin("slow")
         pinned = await per_op_async(lambda: router.execute(data, ctx), n, repeat)
         sec.add("pinned route overhead", fmt_time(pinned - direct), "", fmt_ratio(pinned, direct))
+        await _bench_weights(sec, eng, ctx, n, repeat)
     return sec
+
+
+async def _bench_weights(sec: Section, eng: Engine, ctx: Context, n: int, repeat: int) -> None:
+    """Weighted (90/10) and weighted + sticky routers beside the plain selector, in
+    interleaved rounds (each round measures all three; medians), so drift hits all alike."""
+    routes = {"fast": Step(_const, name="fast"), "slow": Step(_const, name="slow")}
+    plain = Router(dict(routes), name="bench-plain", select=lambda d: d["tier"])
+    weighted = Router(dict(routes), name="bench-weighted", weights={"fast": 90, "slow": 10})
+    sticky = Router(
+        dict(routes), name="bench-sticky", weights={"fast": 90, "slow": 10}, key=lambda d: d["user"]
+    )
+    for r in (plain, weighted, sticky):
+        eng.add(r)
+    data = {"prompt": "hi", "tier": "fast", "user": "user-12345"}
+    got: dict[str, list[float]] = {"plain": [], "weighted": [], "sticky": []}
+    for _ in range(repeat * 2):
+        for label, r in (("plain", plain), ("weighted", weighted), ("sticky", sticky)):
+            got[label].append(await per_op_async(lambda r=r: r.execute(data, ctx), n, 1))
+    med = {k: statistics.median(v) for k, v in got.items()}
+    for label, what in (("weighted", "90/10 weights"), ("sticky", "90/10 weights + sticky key")):
+        sec.add(
+            f"router with {what}",
+            fmt_time(med[label]),
+            fmt_time(med["plain"]) + " plain selector",
+            fmt_ratio(med[label], med["plain"]),
+            "target <= 1.3x; whole execute (decision, stats, event); interleaved rounds",
+        )
 
 
 async def bench_parallel(quick: bool) -> Section:

@@ -149,15 +149,32 @@ async def bench_telemetry(quick: bool) -> Section:
     try:
         async with Engine(settings) as eng:
             total = 200_000 if quick else 1_000_000
-            rate, seen, dropped = await bench_end_to_end(eng, path, total)
             assert eng.control is not None
-            floor = await bench_socket_floor(tmp / "raw.sock", total, eng.control.frame_events)
+            # A running engine's ring is full: reach that state first (a first pass that
+            # allocates the ring's events measures the allocator, not the writer), then
+            # alternate ours and the floor and take medians.
+            emit = eng.bus.emit3
+            for j in range(eng.bus.capacity):
+                emit("cache.hit", "llm", "l1", j)
+            ours_r: list[float] = []
+            floor_r: list[float] = []
+            seen = dropped = 0
+            for r in range(3 if quick else 7):
+                rate, got, lost = await bench_end_to_end(eng, path, total)
+                seen, dropped = seen + got, dropped + lost
+                ours_r.append(rate)
+                floor_r.append(
+                    await bench_socket_floor(tmp / f"raw{r}.sock", total, eng.control.frame_events)
+                )
+            rate, floor = statistics.median(ours_r), statistics.median(floor_r)
+            ratios = sorted(o / f for o, f in zip(ours_r, floor_r, strict=True))
             sec.add(
                 "events/s into one subscriber (separate process)",
                 f"{rate:,.0f}/s",
                 f"{floor:,.0f}/s msgpack frames over a raw socket",
                 fmt_ratio(rate, floor),
-                f"target >= 0.8x the floor; {seen:,} delivered, {dropped:,} dropped",
+                f"target >= 0.8x the floor; rounds {ratios[0]:.2f}-{ratios[-1]:.2f}x; "
+                f"{len(ours_r)} interleaved rounds; {seen:,} delivered, {dropped:,} dropped",
             )
 
             rounds = 3 if quick else 7

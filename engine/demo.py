@@ -6,6 +6,9 @@ Zipf-like distribution so some are asked again and again (like real traffic) and
 rates land around 50-80%. ``flowdeck demo --duration 10`` runs it headless and
 prints a summary; ``flowdeck serve --demo`` and the panel's embedded mode run
 it behind the control socket.
+
+Longer than most modules: the flows, the traffic mix and the headless runner are one
+scenario, read top to bottom.
 """
 
 from __future__ import annotations

@@ -29,6 +29,7 @@ from flowdeck.engine.telemetry.stats import LatencyWindow
 from flowdeck.engine.version import PROTOCOL_VERSION, __version__
 
 if TYPE_CHECKING:
+    from flowdeck.engine.providers.budget import Budget
     from flowdeck.engine.providers.client import ProviderClient
     from flowdeck.engine.stores.redis_link import RedisLink
 
@@ -57,7 +58,7 @@ class Engine:
             settings = EngineSettings.load(**overrides)
         elif overrides:
             # Re-validate: model_copy(update=...) would let a bad override through.
-            settings = EngineSettings.load(**{**settings.model_dump(), **overrides})
+            settings = settings.with_overrides(**overrides)
         self.settings = settings
         self.name = settings.name
         self.id = secrets.token_hex(8)  # new per process start: a restart is a new engine
@@ -72,6 +73,7 @@ class Engine:
         self.session: aiohttp.ClientSession | None = None
         self.redis: RedisLink | None = None  # when redis_url is set
         self.providers: dict[str, ProviderClient] = {}
+        self.budgets: dict[str, Budget] = {}  # by provider or tier (settings.budgets)
         self.caches: dict[str, Cache] = {}
         self.routers: dict[str, Router] = {}
         self.parallels: dict[str, Parallel] = {}
@@ -81,9 +83,13 @@ class Engine:
         self.control: Any = None  # engine.control.server.ControlServer
         self.socket_setting: str | None = None  # "--socket" when the CLI set it
         self.metrics: Any = None  # engine.telemetry.prometheus.MetricsServer
-        self.runs = 0
+        # Per-run counters kept to the minimum a run must touch: a run adds one to
+        # ``started`` and records its latency; ``runs`` and ``in_flight`` derive from
+        # those (``unrecorded``: runs that ended without a latency, e.g. a stream that
+        # failed to open).
+        self.started = 0
+        self.unrecorded = 0
         self.run_errors = 0
-        self.in_flight = 0
         self.run_latency = LatencyWindow(1024)
         self._started = False
         self._closing = False
@@ -100,7 +106,7 @@ class Engine:
     async def start(self) -> None:
         if self._started:
             return
-        from flowdeck.engine.providers import build_clients
+        from flowdeck.engine.providers import build_budgets, build_clients
 
         s = self.settings
         self.session = aiohttp.ClientSession(
@@ -109,6 +115,7 @@ class Engine:
         )
         try:
             self.providers = build_clients(s, self.session, self.bus)
+            self.budgets = build_budgets(s, self.providers, self.bus)
             if s.redis_url:
                 from flowdeck.engine.stores.redis_link import RedisLink
 
@@ -248,13 +255,14 @@ class Engine:
         return flow
 
     async def run(self, flow: Primitive, data: Any, ctx: Context | None = None) -> Any:
-        if id(flow) not in self._registered:
-            self.add(flow)
-        if self._starting:
-            await asyncio.gather(*self._starting)
+        if flow._host is not self or self._starting:  # bound by add(): registered here
+            if id(flow) not in self._registered:
+                self.add(flow)
+            if self._starting:
+                await asyncio.gather(*self._starting)
         if ctx is None:
             ctx = Context(self)
-        self.in_flight += 1
+        self.started += 1
         t0 = _perf()
         try:
             return await flow.execute(data, ctx)
@@ -262,9 +270,22 @@ class Engine:
             self.run_errors += 1
             raise
         finally:
-            self.in_flight -= 1
-            self.runs += 1
-            self.run_latency.record(_perf() - t0)
+            # LatencyWindow.record, inlined: this runs once per run.
+            w = self.run_latency
+            i = w.count
+            w._buf[i & w._mask] = dt = _perf() - t0
+            w.count = i + 1
+            w.total += dt
+
+    @property
+    def runs(self) -> int:
+        """Runs finished (ok or not)."""
+        return self.run_latency.count + self.unrecorded
+
+    @property
+    def in_flight(self) -> int:
+        """Runs started and not finished yet."""
+        return self.started - self.runs
 
     def stream(self, flow: Primitive, data: Any, ctx: Context | None = None) -> Stream:
         """Run ``flow`` streaming: ``async for delta in eng.stream(flow, data)``.
@@ -319,6 +340,7 @@ class Engine:
             "parallels": {n: p.describe() for n, p in self.parallels.items()},
             "memories": {n: m.describe() for n, m in self.memories.items()},
             "providers": {n: p.health() for n, p in self.providers.items()},
+            "budgets": {n: b.describe() for n, b in self.budgets.items()},
             "tiers": {t: list(v) for t, v in self.settings.tiers.items()},
             "fleet": self.fleet.describe(),
             "audit": self.fleet.audit.recent(),
@@ -337,6 +359,7 @@ class Engine:
             "parallels": {n: p.stats() for n, p in self.parallels.items()},
             "memories": {n: m.stats() for n, m in self.memories.items()},
             "providers": {n: p.health() for n, p in self.providers.items()},
+            "budgets": {n: b.describe() for n, b in self.budgets.items()},
         }
 
 

@@ -1,5 +1,8 @@
 """Engine settings: environment (FLOWDECK_*, nested with __), an optional TOML file, code.
 
+Long on purpose: every field with its bound and its error text in one model, so the
+docs table and the validators cannot drift (helpers are in settings_inputs/_errors).
+
 Precedence, highest first: arguments passed in code, environment variables, the TOML
 file (``$FLOWDECK_CONFIG`` or ``./flowdeck.toml``), defaults. A bad value fails at
 start with :class:`~engine.errors.SettingsError` naming the field and the value.
@@ -19,9 +22,11 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    FieldSerializationInfo,
     SecretStr,
     TypeAdapter,
     ValidationError,
+    field_serializer,
     field_validator,
 )
 from pydantic_settings import (
@@ -34,8 +39,46 @@ from pydantic_settings import SettingsError as _SourceError
 
 from flowdeck.engine.errors import SettingsError
 from flowdeck.engine.fleet.scope import check_fleet_name, redis_db
+from flowdeck.engine.redact import mask_secrets, mask_url
+from flowdeck.engine.settings_errors import (
+    format_source_error,
+    format_validation_error,
+    known_secrets,
+)
+from flowdeck.engine.settings_inputs import check_environment, check_types
+from flowdeck.engine.stores.cache_l2 import MAX_L2_BYTES, MIN_L2_BYTES
+
+__all__ = [  # mask_url lives in engine/redact.py; kept importable from here
+    "CacheSettings",
+    "EngineSettings",
+    "HttpProviderSettings",
+    "ProviderSettings",
+    "ProviderSettingsBase",
+    "SimulatedProviderSettings",
+    "mask_url",
+    "provider_settings",
+]
+
+REVEAL = {"reveal": True}
+"""``model_dump(context=REVEAL)`` keeps URL passwords (to rebuild settings); any other
+dump, and ``repr``, masks them."""
+
+
+def _masked(url: str | None, info: FieldSerializationInfo) -> str | None:
+    if url is None or (info.context or {}).get("reveal"):
+        return url
+    return mask_url(url)
+
+
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 ProviderKind = Literal["openai", "anthropic", "ollama", "simulated"]
+
+
+MAX_RESPONSE_BYTES = 8 * 1024 * 1024
+"""Default cap on one provider reply: far above any completion, far below a runaway body."""
+MIN_RESPONSE_BYTES = 1024
+MAX_RESPONSE_BYTES_CAP = 1024 * 1024 * 1024
 
 
 class _Strict(BaseModel):
@@ -76,6 +119,12 @@ class HttpProviderSettings(ProviderSettingsBase):
     api_key: SecretStr | None = Field(default=None, description="the key itself (prefer env)")
     timeout: float = Field(default=60.0, gt=0, description="total seconds per attempt")
     connect_timeout: float = Field(default=5.0, gt=0)
+    max_response_bytes: int = Field(
+        default=MAX_RESPONSE_BYTES,
+        ge=MIN_RESPONSE_BYTES,
+        le=MAX_RESPONSE_BYTES_CAP,
+        description="bytes of one reply (a whole body, or a stream's sum); over it the call fails",
+    )
 
     @field_validator("base_url")
     @classmethod
@@ -84,10 +133,26 @@ class HttpProviderSettings(ProviderSettingsBase):
             raise ValueError(f"must start with http:// or https://, got {v!r}")
         return v.rstrip("/") if v else v
 
+    @field_validator("api_key_env")
+    @classmethod
+    def _env_name(cls, v: str | None) -> str | None:
+        if v is not None and not _ENV_NAME.match(v):
+            # Often the key itself pasted here: the message masks the value.
+            raise ValueError("must be the name of an environment variable (letters, digits, _)")
+        return v
+
     @field_validator("timeout", "connect_timeout")
     @classmethod
     def _finite_timeouts(cls, v: float) -> float:
         return _check_finite(v)
+
+    @field_serializer("base_url")
+    def _dump_url(self, v: str | None, info: FieldSerializationInfo) -> str | None:
+        return _masked(v, info)
+
+    def __repr_args__(self) -> Any:
+        for k, v in super().__repr_args__():
+            yield k, (mask_url(v) if k == "base_url" and isinstance(v, str) else v)
 
     def secret(self) -> str | None:
         """The API key: from ``api_key``, else from the environment variable named."""
@@ -149,11 +214,24 @@ class CacheSettings(_Strict):
     ttl: float | None = Field(default=None, gt=0)
     max_size: int | None = Field(default=None, ge=1)
     l2: bool | None = None
+    l2_max_bytes: int | None = Field(default=None, ge=MIN_L2_BYTES, le=MAX_L2_BYTES)
 
     @field_validator("ttl")
     @classmethod
     def _finite(cls, v: float | None) -> float | None:
         return v if v is None else _check_finite(v)
+
+
+class BudgetSettings(_Strict):
+    """A USD budget for one provider or tier per period (fixed UTC windows)."""
+
+    usd: float = Field(gt=0, description="USD per period")
+    period: Literal["minute", "hour", "day"] = "hour"
+
+    @field_validator("usd")
+    @classmethod
+    def _finite(cls, v: float) -> float:
+        return _check_finite(v)
 
 
 class EngineSettings(BaseSettings):
@@ -175,6 +253,9 @@ class EngineSettings(BaseSettings):
     )
     providers: dict[str, ProviderSettings] = Field(default_factory=dict)
     tiers: dict[str, list[str]] = Field(default_factory=dict)
+    budgets: dict[str, BudgetSettings] = Field(
+        default_factory=dict, description="USD budgets by provider or tier name"
+    )
     caches: dict[str, CacheSettings] = Field(default_factory=dict)
     redis_url: str | None = None
     socket: Path | None = Field(
@@ -211,6 +292,14 @@ class EngineSettings(BaseSettings):
     def _fleet(cls, v: str) -> str:
         return check_fleet_name(v)
 
+    @field_serializer("redis_url")
+    def _dump_redis_url(self, v: str | None, info: FieldSerializationInfo) -> str | None:
+        return _masked(v, info)
+
+    def __repr_args__(self) -> Any:
+        for k, v in super().__repr_args__():
+            yield k, (mask_url(v) if k == "redis_url" and isinstance(v, str) else v)
+
     @field_validator("fleet_interval")
     @classmethod
     def _interval(cls, v: float) -> float:
@@ -230,6 +319,12 @@ class EngineSettings(BaseSettings):
         clash = set(self.tiers) & set(self.providers)
         if clash:
             raise ValueError(f"tiers: names also used by providers: {sorted(clash)}")
+        for name in self.budgets:
+            if name not in self.providers and name not in self.tiers:
+                known = sorted(set(self.providers) | set(self.tiers))
+                raise ValueError(
+                    f"budgets.{name}: no provider or tier of that name (known: {known})"
+                )
 
     @classmethod
     def settings_customise_sources(
@@ -240,13 +335,25 @@ class EngineSettings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
+        unknown = check_environment(os.environ, _TOP, _NESTED)
+        if unknown:
+            raise SettingsError("invalid settings:\n  " + "\n  ".join(unknown))
         path = _config_path(init_settings)
-        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        sources: list[PydanticBaseSettingsSource] = [
+            _Typed(settings_cls, init_settings, "code"),
+            env_settings,
+        ]
         if path is not None:
             try:
-                sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
+                toml = TomlConfigSettingsSource(settings_cls, toml_file=path)
+            except UnicodeDecodeError as exc:
+                raise SettingsError(
+                    f"config: {str(path)!r} is not UTF-8 text (byte {exc.object[exc.start]:#04x}"
+                    f" at offset {exc.start})"
+                ) from None
             except (tomllib.TOMLDecodeError, OSError) as exc:
                 raise SettingsError(f"config: cannot read {str(path)!r}: {exc}") from None
+            sources.append(_Typed(settings_cls, toml, f"config file {str(path)!r}"))
         return tuple(sources)
 
     @classmethod
@@ -255,110 +362,97 @@ class EngineSettings(BaseSettings):
         try:
             return cls(**overrides)
         except ValidationError as exc:
-            raise SettingsError(format_validation_error(exc)) from None
+            secrets = known_secrets(overrides, os.environ)
+            raise SettingsError(format_validation_error(exc, secrets, _fields_at)) from None
         except _SourceError as exc:
-            raise SettingsError(_format_source_error(exc)) from None
+            raise SettingsError(format_source_error(exc, known_secrets({}, os.environ))) from None
         except ValueError as exc:
             raise SettingsError(f"invalid settings: {exc}") from None
 
+    def with_overrides(self, **overrides: Any) -> EngineSettings:
+        """These settings with ``overrides`` applied, validated again (``model_copy``
+        would let a bad value through)."""
+        return type(self).load(**{**self.model_dump(context=REVEAL), **overrides})
+
     def safe_dict(self) -> dict[str, Any]:
         """Settings without secrets, for snapshots and logs."""
-        data = self.model_dump(mode="json", exclude={"config"})
+        data = self.model_dump(mode="json", exclude={"config"})  # URLs come out masked
         for p in data.get("providers", {}).values():
             if p.get("api_key") is not None:
                 p["api_key"] = "***"
-            if p.get("base_url"):
-                p["base_url"] = mask_url(p["base_url"])
-        if data.get("redis_url"):
-            data["redis_url"] = mask_url(data["redis_url"])
         return data
-
-
-def mask_url(url: str) -> str:
-    """``url`` with any password (``user:secret@`` or ``?password=``) replaced by ``***``."""
-    url = re.sub(r"^([a-z][a-z0-9+.-]*://[^/@:]*):[^/@]*@", r"\1:***@", url, flags=re.I)
-    return re.sub(r"([?&]password=)[^&#]*", r"\1***", url, flags=re.I)
 
 
 def _config_path(init_settings: PydanticBaseSettingsSource) -> Path | None:
     given = init_settings().get("config") if callable(init_settings) else None
     raw = given or os.environ.get("FLOWDECK_CONFIG")
-    if raw:
-        path = Path(raw)
-        if not path.is_file():
-            raise SettingsError(f"config: file not found: {str(path)!r}")
+    path = Path(raw) if raw else Path("flowdeck.toml")
+    if path.is_dir():
+        raise SettingsError(f"config: {str(path)!r} is a directory, not a TOML file")
+    if path.is_file():
         return path
-    local = Path("flowdeck.toml")
-    return local if local.is_file() else None
+    if raw:
+        raise SettingsError(f"config: file not found: {str(path)!r}")
+    return None  # no ./flowdeck.toml: defaults
 
 
-def format_validation_error(exc: ValidationError) -> str:
-    lines = ["invalid settings:"]
-    for err in exc.errors():
-        loc = ".".join(str(p) for p in _without_tags(err.get("loc", ()))) or "(root)"
-        value = err.get("input")
-        if err.get("type") in ("union_tag_invalid", "union_tag_not_found"):
-            # The discriminator itself is wrong or missing: name the kind field.
-            loc += ".kind"
-            value = (err.get("ctx") or {}).get("tag")
-            msg = "must be one of openai, anthropic, ollama, simulated"
-            if err["type"] == "union_tag_not_found":
-                msg = "field required (one of openai, anthropic, ollama, simulated)"
-            lines.append(f"  {loc}: {msg} (got {_shown(loc, value)})")
-            continue
-        msg = str(err.get("msg", "")).removeprefix("Value error, ")
-        if loc == "(root)":
-            lines.append(f"  {msg}")
-            continue
-        msg = msg.split(", got ")[0]  # a validator's own ", got X": shown once, below
-        lines.append(f"  {loc}: {msg} (got {_shown(loc, value)})")
-    return "\n".join(lines)
+class _Typed(PydanticBaseSettingsSource):
+    """A source (code or the TOML file) whose values must have their field's type: the
+    environment is the one place text is parsed (see engine/settings_inputs.py)."""
+
+    def __init__(
+        self, settings_cls: type[BaseSettings], inner: PydanticBaseSettingsSource, origin: str
+    ) -> None:
+        super().__init__(settings_cls)
+        self.inner, self.origin = inner, origin
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return self.inner.get_field_value(field, field_name)
+
+    def __call__(self) -> dict[str, Any]:
+        data = self.inner()
+        lines = check_types(data, EngineSettings, "")
+        for group in ("providers", "caches"):
+            entries = data.get(group)
+            if not isinstance(entries, dict):
+                continue
+            for name, entry in entries.items():
+                model = _entry_model(group, entry)
+                if model is not None and isinstance(entry, dict):
+                    lines += check_types(entry, model, f"{group}.{name}.")
+        if lines:
+            text = f"invalid settings (from {self.origin}):\n" + "\n".join(lines)
+            raise SettingsError(mask_secrets(text, known_secrets(data, os.environ)))
+        return data
 
 
-_KINDS = frozenset(("openai", "anthropic", "ollama", "simulated"))
+def _entry_model(group: str, entry: Any) -> type[BaseModel] | None:
+    if group == "caches":
+        return CacheSettings
+    kind = entry.get("kind") if isinstance(entry, dict) else None
+    if kind == "simulated":
+        return SimulatedProviderSettings
+    return HttpProviderSettings if kind in ("openai", "anthropic", "ollama") else None
 
 
-def _without_tags(loc: Any) -> list[Any]:
-    """An error location without the union tag pydantic inserts (``providers.a.openai.x``)."""
-    parts = list(loc)
-    if len(parts) >= 3 and parts[0] == "providers" and parts[2] in _KINDS:
-        del parts[2]
-    return parts
+_PROVIDER_FIELDS = sorted(
+    set(HttpProviderSettings.model_fields) | set(SimulatedProviderSettings.model_fields)
+)
+_TOP: dict[str, type | None] = {
+    name: {"providers": HttpProviderSettings, "caches": CacheSettings, "tiers": dict}.get(name)
+    for name in EngineSettings.model_fields
+}
+_NESTED = {"providers": _PROVIDER_FIELDS, "caches": sorted(CacheSettings.model_fields)}
 
 
-def _shown(loc: str, value: Any) -> str:
-    shown = "***" if "api_key" in loc and value is not None else repr(_redact(value))
-    return shown if len(shown) <= 80 else shown[:77] + "..."
-
-
-def _redact(value: Any) -> Any:
-    """A copy of a (nested) input with every api_key value masked, for error messages.
-
-    A "field required" error carries the whole parent mapping as its input, which may
-    hold a key next to the missing field.
-    """
-    if isinstance(value, dict):
-        return {
-            k: ("***" if "api_key" in str(k).lower() and v is not None else _redact(v))
-            for k, v in value.items()
-        }
-    if isinstance(value, list | tuple):
-        return [_redact(v) for v in value]
-    if isinstance(value, SecretStr):
-        return "***"
-    return value
-
-
-def _format_source_error(exc: Exception) -> str:
-    """Name the field and the raw environment value pydantic-settings could not parse."""
-    msg = str(exc)
-    m = re.search(r'field "([^"]+)"', msg)
-    if m is None:
-        return f"invalid settings: {msg}"
-    field = m.group(1)
-    var = f"FLOWDECK_{field.upper()}"
-    raw = os.environ.get(var)
-    if raw is None:
-        return f"invalid settings:\n  {field}: cannot parse the value"
-    shown = "***" if "key" in raw.lower() else repr(raw if len(raw) <= 80 else raw[:77] + "...")
-    return f"invalid settings:\n  {field}: ${var} is not valid JSON (got {shown})"
+def _fields_at(loc: list[Any]) -> list[str]:
+    """The valid field names inside the mapping at an error location (pydantic's, with
+    the union tag: ``("providers", "a", "openai")``)."""
+    if not loc:
+        return list(EngineSettings.model_fields)
+    if loc[0] == "caches" and len(loc) == 2:
+        return list(CacheSettings.model_fields)
+    if loc[0] == "providers" and len(loc) == 3:
+        model = SimulatedProviderSettings if loc[2] == "simulated" else HttpProviderSettings
+        return list(model.model_fields)
+    return []

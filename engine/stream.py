@@ -113,13 +113,16 @@ class Observed:
         inner: Upstream,
         on_first: Callable[[float], None],
         on_end: Callable[[Completion | None, BaseException | None, float], None] | None = None,
+        t0: float | None = None,
     ) -> None:
         self._inner = inner
         self._on_first: Callable[[float], None] | None = on_first
         self._on_end: Callable[[Completion | None, BaseException | None, float], None] | None = (
             on_end
         )
-        self._t0 = _perf()
+        # From the request, not from the open upstream: opening waits for the headers,
+        # which many providers send only with the first token.
+        self._t0 = _perf() if t0 is None else t0
         self.source = inner.source
         self.completion: Completion | None = None
 
@@ -192,13 +195,12 @@ class Stream:
         up = self._up
         if up is None:
             eng = self._engine
-            eng.in_flight += 1
+            eng.started += 1
             try:
                 up = self._up = await open_upstream(self._flow, self._data, self._ctx)
             except BaseException:
-                eng.in_flight -= 1
                 eng.run_errors += 1
-                eng.runs += 1
+                eng.unrecorded += 1
                 self._closed = True
                 raise
         return up
@@ -231,8 +233,6 @@ class Stream:
             return
         self._closed = True
         eng = self._engine
-        eng.in_flight -= 1
-        eng.runs += 1
         total = _perf() - self._t0
         eng.run_latency.record(total)
         if status == "error":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 from typing import Any
@@ -48,6 +49,19 @@ def build_parser() -> argparse.ArgumentParser:
         " (without it: 1 live engine is opened, 2 or more show the Fleet view first)",
     )
     parser.add_argument(
+        "--redis",
+        metavar="URL",
+        default=os.environ.get("FLOWDECK_REDIS_URL") or None,
+        help="the Fleet view of every engine on every host of that Redis (their heartbeats;"
+        " actions are acknowledged fleet commands). Default: $FLOWDECK_REDIS_URL",
+    )
+    parser.add_argument(
+        "--fleet",
+        metavar="NAME",
+        default=os.environ.get("FLOWDECK_FLEET") or "flowdeck",
+        help="with --redis: the fleet name (default: $FLOWDECK_FLEET, else flowdeck)",
+    )
+    parser.add_argument(
         "--theme",
         metavar="NAME",
         default=None,
@@ -85,7 +99,14 @@ def exit_on_signals(app: Any) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``panel`` console script."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.redis:
+        from flowdeck.panel.fleet.redis_feed import RedisFleetFeed
+
+        problem = RedisFleetFeed.check(args.redis, args.fleet)
+        if problem:
+            parser.error(problem)
     from flowdeck.panel.app import FlowdeckApp
 
     app = FlowdeckApp(
@@ -95,6 +116,8 @@ def main(argv: list[str] | None = None) -> int:
         refresh=args.refresh,
         embed=True if args.demo else None,
         engine=args.engine,
+        redis=args.redis,
+        fleet=args.fleet,
     )
     exit_on_signals(app)
     app.run()

@@ -22,10 +22,10 @@ from flowdeck.panel.modals.number import NumberModal
 from flowdeck.panel.modals.pick import PickModal
 from flowdeck.panel.selection import Selection
 from flowdeck.panel.state import PanelState
-from flowdeck.panel.validate import parse_size, parse_ttl
+from flowdeck.panel.validate import parse_duration, parse_size, parse_ttl, parse_weights
 
 AUTO = "\x00auto"  # the "auto" choice of the pin picker (never a route name)
-KIND = {"caches": "cache", "routers": "router", "memories": "memory"}
+KIND = {"caches": "cache", "routers": "router", "memories": "memory", "providers": "provider"}
 
 
 class Operator:
@@ -250,6 +250,14 @@ class Operator:
         """Pin ``router`` to ``route`` (None = auto)."""
         if not self.may("Pin" if route else "Unpin", "routers", Selection(router)):
             return
+        if route is None and not self.state.group("routers").get(router or "", {}).get("pin"):
+            # Unpinning a router the selector already drives would claim "back to auto".
+            self.app.notify(
+                f"Router {router!r} is already automatic (not pinned); nothing changed.",
+                title="Unpin",
+                timeout=4,
+            )
+            return
         self.call(
             P.ROUTER_PIN,
             {"name": router, "route": route},
@@ -322,6 +330,159 @@ class Operator:
             ),
         )
 
+    def restore(self, sel: Selection) -> None:
+        """Confirm, then put the selected route (every route of a router row without
+        one) back to its configured provider order, undoing re-maps."""
+        if not self.may("Restore", "routers", sel):
+            return
+        router, route = sel.name, sel.detail
+        r = self.state.group("routers").get(router or "", {})
+        now = r.get("providers") or {}
+        configured = r.get("configured") or {}
+        routes = [route] if route in configured else [k for k, v in configured.items() if v]
+        routes = [k for k in routes if configured.get(k)]
+        if not routes:
+            self.app.notify(
+                f"Router {router!r} has no provider-backed route to restore.", severity="warning"
+            )
+            return
+        changed = [k for k in routes if list(now.get(k) or []) != list(configured[k])]
+        lines = [
+            f"{k}: {' → '.join(now.get(k) or [])}  ⇒  {' → '.join(configured[k])}"
+            + ("" if k in changed else "  (already)")
+            for k in routes
+        ]
+        one = route if route in configured else None
+
+        def done(yes: bool | None) -> None:
+            if yes:
+                self.call(
+                    P.ROUTER_RESTORE,
+                    {"name": router, "route": one},
+                    lambda res: (
+                        f"{router}: "
+                        + "; ".join(
+                            f"{k} calls {' → '.join(v or [])}"
+                            for k, v in ((res or {}).get("providers") or {}).items()
+                            if k in routes
+                        )
+                    ),
+                )
+
+        what = f"route {one!r}" if one else "every provider-backed route"
+        self.app.push_screen(
+            ConfirmModal(
+                f"Restore {what} of {router!r}?",
+                "Back to the configured provider order:\n" + "\n".join(lines),
+                "Restore",
+            ),
+            done,
+        )
+
+    def ask_weights(self, sel: Selection) -> None:
+        """Ask for route weights (``fast=90 slow=10``, ``none`` for the configured ones),
+        validated against the router's routes, then send them."""
+        if not self.may("Set weights", "routers", sel):
+            return
+        router = sel.name
+        r = self.state.group("routers").get(router or "", {})
+        routes = list(r.get("routes") or [])
+        weights = r.get("weights") or {}
+        shown = " ".join(f"{k}={v:g}" for k, v in weights.items())
+        configured = r.get("configured_weights")
+        back = (
+            " ".join(f"{k}={v:g}" for k, v in configured.items()) if configured else "the selector"
+        )
+        help_text = (
+            f"route=weight pairs over {', '.join(routes)} (relative: 90/10 is 9/1); a route "
+            f"left out or at 0 is drained but still a fallback; 'none' goes back to {back}."
+        )
+
+        def describe(res: Any) -> str:
+            w = (res or {}).get("weights")
+            if not w:
+                return f"Router {router!r}: no weights, back to the selector"
+            return f"Router {router!r} splits " + " / ".join(f"{k} {v:g}" for k, v in w.items())
+
+        def done(value: dict[str, Any] | None) -> None:
+            if value is not None:  # None: cancelled; {"weights": None}: back to configured
+                self.call(P.ROUTER_SET_WEIGHTS, {"name": router, **value}, describe)
+
+        def parse(text: str) -> dict[str, Any]:
+            return {"weights": parse_weights(text, routes)}
+
+        self.app.push_screen(
+            NumberModal(f"Set the route weights of {router!r}", help_text, parse, shown), done
+        )
+
+    # ---- providers ----------------------------------------------------------------
+    def resume(self, sel: Selection) -> None:
+        """Confirm, then end the selected provider's cooldown now."""
+        if not self.may("End cooldown", "providers", sel):
+            return
+        name = sel.name
+        left = self.state.cooldown_left(name or "")
+        if left <= 0:
+            self.app.notify(f"Provider {name!r} is not cooling down.", severity="warning")
+            return
+        p = self.state.group("providers").get(name or "", {})
+        why = fmt.REASON.get(str(p.get("cooldown_reason")), str(p.get("cooldown_reason") or "?"))
+
+        def done(yes: bool | None) -> None:
+            if yes:
+                self.call(
+                    P.PROVIDER_RESUME,
+                    {"name": name},
+                    lambda r: f"Provider {name!r} takes traffic again ({_left(r)} were left)",
+                )
+
+        self.app.push_screen(
+            ConfirmModal(
+                f"End the cooldown of {name!r} now?",
+                f"{fmt.countdown(left)} left ({why}); its failure count is reset and it "
+                "gets traffic at once.",
+                "End cooldown",
+            ),
+            done,
+        )
+
+    def ask_drain(self, sel: Selection) -> None:
+        """Ask how long, confirm, then start a cooldown on the selected provider (drain:
+        its tiers send traffic to their next provider meanwhile)."""
+        if self.may("Drain", "providers", sel):
+            self.app.run_worker(self._drain(sel), group="dialogs", exclusive=True)
+
+    async def _drain(self, sel: Selection) -> None:
+        app, name = self.app, sel.name
+        seconds = await app.push_screen_wait(
+            NumberModal(
+                f"Drain provider {name!r}",
+                "How long it rests: seconds, or with s / m / h / d (300, 5m, 1h). Its "
+                "tiers use their next provider meanwhile; u ends it early.",
+                parse_duration,
+                "5m",
+            )
+        )
+        if seconds is None:
+            return
+        yes = await app.push_screen_wait(
+            ConfirmModal(
+                f"Drain {name!r} for {fmt.countdown(seconds)}?",
+                "Its tiers send their traffic to their next provider until it ends (u ends "
+                "it early); where every provider of a tier rests, it is still the last resort.",
+                "Drain",
+            )
+        )
+        if yes:
+            self.call(
+                P.PROVIDER_COOLDOWN,
+                {"name": name, "seconds": seconds},
+                lambda r: (
+                    f"Provider {name!r} drained for "
+                    f"{fmt.countdown(float((r or {}).get('cooldown_remaining') or seconds))}"
+                ),
+            )
+
     # ---- memory -------------------------------------------------------------------
     def clear_memory(self, sel: Selection) -> None:
         """Confirm, then clear a memory namespace."""
@@ -383,6 +544,12 @@ def _count_of(r: Any) -> str:
                 return str(r[key])
         return ", ".join(f"{k} {v}" for k, v in r.items())
     return "?" if r is None else str(r)
+
+
+def _left(result: Any) -> str:
+    """The ``seconds_left`` of a ``provider.resume`` reply, as a countdown."""
+    left = ((result or {}).get("result") or {}).get("seconds_left")
+    return fmt.countdown(float(left)) if isinstance(left, (int, float)) else "?"
 
 
 def _ttl_of(result: Any, fallback: float) -> float:

@@ -34,12 +34,15 @@ from flowdeck.panel.export import export_snapshot
 from flowdeck.panel.feed import Embed, Feed
 from flowdeck.panel.modals.help import HelpModal
 from flowdeck.panel.state import PanelState
-from flowdeck.panel.themes import DEFAULT_THEME, load_themes
+from flowdeck.panel.themes import BORDER_VARIABLE, DEFAULT_THEME, border_color, load_themes
+from flowdeck.panel.toasts import superseded
+from flowdeck.panel.views.audit import AuditView
 from flowdeck.panel.views.base import TableView, View
 from flowdeck.panel.views.caches import CachesView
 from flowdeck.panel.views.events import EventsView
 from flowdeck.panel.views.memory import MemoryView, format_results
 from flowdeck.panel.views.overview import OverviewView
+from flowdeck.panel.views.providers import ProvidersView
 from flowdeck.panel.views.routers import RoutersView
 from flowdeck.panel.views.timelines import TimelinesView
 from flowdeck.panel.widgets.header import StatusHeader
@@ -54,6 +57,8 @@ VIEWS: list[tuple[str, str, type[View]]] = [
     ("timelines", "4 Timelines", TimelinesView),
     ("memory", "5 Memory", MemoryView),
     ("events", "6 Events", EventsView),
+    ("audit", "7 Audit", AuditView),
+    ("providers", "8 Providers", ProvidersView),
 ]
 
 
@@ -64,6 +69,7 @@ class FlowdeckApp(App[None]):
     TITLE = "Flowdeck"
     BINDINGS: ClassVar[list[BindingType]] = keys.bindings()  # type: ignore[assignment]  # list[Binding] is a list[BindingType]; ClassVar invariance
     ENABLE_COMMAND_PALETTE = True
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (90, "-wide")]  # app.tcss: tabs at 80 columns
 
     def __init__(
         self,
@@ -78,6 +84,8 @@ class FlowdeckApp(App[None]):
         export_dir: Path | None = None,
         state: PanelState | None = None,
         engine: str | None = None,
+        redis: str | None = None,
+        fleet: str = "flowdeck",
     ) -> None:
         """``embed`` None: start the demo engine only if no ``socket`` was given and
         nothing listens on the default one; True: always start it; False: never.
@@ -102,7 +110,11 @@ class FlowdeckApp(App[None]):
             embed_options=embed_options,
         )
         # No socket named anywhere: find this host's engines first (panel.fleet.attach).
-        self.discover = socket is None and embed is None and not os.environ.get("FLOWDECK_SOCKET")
+        # --redis: the Fleet view of every host first (panel.fleet.redis_feed).
+        self.redis_url, self.fleet_name = redis, fleet
+        self.discover = redis is not None or (
+            socket is None and embed is None and not os.environ.get("FLOWDECK_SOCKET")
+        )
         self.engine_selector = engine
         self.fleet: Any = None  # panel.fleet.feed.FleetFeed once there is a fleet
         self.fleet_position: tuple[int, int] | None = None  # (k, n): "2 of 3" in the header
@@ -137,6 +149,12 @@ class FlowdeckApp(App[None]):
         engine's answers, and a ``[`` in them must show as it is, not break the panel."""
         super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
 
+    def _on_notify(self, event: Any) -> None:
+        """Before Textual's own handler adds the toast (it runs next): drop the equal
+        toasts on screen and the oldest beyond the cap (panel.toasts)."""
+        for old in superseded(self._notifications, event.notification):
+            self._unnotify(old, refresh=False)
+
     # ---- layout -----------------------------------------------------------------------
     def compose(self) -> ComposeResult:
         yield StatusHeader(self.state, id="header")
@@ -164,12 +182,14 @@ class FlowdeckApp(App[None]):
     # ---- themes -----------------------------------------------------------------------
     def _apply_theme_choice(self) -> None:
         wanted = self.wanted_theme
-        for problem in self.theme_problems:
-            # The fallback is worth saying only for the theme that was asked for (the
-            # "No theme named" message below says it); another broken file changes nothing.
+        problems = self.theme_problems
+        if problems:
+            # One toast for every broken file (four files, one toast). The fallback is
+            # worth saying only for the theme that was asked for (the "No theme named"
+            # message below says it); another broken file changes nothing.
             self.notify(
-                problem.message,
-                title=f"Theme file skipped: {problem.source}",
+                "\n".join(str(p) for p in problems),
+                title=f"Theme file{'s' if len(problems) > 1 else ''} skipped",
                 severity="error",
                 timeout=12,
             )
@@ -183,6 +203,10 @@ class FlowdeckApp(App[None]):
                 severity="warning",
                 timeout=10,
             )
+
+    def get_theme_variable_defaults(self) -> dict[str, str]:
+        """``$box-border`` for a theme that does not set it (Textual's own themes)."""
+        return {BORDER_VARIABLE: border_color(self.current_theme)}
 
     def set_theme(self, name: str) -> None:
         self.theme = name
@@ -274,17 +298,9 @@ class FlowdeckApp(App[None]):
 
     def action_fleet(self) -> None:
         """Back to the Fleet view (from one engine, or from the demo once one appeared)."""
-        if self.fleet is None or not self.fleet.members:
-            self.notify("No other engine on this host", title="Fleet")
-            return
         from flowdeck.panel.fleet import attach
 
-        async def back() -> None:
-            path = await attach.show_fleet(self)
-            if path is not None:
-                await self.feed.run(path)
-
-        self.run_worker(back(), group="live", exclusive=True, exit_on_error=False)
+        attach.back_to_fleet(self)
 
     def action_help(self) -> None:
         self.push_screen(HelpModal(self.state.read_only))
@@ -315,7 +331,8 @@ class FlowdeckApp(App[None]):
         view = self.active_view
         if view is None or not view.focus_filter():
             self.notify(
-                "This view has no filter; the Caches, Routers, Memory and Events views do.",
+                "This view has no filter; the Caches, Routers, Memory, Events, Audit and "
+                "Providers views do.",
                 timeout=3,
             )
 
@@ -377,6 +394,18 @@ class FlowdeckApp(App[None]):
 
     def action_remap(self) -> None:
         self.operator.ask_remap(self.operator.target("routers"))
+
+    def action_set_weights(self) -> None:
+        self.operator.ask_weights(self.operator.target("routers"))
+
+    def action_restore_route(self) -> None:
+        self.operator.restore(self.operator.target("routers"))
+
+    def action_resume_provider(self) -> None:
+        self.operator.resume(self.operator.target("providers"))
+
+    def action_drain_provider(self) -> None:
+        self.operator.ask_drain(self.operator.target("providers"))
 
     def action_clear_memory(self) -> None:
         self.operator.clear_memory(self.operator.target("memories"))

@@ -75,6 +75,26 @@ def target_commands(host: CommandHost) -> Iterator[SystemCommand]:
                     op.ask_remap,
                     Selection(name, route),
                 )
+        yield cmd(
+            f"Set weights of router {name}…",
+            "e.g. fast=90 slow=10",
+            op.ask_weights,
+            Selection(name),
+        )
+        for route, prov in (r.get("configured") or {}).items():
+            if prov and prov != (r.get("providers") or {}).get(route):
+                yield cmd(
+                    f"Restore {name}/{route} to its configured providers",
+                    " → ".join(prov),
+                    op.restore,
+                    Selection(name, route),
+                )
+    for name, p in sorted(st.group("providers").items()):
+        sel = Selection(name)
+        if p.get("state") == "cooling down":
+            yield cmd(f"End the cooldown of provider {name}", "Traffic again now (asks first)",
+                      op.resume, sel)  # fmt: skip
+        yield cmd(f"Drain provider {name}…", "A cooldown of a chosen length", op.ask_drain, sel)
     for name in sorted(st.group("memories")):
         yield cmd(
             f"Clear memory {name}",

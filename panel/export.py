@@ -3,7 +3,7 @@
 The directory is ``$FLOWDECK_EXPORT_DIR``, else ``$XDG_STATE_HOME/flowdeck/exports``,
 else ``~/.local/state/flowdeck/exports`` (never the working directory, which may be
 anything). The file carries the seq of the newest update applied, not the first
-snapshot's.
+snapshot's: at the top and inside ``snapshot`` (the merged view is as of that seq).
 """
 
 from __future__ import annotations
@@ -39,6 +39,14 @@ def export_path(directory: Path, now: float | None = None) -> Path:
     return path
 
 
+def export_payload(state: PanelState) -> dict[str, Any]:
+    """``state.export()`` with the snapshot's own ``seq`` brought to the newest update
+    (the merged snapshot still holds the seq of the first one received)."""
+    data = state.export()
+    data["snapshot"] = {**data["snapshot"], "seq": state.seq}
+    return data
+
+
 def export_snapshot(app: App[Any], state: PanelState, directory: Path | None) -> Path | None:
     """Write ``state.export()``; say where (or why not) in a toast."""
     if not state.has_data:
@@ -48,7 +56,7 @@ def export_snapshot(app: App[Any], state: PanelState, directory: Path | None) ->
     try:
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         path = export_path(directory)
-        path.write_text(json.dumps(state.export(), indent=2, default=repr))
+        path.write_text(json.dumps(export_payload(state), indent=2, default=repr))
     except OSError as exc:
         app.notify(
             f"Could not write in {directory}: {exc}", title="Export failed", severity="error"

@@ -18,6 +18,7 @@ from flowdeck.engine.control.client import (
     EngineNotRunning,
     LiveClient,
 )
+from flowdeck.engine.control.discovery import runtime_dir
 from flowdeck.panel.state import PanelState
 
 Embed = Literal["auto", "always", "never"]
@@ -86,6 +87,7 @@ class Feed:
             if embedded is None:
                 return
             path = embedded
+        self.state.socket = str(path)  # the header names the socket really followed
         self.live = live = LiveClient(path, client_name="panel")
         state = self.state
         loop = asyncio.get_running_loop()
@@ -132,14 +134,25 @@ class Feed:
             return None
         self.state.socket = str(path)
         if self.embed == "auto":
-            text = (
-                f"Nothing listens on {self.socket}: showing a demo engine with simulated "
-                "providers. Start yours there (or use --socket PATH) to watch it."
-            )
+            text = self.nothing_found()
         else:
             text = "Showing a demo engine with simulated providers (--demo)."
         self.notify(text, title="Embedded demo engine", timeout=8)
         return path
+
+    def nothing_found(self) -> str:
+        """Why the demo shows: where the panel looked for an engine, and what to do."""
+        if self.choose is None:
+            return (
+                f"Nothing listens on {self.socket}: showing a demo engine with simulated "
+                "providers. Start yours there (or use --socket PATH) to watch it."
+            )
+        where = runtime_dir()
+        return (
+            f"No engine runs on this host (searched {where}/ and {self.socket}): showing "
+            "a demo engine with simulated providers. An engine you start without --socket "
+            "appears there and the panel offers to switch (0); or use --socket PATH."
+        )
 
     def _failed(self, title: str, exc: Exception) -> None:
         self.notify(f"{type(exc).__name__}: {exc}", title=title, severity="error", timeout=30)

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
+
+from rich.cells import cell_len, set_cell_size
 
 NONE = "\u2013"  # en dash: no value
 TIMES = "\u00d7"  # multiplication sign, for speedups
@@ -11,6 +14,8 @@ SPARK = "▁▂▃▄▅▆▇█"
 BREAK = -math.inf  # a history value that marks an engine restart (drawn as BREAK_MARK)
 BREAK_MARK = "┊"
 EIGHTHS = " ▏▎▍▌▋▊▉█"
+PERIOD = {"minute": "min", "hour": "h", "day": "day"}  # a budget's period, short
+REASON = {"failures": "failures", "operator": "drained"}  # why a provider rests
 
 
 def num(value: float | int | None) -> str:
@@ -143,8 +148,41 @@ def sparkline(values: Sequence[float | None], width: int, lo: float = 0.0, hi: f
     return "".join(out).rjust(width)
 
 
+def cells(text: str) -> int:
+    """How many terminal cells ``text`` takes (a CJK character or an emoji takes two)."""
+    return cell_len(text)
+
+
 def clip(text: str, width: int) -> str:
-    """Cut ``text`` to ``width`` cells with an ellipsis."""
+    """Cut ``text`` to ``width`` cells with an ellipsis (cells, not characters: a wide
+    character cut in half becomes a space, so the result is never wider than ``width``)."""
     if width <= 0:
         return ""
-    return text if len(text) <= width else text[: max(0, width - 1)] + "…"
+    if cell_len(text) <= width:
+        return text
+    return set_cell_size(text, width - 1) + "…"
+
+
+def fit(text: str, width: int) -> str:
+    """``text`` clipped and padded to exactly ``width`` cells (aligned columns)."""
+    out = clip(text, width)
+    return out + " " * (width - cell_len(out))
+
+
+def countdown(seconds: float) -> str:
+    """Whole seconds left, rounded up (a cooldown reads "1s" until it is over)."""
+    return uptime(math.ceil(seconds))
+
+
+def budget(b: dict[str, Any], short: bool = False) -> str:
+    """ "$1.80 of $5.00/h" (what is left of this period's budget); ``short``: "$1.80 of $5/h"."""
+    per = PERIOD.get(str(b.get("period")), str(b.get("period")))
+    usd = b.get("usd")
+    whole = short and isinstance(usd, (int, float)) and float(usd).is_integer()
+    limit = f"${float(usd):,.0f}" if whole else money(usd)  # type: ignore[arg-type]
+    return f"{money(b.get('remaining'))} of {limit}/{per}"
+
+
+def one_line(text: Any) -> str:
+    """An error message on one line (a provider's body may carry newlines)."""
+    return " ".join(str(text).split()) if text else ""

@@ -4,6 +4,9 @@ Updates from the LiveClient (``snapshot``, ``stats``, ``events``, ``dropped``, `
 are applied here immediately and cheaply; the widgets read this model when they repaint
 on the refresh timer. Nothing in this module imports Textual, so it is unit-tested with
 plain dicts shaped like ``docs/internals.md``.
+
+Longer than most modules: one model object whose update methods share its fields;
+splitting it would pass the whole state around instead.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from __future__ import annotations
 import copy
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +33,9 @@ _INTERESTING = frozenset(
         EventKind.PARALLEL_RUN,
         EventKind.MEMORY_CLEAR,
         EventKind.REDIS,
+        EventKind.ROUTER_WEIGHTS,
+        EventKind.PROVIDER_COOLDOWN,
+        EventKind.PROVIDER_RESUME,
     }
 )
 _GROUP_OF_KIND = {
@@ -100,8 +106,11 @@ class PanelState:
         interval: float = 1.0,
         event_capacity: int = 5000,
         runs_per_parallel: int = 30,
+        clock: Callable[[], float] = time.time,
     ) -> None:
+        """``clock``: the wall clock cooldowns count down by (fixed in snapshot tests)."""
         self.socket = socket
+        self.clock = clock
         self.read_only_flag = read_only
         self.embedded = embedded
         self.interval = interval
@@ -128,6 +137,9 @@ class PanelState:
         self.restarts = 0
         self.rps = 0.0
         self.eps = 0.0
+        # provider -> wall time its cooldown ends, from the last remaining time reported
+        # (the engine's clock is monotonic and its own: only durations cross the wire).
+        self.cooldown_until: dict[str, float] = {}
 
     # ---- connection ---------------------------------------------------------------
     @property
@@ -188,6 +200,7 @@ class PanelState:
         self.engine_key = engine
         self.snapshot = copy.deepcopy(snap)
         self.seq = int(snap.get("seq") or 0)
+        self._providers_arrived()
         self.last_data = time.time()
         if self.conn != CONNECTED:
             self.set_connection(CONNECTED)
@@ -226,9 +239,11 @@ class PanelState:
             eng["uptime"] = stats["uptime"]
         if "redis" in stats:
             eng["redis"] = stats["redis"]
-        for key in ("workload", "providers", "time"):
+        for key in ("workload", "providers", "budgets", "time"):
             if key in stats:
                 snap[key] = stats[key]
+        if "providers" in stats:
+            self._providers_arrived()
         for group in ("caches", "routers", "parallels", "memories"):
             entries = snap.setdefault(group, {})
             for name, st in (stats.get(group) or {}).items():
@@ -281,7 +296,9 @@ class PanelState:
             branches = self._pending.pop((ev.name, ev.run_id), [])
             busy = sum(e - s for _, s, e, _ in branches)
             wall = float(ev.wall_s)
-            speedup = busy / wall if wall > 0 else None
+            # The engine's rule: a run with a cancelled branch has no speedup.
+            finished = all(st != "cancelled" for _, _, _, st in branches)
+            speedup = busy / wall if wall > 0 and finished else None
             self._ring(ev.name).append(
                 Run(ev.name, int(ev.run_id), wall, str(ev.status), speedup, branches)
             )
@@ -303,6 +320,25 @@ class PanelState:
             redis = self.engine.get("redis")
             if isinstance(redis, dict):
                 redis["up"] = ev.state == "up"
+        elif kind == EventKind.ROUTER_WEIGHTS:
+            entry = self.group("routers").get(ev.name)
+            if entry is not None:
+                entry["weights"] = ev.weights
+                entry["targets"] = shares(ev.weights)
+        elif kind == EventKind.PROVIDER_COOLDOWN:
+            p = self.group("providers").get(ev.provider)
+            if p is not None:
+                p.update(state="cooling down", cooldown_reason=ev.reason)
+                p["cooldown_remaining"] = float(ev.seconds)
+                self.cooldown_until[ev.provider] = self.clock() + float(ev.seconds)
+        elif kind == EventKind.PROVIDER_RESUME:
+            p = self.group("providers").get(ev.provider)
+            if p is not None:
+                # Ending a cooldown resets the failure count (decisions.md): "ok" until
+                # the next stats say otherwise.
+                p.update(state="ok", cooldown_reason=None, consecutive_failures=0)
+                p["cooldown_remaining"] = 0.0
+                self.cooldown_until.pop(ev.provider, None)
 
     def _emptied(self, group: str, name: str) -> None:
         entries = self.group(group)
@@ -318,13 +354,33 @@ class PanelState:
             return
         group = _GROUP_OF_KIND.get(result.get("kind", ""))
         name = result.get("name")
+        if method.startswith("provider.") and isinstance(name, str):
+            group = "providers"  # a provider's health() (its kind is "openai", ...)
         if group is not None and isinstance(name, str):
             entry = {k: v for k, v in result.items() if k != "result"}
             self.snapshot.setdefault(group, {})[name] = entry
+            if group == "providers":
+                self._providers_arrived()
         for key, group in (("flushed", "caches"), ("cleared", "memories")):
             for n in result.get(key) or ():
                 self._emptied(group, n)
         self.version += 1
+
+    def _providers_arrived(self) -> None:
+        """Turn each provider's reported ``cooldown_remaining`` into a local deadline, so
+        the view counts down between two ``stats`` (and while they are late)."""
+        now = self.clock()
+        until = self.cooldown_until
+        until.clear()
+        for name, p in self.group("providers").items():
+            left = p.get("cooldown_remaining")
+            if isinstance(left, (int, float)) and left > 0:
+                until[name] = now + float(left)
+
+    def cooldown_left(self, provider: str) -> float:
+        """Seconds of ``provider``'s cooldown left now (0.0: not cooling down)."""
+        until = self.cooldown_until.get(provider)
+        return 0.0 if until is None else max(0.0, until - self.clock())
 
     def _ring(self, name: str) -> deque[Run]:
         ring = self.runs.get(name)
@@ -454,6 +510,14 @@ class PanelState:
                 for r in self.recent_runs(50)
             ],
         }
+
+
+def shares(weights: dict[str, float] | None) -> dict[str, float] | None:
+    """Route weights as shares of their sum (the engine's ``targets``); None: no weights."""
+    if not weights:
+        return None
+    total = sum(float(w) for w in weights.values())
+    return {r: float(w) / total for r, w in weights.items()} if total > 0 else None
 
 
 def engine_key(snap: Any) -> tuple[Any, ...]:

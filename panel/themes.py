@@ -4,7 +4,8 @@ Built-in themes live in the ``themes`` package (found with importlib.resources, 
 work from an installed wheel); users add their own ``*.toml`` files to
 ``$XDG_CONFIG_HOME/flowdeck/themes`` (default ``~/.config/flowdeck/themes``). A file that
 cannot be used never stops the panel: it is reported as a :class:`ThemeProblem` and
-skipped.
+skipped. The file name is the theme's name (``NAME.toml`` is picked with ``--theme
+NAME``); a ``name`` key, if given, must say the same, so the two cannot disagree.
 """
 
 from __future__ import annotations
@@ -30,7 +31,9 @@ COLOR_KEYS = (
     "success",
     "warning",
     "error",
+    "border",
 )
+BORDER_VARIABLE = "box-border"  # the CSS variable the boxes draw their border with
 _TOP_KEYS = {"name", "dark", "colors"}
 
 
@@ -49,8 +52,9 @@ class ThemeProblem:
         return f"{self.source}: {self.message}"
 
 
-def parse_theme(text: str) -> Theme:
-    """Build a Theme from the text of a theme file (raises ThemeError)."""
+def parse_theme(text: str, file_name: str | None = None) -> Theme:
+    """Build a Theme from the text of a theme file (raises ThemeError). ``file_name``
+    (``NAME.toml``) names the theme; a ``name`` key must then match it."""
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -61,7 +65,13 @@ def parse_theme(text: str) -> Theme:
         raise ThemeError(
             f"unknown key(s) {', '.join(unknown)} (expected name, dark, [colors]){hint}"
         )
-    name = data.get("name")
+    stem = file_name.removesuffix(".toml") if file_name else None
+    name = data.get("name", stem)
+    if stem is not None and name != stem:
+        raise ThemeError(
+            f"'name' is {name!r} but the file is {file_name!r}: the file name is the "
+            f"theme's name (rename the file to {name}.toml, or drop or fix 'name')"
+        )
     if not isinstance(name, str) or not name.strip():
         raise ThemeError("'name' must be a non-empty string")
     if any(ch.isspace() for ch in name):
@@ -86,7 +96,22 @@ def parse_theme(text: str) -> Theme:
             Color.parse(value)
         except ColorParseError:
             raise ThemeError(f"colors.{key}: {value!r} is not a colour") from None
-    return Theme(name=name, dark=dark, **{k: colors[k] for k in COLOR_KEYS if k in colors})
+    border = colors.get("border")
+    return Theme(
+        name=name,
+        dark=dark,
+        variables={BORDER_VARIABLE: border} if border else {},
+        **{k: colors[k] for k in COLOR_KEYS if k in colors and k != "border"},
+    )
+
+
+def border_color(theme: Theme) -> str:
+    """The colour boxes draw their border with: the theme's ``border`` colour, else the
+    panel colour lightened (Textual's ``$panel-lighten-2``, for themes that are not ours)."""
+    return (
+        theme.variables.get(BORDER_VARIABLE)
+        or theme.to_color_system().generate()["panel-lighten-2"]
+    )
 
 
 def user_theme_dir() -> Path:
@@ -123,7 +148,7 @@ def load_themes(user_dir: Path | None = None) -> tuple[dict[str, Theme], list[Th
             problems.append(ThemeProblem(src, error or "cannot read"))
             continue
         try:
-            theme = parse_theme(text)
+            theme = parse_theme(text, Path(src).name)
         except ThemeError as exc:
             problems.append(ThemeProblem(src, str(exc)))
             continue

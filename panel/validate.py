@@ -7,7 +7,15 @@ from __future__ import annotations
 
 import math
 
-from flowdeck.engine.control.schema import MAX_SIZE, MAX_TTL, MIN_TTL
+from flowdeck.engine.control.schema import (
+    MAX_COOLDOWN,
+    MAX_NAME,
+    MAX_ROUTES,
+    MAX_SIZE,
+    MAX_TTL,
+    MAX_WEIGHT,
+    MIN_TTL,
+)
 
 ECHO = 24  # characters of the operator's input repeated in a message
 
@@ -63,3 +71,72 @@ def parse_size(text: str) -> int:
     if value > MAX_SIZE:
         raise ValueError(f"the size must be at most {MAX_SIZE:_} (got {_echo(raw)})")
     return value
+
+
+UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+RESET_WORDS = frozenset({"none", "off", "reset", "configured"})
+"""Typed in the weights dialog: back to the configured weights (or the selector)."""
+
+
+def parse_duration(text: str) -> float:
+    """A cooldown: seconds, or a number with s / m / h / d (``90``, ``5m``, ``1.5h``)."""
+    raw = text.strip().lower()
+    if not raw:
+        raise ValueError("enter a duration, e.g. 300, 5m or 1h")
+    number, scale = raw, 1.0
+    if raw[-1] in UNITS:
+        number, scale = raw[:-1].strip(), UNITS[raw[-1]]
+    try:
+        value = float(number) * scale
+    except ValueError:
+        raise ValueError(f"{_echo(raw)} is not a duration; enter e.g. 300, 5m or 1h") from None
+    if not math.isfinite(value):
+        raise ValueError(f"{_echo(raw)} is not finite; enter e.g. 300, 5m or 1h")
+    if value <= 0:
+        raise ValueError(f"the duration must be more than 0 (got {_echo(raw)})")
+    if value > MAX_COOLDOWN:
+        raise ValueError(
+            f"the duration must be at most {MAX_COOLDOWN // 86400} days (got {_echo(raw)})"
+        )
+    return value
+
+
+def parse_weights(text: str, routes: list[str]) -> dict[str, float] | None:
+    """Route weights typed as ``fast=90 slow=10`` (commas allowed) for a router with
+    ``routes``; None for ``none`` (back to the configured weights). Routes left out weigh
+    0 on the engine; every problem names the pair or route that is wrong."""
+    raw = text.replace(",", " ").strip()
+    if not raw:
+        raise ValueError("enter route=weight pairs, e.g. " + _example(routes))
+    if raw.lower() in RESET_WORDS:
+        return None
+    weights: dict[str, float] = {}
+    for pair in raw.split():
+        route, eq, number = pair.partition("=")
+        route = route.strip()
+        if not eq or not route:
+            raise ValueError(f"{_echo(pair)} is not route=weight, e.g. " + _example(routes))
+        if len(route) > MAX_NAME or route not in routes:
+            raise ValueError(f"no route {_echo(route)}; this router has {', '.join(routes)}")
+        if route in weights:
+            raise ValueError(f"route {route!r} is given twice")
+        try:
+            w = float(number)
+        except ValueError:
+            raise ValueError(f"the weight of {route!r} is not a number: {_echo(number)}") from None
+        if not math.isfinite(w) or not 0 <= w <= MAX_WEIGHT:
+            raise ValueError(
+                f"the weight of {route!r} must be 0 to {MAX_WEIGHT} (got {_echo(number)})"
+            )
+        weights[route] = w
+    if len(weights) > MAX_ROUTES:
+        raise ValueError(f"at most {MAX_ROUTES} routes")
+    if not any(weights.values()):
+        raise ValueError("at least one weight must be above 0 (0 drains a route)")
+    return weights
+
+
+def _example(routes: list[str]) -> str:
+    """``fast=90 slow=10`` with the router's own first routes."""
+    picked = (routes or ["a", "b"])[:2]
+    return " ".join(f"{r}={w}" for r, w in zip(picked, (90, 10), strict=False))

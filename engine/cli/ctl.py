@@ -3,6 +3,7 @@
 One engine: its result as JSON (exit 1 on an error response, 2 when none is there).
 Several live engines and no selector: list them and exit 2 instead of guessing.
 ``--all``: one record per engine, exit 1 if any failed.
+``audit [count=N] [method=M]``: the engine's newest audit records (from its snapshot).
 """
 
 from __future__ import annotations
@@ -26,6 +27,36 @@ from flowdeck.engine.cli.common import (
 from flowdeck.engine.control import discovery as D
 
 PROG = "flowdeck ctl"
+AUDIT = "audit"
+"""Not a wire method: the ``audit`` records of the engine's snapshot, newest last."""
+
+
+def audit_params(params: dict[str, Any]) -> tuple[int, str | None]:
+    """``count`` (1-1000, default 50) and an optional ``method``; ValueError names the bad one."""
+    unknown = set(params) - {"count", "method"}
+    if unknown:
+        raise ValueError(f"audit takes count=N and method=M, not {', '.join(sorted(unknown))}")
+    count = params.get("count", 50)
+    if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= 1000:
+        raise ValueError(f"count must be a whole number from 1 to 1000, got {count!r}")
+    method = params.get("method")
+    if method is not None and not isinstance(method, str):
+        raise ValueError(f"method must be a method name, got {method!r}")
+    return count, method
+
+
+def audit_of(snapshot: Any, count: int, method: str | None) -> list[Any]:
+    records = snapshot.get("audit") if isinstance(snapshot, dict) else None
+    out = [
+        r
+        for r in records or []
+        if method is None or (isinstance(r, dict) and r.get("method") == method)
+    ]
+    return out[-count:]
+
+
+NAME_KEYS = frozenset(("name", "route", "provider", "method", "client", "key"))
+"""Parameters that name something: ``key=value`` keeps their text (a cache named 123)."""
 
 
 def parse_value(text: str) -> Any:
@@ -37,24 +68,53 @@ def parse_value(text: str) -> Any:
 
 
 def parse_params(pairs: list[str]) -> dict[str, Any]:
+    """``key=value`` pairs as params, the httpie way with one convenience.
+
+    ``key:=value`` is JSON, always (``route:=null``, ``weights:='{"a": 1}'``);
+    ``key=value`` is the text itself for a parameter that names something
+    (:data:`NAME_KEYS`: ``name=123`` is the cache named "123"), and JSON when it parses
+    for any other (``ttl=600``). A key given twice is an error, not last-wins.
+    """
     params: dict[str, Any] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise ValueError(f"expected key=value, got {pair!r}")
-        params[key] = parse_value(value)
+        if not sep or not key or key == ":":
+            raise ValueError(f"expected key=value or key:=json, got {pair!r}")
+        if key.endswith(":"):
+            key = key[:-1]
+            try:
+                parsed: Any = json.loads(value)
+            except ValueError:
+                raise ValueError(f"{key}:= needs a JSON value, got {value!r}") from None
+        elif key in NAME_KEYS:
+            parsed = value
+        else:
+            parsed = parse_value(value)
+        if key in params:
+            raise ValueError(f"{key} is given twice ({params[key]!r} and {parsed!r})")
+        params[key] = parsed
     return params
 
 
 async def call_one(path: Path, method: str, params: dict[str, Any], wait: float) -> dict[str, Any]:
     """``{"ok": True, "result": ...}`` or ``{"ok": False, "error": code, "message": ...}``."""
+    from flowdeck.engine.control import protocol as P
     from flowdeck.engine.control.client import ConnectionLost, ControlClient, ControlError
 
+    wanted: tuple[int, str | None] | None = None
+    if method == AUDIT:
+        try:
+            wanted = audit_params(params)
+        except ValueError as exc:
+            return {"ok": False, "error": "bad_params", "message": str(exc)}
+        method, params = P.SNAPSHOT, {}
     try:
         client = await ControlClient.connect(path, timeout=wait)
     except ConnectionLost as exc:
         return {"ok": False, "error": "unavailable", "message": str(exc)}
     try:
+        if method != P.HELLO:
+            await client.call(P.HELLO, {"client": "ctl"}, timeout=wait)  # named in the audit
         result = await client.call(method, params, timeout=wait)
     except ControlError as exc:
         return {"ok": False, "error": exc.code, "message": exc.message}
@@ -64,6 +124,8 @@ async def call_one(path: Path, method: str, params: dict[str, Any], wait: float)
         return {"ok": False, "error": "timeout", "message": f"no answer within {wait} s"}
     finally:
         await client.close()
+    if wanted is not None:
+        result = audit_of(result, *wanted)
     return {"ok": True, "result": result}
 
 
@@ -130,8 +192,9 @@ def ctl_main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog=PROG,
         description="Call one control method of a running engine and print the result as JSON.",
-        epilog=f"methods: {', '.join(P.METHODS)}. Values are JSON when they parse"
-        ' (ttl=30, route=null, keywords=\'["a","b"]\'), else strings.',
+        epilog=f"methods: {', '.join(P.METHODS)}, audit. key:=value is JSON (route:=null);"
+        " key=value is text for name, route, provider, method, client, key, and JSON when"
+        " it parses for the rest (ttl=30), else text. A key given twice is an error.",
     )
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--socket", default=None, help="exactly this control socket")

@@ -21,6 +21,7 @@ import msgpack
 
 from flowdeck.engine.control import protocol as P
 from flowdeck.engine.control.protocol import ControlError
+from flowdeck.engine.control.schema import Hello, Snapshot
 
 __all__ = [
     "ConnectionLost",
@@ -68,7 +69,7 @@ class _Proto(asyncio.Protocol):
         self.client = client
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.client._transport = transport  # type: ignore[assignment]
+        self.client._transport = transport  # type: ignore[assignment]  # a create_unix_connection transport is a Transport
 
     def data_received(self, data: bytes) -> None:
         self.client._feed(data)
@@ -171,12 +172,12 @@ class ControlClient:
             if timer is not None:
                 timer.cancel()
 
-    async def hello(self, client: str | None = None) -> dict[str, Any]:
-        """The engine identity and protocol tables (shape: ``schema.Hello``)."""
+    async def hello(self, client: str | None = None) -> Hello:
+        """The engine identity and protocol tables."""
         return await self.call(P.HELLO, {"client": client} if client else {})
 
-    async def snapshot(self) -> dict[str, Any]:
-        """The full state (shape: ``schema.Snapshot``)."""
+    async def snapshot(self) -> Snapshot:
+        """The full state."""
         return await self.call(P.SNAPSHOT)
 
     async def subscribe(

@@ -284,15 +284,18 @@ class Connection(asyncio.Protocol):
     async def _write_loop(self) -> None:
         """Drain the ring into ``events`` frames; send ``stats`` periodically.
 
-        After the ring's end it waits for the tick; after filling the socket it waits for
-        ``resume_writing`` (or the tick, whichever is first); after its budget it yields.
+        After the ring's end it waits for the tick (unless that pass sent a full frame:
+        then it only yields, as after its budget); after filling the socket it waits for
+        ``resume_writing`` (or the tick, whichever is first).
         """
         loop = asyncio.get_running_loop()
         stats_every = self.engine.settings.stats_interval
         next_stats = time.monotonic()
         interval = self.server.event_interval
+        full = self.server.frame_events
         try:
             while not self.closed:
+                before = self.sent_events
                 state = self.drain() if self.want_events else CAUGHT_UP
                 if self.want_stats and not self.closed:
                     now = time.monotonic()
@@ -303,7 +306,10 @@ class Connection(asyncio.Protocol):
                             frame = self.server.stats_frame()
                             if frame is not None:
                                 tr.write(frame)
-                if state == MORE:
+                if state == MORE or (state == CAUGHT_UP and self.sent_events - before >= full):
+                    # More to send, or a burst (a full frame since the last pass): look
+                    # again after one loop turn instead of a tick, so the socket and the
+                    # reader stay busy while events pour in.
                     await asyncio.sleep(0)
                     continue
                 wake = self._wake = loop.create_future()

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from flowdeck.engine.control.schema import Hello
 from flowdeck.engine.control.security import not_ours
 from flowdeck.engine.errors import FlowdeckError
 
@@ -111,7 +112,7 @@ class LiveEngine:
     """One engine that answered ``hello`` on its socket."""
 
     socket: Path
-    hello: dict[str, Any] = field(repr=False)
+    hello: Hello = field(repr=False)
 
     @property
     def id(self) -> str:
@@ -187,7 +188,7 @@ def candidates(directory: Path) -> list[Path]:
     return sorted(found)
 
 
-async def probe_hello(path: Path, wait: float = PROBE_TIMEOUT) -> dict[str, Any] | None:
+async def probe_hello(path: Path, wait: float = PROBE_TIMEOUT) -> Hello | None:
     """The engine's ``hello`` on ``path``; None when nothing answers in time."""
     from flowdeck.engine.control.client import ControlClient
 

@@ -8,11 +8,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import random
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from flowdeck.engine.backoff import Backoff
 from flowdeck.engine.control import protocol as P
 from flowdeck.engine.control.client import ConnectionLost, ControlClient, ControlError
 
@@ -47,6 +47,9 @@ class LiveClient:
         self.path = Path(path) if path else P.default_socket_path()
         self.backoff_initial = backoff_initial
         self.backoff_max = backoff_max
+        # Half jitter: reconnects of one panel need no full spread, but many panels
+        # reconnecting to a restarted engine should not arrive in step.
+        self._delays = Backoff(backoff_initial, backoff_max, jitter=0.5)
         self.connect_timeout = connect_timeout
         self.call_timeout = call_timeout
         self.stats = stats
@@ -192,8 +195,7 @@ class LiveClient:
         yield Update("snapshot", snap)
 
     async def _backoff(self) -> None:
-        exp = min(self.backoff_max, self.backoff_initial * (2 ** max(0, self.attempt - 1)))
-        delay = exp * random.uniform(0.5, 1.0)
+        delay = self._delays.delay(max(0, self.attempt - 1))
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._closing.wait(), delay)
 

@@ -100,6 +100,29 @@ def _router_set_model(s: Session, a: dict[str, Any]) -> Any:
     return _then_describe(None, router)
 
 
+def _router_restore(s: Session, a: dict[str, Any]) -> Any:
+    router = s.engine.routers[a["name"]]
+    return _then_describe(router.restore(a["route"]), router)
+
+
+def _router_set_weights(s: Session, a: dict[str, Any]) -> Any:
+    router = s.engine.routers[a["name"]]
+    router.set_weights(a["weights"])
+    return _then_describe(None, router)
+
+
+def _provider_cooldown(s: Session, a: dict[str, Any]) -> Any:
+    client = s.engine.providers[a["name"]]
+    client.start_cooldown(a["seconds"], "operator")
+    return client.health()
+
+
+def _provider_resume(s: Session, a: dict[str, Any]) -> Any:
+    client = s.engine.providers[a["name"]]
+    left = client.end_cooldown("operator")
+    return {**client.health(), "result": {"seconds_left": left}}
+
+
 def _memory_search(s: Session, a: dict[str, Any]) -> Any:
     found = s.engine.memories[a["name"]].search(a["keywords"], a["limit"])
     head = {"name": a["name"], "keywords": a["keywords"], "limit": a["limit"]}
@@ -121,6 +144,28 @@ TABLE: dict[str, Method] = {
         Method(
             P.ROUTER_SET_MODEL, V.router_model, _router_set_model, True, "re-map a tier's provider"
         ),
+        Method(
+            P.ROUTER_RESTORE,
+            V.router_restore,
+            _router_restore,
+            True,
+            "put a route (nil: every route) back to its configured provider order",
+        ),
+        Method(
+            P.ROUTER_SET_WEIGHTS,
+            V.router_weights,
+            _router_set_weights,
+            True,
+            "split by route weights (0 = drained, still a fallback); nil: configured",
+        ),
+        Method(
+            P.PROVIDER_COOLDOWN,
+            V.provider_cooldown,
+            _provider_cooldown,
+            True,
+            "start a cooldown (drain) of `seconds`",
+        ),
+        Method(P.PROVIDER_RESUME, V.provider_resume, _provider_resume, True, "end a cooldown now"),
         Method(P.MEMORY_CLEAR, V.memory_clear, _memory_clear, True, "drop a memory's entries"),
         Method(P.MEMORY_SEARCH, V.memory_search, _memory_search, False, "keyword search"),
     )

@@ -13,11 +13,14 @@ from typing import Any
 from flowdeck.engine.control.protocol import BAD_PARAMS, NOT_FOUND, ControlError
 from flowdeck.engine.control.schema import (
     EVENT_FIELDS,
+    MAX_COOLDOWN,
     MAX_KEYWORD_LEN,
     MAX_KEYWORDS,
     MAX_NAME,
+    MAX_ROUTES,
     MAX_SIZE,
     MAX_TTL,
+    MAX_WEIGHT,
     MIN_TTL,
     SEARCH_LIMIT_DEFAULT,
     SEARCH_LIMIT_MAX,
@@ -172,6 +175,47 @@ def router_model(p: Params, exists: Exists) -> dict[str, Any]:
     if not exists("providers", provider):
         raise ControlError(NOT_FOUND, f"no provider named {provider!r}")
     return {"name": name, "route": route, "provider": provider}
+
+
+def router_restore(p: Params, exists: Exists) -> dict[str, Any]:
+    out = {"name": _named(p, exists, "routers", "router"), "route": p.optional_string("route")}
+    p.done()
+    return out
+
+
+def router_weights(p: Params, exists: Exists) -> dict[str, Any]:
+    name = _named(p, exists, "routers", "router")
+    _, raw = p._get("weights", True)
+    p.done()
+    if raw is None:
+        return {"name": name, "weights": None}
+    if not isinstance(raw, dict) or not 1 <= len(raw) <= MAX_ROUTES:
+        raise p.bad("weights", f"a map of 1 to {MAX_ROUTES} route -> weight, or nil", raw)
+    weights: dict[str, float] = {}
+    for route, w in raw.items():
+        if not isinstance(route, str) or not route or len(route) > MAX_NAME:
+            raise p.bad("weights", f"route names of at most {MAX_NAME} characters", route)
+        if isinstance(w, bool) or not isinstance(w, int | float) or not 0 <= w <= MAX_WEIGHT:
+            raise p.bad(f"weights[{route[:40]!r}]", f"a number from 0 to {MAX_WEIGHT}", w)
+        weights[route] = float(w)
+    if not any(weights.values()):
+        raise p.bad("weights", "a map with at least one weight above 0", raw)
+    return {"name": name, "weights": weights}
+
+
+def provider_cooldown(p: Params, exists: Exists) -> dict[str, Any]:
+    name = _named(p, exists, "providers", "provider")
+    seconds = p.number("seconds", 0, MAX_COOLDOWN)
+    p.done()
+    if seconds <= 0:
+        raise p.bad("seconds", f"more than 0 (at most {MAX_COOLDOWN})", seconds)
+    return {"name": name, "seconds": float(seconds)}
+
+
+def provider_resume(p: Params, exists: Exists) -> dict[str, Any]:
+    out = {"name": _named(p, exists, "providers", "provider")}
+    p.done()
+    return out
 
 
 def memory_clear(p: Params, exists: Exists) -> dict[str, Any]:

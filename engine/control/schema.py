@@ -8,6 +8,8 @@ panel's input validation import, and TypedDicts for the maps the methods return.
 
 This module is a leaf: it imports nothing from the engine, so the event bus, the
 primitives (through ``telemetry.events``) and the panel can all depend on it.
+
+Long on purpose: the whole contract in one file is the point (one place to read and change).
 """
 
 from __future__ import annotations
@@ -29,6 +31,14 @@ MAX_KEYWORDS = 64
 MAX_KEYWORD_LEN = 256
 """Longest keyword (and longest string of keywords is MAX_KEYWORDS x this)."""
 SEARCH_LIMIT_MAX = 1000
+MAX_WEIGHT = 1_000_000
+"""Largest route weight (weights are relative: 90/10 is 9/1)."""
+MAX_ROUTES = 256
+"""Most routes in one ``router.set_weights``."""
+MAX_COOLDOWN = 7 * 86400
+"""Longest cooldown (seconds) an operator may start on a provider."""
+PROVIDER_STATES = ("ok", "failing", "retrying", "over budget", "cooling down")
+"""A provider's ``state`` in its health map, from fine to worst."""
 SEARCH_LIMIT_DEFAULT = 10
 
 
@@ -67,11 +77,21 @@ class EventKind:
         "route",
         "name",
         "route",
-        'reason (`"select"` / `"pin"` / `"default"` / `"unknown"`)',
+        'reason (`"select"` / `"pin"` / `"unknown"` / `"weight"` / `"fallback"`)',
         "latency_s",
     )
     ROUTE_ERROR = _kind("route.error", "name", "route", "error")
     ROUTER_CONFIG = _kind("router.config", "name", "pin", "route", "providers (list)")
+    ROUTER_WEIGHTS = _kind(
+        "router.weights", "name", "weights (map route -> weight; None: back to the selector)"
+    )
+    ROUTER_FALLBACK = _kind(
+        "router.fallback",
+        "name",
+        "from_route",
+        "to_route (None: every route is out, the chosen one is the last resort)",
+        'reason (`"cooldown"` / `"budget"`)',
+    )
     PARALLEL_RUN = _kind("parallel.run", "name", "run_id", "wall_s", "status", "branch_count")
     PARALLEL_BRANCH = _kind(
         "parallel.branch", "name", "run_id", "branch", "start_s", "end_s", "status"
@@ -82,7 +102,22 @@ class EventKind:
     PROVIDER_RETRY = _kind("provider.retry", "provider", "attempt", "reason", "delay_s")
     PROVIDER_ERROR = _kind("provider.error", "provider", "error")
     PROVIDER_FALLBACK = _kind("provider.fallback", "tier", "from_provider", "to_provider", "reason")
-    PROVIDER_COOLDOWN = _kind("provider.cooldown", "provider", "seconds")
+    PROVIDER_COOLDOWN = _kind(
+        "provider.cooldown", "provider", "seconds", 'reason (`"failures"` / `"operator"`)'
+    )
+    PROVIDER_RESUME = _kind(
+        "provider.resume",
+        "provider",
+        "seconds_left (of the cooldown that ended)",
+        'reason (`"operator"`)',
+    )
+    BUDGET = _kind(
+        "budget",
+        "name (provider or tier)",
+        'state (`"exhausted"`)',
+        "spent (USD this period)",
+        "usd (the budget)",
+    )
     MEMORY_ADD = _kind("memory.add", "name", "key")
     MEMORY_SEARCH = _kind("memory.search", "name", "keyword_count", "result_count", "latency_s")
     MEMORY_CLEAR = _kind("memory.clear", "name", "count")
@@ -141,7 +176,7 @@ def decode(event: list[Any] | tuple[Any, ...]) -> Any:
     (Typed ``Any``: the attribute names come from the table above.)
     """
     try:
-        return EVENT_TYPES[event[2]]._make(event)  # type: ignore[attr-defined]
+        return EVENT_TYPES[event[2]]._make(event)  # type: ignore[attr-defined]  # the table holds NamedTuple classes
     except (KeyError, TypeError, IndexError):
         return None
 
@@ -231,6 +266,7 @@ class CacheStats(TypedDict):
     hit_rate: float
     l2_up: bool
     l2_errors: int
+    l2_too_large: int  # records over l2_max_bytes, kept in L1 only
     time_saved: float
     cost_saved: float
     ttft: dict[str, dict[str, float | None]]  # streamed: source -> {"p50", "p95"} seconds
@@ -242,6 +278,7 @@ class CacheDescribe(TypedDict):
     ttl: float
     max_size: int
     l2: bool
+    l2_max_bytes: int
     sources: dict[str, str]  # setting -> "config" | "runtime" | "fleet"
     stats: CacheStats
 
@@ -261,6 +298,8 @@ class RouteStats(TypedDict):
 class RouterStats(TypedDict):
     total: int
     unknown: int
+    fallbacks: dict[str, int]  # reason ("cooldown" / "budget") -> requests sent elsewhere
+    last_resort: int  # requests sent to the chosen route although every route was out
     routes: dict[str, RouteStats]
 
 
@@ -271,6 +310,12 @@ class RouterDescribe(TypedDict):
     default: str | None
     pin: str | None
     providers: dict[str, list[str] | None]
+    configured: dict[str, list[str] | None]  # the provider order each route started with
+    weights: dict[str, float] | None  # route -> weight now (None: the selector decides)
+    configured_weights: dict[str, float] | None
+    targets: dict[str, float] | None  # the weights as shares (0..1): the split's target
+    sticky: bool  # weighted picks follow the request key (a key function was given)
+    selector: bool  # the router has a select function (weights None returns to it)
     sources: dict[str, str]  # setting -> "config" | "runtime" | "fleet"
     stats: RouterStats
 
@@ -294,9 +339,10 @@ class Timeline(TypedDict):
 class ParallelStats(TypedDict):
     runs: int
     errors: int
-    cancelled: int
+    cancelled: int  # runs their caller cancelled
+    branches_cancelled: int  # branches the timelines mark cancelled (what the gantt shows)
     wall: dict[str, Any]
-    speedup: float | None
+    speedup: float | None  # over runs whose branches all finished
 
 
 class ParallelDescribe(TypedDict):
@@ -350,6 +396,7 @@ class Snapshot(TypedDict):
     parallels: dict[str, ParallelDescribe]
     memories: dict[str, MemoryDescribe]
     providers: dict[str, dict[str, Any]]
+    budgets: dict[str, dict[str, Any]]  # engine.providers.budget.Budget.describe()
     tiers: dict[str, list[str]]
     fleet: dict[str, Any]  # FleetAgent.describe(): heartbeat, commands, overrides, audit
     audit: list[dict[str, Any]]  # the newest audit records (engine.fleet.audit)
@@ -368,6 +415,7 @@ class Stats(TypedDict):
     parallels: dict[str, ParallelStats]
     memories: dict[str, MemoryStats]
     providers: dict[str, dict[str, Any]]
+    budgets: dict[str, dict[str, Any]]
 
 
 class CacheWriteReply(CacheDescribe, total=False):

@@ -164,6 +164,8 @@ class CommandHandler:
             after = await apply_local(eng, cmd.method, args, lead=cmd.lead == eng.id)
         except Exception as exc:
             return ERROR, f"{type(exc).__name__}: {exc}"[:300], before, None
+        if cmd.method == P.ROUTER_RESTORE:
+            self.book.mark(cmd.method, args, "config")
         if cmd.method in STICKY:
             fleet_wide = cmd.targets is None and cmd.version is not None
             self.book.mark(cmd.method, args, "fleet" if fleet_wide else "runtime")

@@ -72,6 +72,7 @@ class SettingBook:
             self.config.setdefault(f"cache:{name}:max_size", prim.max_size)
         elif kind == "router":
             self.config.setdefault(f"router:{name}:pin", prim.pinned)
+            self.config.setdefault(f"router:{name}:weights", prim.configured_weights)
             for route in prim.routes:
                 self.config.setdefault(f"router:{name}:model:{route}", prim.providers_of(route))
         else:
@@ -91,6 +92,13 @@ class SettingBook:
         return out
 
     def mark(self, method: str, params: dict[str, Any], source: str) -> None:
+        if method == P.ROUTER_RESTORE:  # back to config: the re-maps' sources go
+            prefix = f"router:{params['name']}:model:"
+            route = params.get("route")
+            for key in [k for k in self.source if k.startswith(prefix)]:
+                if route is None or key == prefix + route:
+                    del self.source[key]
+            return
         if method in STICKY:
             self.source[setting_key(method, params)] = source
 
@@ -151,8 +159,10 @@ class SettingBook:
             router = eng.routers[name]
             if setting == "pin":
                 router.pin(value)
-            elif rest and value:
-                router.set_model(rest[0], value[0])
+            elif setting == "weights":
+                router.set_weights(None)  # the configured weights (or the selector)
+            elif rest and rest[0] in router.routes:
+                router.restore(rest[0])  # the configured order, not just its first name
         else:
             return False
         self.source.pop(key, None)

@@ -156,6 +156,8 @@ class FleetSender:
         version = None
         if sticky and targets is None and method in STICKY:
             version = await self._store_override(method, args)
+        if targets is None and method == P.ROUTER_RESTORE:
+            await self._drop_remaps(args["name"], args["route"])
         return await self._publish(method, args, targets, wait, version)
 
     async def drop_override(self, key: str, *, wait: float = DEFAULT_WAIT) -> FleetReport:
@@ -173,6 +175,21 @@ class FleetSender:
             if rec is not None:
                 out[k.decode() if isinstance(k, bytes) else str(k)] = rec
         return out
+
+    async def _drop_remaps(self, router: str, route: str | None) -> None:
+        """A fleet-wide restore also ends the re-map overrides it undoes (so an engine
+        starting later does not re-map again)."""
+        prefix = f"router:{router}:model:"
+        if route is not None:
+            await self.client.hdel(self.scope.overrides, prefix + route)
+            return
+        keys = [
+            k.decode() if isinstance(k, bytes) else str(k)
+            for k in await self.client.hkeys(self.scope.overrides)
+        ]
+        stale = [k for k in keys if k.startswith(prefix)]
+        if stale:
+            await self.client.hdel(self.scope.overrides, *stale)
 
     async def _store_override(self, method: str, args: dict[str, Any]) -> int:
         version = int(await self.client.incr(self.scope.overrides_version))

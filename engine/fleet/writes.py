@@ -1,6 +1,6 @@
 """The operator writes an engine takes from the fleet, and the values they change.
 
-One table for the six fleet methods: how to read the value a write changes (for the
+One table for the fleet methods: how to read the value a write changes (for the
 audit's before -> after and for overrides) and how to apply it on this engine alone.
 A fleet command reaches every engine itself, so nothing here announces on pub/sub; the
 shared L2 part of a flush or TTL change is done by one engine (``lead``), not by all.
@@ -19,17 +19,22 @@ FLEET_METHODS: tuple[str, ...] = (
     P.CACHE_SET_MAX_SIZE,
     P.ROUTER_PIN,
     P.ROUTER_SET_MODEL,
+    P.ROUTER_SET_WEIGHTS,
+    P.ROUTER_RESTORE,
+    P.PROVIDER_COOLDOWN,
+    P.PROVIDER_RESUME,
     P.MEMORY_CLEAR,
 )
 # Settings, as opposed to actions: their latest fleet-wide value sticks (overrides).
 STICKY: frozenset[str] = frozenset(
-    {P.CACHE_SET_TTL, P.CACHE_SET_MAX_SIZE, P.ROUTER_PIN, P.ROUTER_SET_MODEL}
+    {P.CACHE_SET_TTL, P.CACHE_SET_MAX_SIZE, P.ROUTER_PIN, P.ROUTER_SET_MODEL, P.ROUTER_SET_WEIGHTS}
 )
 SETTING_OF = {
     P.CACHE_SET_TTL: "ttl",
     P.CACHE_SET_MAX_SIZE: "max_size",
     P.ROUTER_PIN: "pin",
     P.ROUTER_SET_MODEL: "model",
+    P.ROUTER_SET_WEIGHTS: "weights",
 }
 
 
@@ -69,6 +74,17 @@ def value_of(engine: Any, method: str, params: dict[str, Any]) -> Any:
         if r is None or params.get("route") not in r.routes:
             return None
         return r.providers_of(params["route"])
+    if method == P.ROUTER_SET_WEIGHTS:
+        r = engine.routers.get(name)
+        return None if r is None else r.weights
+    if method == P.ROUTER_RESTORE:
+        r = engine.routers.get(name)
+        if r is None:
+            return None
+        return {k: r.providers_of(k) for k in r.routes if params.get("route") in (None, k)}
+    if method in (P.PROVIDER_COOLDOWN, P.PROVIDER_RESUME):
+        c = engine.providers.get(name)
+        return None if c is None else {"state": c.state(), "cooldown": c.cooldown_remaining()}
     if method == P.CACHE_FLUSH:
         names = list(engine.caches) if name == "*" else [name]
         return {n: engine.caches[n].stats()["size"] for n in names if n in engine.caches}
@@ -90,6 +106,14 @@ async def apply_local(engine: Any, method: str, args: dict[str, Any], *, lead: b
     if method == P.MEMORY_CLEAR:
         names = list(engine.memories) if name == "*" else [name]
         return {n: await engine.memories[n].clear(announce=False) for n in names}
+    if method == P.ROUTER_RESTORE:
+        return engine.routers[name].restore(args["route"])
+    if method == P.PROVIDER_COOLDOWN:
+        engine.providers[name].start_cooldown(args["seconds"], "operator")
+        return value_of(engine, method, args)
+    if method == P.PROVIDER_RESUME:
+        engine.providers[name].end_cooldown("operator")
+        return value_of(engine, method, args)
     apply_setting(engine, method, args, lead=lead)
     return value_of(engine, method, args)
 
@@ -106,5 +130,7 @@ def apply_setting(engine: Any, method: str, args: dict[str, Any], *, lead: bool 
         engine.routers[name].pin(args["route"])
     elif method == P.ROUTER_SET_MODEL:
         engine.routers[name].set_model(args["route"], args["provider"])
+    elif method == P.ROUTER_SET_WEIGHTS:
+        engine.routers[name].set_weights(args["weights"])
     else:
         raise ValueError(f"not a fleet method: {method!r} (fleet methods: {FLEET_METHODS})")

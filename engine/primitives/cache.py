@@ -1,5 +1,8 @@
 """Cache: an in-process LRU+TTL layer (L1) over an optional shared Redis layer (L2).
 
+Long on purpose: lookup, single-flight and the operator levers share the hot-path state
+(store, flights, counters); splitting them would put attribute hops on every hit.
+
 Lookup order: L1, then (for a miss, once per key however many callers are waiting) L2,
 then the inner primitive. An L2 hit fills L1; a computed result goes to both.
 
@@ -7,16 +10,21 @@ then the inner primitive. An L2 hit fills L1; a computed result goes to both.
   ``key(data)`` when a key function is given; the Redis layout (one prefix per cache,
   records, SCAN + UNLINK flush, re-timing) is :mod:`flowdeck.engine.stores.cache_l2`;
   keys are ``<fleet>:cache:<name>:<digest>`` (:mod:`flowdeck.engine.fleet.scope`).
-- Single-flight: concurrent misses on one key share one call of the inner primitive.
-  Every waiter gets its result or its exception (nothing is cached on error).
-  Callers wait through ``asyncio.shield``: cancelling one waiter never cancels the
-  shared call.
+- Single-flight: concurrent misses on one key share one call of the inner primitive
+  (a :class:`Flight`). Every waiter gets its result or its exception (nothing is cached
+  on error). Each waiter waits on a future of its own, all resolved in one pass when
+  the call ends: cancelling one waiter never cancels the shared call (what
+  ``asyncio.shield`` would do, without a callback hop per waiter).
+- Entries: one flat tuple per key, ``(stored_at, result, latency, cost, short key)``,
+  in the store's single recency-ordered dict (see :mod:`engine.stores.lru`).
 - TTL changes apply to entries already stored: each entry keeps its store time (in L1
   and inside the L2 record), so a shorter TTL turns old entries into misses at once;
   a background SCAN re-times (or deletes) the L2 keys too.
 - Redis is best effort: any L2 failure (or an L2 step skipped while the breaker is
   open, or a value msgpack cannot encode) is counted in ``l2_errors`` and the cache
   goes on with L1 alone; the caller never sees a Redis exception.
+- A record over ``l2_max_bytes`` (default 1 MiB, encoded) is not written to Redis: the
+  value stays in L1 only, counted in ``l2_too_large`` (not an error: Redis is fine).
 - Fleet: on an engine with Redis, ``flush()`` and ``set_ttl()`` are announced on the
   fleet's control channel; same-named caches on other engines clear / re-time
   their L1 (the sender has already done L2).
@@ -43,7 +51,7 @@ from flowdeck.engine.completion import cost_of
 from flowdeck.engine.context import Context
 from flowdeck.engine.primitives.base import Primitive, as_primitive
 from flowdeck.engine.primitives.cache_stream import check_replay, open_cache_stream
-from flowdeck.engine.stores.cache_l2 import CacheL2
+from flowdeck.engine.stores.cache_l2 import L2_MAX_BYTES, CacheL2, TooLarge, check_l2_max_bytes
 from flowdeck.engine.stores.keys import digest_of_local, local_key
 from flowdeck.engine.stores.lru import LRUTTLStore, check_size, check_ttl
 from flowdeck.engine.stores.redis_link import RedisLink, RedisUnavailable
@@ -55,7 +63,6 @@ if TYPE_CHECKING:
     from flowdeck.engine.settings import CacheSettings
 
 _perf = time.perf_counter
-_shield = asyncio.shield
 
 _HIT = EventKind.CACHE_HIT
 _MISS = EventKind.CACHE_MISS
@@ -92,6 +99,7 @@ class Cache(Primitive):
         max_size: int,
         key: Callable[[Any], Any] | None = None,
         l2: bool = True,
+        l2_max_bytes: int = L2_MAX_BYTES,
         cache_none: bool = True,
         replay: str | None = None,
         replay_tps: float | None = None,
@@ -107,6 +115,7 @@ class Cache(Primitive):
         self.ttl = check_ttl(ttl)
         self.max_size = check_size(max_size)
         self.l2_enabled = bool(l2)
+        self.l2_max_bytes = check_l2_max_bytes(l2_max_bytes)
         self.cache_none = bool(cache_none)
         # Streaming (engine.primitives.cache_stream): how hits replay, streams being
         # recorded, time to first delta per source.
@@ -118,7 +127,8 @@ class Cache(Primitive):
         self._store = LRUTTLStore(self.max_size, self.ttl, clock=clock, on_evict=self._evicted)
         # A plain function stored on the instance: calling it binds nothing.
         self._key: Callable[[Any], Hashable] = _stream_blind if key is None else _keyed(key)
-        self._inflight: dict[Hashable, asyncio.Future[Any]] = {}
+        self._get = self._store.get_entry
+        self._inflight: dict[Hashable, Flight] = {}
         self._l2 = CacheL2(name)  # key prefix, records, flush and re-time in Redis
         self._gen = 0  # bumped by _new_generation(): older fills are not stored
         self._retime: asyncio.Task[None] | None = None
@@ -130,6 +140,7 @@ class Cache(Primitive):
         self.coalesced = 0
         self.sets = 0
         self.l2_errors = 0
+        self.l2_too_large = 0  # records over l2_max_bytes, kept in L1 only
         self.time_saved = 0.0
         self.cost_saved = 0.0
 
@@ -146,28 +157,43 @@ class Cache(Primitive):
 
     async def execute(self, data: Any, ctx: Context) -> Any:
         key = self._key(data)
-        entry = self._store.get(key)
+        entry = self._get(key)
         if entry is not None:
-            # entry = (result, latency, cost, short key)
+            # entry = (stored_at, result, latency, cost, short key)
             self.hits_l1 += 1
-            self.time_saved += entry[1]
-            self.cost_saved += entry[2]
-            self._bus.emit3(_HIT, self.name, "l1", entry[3])
-            return entry[0]
-        fut = self._inflight.get(key)
-        if fut is not None:
+            self.time_saved += entry[2]
+            self.cost_saved += entry[3]
+            self._bus.emit3(_HIT, self.name, "l1", entry[4])
+            return entry[1]
+        flight = self._inflight.get(key)
+        if flight is not None:
             self.coalesced += 1
-            self._bus.emit3(_MISS, self.name, digest_of_local(key)[:SHORT_KEY], True)
-            return await _shield(fut)
+            self._bus.emit3(_MISS, self.name, flight.short, True)
+            return await flight.join()
         return await self._lead(key, data, ctx)
+
+    def _put(
+        self,
+        key: Hashable,
+        result: Any,
+        latency: float,
+        cost: float,
+        short: str,
+        stored_at: float | None = None,
+    ) -> None:
+        """Store an entry in L1 (``stored_at`` keeps an L2 entry's age)."""
+        now = self._clock()
+        if stored_at is None or stored_at > now:
+            stored_at = now
+        self._store.put(key, (stored_at, result, latency, cost, short), now)
 
     async def _lead(self, key: Hashable, data: Any, ctx: Context) -> Any:
         """The first caller for a missing key: look in L2 here (no task hop on an L2
         hit), otherwise hand the inner call to a task that every caller waits on."""
-        fut = asyncio.get_running_loop().create_future()
+        hexkey = digest_of_local(key)
+        fut = Flight(hexkey[:SHORT_KEY])
         self._inflight[key] = fut
         gen = self._gen
-        hexkey = digest_of_local(key)
         if self._control_remove is None:
             self._attach_control()
         link = self._link()
@@ -181,7 +207,7 @@ class Cache(Primitive):
                 self._l2_hit(key, hexkey, fut, gen, found)
                 return found[0]
         self._spawn(self._fill(key, hexkey, data, ctx, fut, gen, False))
-        return await _shield(fut)
+        return await fut.join()
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.ensure_future(coro)
@@ -192,14 +218,14 @@ class Cache(Primitive):
         self,
         key: Hashable,
         hexkey: str,
-        fut: asyncio.Future[Any],
+        fut: Flight,
         gen: int,
         found: tuple[Any, float, float, float],
     ) -> None:
         result, age, latency, cost = found
-        short = hexkey[:SHORT_KEY]
+        short = fut.short
         if gen == self._gen:
-            self._store.set(key, (result, latency, cost, short), self._clock() - age)
+            self._put(key, result, latency, cost, short, self._clock() - age)
         self.hits_l2 += 1
         self.time_saved += latency
         self.cost_saved += cost
@@ -212,7 +238,7 @@ class Cache(Primitive):
         hexkey: str,
         data: Any,
         ctx: Context,
-        fut: asyncio.Future[Any],
+        fut: Flight,
         gen: int,
         lookup: bool,
     ) -> None:
@@ -222,7 +248,7 @@ class Cache(Primitive):
         Runs in its own task so that no waiter's cancellation can stop it; the waiters
         are released before the (slower) L2 write.
         """
-        short = hexkey[:SHORT_KEY]
+        short = fut.short
         link = self._link()
         try:
             if lookup and link is not None:
@@ -241,9 +267,7 @@ class Cache(Primitive):
             raise
         except BaseException as exc:
             self._release(key, fut)
-            if not fut.done():
-                fut.set_exception(exc)
-                fut.exception()  # marked as seen: every waiter may have gone already
+            fut.set_exception(exc)
             if not isinstance(exc, Exception):
                 raise
             return
@@ -252,7 +276,7 @@ class Cache(Primitive):
             return
         cost = cost_of(result)
         if gen == self._gen:
-            self._store.set(key, (result, latency, cost, short))
+            self._put(key, result, latency, cost, short)
             self.sets += 1
         self._resolve(key, fut, result)
         if gen != self._gen:
@@ -263,12 +287,11 @@ class Cache(Primitive):
         stored = await self._l2_set(link, hexkey, result, latency, cost)
         self._bus.emit3(_SET, self.name, short, "l1+l2" if stored else "l1")
 
-    def _resolve(self, key: Hashable, fut: asyncio.Future[Any], result: Any) -> None:
+    def _resolve(self, key: Hashable, fut: Flight, result: Any) -> None:
         self._release(key, fut)
-        if not fut.done():
-            fut.set_result(result)
+        fut.set_result(result)
 
-    def _release(self, key: Hashable, fut: asyncio.Future[Any]) -> None:
+    def _release(self, key: Hashable, fut: Flight) -> None:
         """Stop offering ``fut`` to new callers (unless a flush already replaced it)."""
         inflight = self._inflight
         if inflight.get(key) is fut:
@@ -311,7 +334,12 @@ class Cache(Primitive):
             self.l2_errors += 1
             return False
         try:
-            await self._l2.set(link, key, result, self._wall(), latency, cost, self.ttl)
+            await self._l2.set(
+                link, key, result, self._wall(), latency, cost, self.ttl, self.l2_max_bytes
+            )
+        except TooLarge:
+            self.l2_too_large += 1
+            return False
         except (TypeError, ValueError, OverflowError, RedisUnavailable) as exc:
             self._l2_failed(exc)  # unreachable, or not serialisable: this entry stays in L1
             return False
@@ -388,6 +416,8 @@ class Cache(Primitive):
             self.set_max_size(settings.max_size)
         if settings.l2 is not None:
             self.l2_enabled = settings.l2
+        if settings.l2_max_bytes is not None:
+            self.l2_max_bytes = settings.l2_max_bytes
 
     async def wait_writes(self) -> None:
         """Wait for in-flight fills and their L2 writes (tests, orderly shutdown)."""
@@ -481,6 +511,7 @@ class Cache(Primitive):
             "hit_rate": hits / total if total else 0.0,
             "l2_up": link is not None and link.up,
             "l2_errors": self.l2_errors,
+            "l2_too_large": self.l2_too_large,
             "time_saved": self.time_saved,
             "cost_saved": self.cost_saved,
             "ttft": {
@@ -496,6 +527,7 @@ class Cache(Primitive):
             "ttl": self.ttl,
             "max_size": self.max_size,
             "l2": self.l2,
+            "l2_max_bytes": self.l2_max_bytes,
             "stats": self.stats(),
             "sources": self._sources(),
         }
@@ -520,3 +552,52 @@ def _keyed(fn: Callable[[Any], Any]) -> Callable[[Any], Hashable]:
         return local_key(fn(data))
 
     return key
+
+
+class Flight:
+    """One miss being filled: the waiters for its result, each on a future of its own.
+
+    ``join()`` hands out a waiter; ``set_result`` / ``set_exception`` / ``cancel``
+    resolve every waiter still waiting, once. A cancelled waiter is just skipped, so no
+    caller's cancellation reaches the shared call. ``short`` is the key shown in the
+    flight's events, computed once per flight rather than once per waiter.
+    """
+
+    __slots__ = ("_loop", "_waiters", "done", "short")
+
+    def __init__(self, short: str) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._waiters: list[asyncio.Future[Any]] = []
+        self.done = False
+        self.short = short
+
+    def join(self) -> asyncio.Future[Any]:
+        waiter = self._loop.create_future()
+        self._waiters.append(waiter)
+        return waiter
+
+    def set_result(self, result: Any) -> None:
+        if self.done:
+            return
+        self.done = True
+        for w in self._waiters:
+            if not w.done():
+                w.set_result(result)
+        self._waiters.clear()
+
+    def set_exception(self, exc: BaseException) -> None:
+        if self.done:
+            return
+        self.done = True
+        for w in self._waiters:
+            if not w.done():
+                w.set_exception(exc)
+        self._waiters.clear()
+
+    def cancel(self) -> None:
+        if self.done:
+            return
+        self.done = True
+        for w in self._waiters:
+            w.cancel()
+        self._waiters.clear()

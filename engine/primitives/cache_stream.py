@@ -67,13 +67,13 @@ async def open_cache_stream(cache: Cache, data: Any, ctx: Context) -> Upstream:
         replay, tps = check_replay(data.get("replay", replay), data.get("replay_tps", tps))
         data = {k: v for k, v in data.items() if k not in ("replay", "replay_tps")}
     key = cache._key(data)
-    entry = cache._store.get(key)
-    if entry is not None:
+    entry = cache._get(key)
+    if entry is not None:  # (stored_at, result, latency, cost, short key)
         cache.hits_l1 += 1
-        cache.time_saved += entry[1]
-        cache.cost_saved += entry[2]
-        cache._bus.emit3(EventKind.CACHE_HIT, cache.name, "l1", entry[3])
-        return _timed(Replay(as_completion(entry[0]), "l1", replay, tps), cache)
+        cache.time_saved += entry[2]
+        cache.cost_saved += entry[3]
+        cache._bus.emit3(EventKind.CACHE_HIT, cache.name, "l1", entry[4])
+        return _timed(Replay(as_completion(entry[1]), "l1", replay, tps), cache)
     rec = cache.recordings.get(key)
     hexkey = digest_of_local(key)
     short = hexkey[:SHORT_KEY]
@@ -81,11 +81,11 @@ async def open_cache_stream(cache: Cache, data: Any, ctx: Context) -> Upstream:
         cache.coalesced += 1
         cache._bus.emit3(EventKind.CACHE_MISS, cache.name, short, True)
         return rec.join("coalesced")
-    fut = cache._inflight.get(key)
-    if fut is not None:  # a run() is filling this key: wait for it, then replay
+    flight = cache._inflight.get(key)
+    if flight is not None:  # a run() is filling this key: wait for it, then replay
         cache.coalesced += 1
         cache._bus.emit3(EventKind.CACHE_MISS, cache.name, short, True)
-        result = await asyncio.shield(fut)
+        result = await flight.join()
         return _timed(Replay(as_completion(result), "coalesced", replay, tps), cache)
     gen = cache._gen
     link = cache._link()
@@ -94,7 +94,7 @@ async def open_cache_stream(cache: Cache, data: Any, ctx: Context) -> Upstream:
         if found is not None:
             result, age, latency, cost = found
             if gen == cache._gen:
-                cache._store.set(key, (result, latency, cost, short), cache._clock() - age)
+                cache._put(key, result, latency, cost, short, cache._clock() - age)
             cache.hits_l2 += 1
             cache.time_saved += latency
             cache.cost_saved += cost
@@ -108,12 +108,13 @@ async def open_cache_stream(cache: Cache, data: Any, ctx: Context) -> Upstream:
     cache._bus.emit3(EventKind.CACHE_MISS, cache.name, short, False)
     rec = Recording(cache, key, hexkey, gen)
     cache.recordings[key] = rec
+    t0 = _perf()  # the miss's TTFT counts the wait for the upstream's headers
     try:
         rec.upstream = await open_upstream(cache.inner, data, ctx)
     except BaseException as exc:
         rec.fail(exc)
         raise
-    return rec.join("provider")
+    return rec.join("provider", t0)
 
 
 class Recording:
@@ -136,9 +137,9 @@ class Recording:
         self._waiter: asyncio.Future[Any] | None = None  # joiners waiting on that pull
         self._t0 = _perf()
 
-    def join(self, source: str) -> Consumer:
+    def join(self, source: str, t0: float | None = None) -> Consumer:
         self.users += 1
-        return Consumer(self, source)
+        return Consumer(self, source, t0)
 
     async def advance(self) -> None:
         """Wait until one more delta is recorded (or the stream ends), pulling it if
@@ -213,7 +214,7 @@ class Recording:
             return  # flushed while streaming: not stored
         short = self.hexkey[:SHORT_KEY]
         latency = _perf() - self._t0
-        cache._store.set(self.key, (stored, latency, stored.cost, short))
+        cache._put(self.key, stored, latency, stored.cost, short)
         cache.sets += 1
         link = cache._link()
         if link is None:
@@ -244,10 +245,10 @@ class Recording:
 class Consumer:
     """One reader of a Recording: every delta from the first, then the live ones."""
 
-    def __init__(self, rec: Recording, source: str) -> None:
+    def __init__(self, rec: Recording, source: str, t0: float | None = None) -> None:
         self._rec = rec
         self._i = 0
-        self._t0 = _perf()
+        self._t0 = _perf() if t0 is None else t0
         self._left = False
         self.source = source
         self.completion: Completion | None = None

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 if TYPE_CHECKING:
     from flowdeck.engine.fleet.scope import Scope
     from flowdeck.engine.primitives.base import Primitive
+    from flowdeck.engine.providers.budget import Budget
     from flowdeck.engine.providers.client import ProviderClient
     from flowdeck.engine.settings import CacheSettings, EngineSettings
     from flowdeck.engine.stores.redis_link import RedisLink
@@ -38,6 +39,11 @@ class Host(Protocol):
     @property
     def providers(self) -> Mapping[str, ProviderClient]:
         """Provider clients by name (empty until the host started)."""
+        ...
+
+    @property
+    def budgets(self) -> Mapping[str, Budget]:
+        """USD budgets by provider or tier name (empty until started, or none set)."""
         ...
 
     @property
@@ -85,4 +91,14 @@ class Remappable(Protocol):
 
     def remapped(self, provider_name: str) -> Primitive:
         """The same call with ``provider_name`` first (a new primitive)."""
+        ...
+
+
+@runtime_checkable
+class Blockable(Protocol):
+    """A route that can say it should get no new traffic now (a tier whose providers
+    all rest, or whose budget is spent): the Router then falls back to another route."""
+
+    def blocked(self) -> str | None:
+        """The reason (``"cooldown"`` / ``"budget"``), or None when it can take traffic."""
         ...

@@ -117,7 +117,7 @@ class Memory(Primitive):
         words = query_words(keywords)
         entries = self._entries
         # entries[key] starts with the key's unique sequence number: newest = largest
-        ranked = self._index.rank(words, limit, entries.__getitem__)
+        ranked = self._index.rank(words, limit, entries.__getitem__, len(entries))
         out = [{"key": k, "value": entries[k][1], "score": s} for k, s in ranked]
         for k, _ in ranked:  # a recalled entry is in use: the last to be evicted
             entries.move_to_end(k)

@@ -27,6 +27,13 @@ class Parallel(Primitive):
     ``limit`` bounds how many branches run at once. Each run's timeline (per branch:
     name, start and end offset from the run's start, status) is kept in a ring of
     the last ``history`` runs.
+
+    Counting: ``cancelled`` is runs their caller cancelled; ``branches_cancelled`` is
+    every branch a timeline marks cancelled (fail-fast siblings, branches that never
+    got a ``limit`` slot, branches of cancelled runs), the same branches the gantt
+    shows. Speedup (busy time over wall time) counts only runs in which every branch
+    ran to its end: a fail-fast run stops its siblings early, so its overlap measures
+    abandoned work, not parallelism; such a run's speedup is None.
     """
 
     kind = "parallel"
@@ -56,6 +63,7 @@ class Parallel(Primitive):
         self.runs = 0
         self.errors = 0
         self.cancelled = 0
+        self.branches_cancelled = 0
         self.wall = LatencyWindow(256)
         self._busy_total = 0.0
         self._wall_total = 0.0
@@ -159,15 +167,21 @@ class Parallel(Primitive):
             self.cancelled += 1
         self.wall.record(wall)
         busy = 0.0
+        stopped = 0
         names = self.branch_names()
         bus = self._bus
         for i, m in enumerate(marks):
             if m is None:  # never started (cancelled while waiting for the limit)
                 marks[i] = m = (wall, wall, CANCELLED)
+            if m[2] == CANCELLED:
+                stopped += 1
             busy += m[1] - m[0]
             bus.emit6(EventKind.PARALLEL_BRANCH, self.name, run_id, names[i], m[0], m[1], m[2])
-        self._busy_total += busy
-        self._wall_total += wall
+        if stopped:
+            self.branches_cancelled += stopped
+        else:  # only runs whose branches all finished say anything about parallelism
+            self._busy_total += busy
+            self._wall_total += wall
         bus.emit5(EventKind.PARALLEL_RUN, self.name, run_id, wall, status, len(marks))
         self.timelines.append((run_id, time.time() - wall, wall, status, names, marks))
 
@@ -176,6 +190,7 @@ class Parallel(Primitive):
             "runs": self.runs,
             "errors": self.errors,
             "cancelled": self.cancelled,
+            "branches_cancelled": self.branches_cancelled,
             "wall": self.wall.summary(),
             "speedup": (self._busy_total / self._wall_total) if self._wall_total > 0 else None,
         }
@@ -187,13 +202,14 @@ class Parallel(Primitive):
         out = []
         for run_id, started, wall, status, names, marks in runs:
             busy = sum(m[1] - m[0] for m in marks)
+            finished = all(m[2] != CANCELLED for m in marks)
             out.append(
                 {
                     "run_id": run_id,
                     "started": started,
                     "wall": wall,
                     "status": status,
-                    "speedup": busy / wall if wall > 0 else None,
+                    "speedup": busy / wall if wall > 0 and finished else None,
                     "branches": [
                         {"name": nm, "start": m[0], "end": m[1], "status": m[2]}
                         for nm, m in zip(names, marks, strict=True)

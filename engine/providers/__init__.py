@@ -5,6 +5,7 @@ from __future__ import annotations
 import aiohttp
 
 from flowdeck.engine.providers.anthropic import AnthropicClient
+from flowdeck.engine.providers.budget import Budget
 from flowdeck.engine.providers.call import ProviderCall
 from flowdeck.engine.providers.client import ProviderClient
 from flowdeck.engine.providers.http import HttpProviderClient
@@ -32,15 +33,30 @@ def build_clients(
     }
 
 
+def build_budgets(
+    settings: EngineSettings, clients: dict[str, ProviderClient], bus: EventBus
+) -> dict[str, Budget]:
+    """One Budget per ``settings.budgets`` entry; a provider's is also set on its client."""
+    out: dict[str, Budget] = {}
+    for name, b in settings.budgets.items():
+        scope = "provider" if name in clients else "tier"
+        budget = out[name] = Budget(name, scope, b.usd, b.period, bus)
+        if scope == "provider":
+            clients[name].budget = budget
+    return out
+
+
 __all__ = [
     "CLIENTS",
     "AnthropicClient",
+    "Budget",
     "HttpProviderClient",
     "OllamaClient",
     "OpenAIClient",
     "ProviderCall",
     "ProviderClient",
     "SimulatedClient",
+    "build_budgets",
     "build_clients",
     "validate_request",
 ]

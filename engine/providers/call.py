@@ -9,6 +9,7 @@ from flowdeck.engine.completion import Completion
 from flowdeck.engine.context import Context
 from flowdeck.engine.errors import NotFound, ProviderError
 from flowdeck.engine.primitives.base import Primitive
+from flowdeck.engine.providers.budget import Budget
 from flowdeck.engine.providers.client import ProviderClient
 from flowdeck.engine.providers.request import Request, validate_request
 from flowdeck.engine.providers.streaming import ProviderStream
@@ -23,8 +24,11 @@ T = TypeVar("T")
 class ProviderCall(Primitive):
     """Call a tier: its providers in order, falling back on failure.
 
-    Providers cooling down are skipped (if all of them are, the one whose cooldown
-    ends first is tried rather than failing without a call). It has no ``name`` so it
+    Providers cooling down or over their budget are skipped (counted per provider);
+    if every one is out, the tier takes a last resort rather than failing without a
+    call: the provider whose cooldown ends first, else the first one in order. A tier
+    budget (``budgets.<tier>``) is recorded here; a Router skips a tier that is out
+    (:meth:`blocked`). It has no ``name`` so it
     is never registered as a named primitive; ``label`` is the tier or provider name.
     Clients are looked up on the engine at call time, so a ProviderCall may be built
     before the engine starts.
@@ -41,6 +45,7 @@ class ProviderCall(Primitive):
         self._host = engine
         self._bus = engine.bus if engine is not None else NULL_BUS
         self.fallbacks = 0
+        self.last_resort = 0
 
     @property
     def providers(self) -> list[str]:
@@ -57,6 +62,37 @@ class ProviderCall(Primitive):
             raise NotFound(f"no provider named {provider_name!r} (known: {sorted(known)})")
         rest = [n for n in self._names if n != provider_name]
         return ProviderCall(self.label, [provider_name, *rest], eng)
+
+    def _budget(self) -> Budget | None:
+        """The tier's own budget (a provider's budget is its client's)."""
+        eng = self._host
+        return eng.budgets.get(self.label) if eng is not None else None
+
+    def blocked(self) -> str | None:
+        """Why this call should not get new traffic: ``"budget"`` (the tier's budget is
+        spent, or every provider is over budget), ``"cooldown"`` (every provider rests),
+        or None (something is ready). Cheap: the Router asks on every request."""
+        eng = self._host
+        if eng is None:
+            return None
+        budgets = eng.budgets
+        if budgets:
+            b = budgets.get(self.label)
+            if b is not None and b.exhausted():
+                return "budget"
+        clients = eng.providers
+        reason = None
+        for n in self._names:
+            c = clients.get(n)
+            if c is None:
+                return None  # not started: let the call say why
+            if c.cooldown_until > 0.0 and c.cooling_down():
+                reason = reason or "cooldown"
+            elif c.budget is not None and c.budget.exhausted():
+                reason = reason or "budget"
+            else:
+                return None
+        return reason
 
     def _clients(self) -> list[ProviderClient]:
         eng = self._host
@@ -88,30 +124,53 @@ class ProviderCall(Primitive):
         if len(clients) == 1:
             # Fast path for a single provider: no fallback bookkeeping. It is called
             # even while cooling down, since there is nothing else to try.
-            return await clients[0].complete_validated(req)
-        return await self._with_fallback(clients, lambda c: c.complete_validated(req))
+            result = await clients[0].complete_validated(req)
+        else:
+            result = await self._with_fallback(clients, lambda c: c.complete_validated(req))
+        budget = self._budget()
+        if budget is not None:
+            budget.spend(result.cost)
+        return result
 
     async def open_stream(self, data: Any, ctx: Context) -> ProviderStream:
         """Stream from the tier: fall back to the next provider only before the first
         delta (a provider's stream is opened once its first delta is in)."""
         req = self._request(data)
         req["stream"] = True
-        return await self._with_fallback(self._clients(), lambda c: c.open_stream(req))
+        stream = await self._with_fallback(self._clients(), lambda c: c.open_stream(req))
+        stream.budget = self._budget()  # the tier's budget is charged when the stream ends
+        return stream
 
     async def _with_fallback(
         self, clients: list[ProviderClient], call: Callable[[ProviderClient], Awaitable[T]]
     ) -> T:
-        ready = [c for c in clients if not c.cooling_down()]
-        if not ready:
-            # Everyone rests: try the one back soonest rather than fail without a call.
-            ready = [min(clients, key=lambda c: c.cooldown_until)]
+        ready: list[ProviderClient] = []
+        out: list[tuple[ProviderClient, str]] = []
+        for c in clients:
+            if c.cooling_down():
+                out.append((c, "cooldown"))
+            elif c.over_budget():
+                out.append((c, "budget"))
+            else:
+                ready.append(c)
         bus = self._bus
         first = clients[0]
-        if first is not ready[0]:
-            # The first choice is resting: show the traffic moving away from it.
-            bus.emit4(
-                EventKind.PROVIDER_FALLBACK, self.label, first.name, ready[0].name, "cooldown"
-            )
+        if not ready:
+            # Everyone is out: a last resort rather than failing without a call, the
+            # provider back soonest (else the first in order, all being over budget).
+            resting = [c for c, why in out if why == "cooldown"]
+            pick = min(resting, key=lambda c: c.cooldown_until) if resting else first
+            ready = [pick]
+            out = [(c, why) for c, why in out if c is not pick]
+            self.last_resort += 1
+            bus.emit4(EventKind.PROVIDER_FALLBACK, self.label, first.name, pick.name, "last resort")
+        for c, why in out:
+            c.skipped += 1
+            if why == "budget" and c.budget is not None:
+                c.budget.skipped += 1
+        if first is not ready[0] and out and out[0][0] is first:
+            # The first choice is out: show the traffic moving away from it.
+            bus.emit4(EventKind.PROVIDER_FALLBACK, self.label, first.name, ready[0].name, out[0][1])
         failures: list[str] = []
         last = len(ready) - 1
         for i, client in enumerate(ready):
@@ -130,9 +189,8 @@ class ProviderCall(Primitive):
                     )
         tried = ", ".join(c.name for c in ready)
         msg = f"{self.label}: every provider failed (tried {tried}): " + "; ".join(failures)
-        skipped = [c for c in clients if c not in ready]  # only needed for this message
-        if skipped:
-            msg += f" (skipped, cooling down: {', '.join(c.name for c in skipped)})"
+        if out:  # only needed for this message
+            msg += f" (skipped: {', '.join(f'{c.name} ({why})' for c, why in out)})"
         raise ProviderError(msg, provider=ready[-1].name)
 
     def describe(self) -> dict[str, Any]:
@@ -142,6 +200,7 @@ class ProviderCall(Primitive):
             "label": self.label,
             "providers": self.providers,
             "fallbacks": self.fallbacks,
+            "last_resort": self.last_resort,
         }
 
     def __repr__(self) -> str:

@@ -19,8 +19,11 @@ from typing import Any, TypeVar
 
 import aiohttp
 
+from flowdeck.engine.backoff import Backoff
 from flowdeck.engine.completion import Completion
-from flowdeck.engine.errors import ProviderError
+from flowdeck.engine.control.schema import MAX_COOLDOWN, PROVIDER_STATES
+from flowdeck.engine.errors import BadParams, ProviderError
+from flowdeck.engine.providers.budget import Budget
 from flowdeck.engine.providers.request import (
     Request,
     estimate_tokens,
@@ -28,8 +31,8 @@ from flowdeck.engine.providers.request import (
     validate_request,
 )
 from flowdeck.engine.providers.streaming import ProviderStream, StreamAcc
-from flowdeck.engine.providers.wire import mask_fragments
-from flowdeck.engine.settings import ProviderSettingsBase, mask_url
+from flowdeck.engine.redact import mask_fragments, mask_url
+from flowdeck.engine.settings import ProviderSettingsBase
 from flowdeck.engine.telemetry.events import EventBus, EventKind
 from flowdeck.engine.telemetry.stats import LatencyWindow
 
@@ -39,6 +42,9 @@ _perf = time.perf_counter
 _monotonic = time.monotonic
 
 T = TypeVar("T")
+
+# Provider states (schema.PROVIDER_STATES, what the panel highlights).
+OK, FAILING, RETRYING, OVER_BUDGET, COOLING = PROVIDER_STATES
 
 
 class RetryableError(Exception):
@@ -95,7 +101,14 @@ class ProviderClient:
         self.ttft = LatencyWindow(1024)  # streamed calls: seconds to the first delta
         self.consecutive_failures = 0
         self.cooldown_until = 0.0
+        self.cooldown_reason: str | None = None  # "failures" | "operator" (last started)
+        self.cooldowns = 0  # cooldowns started (by failures or an operator)
         self.last_error: str | None = None
+        self.in_flight = 0  # calls running (a streamed call until its first delta)
+        self.waiting_retry = 0  # calls sleeping before their next attempt
+        self.skipped = 0  # calls a tier sent elsewhere (cooling down or over budget)
+        self.budget: Budget | None = None  # set by the engine from settings.budgets
+        self._policy = Backoff(settings.backoff_base, settings.backoff_max, rng=self._jitter)
 
     def __repr__(self) -> str:
         url = getattr(self, "base_url", None)
@@ -120,6 +133,45 @@ class ProviderClient:
 
     def cooldown_remaining(self) -> float:
         return max(0.0, self.cooldown_until - _monotonic())
+
+    def start_cooldown(self, seconds: float, reason: str = "operator") -> None:
+        """Rest for ``seconds`` from now (an operator's drain, or failures): tiers skip
+        this provider meanwhile (it stays a last resort)."""
+        if not 0 < seconds <= MAX_COOLDOWN:
+            raise BadParams(
+                f"{self.name}: cooldown must be more than 0 and at most {MAX_COOLDOWN:g} s,"
+                f" got {seconds!r}"
+            )
+        self.cooldown_until = _monotonic() + seconds
+        self.cooldown_reason = reason
+        self.cooldowns += 1
+        self._bus.emit3(EventKind.PROVIDER_COOLDOWN, self.name, seconds, reason)
+
+    def end_cooldown(self, reason: str = "operator") -> float:
+        """End a cooldown now; returns the seconds that were left (0.0: none was on).
+        The failure count starts again, so the next failure does not re-start it."""
+        left = self.cooldown_remaining()
+        self.cooldown_until = 0.0
+        self.consecutive_failures = 0
+        if left > 0:
+            self._bus.emit3(EventKind.PROVIDER_RESUME, self.name, left, reason)
+        return left
+
+    def over_budget(self) -> bool:
+        b = self.budget
+        return b is not None and b.exhausted()
+
+    def state(self) -> str:
+        """``cooling down`` / ``over budget`` / ``retrying`` / ``failing`` / ``ok``."""
+        if self.cooling_down():
+            return COOLING
+        if self.over_budget():
+            return OVER_BUDGET
+        if self.waiting_retry:
+            return RETRYING
+        if self.consecutive_failures:
+            return FAILING
+        return OK
 
     # ---- the call --------------------------------------------------------------------
     async def complete(self, request: dict[str, Any]) -> Completion:
@@ -152,6 +204,7 @@ class ProviderClient:
     async def _call(self, attempt: Callable[[], Awaitable[T]]) -> T:
         """``attempt`` with retries; every failure becomes one counted ProviderError."""
         self.calls += 1
+        self.in_flight += 1
         try:
             return await self._with_retries(attempt)
         except ProviderError as exc:
@@ -166,6 +219,8 @@ class ProviderClient:
             log.warning("%s\n%s", message, frames)
             self.record_failure(message)
             raise ProviderError(message, provider=self.name) from None
+        finally:
+            self.in_flight -= 1
 
     def record_success(self, result: Completion, latency: float) -> None:
         """Account one finished call (plain or streamed) and emit ``provider.call``."""
@@ -175,6 +230,8 @@ class ProviderClient:
         self.tokens_out += result.tokens_out
         self.cost += result.cost
         self.consecutive_failures = 0
+        if self.budget is not None:
+            self.budget.spend(result.cost)
         self._bus.emit6(
             EventKind.PROVIDER_CALL,
             self.name,
@@ -198,30 +255,27 @@ class ProviderClient:
                     raise ProviderError(
                         f"{self.name}: {message}{tries}", provider=self.name, status=exc.status
                     ) from None
-                if exc.retry_after is not None:
+                if exc.retry_after is not None and exc.retry_after > s.backoff_max:
                     # Never sleep longer than backoff_max: a long Retry-After fails the
                     # call now so the tier can fall back instead of stalling the caller.
-                    if exc.retry_after > s.backoff_max:
-                        raise ProviderError(
-                            f"{self.name}: {message}; Retry-After {exc.retry_after:g}s"
-                            f" exceeds backoff_max {s.backoff_max:g}s",
-                            provider=self.name,
-                            status=exc.status,
-                        ) from None
-                    delay = exc.retry_after
-                else:
-                    delay = self._backoff(attempt)
+                    raise ProviderError(
+                        f"{self.name}: {message}; Retry-After {exc.retry_after:g}s"
+                        f" exceeds backoff_max {s.backoff_max:g}s",
+                        provider=self.name,
+                        status=exc.status,
+                    ) from None
+                # engine/backoff.py: full jitter up to min(backoff_max, base * 2**n), and
+                # a server's Retry-After (within backoff_max) as the floor.
+                delay = self._policy.delay(attempt, exc.retry_after)
                 attempt += 1
                 self.retries += 1
                 self._bus.emit4(EventKind.PROVIDER_RETRY, self.name, attempt, exc.reason, delay)
                 log.debug("%s: retry %d in %.3fs (%s)", self.name, attempt, delay, exc.reason)
-                await asyncio.sleep(delay)
-
-    def _backoff(self, attempt: int) -> float:
-        """Exponential backoff with full jitter: uniform(0, min(max, base * 2**attempt))."""
-        s = self.settings
-        cap = min(s.backoff_max, s.backoff_base * (2.0**attempt))
-        return self._jitter.uniform(0.0, cap) if cap > 0 else 0.0
+                self.waiting_retry += 1
+                try:
+                    await asyncio.sleep(delay)
+                finally:
+                    self.waiting_retry -= 1
 
     def record_failure(self, message: str) -> None:
         message = self.scrub(message)
@@ -237,8 +291,7 @@ class ProviderClient:
             and s.cooldown > 0
             and not self.cooling_down()
         ):
-            self.cooldown_until = _monotonic() + s.cooldown
-            self._bus.emit2(EventKind.PROVIDER_COOLDOWN, self.name, s.cooldown)
+            self.start_cooldown(s.cooldown, "failures")
             log.warning(
                 "%s: %d consecutive failures, cooling down for %.1fs (last: %s)",
                 self.name,
@@ -311,7 +364,13 @@ class ProviderClient:
             "tokens_out": self.tokens_out,
             "consecutive_failures": self.consecutive_failures,
             "cooldown_remaining": self.cooldown_remaining(),
+            "cooldown_reason": self.cooldown_reason if self.cooling_down() else None,
+            "cooldowns": self.cooldowns,
             "last_error": self.last_error,
+            "state": self.state(),
+            "in_flight": self.in_flight,
+            "skipped": self.skipped,
+            "budget": self.budget.describe() if self.budget is not None else None,
         }
 
 

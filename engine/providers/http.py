@@ -3,6 +3,10 @@
 Status handling is common: 429 and 5xx retry (Retry-After honoured on 429/503), other
 4xx fail at once; timeouts and dropped connections retry. Subclasses give the URL and
 body (headers too, unless JSON + Bearer suits) and parse the reply or the stream.
+
+A reply is read bounded by ``max_response_bytes`` (a whole body, or the sum of a
+stream's lines): over it the connection is closed and the call fails without a retry
+(a runaway reply would fail the same way again), before it can cost memory or Redis.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from flowdeck.engine.providers.wire import (
 from flowdeck.engine.settings import HttpProviderSettings
 from flowdeck.engine.telemetry.events import EventBus
 
+READ_CHUNK = 64 * 1024
 RETRY_STATUSES = frozenset((408, 409, 429))
 """Besides 5xx: request timeout, conflict (lock contention), rate limit, as the SDKs retry."""
 
@@ -120,7 +125,7 @@ class HttpProviderClient(ProviderClient):
             if req["stream"] and is_stream(resp.headers.get("Content-Type", "")):
                 # (some compatible servers ignore "stream" and answer plain JSON)
                 return await self.parse_stream(resp, req)
-            raw = await resp.read()
+            raw = await self.read_body(resp)
             return self.parse(self.decode_json(raw), req)
         except Exception as exc:
             raise self._mapped(exc) from None
@@ -144,7 +149,7 @@ class HttpProviderClient(ProviderClient):
         if not is_stream(resp.headers.get("Content-Type", "")):
             # A server that ignores "stream": its whole answer is one delta.
             try:
-                whole = self.parse(self.decode_json(await resp.read()), req)
+                whole = self.parse(self.decode_json(await self.read_body(resp)), req)
             except Exception as exc:
                 resp.release()
                 raise self._mapped(exc) from None
@@ -204,6 +209,30 @@ class HttpProviderClient(ProviderClient):
             )
         return self.fail(message, status)
 
+    async def read_body(self, resp: aiohttp.ClientResponse) -> bytes:
+        """The whole body, at most ``max_response_bytes`` (else closed and failed)."""
+        limit = self.settings.max_response_bytes
+        declared = resp.content_length
+        if declared is not None and declared > limit:
+            raise self._too_large(resp, declared)
+        parts: list[bytes] = []
+        size = 0
+        async for chunk in resp.content.iter_chunked(READ_CHUNK):
+            size += len(chunk)
+            if size > limit:
+                raise self._too_large(resp, size)
+            parts.append(chunk)
+        return b"".join(parts)
+
+    def _too_large(self, resp: aiohttp.ClientResponse, size: int) -> ProviderError:
+        """Close the connection (the server stops sending) and say which limit it hit."""
+        resp.close()
+        limit = self.settings.max_response_bytes
+        return self.fail(
+            f"reply too large: {size} bytes so far, over max_response_bytes {limit}"
+            " (connection closed, not retried)"
+        )
+
     def decode_json(self, raw: bytes) -> Any:
         return self.decode_json_line(raw, "response")
 
@@ -214,9 +243,15 @@ class HttpProviderClient(ProviderClient):
             raise self.fail(f"malformed {what}: not JSON: {excerpt(raw)}") from None
 
     async def iter_lines(self, resp: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
-        """Lines of a streamed body without their line endings (bounded line length)."""
+        """Lines of a streamed body without their line endings (bounded line length, and
+        bounded in sum by ``max_response_bytes``)."""
+        limit = self.settings.max_response_bytes
+        size = 0
         try:
             async for line in resp.content:
+                size += len(line)
+                if size > limit:
+                    raise self._too_large(resp, size)
                 yield line.rstrip(b"\r\n")
         except (ValueError, LineTooLong) as exc:  # a line longer than aiohttp's buffer
             raise self.fail(

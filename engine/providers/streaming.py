@@ -15,6 +15,7 @@ from flowdeck.engine.completion import Completion
 from flowdeck.engine.errors import ProviderError
 
 if TYPE_CHECKING:
+    from flowdeck.engine.providers.budget import Budget
     from flowdeck.engine.providers.client import ProviderClient
     from flowdeck.engine.providers.request import Request
 
@@ -62,6 +63,7 @@ class ProviderStream:
         self.completion: Completion | None = None
         self.ttft: float | None = None
         self.done = False
+        self.budget: Budget | None = None  # a tier's budget, charged at the end
 
     async def prime(self) -> None:
         """Read the first delta (errors here are still retryable / fall back)."""
@@ -110,6 +112,8 @@ class ProviderStream:
         )
         result.ttft = self.ttft
         client.record_success(result, _perf() - self._t0)
+        if self.budget is not None:
+            self.budget.spend(result.cost)
         self.completion = result
 
     def _error(self, exc: BaseException) -> BaseException:

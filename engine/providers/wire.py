@@ -58,31 +58,6 @@ async def sse_events(lines: AsyncIterator[bytes]) -> AsyncIterator[tuple[str, st
         yield event or "message", "\n".join(data)
 
 
-FRAGMENT = 8
-"""A run of this many characters of a key (or more) is masked wherever it appears."""
-
-
-def mask_fragments(text: str, key: str) -> str:
-    """``text`` with every run of >= FRAGMENT characters of ``key`` replaced by ``***``
-    (an upstream may echo part of a key, and a cut message may hold a piece of it)."""
-    if len(key) < FRAGMENT or len(text) < FRAGMENT:
-        return text
-    grams = {key[i : i + FRAGMENT] for i in range(len(key) - FRAGMENT + 1)}
-    out: list[str] = []
-    i, n = 0, len(text)
-    while i < n:
-        if text[i : i + FRAGMENT] in grams:
-            j = i + FRAGMENT
-            while j < n and text[i : j + 1] in key:
-                j += 1
-            out.append("***")
-            i = j
-        else:
-            out.append(text[i])
-            i += 1
-    return "".join(out)
-
-
 def retry_after_of(headers: Any) -> float | None:
     """Seconds to wait, from ``retry-after-ms`` (as the official SDKs read it), else
     ``Retry-After`` or a gateway's ``llm_provider-retry-after``."""

@@ -19,6 +19,25 @@ from flowdeck.engine.stores import codec
 from flowdeck.engine.stores.redis_link import RedisLink, glob_escape, scan_unlink
 
 SCAN_BATCH = 500
+L2_MAX_BYTES = 1024 * 1024
+"""Default cap on one encoded record in Redis: a value over it stays in L1 only."""
+MIN_L2_BYTES = 1024
+MAX_L2_BYTES = 512 * 1024 * 1024  # Redis's own limit for one string
+
+
+class TooLarge(ValueError):
+    """A record over the cache's ``l2_max_bytes``: not written (no I/O was done)."""
+
+
+def check_l2_max_bytes(value: object) -> int:
+    """``l2_max_bytes`` as a whole number of bytes within the bounds, or ValueError."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"l2_max_bytes must be a whole number of bytes, got {value!r}")
+    if not MIN_L2_BYTES <= value <= MAX_L2_BYTES:
+        raise ValueError(
+            f"l2_max_bytes must be from {MIN_L2_BYTES} to {MAX_L2_BYTES} bytes, got {value}"
+        )
+    return value
 
 
 class CacheL2:
@@ -51,13 +70,16 @@ class CacheL2:
         latency: float,
         cost: float,
         ttl: float,
+        max_bytes: int = L2_MAX_BYTES,
     ) -> None:
         """Store a record that Redis expires after ``ttl`` seconds.
 
         Raises TypeError / ValueError / OverflowError (before any I/O) for a value the
-        codec cannot encode.
+        codec cannot encode, and :class:`TooLarge` for a record over ``max_bytes``.
         """
         raw = codec.pack_record(value, stored_at, latency, cost)
+        if len(raw) > max_bytes:
+            raise TooLarge(f"record of {len(raw)} bytes is over l2_max_bytes {max_bytes}")
         rkey = self.prefix + key
         px = max(1, int(ttl * 1000))
         await link.run(lambda c: c.set(rkey, raw, px=px))

@@ -28,6 +28,7 @@ DIGEST_SIZE = 16  # bytes: 128 bits, 32 hex characters; collisions are not a con
 _packb = msgpack.packb
 _ExtType = msgpack.ExtType
 _SCALARS = frozenset((str, int, float, bool, type(None), bytes))
+_STR = frozenset((str,))
 _TAGGED = frozenset((int, float, bool, type(None)))  # tagged with their type in local keys
 _EXT_BIGINT = 1
 _EXT_SET = 2
@@ -59,10 +60,12 @@ def local_key(data: Any) -> Hashable:
     A str is its own key. A flat dict with str keys and str / int / float / bool /
     None values is the tuple of its sorted items, non-str values tagged with their type
     (so ``1``, ``1.0`` and ``True`` stay apart); hashing those is what a dict lookup
-    does anyway. Anything else is the binary digest. The three kinds (str, tuple,
-    bytes) never compare equal to each other, and :func:`digest_of_local` turns any of
-    them into the hex :func:`digest` of the original input, for keys that leave the
-    process.
+    does anyway. A value that is a list of strs or of flat str-to-str dicts (chat
+    ``messages``) is tagged ``list`` and kept as a tuple of those (dicts as sorted
+    item tuples), so a chat request needs no msgpack + BLAKE2b either. Anything else is
+    the binary digest. The three kinds (str, tuple, bytes) never compare equal to each
+    other, and :func:`digest_of_local` turns any of them into the hex :func:`digest` of
+    the original input, for keys that leave the process.
     """
     t = type(data)
     if t is str:
@@ -77,6 +80,8 @@ def local_key(data: Any) -> Hashable:
                 out.append((k, v))
             elif tv in _TAGGED:
                 out.append((k, tv, v))
+            elif tv is list and (items := _flat_items(v)) is not None:
+                out.append((k, list, items))  # chat messages: a list of flat dicts
             else:
                 break
         else:
@@ -86,17 +91,57 @@ def local_key(data: Any) -> Hashable:
     return blake2b(canonical(data), digest_size=DIGEST_SIZE).digest()
 
 
+def _flat_items(items: list[Any]) -> tuple[Any, ...] | None:
+    """A list of str items or of flat str-keyed dicts with str values (the shape of chat
+    ``messages``) as a tuple of strs and sorted ``(key, value)`` tuples; None otherwise.
+
+    A str item stays a str and a dict becomes a tuple, so the two never compare equal;
+    the ``list`` tag beside them keeps the whole apart from a flat field's value.
+    """
+    if len(items) > 256:
+        return None
+    out: list[Any] = []
+    append = out.append
+    for item in items:
+        ti = type(item)
+        if ti is str:
+            append(item)
+        elif ti is not dict:
+            return None
+        elif len(item) == 2:  # {"role": ..., "content": ...}: no sort, no list
+            p, q = item.items()
+            if type(p[0]) is not str or type(q[0]) is not str:
+                return None
+            if type(p[1]) is not str or type(q[1]) is not str:
+                return None
+            append((p, q) if p[0] < q[0] else (q, p))
+        elif len(item) <= 16 and _STR.issuperset(map(type, item.values())):
+            if not _STR.issuperset(map(type, item)):
+                return None
+            append(tuple(sorted(item.items())))  # by key: keys are unique
+        else:
+            return None
+    return tuple(out)
+
+
 def digest_of_local(key: Hashable) -> str:
     """The hex :func:`digest` of the input a :func:`local_key` came from."""
     t = type(key)
     if t is str:
         return digest(key)
     if t is tuple:
-        return digest({item[0]: item[-1] for item in key})  # type: ignore[attr-defined]
+        return digest({item[0]: _unflat(item) for item in key})  # type: ignore[attr-defined]  # a tagged tuple of (name, ...) items
     if t is bytes:
         assert isinstance(key, bytes)
         return key.hex()
     raise TypeError(f"not a local key: {type(key).__name__}")
+
+
+def _unflat(item: tuple[Any, ...]) -> Any:
+    """The value of one field of a dict's local key (see :func:`_flat_items`)."""
+    if len(item) == 3 and item[1] is list:
+        return [x if type(x) is str else dict(x) for x in item[2]]
+    return item[-1]
 
 
 def canonical(data: Any) -> bytes:

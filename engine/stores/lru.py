@@ -9,10 +9,17 @@ Each entry remembers when it was stored; it expires at ``stored_at + ttl`` where
 is the store's *current* TTL. So :meth:`LRUTTLStore.set_ttl` applies to entries already
 stored without touching them: a shorter TTL makes old entries expire at once.
 
-Expiry is lazy (checked on ``get``) plus a bounded incremental sweep of the oldest
-entries on every ``set`` and on :meth:`sweep`; there is never a scan of all entries.
-Memory is bounded by ``max_size`` at all times: an insert beyond it evicts the least
-recently used entry before returning.
+Memory: one ``OrderedDict`` in recency order and one flat tuple per entry whose first
+item is its store time (:meth:`put` / :meth:`get_entry` take and give that tuple, so a
+caller with several fields per entry does not nest a second tuple; :meth:`set` /
+:meth:`get` wrap a single value as ``(stored_at, value)``).
+
+Expiry is lazy (checked on ``get``) plus a bounded incremental sweep of the least
+recently used entries on every ``set`` and on :meth:`sweep` (an expired entry that was
+used recently waits for its next ``get`` or for reaching the old end); only a shorter
+TTL (:meth:`set_ttl`, an operator action) scans all entries once. Memory is bounded by
+``max_size`` at all times: an insert beyond it evicts the least recently used entry
+before returning.
 """
 
 from __future__ import annotations
@@ -57,7 +64,7 @@ class LRUTTLStore:
     ``"ttl"``, ``"resize"``); ``evictions`` holds the running counts.
     """
 
-    __slots__ = ("_age", "_clock", "_data", "_ttl", "evictions", "max_size", "on_evict")
+    __slots__ = ("_clock", "_data", "_ttl", "evictions", "max_size", "on_evict")
 
     def __init__(
         self,
@@ -70,45 +77,52 @@ class LRUTTLStore:
         self.max_size = check_size(max_size)
         self._ttl = check_ttl(ttl, allow_inf=True)
         self._clock = clock
-        # key -> (stored_at, value), in recency order (most recently used last).
-        self._data: OrderedDict[Hashable, tuple[float, Any]] = OrderedDict()
-        # The same keys in store order (oldest first): what the expiry sweep walks.
-        self._age: OrderedDict[Hashable, None] = OrderedDict()
+        # key -> (stored_at, ...), in recency order (most recently used last).
+        self._data: OrderedDict[Hashable, tuple[Any, ...]] = OrderedDict()
         self.evictions: dict[str, int] = {LRU: 0, TTL: 0, RESIZE: 0}
         self.on_evict = on_evict
 
     # ---- hot path ---------------------------------------------------------------------
-    def get(self, key: Hashable, default: Any = None) -> Any:
-        """The value, marking it most recently used; ``default`` if absent or expired."""
+    def get_entry(self, key: Hashable) -> tuple[Any, ...] | None:
+        """The whole entry tuple (store time first), marking it most recently used;
+        None if absent or expired."""
         entry = self._data.get(key)
         if entry is None:
-            return default
+            return None
         if entry[0] <= self._clock() - self._ttl:
-            self._remove(key)
+            del self._data[key]
             self._count(TTL, 1)
-            return default
+            return None
         self._data.move_to_end(key)
-        return entry[1]
+        return entry
+
+    def get(self, key: Hashable, default: Any = None) -> Any:
+        """The value, marking it most recently used; ``default`` if absent or expired."""
+        entry = self.get_entry(key)
+        return default if entry is None else entry[1]
 
     def set(self, key: Hashable, value: Any, stored_at: float | None = None) -> None:
-        """Store ``value``; ``stored_at`` (this store's clock) keeps an older entry's age.
-
-        Evicts the least recently used entry if the store is full, and sweeps a couple
-        of the oldest entries if they have expired.
-        """
+        """Store ``value``; ``stored_at`` (this store's clock) keeps an older entry's age."""
         now = self._clock()
         if stored_at is None or stored_at > now:
             stored_at = now
+        self.put(key, (stored_at, value), now)
+
+    def put(self, key: Hashable, entry: tuple[Any, ...], now: float | None = None) -> None:
+        """Store ``entry``, a tuple whose first item is its store time (this store's
+        clock, not later than now).
+
+        Evicts the least recently used entry if the store is full, and sweeps a couple
+        of the least recently used entries if they have expired.
+        """
+        if now is None:
+            now = self._clock()
         data = self._data
         if key in data:
             data.move_to_end(key)
-            self._age.move_to_end(key)
-        else:
-            self._age[key] = None
-        data[key] = (stored_at, value)
+        data[key] = entry
         if len(data) > self.max_size:
-            old, _ = data.popitem(last=False)
-            del self._age[old]
+            data.popitem(last=False)
             self._count(LRU, 1)
         self._sweep(now - self._ttl, 2)
 
@@ -129,14 +143,13 @@ class LRUTTLStore:
         """Remove ``key``; True if it was there (not counted as an eviction)."""
         if key not in self._data:
             return False
-        self._remove(key)
+        del self._data[key]
         return True
 
     def clear(self) -> int:
         """Remove everything (not counted as evictions); returns how many were stored."""
         n = len(self._data)
         self._data.clear()
-        self._age.clear()
         return n
 
     @property
@@ -148,33 +161,46 @@ class LRUTTLStore:
 
         An entry keeps its store time, so its new expiry is ``stored_at + ttl``.
         """
-        self._ttl = check_ttl(ttl, allow_inf=True)
-        return self._sweep(self._clock() - self._ttl, None)
+        ttl = check_ttl(ttl, allow_inf=True)
+        shorter = ttl < self._ttl
+        self._ttl = ttl
+        cutoff = self._clock() - self._ttl
+        if not shorter:
+            return self._sweep(cutoff, None)
+        # Recency order is not store order: find every entry the shorter TTL expires.
+        data = self._data
+        stale = [k for k, e in data.items() if e[0] <= cutoff]
+        for k in stale:
+            del data[k]
+        if stale:
+            self._count(TTL, len(stale))
+        return len(stale)
 
     def resize(self, max_size: int) -> int:
         """Change the capacity, evicting least recently used entries down to it at once."""
         self.max_size = check_size(max_size)
-        data, age = self._data, self._age
+        data = self._data
         n = len(data) - self.max_size
         for _ in range(max(n, 0)):
-            old, _ = data.popitem(last=False)
-            del age[old]
+            data.popitem(last=False)
         if n > 0:
             self._count(RESIZE, n)
             return n
         return 0
 
     def sweep(self, limit: int | None = 256) -> int:
-        """Remove up to ``limit`` expired entries, oldest first; returns how many."""
+        """Remove up to ``limit`` expired entries from the least recently used end
+        (stopping at the first live one); returns how many."""
         return self._sweep(self._clock() - self._ttl, limit)
 
     def expired_at_head(self, limit: int = 1024) -> int:
-        """How many of the oldest entries have expired (at most ``limit``), without
-        removing or counting them: for reports that must not change what they report."""
-        data, cutoff = self._data, self._clock() - self._ttl
+        """How many of the least recently used entries have expired (at most ``limit``),
+        without removing or counting them: for reports that must not change what they
+        report."""
+        cutoff = self._clock() - self._ttl
         n = 0
-        for key in self._age:
-            if n >= limit or data[key][0] > cutoff:
+        for entry in self._data.values():
+            if n >= limit or entry[0] > cutoff:
                 break
             n += 1
         return n
@@ -191,25 +217,19 @@ class LRUTTLStore:
         return iter(list(self._data))
 
     # ---- internals --------------------------------------------------------------------
-    def _remove(self, key: Hashable) -> None:
-        del self._data[key]
-        del self._age[key]
-
     def _sweep(self, cutoff: float, limit: int | None) -> int:
-        """Drop expired entries from the old end of the store order.
+        """Drop expired entries from the least recently used end.
 
-        Stops at the first live entry: entries are stored in time order, so the rest are
-        younger (an entry filled from L2 with an older store time may sit behind a
-        younger one; ``get`` still expires it on time).
+        Stops at the first live entry (an expired entry behind it is expired by ``get``
+        on time, or swept once it reaches the end; memory stays bounded by max_size).
         """
-        data, age = self._data, self._age
+        data = self._data
         n = 0
-        while age and (limit is None or n < limit):
-            key = next(iter(age))
-            if data[key][0] > cutoff:
+        while data and (limit is None or n < limit):
+            key, entry = next(iter(data.items()))
+            if entry[0] > cutoff:
                 break
             del data[key]
-            del age[key]
             n += 1
         if n:
             self._count(TTL, n)

@@ -169,7 +169,7 @@ class MemoryReplica:
                     self._pending_clear = False
                     continue
                 batch = list(islice(self._pending.items(), DRAIN_BATCH))
-                await link.run(lambda c, b=batch: _apply(c, self.key, b))  # type: ignore[misc]
+                await link.run(lambda c, b=batch: _apply(c, self.key, b))  # type: ignore[misc]  # lambda with a default-arg capture
             except RedisUnavailable:
                 self.errors += 1
                 await asyncio.sleep(backoff.next())
@@ -249,7 +249,7 @@ class MemoryReplica:
         while True:
             try:
                 cursor, chunk = await link.run(
-                    lambda c, at=cursor: c.hscan(self.key, cursor=at, count=SCAN_PAGE)  # type: ignore[misc]
+                    lambda c, at=cursor: c.hscan(self.key, cursor=at, count=SCAN_PAGE)  # type: ignore[misc]  # lambda with a default-arg capture
                 )
             except RedisUnavailable:
                 self.errors += 1

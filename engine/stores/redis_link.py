@@ -24,6 +24,9 @@ clear). Pub/sub is fire-and-forget: messages sent while a link is down are not r
 A read-only link (``read_only=True``) drops the operator writes among them
 (:data:`FLEET_WRITES`) and counts them in ``refused``: a read-only engine changes nothing
 because a neighbour was told to.
+
+Longer than most modules: the breaker, its probe and the pool's lifecycle share state
+that would leak across a split.
 """
 
 from __future__ import annotations

@@ -105,7 +105,7 @@ class WordIndex:
         self.postings.clear()
 
     def rank(
-        self, words: list[str], limit: int, order: Callable[[str], Any]
+        self, words: list[str], limit: int, order: Callable[[str], Any], total: int = 0
     ) -> list[tuple[str, int]]:
         """The best ``limit`` keys as ``(key, score)``, level by level.
 
@@ -120,7 +120,11 @@ class WordIndex:
         earlier levels (a level that comes up short has walked its lists to the end).
         Common words therefore cost little: a walk ends after ``limit`` hits. When keys
         holding every word are rare, the top level gives up walking after
-        ``WALK_BUDGET`` keys and intersects the lists in C instead.
+        ``WALK_BUDGET`` keys and intersects the lists in C instead; with ``total`` (how
+        many keys the index holds) it skips the walk when the lists' lengths say that
+        fewer than ``limit`` keys can be expected to hold every word (independent words:
+        ``len(shortest) * product(len(other) / total)``), which is the common case for
+        rare words.
         """
         index = self.postings
         postings = [p for w in words if (p := index.get(w))]
@@ -131,13 +135,22 @@ class WordIndex:
         scores: dict[str, int] = {}
         found: list[tuple[str, int]] = []
         taken: set[str] = set()
+        top = WALK_BUDGET
+        if k > 1 and total > 0:
+            expected = float(len(postings[0]))
+            for p in postings[1:]:
+                expected *= len(p) / total
+            if expected < limit:
+                top = 0  # the walk would most likely run to the end: intersect now
         for level in range(k, 0, -1):
             need = limit - len(found)
             level_hits: dict[str, int] = {}
-            budget = WALK_BUDGET if level == k > 1 else None
+            budget = top if level == k > 1 else None
             if not _walk(postings, level, need, taken, scores, level_hits, budget):
                 # Keys holding every word are rare here: intersect the lists in C rather
-                # than walk the whole of the shortest one in Python.
+                # than walk the whole of the shortest one in Python. Sets built from
+                # dicts reuse the stored hashes, and set & set compares by identity
+                # first: no key object is touched (the lists are cold in memory).
                 common: Any = postings[0].keys() & postings[1].keys()
                 for p in postings[2:]:
                     common = [x for x in common if x in p]
@@ -168,6 +181,9 @@ def _walk(
 
     With a ``budget`` (keys looked at per list), returns False if it ran out first.
     """
+    if level == 1 and budget is None:
+        _walk_any(postings, need, taken, level_hits)
+        return True
     for posting in postings[: len(postings) - level + 1]:
         got = 0
         keys = reversed(posting)
@@ -199,3 +215,20 @@ def _walk(
         if not complete:
             return False
     return True
+
+
+def _walk_any(
+    postings: list[dict[str, None]], need: int, taken: set[str], level_hits: dict[str, int]
+) -> None:
+    """The last level: every key not taken yet holds exactly one of the words (keys
+    holding more were all found at the levels before, which came up short only after
+    walking their lists to the end), so no membership tests are needed."""
+    for posting in postings:
+        got = 0
+        for key in reversed(posting):
+            if key in taken:
+                continue
+            level_hits[key] = 1
+            got += 1
+            if got == need:
+                break

@@ -101,7 +101,7 @@ class EventBus:
         i, j = start & mask, end & mask
         buf = self._buf
         events = buf[i : j + 1] if i <= j else buf[i:] + buf[: j + 1]
-        return events, dropped, end  # type: ignore[return-value]
+        return events, dropped, end  # type: ignore[return-value]  # the ring holds event tuples; None only in unwritten slots
 
     def recent(self, count: int) -> list[Event]:
         """The last ``count`` events (for snapshots)."""

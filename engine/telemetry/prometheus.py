@@ -1,5 +1,7 @@
 """Optional Prometheus endpoint: ``GET /metrics`` over aiohttp, exposition by prometheus_client.
 
+Long on purpose: one exporter, its port hand-over and every metric family in one place.
+
 One port per host: workers sharing ``metrics_port`` all start; the one that binds it
 serves, the others stand by and try to bind it every ``standby_interval`` seconds, so
 when the server exits another takes the port within that time. A scrape reports every
@@ -21,12 +23,12 @@ import asyncio
 import contextlib
 import errno
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from flowdeck.engine.control.schema import EventKind, field_index
+from flowdeck.engine.control.schema import PROVIDER_STATES, EventKind, field_index
 from flowdeck.engine.errors import FlowdeckError
 
 # Positions of the fields this exporter reads, by name from the wire contract.
@@ -68,11 +70,11 @@ def _num(value: Any) -> float | None:
     return None
 
 
-Source = tuple[dict[str, Any], dict[str, Any]]
+Source = tuple[Mapping[str, Any], dict[str, Any]]  # (identity or hello, stats)
 """One engine's ``(identity, stats)``."""
 
 
-def engine_labels(identity: dict[str, Any]) -> dict[str, str]:
+def engine_labels(identity: Mapping[str, Any]) -> dict[str, str]:
     return {"engine": str(identity.get("name", "")), "pid": str(identity.get("pid", ""))}
 
 
@@ -101,7 +103,7 @@ class StatsCollector:
             self._collect_one(fams, identity, stats)
         yield from fams.values()
 
-    def _collect_one(self, fams: dict[str, Any], ident: dict[str, Any], stats: Any) -> None:
+    def _collect_one(self, fams: dict[str, Any], ident: Mapping[str, Any], stats: Any) -> None:
         core = self._core
         who = engine_labels(ident)
         eng = self.engine if ident.get("id") == self.engine.id else None  # config: own only
@@ -150,6 +152,8 @@ class StatsCollector:
                 add("g", "flowdeck_cache_ttl_seconds", "Entry time-to-live.", lab, cfg.ttl)
             add("g", "flowdeck_cache_hit_ratio", "Hits / lookups.", lab, c.get("hit_rate"))
             add("c", "flowdeck_cache_l2_errors", "Redis errors.", lab, c.get("l2_errors"))
+            add("c", "flowdeck_cache_l2_too_large", "Values over l2_max_bytes, kept in L1 only.",
+                lab, c.get("l2_too_large"))  # fmt: skip
             add("c", "flowdeck_cache_time_saved_seconds", "Inner latency avoided by hits.",
                 lab, c.get("time_saved"))  # fmt: skip
             add("c", "flowdeck_cache_cost_saved_usd", "Provider cost avoided by hits.",
@@ -158,6 +162,17 @@ class StatsCollector:
         for name, r in (stats.get("routers") or {}).items():
             add("c", "flowdeck_router_unknown", "Selections that named no route.",
                 {"router": name}, r.get("unknown"))  # fmt: skip
+            for reason, n in (r.get("fallbacks") or {}).items():
+                add("c", "flowdeck_router_fallbacks", "Requests sent to another route, by reason.",
+                    {"router": name, "reason": str(reason)}, n)  # fmt: skip
+            add("c", "flowdeck_router_last_resort", "Requests sent on with every route out.",
+                {"router": name}, r.get("last_resort"))  # fmt: skip
+            rcfg = eng.routers.get(name) if eng else None
+            if rcfg is not None and rcfg.weights is not None:
+                total_w = sum(rcfg.weights.values()) or 1.0
+                for route, w in rcfg.weights.items():
+                    add("g", "flowdeck_route_weight_share", "Target share of a weighted split.",
+                        {"router": name, "route": route}, w / total_w)  # fmt: skip
             for route, st in (r.get("routes") or {}).items():
                 lab = {"router": name, "route": str(route)}
                 add("c", "flowdeck_route_requests", "Requests by route.", lab, st.get("count"))
@@ -180,6 +195,27 @@ class StatsCollector:
                 p.get("cooldown_remaining"))  # fmt: skip
             add("g", "flowdeck_provider_consecutive_failures", "Failures in a row.", lab,
                 p.get("consecutive_failures"))  # fmt: skip
+            add("g", "flowdeck_provider_in_flight", "Provider calls in progress.", lab,
+                p.get("in_flight"))  # fmt: skip
+            add("c", "flowdeck_provider_skipped", "Calls a tier sent elsewhere (out).", lab,
+                p.get("skipped"))  # fmt: skip
+            add("c", "flowdeck_provider_cooldowns", "Cooldowns started.", lab,
+                p.get("cooldowns"))  # fmt: skip
+            if "state" in p:  # one series per state, 1 for the current one
+                for st_name in PROVIDER_STATES:
+                    add("g", "flowdeck_provider_state", "1 for the provider's current state.",
+                        {**lab, "state": st_name.replace(" ", "_")},
+                        1 if p.get("state") == st_name else 0)  # fmt: skip
+
+        for name, b in (stats.get("budgets") or {}).items():
+            lab = {"budget": name, "scope": str(b.get("scope")), "period": str(b.get("period"))}
+            add("g", "flowdeck_budget_usd", "Budget per period.", lab, b.get("usd"))
+            add("g", "flowdeck_budget_spent_usd", "Spent this period.", lab, b.get("spent"))
+            add("g", "flowdeck_budget_remaining_usd", "Left this period.", lab, b.get("remaining"))
+            add("g", "flowdeck_budget_burn_usd_per_hour", "Spend rate this period.", lab,
+                b.get("burn_per_hour"))  # fmt: skip
+            add("c", "flowdeck_budget_skipped", "Calls sent elsewhere: budget spent.", lab,
+                b.get("skipped"))  # fmt: skip
 
         for name, par in (stats.get("parallels") or {}).items():
             lab = {"parallel": name}
@@ -188,8 +224,10 @@ class StatsCollector:
                 par.get("errors"))  # fmt: skip
             add("c", "flowdeck_parallel_cancelled", "Parallel runs cancelled.", lab,
                 par.get("cancelled"))  # fmt: skip
-            add("g", "flowdeck_parallel_speedup", "Busy time / wall time (lifetime).", lab,
-                par.get("speedup"))  # fmt: skip
+            add("c", "flowdeck_parallel_branches_cancelled", "Branches cancelled (fail fast too).",
+                lab, par.get("branches_cancelled"))  # fmt: skip
+            add("g", "flowdeck_parallel_speedup", "Busy / wall time of runs that finished.",
+                lab, par.get("speedup"))  # fmt: skip
 
         for name, m in (stats.get("memories") or {}).items():
             lab = {"memory": name}

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from flowdeck.engine.control import discovery as D
 from flowdeck.panel.fleet.feed import FleetFeed
+from flowdeck.panel.fleet.redis_feed import RedisFleetFeed
 from flowdeck.panel.fleet.screen import FleetScreen
 from flowdeck.panel.state import PanelState
 
@@ -21,6 +22,8 @@ if TYPE_CHECKING:
 
 async def initial_target(app: FlowdeckApp) -> Path | None:
     """The socket to attach to at start; None: nothing live here (the caller's default)."""
+    if app.redis_url is not None:
+        return await show_fleet(app)  # every host: the Fleet view first
     try:
         engines = await D.discover()
     except D.DiscoveryError as exc:
@@ -52,7 +55,7 @@ async def show_fleet(app: FlowdeckApp) -> Path | None:
     """Show the Fleet view until the operator picks an engine; its socket."""
     feed = app.fleet
     if feed is None:
-        feed = app.fleet = FleetFeed()
+        feed = app.fleet = new_feed(app)
         feed.start()
     chosen = await app.push_screen_wait(
         FleetScreen(feed, refresh=app.refresh_rate, read_only=app.state.read_only)
@@ -66,6 +69,12 @@ async def show_fleet(app: FlowdeckApp) -> Path | None:
     return Path(chosen)
 
 
+def new_feed(app: FlowdeckApp) -> FleetFeed | RedisFleetFeed:
+    if app.redis_url is not None:
+        return RedisFleetFeed(app.redis_url, app.fleet_name)
+    return FleetFeed()
+
+
 def reset_state(app: FlowdeckApp, path: Path) -> None:
     """Forget the previous engine's data (views keep the same state object)."""
     read_only = app.state.read_only_flag
@@ -73,20 +82,43 @@ def reset_state(app: FlowdeckApp, path: Path) -> None:
 
 
 def watch_for_engines(app: FlowdeckApp) -> None:
-    """While the demo runs: say once when a real engine appears on this host."""
+    """While the demo runs: say when real engines appear on this host (once per count)."""
     feed = app.fleet = FleetFeed()
     feed.start()
-    said = False
+    said = 0
 
     def check() -> None:
         nonlocal said
-        if not said and feed.members:
-            said = True
-            m = feed.ordered()[0]
-            app.notify(
-                f"An engine started on this host: {m.engine.label()}. Press 0 to switch to it.",
-                title="Engine found",
-                timeout=30,
-            )
+        n = len(feed.members)
+        if n > said:
+            said = n
+            if n == 1:
+                m = feed.ordered()[0]
+                text = f"An engine started on this host: {m.engine.label()}. Press 0 to switch."
+            else:
+                text = f"{n} engines run on this host now. Press 0 to see them in the Fleet view."
+            app.notify(text, title="Engine found", timeout=30)
 
     app.set_interval(1.0, check, name="fleet-watch")
+
+
+def back_to_fleet(app: FlowdeckApp) -> None:
+    """The ``0`` key: the Fleet view; from the demo with one real engine, straight to it."""
+    feed = app.fleet
+    members = 0 if feed is None else len(feed.members)
+    if app.state.embedded and members == 0:
+        app.notify(f"No engine runs on this host yet (searched {D.runtime_dir()}/).", title="Fleet")
+        return
+
+    async def back() -> None:
+        path: Path | None
+        if feed is not None and app.state.embedded and members == 1:
+            path = feed.ordered()[0].engine.socket
+            app.fleet_position = None
+            reset_state(app, path)
+        else:
+            path = await show_fleet(app)
+        if path is not None:
+            await app.feed.run(path)
+
+    app.run_worker(back(), group="live", exclusive=True, exit_on_error=False)

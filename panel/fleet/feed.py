@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from flowdeck.engine.control import discovery as D
-from flowdeck.engine.control.client import ControlClient
+from flowdeck.engine.control import protocol as P
+from flowdeck.engine.control.client import ControlClient, ControlError
 
 LATE, STALE = 2.0, 5.0
 """Seconds without a stats frame after which an engine's row is amber / red."""
@@ -34,6 +35,10 @@ class Member:
     rate: float | None = None  # flow runs per second, from the last two frames
     task: asyncio.Task[None] | None = None
     base: tuple[float, float] | None = None  # (runs, time) the rate is measured from
+
+    @property
+    def read_only(self) -> bool:
+        return bool(self.engine.hello.get("read_only"))
 
     def age(self, now: float | None = None) -> float | None:
         if not self.seen:
@@ -81,6 +86,7 @@ def row_of(m: Member, now: float | None = None) -> dict[str, Any]:
     redis = st.get("redis")
     return {
         "name": m.engine.name,
+        "read_only": m.read_only,
         "host": m.engine.host,
         "pid": m.engine.pid,
         "id": m.engine.id,
@@ -95,10 +101,16 @@ def row_of(m: Member, now: float | None = None) -> dict[str, Any]:
 
 
 def totals_of(members: list[Member]) -> dict[str, dict[str, dict[str, Any]]]:
-    """Per cache name and per router name, summed over engines."""
+    """Per cache, router and memory name, summed over engines."""
     caches: dict[str, dict[str, Any]] = {}
     routers: dict[str, dict[str, Any]] = {}
+    memories: dict[str, dict[str, Any]] = {}
     for m in members:
+        for name, mem in (m.stats.get("memories") or {}).items():
+            t = memories.setdefault(name, {"engines": 0, "size": 0})
+            size = mem.get("size", 0) if isinstance(mem, dict) else 0
+            t["engines"] += 1
+            t["size"] += size if isinstance(size, int) else 0
         for name, c in (m.stats.get("caches") or {}).items():
             t = caches.setdefault(name, {"engines": 0, "hits": 0, "misses": 0, "size": 0})
             h, x = _hits(c)
@@ -119,7 +131,7 @@ def totals_of(members: list[Member]) -> dict[str, dict[str, dict[str, Any]]]:
     for t in routers.values():
         total = sum(t["routes"].values())
         t["split"] = {k: (v / total if total else 0.0) for k, v in t["routes"].items()}
-    return {"caches": caches, "routers": routers}
+    return {"caches": caches, "routers": routers, "memories": memories}
 
 
 class FleetFeed:
@@ -158,6 +170,13 @@ class FleetFeed:
 
     def totals(self) -> dict[str, dict[str, dict[str, Any]]]:
         return totals_of(self.ordered())
+
+    def targets(self, kind: str, name: str) -> list[Member]:
+        return targets_of(self.ordered(), kind, name)
+
+    async def apply(self, method: str, params: dict[str, Any], kind: str, name: str) -> Outcome:
+        """``method`` on every engine of this host that has the primitive (its socket)."""
+        return await apply_everywhere(self.ordered(), method, params, kind, name)
 
     async def scan(self) -> None:
         """One discovery: add new engines, drop those whose socket is gone."""
@@ -199,14 +218,40 @@ class FleetFeed:
             await asyncio.sleep(0.5)
 
 
+@dataclass(frozen=True)
+class Outcome:
+    """What a fleet write did: applied on ``applied`` of ``total``; the rest named."""
+
+    applied: int
+    total: int
+    failures: tuple[str, ...] = ()  # "pid 4712: read_only"
+    nothing: str | None = None  # why no engine was asked
+
+    @property
+    def ok(self) -> bool:
+        return self.nothing is None and self.applied == self.total and not self.failures
+
+    @property
+    def text(self) -> str:
+        if self.nothing is not None:
+            return self.nothing
+        return "; ".join([f"applied on {self.applied} of {self.total}", *self.failures])
+
+
+def targets_of(members: list[Any], kind: str, name: str) -> list[Any]:
+    """The members whose latest stats have primitive ``name`` of ``kind``."""
+    return [m for m in members if name in (m.stats.get(kind) or {})]
+
+
 async def apply_everywhere(
     members: list[Member], method: str, params: dict[str, Any], kind: str, name: str
-) -> str:
+) -> Outcome:
     """Call ``method`` on every engine that has primitive ``name`` of ``kind``
     (``caches`` / ``routers`` / ``memories``): "applied on 2 of 3; pid 4712: read_only"."""
-    targets = [m for m in members if name in (m.stats.get(kind) or {})]
+    targets = targets_of(members, kind, name)
     if not targets:
-        return f"no engine has {kind[:-1] if kind != 'memories' else 'memory'} {name!r}"
+        what = {"caches": "cache", "routers": "router"}.get(kind, "memory")
+        return Outcome(0, 0, nothing=f"no engine has {what} {name!r}")
 
     async def one(m: Member) -> str | None:
         try:
@@ -214,13 +259,16 @@ async def apply_everywhere(
         except Exception as exc:
             return f"pid {m.engine.pid}: {exc}"
         try:
+            await client.hello("panel")  # the audit names the client
             await client.call(method, params, 5.0)
+        except ControlError as exc:
+            why = exc.code if exc.code == P.READ_ONLY else f"{exc.code} ({exc.message})"
+            return f"pid {m.engine.pid}: {why}"
         except Exception as exc:
-            return f"pid {m.engine.pid}: {getattr(exc, 'code', None) or type(exc).__name__}"
+            return f"pid {m.engine.pid}: {type(exc).__name__} {exc}".rstrip()
         finally:
             await client.close()
         return None
 
-    failures = [f for f in await asyncio.gather(*(one(m) for m in targets)) if f]
-    done = f"applied on {len(targets) - len(failures)} of {len(targets)}"
-    return "; ".join([done, *failures])
+    failures = tuple(f for f in await asyncio.gather(*(one(m) for m in targets)) if f)
+    return Outcome(len(targets) - len(failures), len(targets), failures)

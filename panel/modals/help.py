@@ -31,7 +31,7 @@ def help_content(read_only: bool = False) -> Content:
     lines.append(Content(""))
     lines.append(
         Content.styled(
-            "Actions apply to the row selected in the Caches / Routers / Memory tables "
+            "Actions apply to the row selected in the Caches / Routers / Providers / Memory tables "
             "(the first one if none is selected); every action is also in ctrl+p.",
             "$text-muted",
         )

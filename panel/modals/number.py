@@ -1,4 +1,4 @@
-"""NumberModal: a validated number input (TTL seconds or max size)."""
+"""NumberModal: a validated input (TTL seconds, max size, a drain's length, route weights)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,9 @@ class NumberModal(TitledModal[Any]):
     """
 
     DEFAULT_CSS = """
-    NumberModal #error { color: $error; text-style: bold; height: auto; min-height: 1; }
+    NumberModal #error {
+        color: $error; text-style: bold; width: 100%; height: auto; min-height: 1;
+    }
     """
 
     def __init__(

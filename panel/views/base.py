@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar
 
+from rich.cells import cell_len as cells
+from textual.actions import SkipAction
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
+from textual.events import DescendantBlur
 from textual.message import Message
-from textual.widgets import Button, DataTable, Input
+from textual.timer import Timer
+from textual.widgets import Button, DataTable, Input, Label
 
 from flowdeck.panel.selection import Selection
 from flowdeck.panel.state import PanelState
@@ -19,19 +23,32 @@ if TYPE_CHECKING:
     from flowdeck.panel.widgets.live_table import Cell, LiveTable
 
 
+FILTER_QUIET = 0.15  # s without a key before a typed filter applies (Enter: at once)
+
+
 class View(Vertical):
     """A tab's content. The app calls ``refresh_view`` on the refresh tick, only for the
-    visible view, so hidden views cost nothing; ``paint`` does the view's own work."""
+    visible view, so hidden views cost nothing; ``paint`` does the view's own work.
+
+    A view with a filter box (``filter_id``) applies what is typed there after
+    ``FILTER_QUIET`` without a key, at once on Enter or on leaving the box: applying it
+    re-syncs the view, which costs a full repaint, so not one per keystroke.
+    """
+
+    filter_id: ClassVar[str] = ""  # the id of its filter Input, if it has one
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "leave_input", "Back to the table", show=False),
+        # priority: run when the app receives the key, before it forwards the next one.
+        # A key reaches an Input through the Input's own queue and a plain binding ran
+        # only once Escape had bubbled back up, so keys typed meanwhile went into the box.
+        Binding("escape", "leave_input", "Back to the table", show=False, priority=True),
     ]
 
     DEFAULT_CSS = """
     View { height: 1fr; }
-    View .actions { height: 1; margin-top: 0; }
+    View .actions { height: auto; margin-top: 0; }
     View .actions Button { margin-right: 1; }
-    View .actions .hint { color: $text-muted; padding-left: 1; width: 1fr; }
+    View .actions .hint { color: $text-muted; padding-left: 1; width: 1fr; height: auto; }
     View .filter { height: 1; }
     """
 
@@ -40,6 +57,30 @@ class View(Vertical):
         self.state = state
         self._painted = -1
         self._stale = False
+        self._typed: str | None = None  # filter text typed but not applied yet
+        self._quiet: Timer | None = None
+        self.filter_quiet = FILTER_QUIET
+
+    HINT_LINES = 3  # a key hint beside the buttons wraps up to this many lines, else hides
+
+    def on_resize(self) -> None:
+        self.call_after_refresh(self.fit_hints)
+
+    def fit_hints(self) -> None:
+        """Wrap each hint beside the action buttons into the room they leave; hide it
+        when it would need more than ``HINT_LINES`` lines (a narrow terminal: the same
+        words are in ``?``), instead of a hint cut off mid-sentence or one word a line."""
+        for row in self.query(".actions"):
+            for hint in row.query(".hint").results(Label):
+                others = sum(
+                    w.outer_size.width + w.styles.margin.width
+                    for w in row.children
+                    if w is not hint and w.display
+                )
+                room = row.size.width - others - 1  # the hint's left padding
+                text = str(hint.content)
+                lines = -(-cells(text) // room) if room > 0 else self.HINT_LINES + 1
+                hint.display = not text or lines <= self.HINT_LINES
 
     def invalidate(self) -> None:
         """Repaint everything at the next refresh (e.g. after a theme change)."""
@@ -78,12 +119,42 @@ class View(Vertical):
         return self.table
 
     def action_leave_input(self) -> None:
-        """Escape in a filter / search box: focus the view's table (or nothing)."""
-        target = self.primary()
-        if target is not None:
-            target.focus()
-        else:
-            self.screen.set_focus(None)
+        """Escape in a filter / search box: apply the filter, focus the view's table (or
+        nothing) now, so the next key already goes there. Elsewhere Escape is not ours
+        (dialogs, back to the fleet)."""
+        if not isinstance(self.screen.focused, Input):  # the binding chain holds this view
+            raise SkipAction()
+        self.apply_typed_filter()
+        self.screen.set_focus(self.primary())
+
+    # ---- the filter box -------------------------------------------------------------
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if not self.filter_id or event.input.id != self.filter_id:
+            return
+        self._typed = event.value
+        if self._quiet is not None:
+            self._quiet.stop()
+        self._quiet = self.set_timer(self.filter_quiet, self.apply_typed_filter, name="filter")
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if self.filter_id and event.input.id == self.filter_id:
+            self.apply_typed_filter()
+
+    def on_descendant_blur(self, event: DescendantBlur) -> None:
+        if self.filter_id and event.widget.id == self.filter_id:
+            self.apply_typed_filter()  # tab or a click elsewhere: what was typed counts
+
+    def apply_typed_filter(self) -> None:
+        """Apply the filter text typed so far, if it was not applied yet."""
+        if self._quiet is not None:
+            self._quiet.stop()
+            self._quiet = None
+        text, self._typed = self._typed, None
+        if text is not None:
+            self.apply_filter(text)
+
+    def apply_filter(self, text: str) -> None:
+        """Show only what matches ``text`` (views with a filter box)."""
 
     def focus_filter(self) -> bool:
         """Focus the view's filter or search box; False if it has none."""
@@ -104,8 +175,8 @@ class TableView(View):
     """
 
     sort_column: ClassVar[str] = "name"
+    sort_reverse: ClassVar[bool] = False  # True: descending at first (newest first)
     group: ClassVar[str] = ""  # the state group its rows are ("caches", ...)
-    filter_id: ClassVar[str] = ""  # the id of its filter Input, if it has one
 
     class Selected(Message):
         """The view's visible selection changed (``group`` names the state group)."""
@@ -142,10 +213,10 @@ class TableView(View):
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         self._post_selection()
 
-    def on_input_changed(self, event: Input.Changed) -> None:
+    def apply_filter(self, text: str) -> None:
         table = self.table
-        if table is not None and self.filter_id and event.input.id == self.filter_id:
-            table.filter_text = event.value
+        if table is not None:
+            table.filter_text = text
             self.refresh_view(force=True)
 
     def rows(self, colors: dict[str, str]) -> dict[str, dict[str, Cell]]:
@@ -155,7 +226,7 @@ class TableView(View):
     def on_mount(self) -> None:
         table = self.table
         if table is not None:
-            table.set_sort(self.sort_column)
+            table.set_sort(self.sort_column, self.sort_reverse)
 
     def paint(self, force: bool) -> None:
         from flowdeck.panel.palette import palette

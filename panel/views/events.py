@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import time
+from collections import deque
+from itertools import islice
 from typing import Any
 
 from rich.style import Style
@@ -87,12 +89,21 @@ def event_plain(ev: list[Any], state: PanelState) -> str:
     return "".join(event_parts(ev, state))
 
 
-class EventsView(View):
-    """A filter box and the newest events of the model's ring (bounded), newest last.
+# Matches of an active filter kept beyond the model's ring (which holds only the newest
+# few thousand events, seconds of a busy engine): a rare event stays found.
+MATCHES_KEPT = 10_000
 
-    Each repaint hands the (filtered) ring to an EventTail, which formats only the
-    lines on screen; scrolling up stops following, ``p`` freezes everything.
+
+class EventsView(View):
+    """A filter box and the newest events, newest last.
+
+    Without a filter it shows the model's ring. With one, each event is tested once as
+    it arrives and the matches are kept in a bounded list of their own, so a filter for
+    a rare kind keeps its lines after they leave the ring. The EventTail formats only
+    the lines on screen; scrolling up stops following, ``p`` freezes everything.
     """
+
+    filter_id = "event-filter"
 
     DEFAULT_CSS = """
     EventsView .actions Label { width: 1fr; }
@@ -101,6 +112,8 @@ class EventsView(View):
     def __init__(self, state: PanelState, *, id: str | None = None) -> None:
         super().__init__(state, id=id)
         self._filter: list[str] = []
+        self._matches: deque[list[Any]] = deque(maxlen=MATCHES_KEPT)
+        self._seen = 0  # the model's events_total when the matches were last brought up to date
         self._styles: dict[str, Style] = {}
         self._muted = Style()
 
@@ -134,11 +147,8 @@ class EventsView(View):
             tail.clear_cache()
         words = self._filter
         if words:
-            rows = []
-            for ev in st.events:
-                low = event_plain(ev, st).lower()
-                if all(w in low for w in words):
-                    rows.append(ev)
+            self._catch_up()
+            rows = list(self._matches)
         else:
             rows = list(st.events)
         tail.set_rows(rows)
@@ -150,7 +160,25 @@ class EventsView(View):
             "stop following"
         )
 
-    def on_input_changed(self, event: Input.Changed) -> None:
-        if event.input.id == "event-filter":
-            self._filter = event.value.lower().split()
-            self.refresh_view(force=True)
+    def _catch_up(self) -> None:
+        """Test the events that arrived since the last paint and keep the matches."""
+        st, words = self.state, self._filter
+        new = min(st.events_total - self._seen, len(st.events))
+        self._seen = st.events_total
+        if new <= 0:
+            return
+        keep = self._matches.append
+        for ev in reversed(list(islice(reversed(st.events), new))):
+            low = event_plain(ev, st).lower()
+            if all(w in low for w in words):
+                keep(ev)
+
+    def set_filter(self, text: str) -> None:
+        """Filter by ``text`` (words that must all appear); matches restart from the ring."""
+        self._filter = text.lower().split()
+        self._matches.clear()
+        self._seen = self.state.events_total - len(self.state.events)
+        self.refresh_view(force=True)
+
+    def apply_filter(self, text: str) -> None:
+        self.set_filter(text)

@@ -112,7 +112,7 @@ class MemoryView(TableView):
 
     DEFAULT_CSS = """
     MemoryView LiveTable { height: auto; max-height: 50%; }
-    MemoryView #memory-results { height: 1fr; border-top: solid $panel-lighten-2; }
+    MemoryView #memory-results { height: 1fr; border-top: solid $box-border; }
     """
 
     def compose(self) -> ComposeResult:

@@ -1,7 +1,9 @@
-"""Routers: per route the split, latency, errors, cost, pin and provider mapping."""
+"""Routers: per route the split (actual → target when weighted), latency, errors, cost,
+pin and provider mapping; pin, auto, re-map, weights and restore levers."""
 
 from __future__ import annotations
 
+from rich.cells import cell_len
 from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import Button, Input, Label
@@ -16,6 +18,7 @@ from flowdeck.panel.widgets.route_split import RouteSplit
 COLUMNS = [
     Column("router", "Router"),
     Column("route", "Route"),
+    Column("mode", "Mode"),
     Column("share", "Split (5s)", right=True),
     Column("count", "Count", right=True),
     Column("p50", "p50", right=True),
@@ -24,8 +27,41 @@ COLUMNS = [
     Column("errors", "Errors", right=True),
     Column("cost", "Cost", right=True),
     Column("providers", "Providers"),
-    Column("mode", "Mode"),
 ]
+FITTED = "providers"
+"""The last column: it gets the room the others leave (a list cut to "a → b +1")."""
+ALWAYS = frozenset({"route", "mode", "share", FITTED})
+OPTIONAL = ("router", "count", "errors", "p50", "cost", "p95", "ttft")
+"""Shown by priority while the provider list keeps PROVIDERS_ROOM cells (80 columns)."""
+PROVIDERS_ROOM = 18
+
+
+def columns(width: int, rows: dict[str, dict[str, Cell]]) -> list[Column]:
+    """The columns that fit ``width``: the essential ones, then the optional ones."""
+    by_key = {c.key: c for c in COLUMNS}
+    chosen = set(ALWAYS)
+    used = sum(_need(by_key[k], rows) for k in ALWAYS if k != FITTED) + 3  # scrollbar, pad
+    for key in OPTIONAL:
+        need = _need(by_key[key], rows)
+        if width - used - need >= PROVIDERS_ROOM:
+            chosen.add(key)
+            used += need
+    return [c for c in COLUMNS if c.key in chosen]
+
+
+def _need(col: Column, rows: dict[str, dict[str, Cell]]) -> int:
+    """Cells a column takes: its widest cell or its label with a sort arrow, plus padding."""
+    cells = max((cell_len(r[col.key].text) for r in rows.values() if col.key in r), default=0)
+    return max(cells, len(col.label) + 2) + 2
+
+
+def provider_list(names: list[str], room: int) -> str:
+    """ "a → b → c" in ``room`` cells: as many names as fit, the rest counted ("a → b +1")."""
+    for keep in range(len(names), 0, -1):
+        text = " → ".join(names[:keep]) + (f" +{len(names) - keep}" if keep < len(names) else "")
+        if cell_len(text) <= room or keep == 1:
+            return fmt.clip(text, room)
+    return ""
 
 
 def router_key(router: str, route: str) -> str:
@@ -54,15 +90,20 @@ def route_rows(state: PanelState, pal: dict[str, str]) -> dict[str, dict[str, Ce
         recent = state.recent_split(name)
         pin = r.get("pin")
         providers = r.get("providers") or {}
+        targets = r.get("targets") if r.get("weights") else None
         for route in r.get("routes") or list(routes):
             rs = routes.get(route) or {}
             share = recent.get(route, 0.0) if recent is not None else rs.get("share")
             errors = int(rs.get("errors") or 0)
             prov = providers.get(route)
+            target = (targets or {}).get(route, 0.0) if targets is not None else None
             if pin == route:
                 mode = Cell("● pinned", style=f"bold {pal['warning']}")
             elif pin:
                 mode = Cell("bypassed", style=pal["muted"])
+            elif target is not None:
+                w = (r.get("weights") or {}).get(route, 0)
+                mode = Cell(f"weight {w:g}") if target > 0 else Cell("drained", style=pal["muted"])
             elif route == r.get("default"):
                 mode = Cell("default")
             else:
@@ -71,7 +112,8 @@ def route_rows(state: PanelState, pal: dict[str, str]) -> dict[str, dict[str, Ce
                 "router": Cell(name, style="bold"),
                 "route": Cell(route),
                 "share": Cell(
-                    f"{fmt.bar(share, 6)} {fmt.pct(share, 0):>4}",
+                    f"{fmt.bar(share, 6)} {fmt.pct(share, 0):>4}"
+                    + (f"→{fmt.pct(target, 0):>4}" if target is not None else ""),
                     share or 0.0,
                     style=pal["primary"],
                     right=True,
@@ -101,7 +143,28 @@ class RoutersView(TableView):
     filter_id = "route-filter"
 
     def rows(self, colors: dict[str, str]) -> dict[str, dict[str, Cell]]:
-        return route_rows(self.state, colors)
+        rows = route_rows(self.state, colors)
+        table = self.table
+        if table is None:
+            return rows
+        width = table.size.width or self.app.size.width
+        table.set_columns(columns(width, rows))
+        room = table.fit(FITTED, width - 1, rows, least=PROVIDERS_ROOM)
+        providers = {
+            router_key(name, route): prov
+            for name, r in self.state.group("routers").items()
+            for route, prov in (r.get("providers") or {}).items()
+            if prov
+        }
+        for key, cells in rows.items():
+            prov = providers.get(key)
+            old = cells[FITTED]
+            text = provider_list(prov, room) if prov else fmt.clip(old.text, room)
+            cells[FITTED] = Cell(text, old.value, old.style, old.right)
+        return rows
+
+    def on_resize(self) -> None:
+        self.refresh_view(force=True)
 
     DEFAULT_CSS = """
     RoutersView RouteSplit { height: auto; max-height: 40%; }
@@ -122,9 +185,21 @@ class RoutersView(TableView):
             yield Button(
                 "Remap…", action="app.remap", compact=True, classes="mutating", id="btn-remap"
             )
-            yield Label(
-                "pin sends every request to one route; auto returns to the selector", classes="hint"
+            yield Button(
+                "Weights…",
+                action="app.set_weights",
+                compact=True,
+                classes="mutating",
+                id="btn-weights",
             )
+            yield Button(
+                "Restore…",
+                action="app.restore_route",
+                compact=True,
+                classes="mutating",
+                id="btn-restore",
+            )
+            yield Label("o: back to the configured order", classes="hint")
 
     def target(self, key: str) -> Selection:
         return Selection(*split_key(key))

@@ -32,7 +32,7 @@ class CacheRates(StateBox):
         caches = self.state.group("caches")
         if not caches:
             return []
-        name_w = min(16, max(6, *(len(n) for n in caches)))
+        name_w = min(16, max(6, *(fmt.cells(n) for n in caches)))
         spark_w = max(0, width - name_w - 8 - 12 - 1)
         rps = list(self.state.rps_history)
         lines = [
@@ -54,7 +54,7 @@ class CacheRates(StateBox):
             tail = f" {size:>11}"
             lines.append(
                 Content.assemble(
-                    (fmt.clip(name, name_w).ljust(name_w), "bold"),
+                    (fmt.fit(name, name_w), "bold"),
                     " ",
                     (fmt.pct(shown).rjust(6), "bold " + rate_style(shown)),
                     " ",

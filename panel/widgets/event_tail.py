@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Callable
 from typing import Any
 
@@ -18,7 +19,8 @@ class EventTail(ScrollView, can_focus=True):
 
     Setting new rows costs nothing per event: lines are formatted lazily in
     ``render_line`` for the rows on screen only (and cached by sequence number). While
-    the view is scrolled to the bottom it follows new events; scrolled up, it stays.
+    the view is scrolled to the bottom it follows new events; scrolled up, it stays on
+    the same events even as old ones leave the front (rows are in sequence order).
     """
 
     DEFAULT_CSS = """
@@ -40,12 +42,30 @@ class EventTail(ScrollView, can_focus=True):
 
     def set_rows(self, rows: list[list[Any]]) -> None:
         """Show ``rows``; keep following the end unless the operator scrolled up."""
-        self.rows = rows
+        old, self.rows = self.rows, rows
         self.virtual_size = Size(max(self._width, self.size.width), len(rows))
+        if self.following:
+            self._stick()
+        elif old and rows:
+            self._keep_top(old, rows)
+        self.refresh()
+
+    def _stick(self) -> None:
+        """Scroll to the end while following."""
         if self.following:
             # force: before its first layout the widget does not know it can scroll yet.
             self.scroll_end(animate=False, immediate=True, x_axis=False, force=True)
-        self.refresh()
+
+    def _keep_top(self, old: list[list[Any]], rows: list[list[Any]]) -> None:
+        """Keep the event that was the top line at the top when the front moved."""
+        top = min(max(0, round(self.scroll_y)), len(old) - 1)
+        index = bisect_left(rows, old[top][0], key=lambda r: r[0])
+        if index != top:
+            self.scroll_to(y=index, animate=False, immediate=True, force=True)
+
+    def on_resize(self) -> None:
+        # A new size (or a scrollbar appearing) moves the end away from a following view.
+        self._stick()
 
     def watch_scroll_y(self, old_value: float, new_value: float) -> None:
         super().watch_scroll_y(old_value, new_value)
@@ -79,4 +99,6 @@ class EventTail(ScrollView, can_focus=True):
             if strip.cell_length > self._width:
                 self._width = strip.cell_length
                 self.virtual_size = Size(self._width, len(self.rows))
+                # The horizontal scrollbar may appear and push the last line out of view.
+                self.call_after_refresh(self._stick)
         return strip.crop_extend(scroll_x, scroll_x + width, base).apply_offsets(scroll_x, y)

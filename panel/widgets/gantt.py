@@ -19,15 +19,22 @@ def run_lines(run: Run, width: int, label_w: int = 12) -> list[Content]:
     """The lines of one run: a header, then a bar per branch on a shared time axis."""
     speed = f"{run.speedup:.1f}{fmt.TIMES}" if run.speedup else fmt.NONE
     status_style = {"ok": "$success", "error": "$error"}.get(run.status, "$warning")
+    head = f"{run.parallel} #{run.run_id}  {run.status}"
+    # Whole items or none ("speedup 1…" says nothing), kept by importance (the bars
+    # below show the wall time too), shown in their usual order.
+    items = [f"wall {fmt.secs(run.wall)}", f"speedup {speed}", f"{len(run.branches)} branches"]
+    room, kept = width - fmt.cells(head), set()
+    for i in (1, 0, 2):
+        if 2 + fmt.cells(items[i]) <= room:
+            room -= 2 + fmt.cells(items[i])
+            kept.add(i)
+    extra = "".join("  " + item for i, item in enumerate(items) if i in kept)
     lines = [
         Content.assemble(
             (f"{run.parallel} #{run.run_id}", "bold"),
             "  ",
             (run.status, "bold " + status_style),
-            (
-                f"  wall {fmt.secs(run.wall)}  speedup {speed}  {len(run.branches)} branches",
-                "$text-muted",
-            ),
+            (extra, "$text-muted"),
         )
     ]
     tail_w = 20
@@ -42,7 +49,7 @@ def run_lines(run: Run, width: int, label_w: int = 12) -> list[Content]:
         lines.append(
             Content.assemble(
                 "  ",
-                (fmt.clip(name, label_w).ljust(label_w), ""),
+                (fmt.fit(name, label_w), ""),
                 ("│", "$text-muted"),
                 " " * a,
                 (ch * (b - a), style),
@@ -71,7 +78,7 @@ class Gantt(StateBox):
         runs = self.state.recent_runs(self.max_runs or 30)
         if not runs:
             return [Content.styled("no parallel runs yet", "$text-muted")]
-        label_w = min(14, max((len(b[0]) for r in runs for b in r.branches), default=6))
+        label_w = min(14, max((fmt.cells(b[0]) for r in runs for b in r.branches), default=6))
         room = self.content_region.height if self.max_runs is None else 1 << 30
         lines: list[Content] = []
         for run in runs:

@@ -10,6 +10,8 @@ from textual.widget import Widget
 from flowdeck.panel import fmt
 from flowdeck.panel.state import CONNECTED, PanelState
 
+NAME_CELLS = 32  # a longer engine name ends in "…" (the other segments stay on screen)
+
 
 class StatusHeader(Widget):
     """Engine name, pid, uptime, socket, Redis, rates and the mode badges (one line)."""
@@ -74,7 +76,7 @@ class StatusHeader(Widget):
         else:
             redis_seg = ("redis: DOWN", "bold $error")
         segs: list[tuple[int, tuple[str, str]]] = [
-            (0, (f" ● {eng.get('name', '?')}", "bold $success")),
+            (0, (f" ● {fmt.clip(str(eng.get('name', '?')), NAME_CELLS)}", "bold $success")),
             (1, (f"pid {eng.get('pid', '?')}", "")),
             (2, (f"up {fmt.uptime(eng.get('uptime'))}", "")),
             (3, redis_seg),
@@ -82,17 +84,17 @@ class StatusHeader(Widget):
             (6, (f"{fmt.rate(st.eps)} ev/s", "$text-muted")),
             (7, (f"every {self.refresh_rate:g}s", "$text-muted")),
         ]
-        if self.fleet_position is not None:  # one engine of a fleet: "2 of 3"
+        if self.fleet_position is not None:  # one engine of a fleet, and the way back
             k, n = self.fleet_position
-            segs.insert(2, (1, (f"{k} of {n} · 0 fleet", "$accent")))
-        budget = width - sum(len(b[0]) + 1 for b in badges) - 1
+            segs.insert(2, (1, (f"engine {k} of {n} · 0: fleet view", "$accent")))
+        budget = width - sum(fmt.cells(b[0]) + 1 for b in badges) - 1
         # The socket matters when attached to an engine of yours (not the embedded one);
         # it is shortened from the left before the low-priority segments are dropped.
         sock = None if st.embedded else str(st.socket)
         min_sock = 16
 
         def need(chosen: list[tuple[int, tuple[str, str]]], sock_len: int) -> int:
-            return sum(len(c[1][0]) + 3 for c in chosen) + (sock_len + 3 if sock else 0)
+            return sum(fmt.cells(c[1][0]) + 3 for c in chosen) + (sock_len + 3 if sock else 0)
 
         chosen = sorted(segs)
         while chosen and need(chosen, min(min_sock, len(sock or ""))) > budget:

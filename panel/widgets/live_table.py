@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from rich.cells import cell_len
 from rich.text import Text
+from textual import events
 from textual.binding import Binding, BindingType
+from textual.geometry import Region
 from textual.widgets import DataTable
 from textual.widgets.data_table import CellDoesNotExist
+
+from flowdeck.panel import fmt
+
+MAX_AUTO_WIDTH = 32  # cells: a longer name in an auto-width column ends in "…"
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,15 +45,24 @@ class Cell:
             return (1, 0)
         return (0, v) if isinstance(v, (int, float)) else (0, str(v))
 
+    def clipped(self, width: int) -> Cell:
+        """This cell cut to ``width`` cells with an ellipsis (it sorts as before)."""
+        if fmt.cells(self.text) <= width:
+            return self
+        value = self.text.lower() if self.value is None else self.value
+        return Cell(fmt.clip(self.text, width), value, self.style, self.right)
+
 
 @dataclass(frozen=True)
 class Column:
-    """A column: key, header label, width (None = fit), right-aligned numbers."""
+    """A column: key, header label, width (None = fit, up to ``max_width`` cells),
+    right-aligned numbers."""
 
     key: str
     label: str
     width: int | None = None
     right: bool = False
+    max_width: int = MAX_AUTO_WIDTH
 
 
 class LiveTable(DataTable[Any]):
@@ -53,6 +70,9 @@ class LiveTable(DataTable[Any]):
 
     Only cells whose content changed are touched (``update_cell``); ordering follows the
     current sort column, which the user picks by clicking a header or with ``s`` / ``S``.
+    A cell wider than its column's ``max_width`` is shown cut with an ellipsis (by
+    terminal cells, so CJK and emoji count double), so one long name cannot push the
+    other columns off screen; the filter still matches its whole text.
     """
 
     DEFAULT_CSS = """
@@ -71,10 +91,61 @@ class LiveTable(DataTable[Any]):
         self.sort_reverse = False
         self.filter_text = ""
         self._needs_sort = False
+        self._widths: tuple[int, ...] = ()  # column widths last painted (see on_idle)
+        self._reselect: str | None = None  # the row to put the cursor on after set_columns
 
     def on_mount(self) -> None:
         for col in self.spec:
             self.add_column(self._label(col), key=col.key, width=col.width)
+
+    def on_idle(self, event: events.Idle) -> None:
+        """Repaint the whole table once its column widths settled at new values: rows
+        rendered before DataTable measured them (on idle) stay cached at the old widths,
+        e.g. every row after ``set_columns`` at its label's width ("bala…")."""
+        widths = tuple(c.get_render_width(self) for c in self.columns.values())
+        if widths != self._widths:
+            self._widths = widths
+            self._clear_caches()
+            self.refresh()
+
+    def set_columns(self, columns: list[Column]) -> None:
+        """Show ``columns`` instead (a narrower set on a small terminal); the rows are
+        added again by the next ``sync``, the sort column kept when it is still shown."""
+        if [c.key for c in columns] == [c.key for c in self.spec]:
+            return
+        selected = self.selected_key
+        self.clear(columns=True)
+        self.spec = columns
+        self._cells = {}
+        for col in columns:
+            self.add_column(self._label(col), key=col.key, width=col.width)
+        keys = [c.key for c in columns]
+        self.set_sort(self.sort_column if self.sort_column in keys else keys[0], self.sort_reverse)
+        self._reselect = selected
+
+    def fit(self, key: str, width: int, rows: dict[str, dict[str, Cell]], least: int = 8) -> int:
+        """Pin column ``key`` to the cells the other columns leave of ``width`` (at least
+        ``least``) and return that room, so a long text (a provider list, an error) is
+        clipped to fit instead of pushing columns off the right edge. The others are as
+        wide as they are now or as ``rows`` (about to be shown) will make them."""
+        pad = 2 * self.cell_padding
+        others = 0
+        for col in self.spec:
+            if col.key == key:
+                continue
+            need = max(
+                (cell_len(r[col.key].text) for r in rows.values() if col.key in r), default=0
+            )
+            shown = self.columns[col.key]  # type: ignore[index]  # ColumnKey hashes as its str
+            others += max(shown.get_render_width(self), need + pad)
+        room = max(least, width - others - pad)
+        shown = self.columns[key]  # type: ignore[index]  # ColumnKey hashes as its str
+        if shown.auto_width or shown.width != room:
+            shown.width, shown.auto_width = room, False
+            self._clear_caches()
+            self._require_update_dimensions = True
+            self.refresh()
+        return room
 
     # ---- data ---------------------------------------------------------------------
     def sync(self, rows: dict[str, dict[str, Cell]]) -> None:
@@ -85,23 +156,66 @@ class LiveTable(DataTable[Any]):
             self.remove_row(key)
             del self._cells[key]
         sort_col = self.sort_column
+        changed: dict[str, list[str]] = {}
         for key, cells in wanted.items():
             old = self._cells.get(key)
             if old is None:
-                self.add_row(*(cells.get(c.key, Cell("")) for c in self.spec), key=key)
+                self.add_row(
+                    *(self._shown(c, cells.get(c.key, Cell(""))) for c in self.spec), key=key
+                )
                 self._cells[key] = dict(cells)
                 self._needs_sort = True
                 continue
             for col in self.spec:
                 new = cells.get(col.key, Cell(""))
                 if old.get(col.key) != new:
-                    width = self.columns[col.key].content_width  # type: ignore[index]
-                    self.update_cell(key, col.key, new, update_width=len(new.text) > width)
+                    shown = self._shown(col, new)
+                    width = self.columns[col.key].content_width  # type: ignore[index]  # ColumnKey hashes as its str
+                    if fmt.cells(shown.text) > width:  # the column grows: the full path
+                        self.update_cell(key, col.key, shown, update_width=True)
+                    else:
+                        self._data[key][col.key] = shown  # type: ignore[index]  # keys hash as str
+                        changed.setdefault(key, []).append(col.key)
                     old[col.key] = new
                     if col.key == sort_col:
                         self._needs_sort = True
+        if changed:
+            self._forget_renders(changed)
         if self._needs_sort:
             self._apply_sort()
+        if self._reselect is not None:
+            if self._reselect in self._cells:
+                self.move_cursor(row=self.get_row_index(self._reselect), animate=False)
+            self._reselect = None
+
+    @staticmethod
+    def _shown(col: Column, cell: Cell) -> Cell:
+        """The cell as the table shows it: an auto-width column stops at its max width."""
+        return cell.clipped(col.max_width) if col.width is None else cell
+
+    def _forget_renders(self, changed: dict[str, list[str]]) -> None:
+        """Drop the cached renders of the changed cells (and of their rows) only.
+
+        ``DataTable.update_cell`` bumps the table-wide update count that every render
+        cache is keyed by, so each changed cell, even off screen, made every visible
+        cell render again; here unchanged cells keep their renders (a row off screen
+        costs nothing until it is scrolled to). Uses DataTable's caches by name: the
+        textual range is pinned in pyproject, and the panel tests render through them.
+        """
+        cells = {(r, c) for r, cols in changed.items() for c in cols}
+        rows = set(changed)
+        at = {self.get_row_index(r) for r in rows}
+        _discard(self._cell_render_cache, cells, _row_col)
+        _discard(self._row_render_cache, rows, _first)
+        _discard(self._row_renderable_cache, at, _second)
+        # Lines of the table (header first) that show a changed row; repaint those only.
+        top = self.header_height if self.show_header else 0
+        lines = {top + y for y, (row, _) in enumerate(self._y_offsets) if row in rows}
+        _discard(self._line_cache, lines, _first)
+        scroll_y, height, width = int(self.scroll_y), self.size.height, self.size.width
+        shown = [y - scroll_y for y in lines if top <= y - scroll_y < height]
+        if shown:
+            self.refresh(*(Region(0, y, width, 1) for y in shown))
 
     def invalidate(self) -> None:
         """Forget the cached cells so the next sync rewrites every cell (theme change)."""
@@ -174,3 +288,22 @@ def _matches(cells: dict[str, Cell], words: list[str]) -> bool:
     """True if every filter word occurs in the row's text (case-insensitive)."""
     hay = " ".join(c.text for c in cells.values()).lower()
     return all(w in hay for w in words)
+
+
+def _discard(cache: Any, wanted: set[Any], pick: Callable[[Any], Any]) -> None:
+    """Drop the entries of a textual LRUCache whose ``pick(key)`` is in ``wanted``."""
+    keys = cache.keys()  # an LRUCache, not a dict: keys() is its listing
+    for key in [k for k in keys if pick(k) in wanted]:
+        cache.discard(key)
+
+
+def _row_col(key: Any) -> Any:
+    return (key[0], key[1])  # a cell render: (row key, column key, ...)
+
+
+def _first(key: Any) -> Any:
+    return key[0]  # a row render: (row key, line, ...); a line: (y, ...)
+
+
+def _second(key: Any) -> Any:
+    return key[1]  # row renderables: (update count, row index)

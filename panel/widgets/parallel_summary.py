@@ -31,6 +31,7 @@ class ParallelSummary(StateBox):
                 Content(f"runs {fmt.num(st.get('runs'))}"),
                 Content.styled(f"failed {fmt.num(errors)}", "$error" if errors else ""),
                 Content.styled(f"cancelled {fmt.num(cancelled)}", "$warning" if cancelled else ""),
+                *_stopped(st.get("branches_cancelled") or 0),
                 Content(f"wall p50 {fmt.secs(wall.get('p50'))} p95 {fmt.secs(wall.get('p95'))}"),
                 Content.styled(
                     "speedup " + (f"{speed:.2f}{fmt.TIMES}" if speed else fmt.NONE), "bold $accent"
@@ -38,3 +39,10 @@ class ParallelSummary(StateBox):
             ]
             lines.extend(flow(pieces, width, gap="  ", indent="  "))
         return lines
+
+
+def _stopped(branches: int) -> list[Content]:
+    """Branches the gantt marks cancelled (fail-fast siblings too), when there are any."""
+    if not branches:
+        return []
+    return [Content.styled(f"branches cancelled {fmt.num(branches)}", "$warning")]

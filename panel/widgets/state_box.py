@@ -19,7 +19,7 @@ class StateBox(Widget):
 
     DEFAULT_CSS = """
     StateBox {
-        border: round $panel-lighten-2;
+        border: round $box-border;
         border-title-color: $primary;
         border-title-style: bold;
         padding: 0 1;

@@ -1,4 +1,7 @@
-"""Control plane conformance: every method, every error code, subscriptions, read-only."""
+"""Control plane conformance: every method, every error code, subscriptions, read-only.
+
+Long on purpose: the conformance list of the whole protocol, one engine fixture.
+"""
 
 from __future__ import annotations
 
@@ -25,11 +28,22 @@ from tests.support.control import RawConn, build_flows, burst, control_settings
 
 
 @pytest.fixture
-async def eng(sock_path: Path) -> AsyncIterator[Engine]:
+async def started(sock_path: Path) -> AsyncIterator[tuple[Engine, dict[str, Any]]]:
+    """A running engine and the flows registered on it before it started."""
     e = Engine(control_settings(sock_path))
-    e.flows = build_flows(e)  # type: ignore[attr-defined]
+    flows = build_flows(e)
     async with e:
-        yield e
+        yield e, flows
+
+
+@pytest.fixture
+def eng(started: tuple[Engine, dict[str, Any]]) -> Engine:
+    return started[0]
+
+
+@pytest.fixture
+def flows(started: tuple[Engine, dict[str, Any]]) -> dict[str, Any]:
+    return started[1]
 
 
 @pytest.fixture
@@ -85,8 +99,10 @@ async def test_hello_identity_and_methods(eng: Engine, client: ControlClient) ->
     assert h["limits"]["max_frame"] == P.MAX_FRAME
 
 
-async def test_snapshot_shape_and_seq(eng: Engine, client: ControlClient) -> None:
-    await burst(eng, eng.flows["plain"], 5)  # type: ignore[attr-defined]
+async def test_snapshot_shape_and_seq(
+    eng: Engine, flows: dict[str, Any], client: ControlClient
+) -> None:
+    await burst(eng, flows["plain"], 5)
     snap = await client.snapshot()
     assert snap["seq"] == eng.bus.seq >= 5
     assert snap["engine"]["socket"] == str(eng.control.path)
@@ -102,8 +118,10 @@ async def test_snapshot_shape_and_seq(eng: Engine, client: ControlClient) -> Non
 
 
 # ---- cache.* ------------------------------------------------------------------------------------
-async def test_cache_flush_one_and_all(eng: Engine, client: ControlClient) -> None:
-    cache = eng.flows["cache"]  # type: ignore[attr-defined]
+async def test_cache_flush_one_and_all(
+    eng: Engine, flows: dict[str, Any], client: ControlClient
+) -> None:
+    cache = flows["cache"]
     await eng.run(cache, {"prompt": "hi"})
     assert cache.stats()["size"] == 1
     res = await client.call("cache.flush", {"name": "llm"})
@@ -142,10 +160,12 @@ async def test_cache_set_max_size(eng: Engine, client: ControlClient) -> None:
 
 
 # ---- router.* -----------------------------------------------------------------------------------
-async def test_router_pin_and_unpin(eng: Engine, client: ControlClient) -> None:
+async def test_router_pin_and_unpin(
+    eng: Engine, flows: dict[str, Any], client: ControlClient
+) -> None:
     res = await client.call("router.pin", {"name": "plain", "route": "b"})
     assert res["pin"] == "b"
-    await burst(eng, eng.flows["plain"], 3)  # type: ignore[attr-defined]
+    await burst(eng, flows["plain"], 3)
     assert eng.routers["plain"].stats()["routes"]["b"]["count"] == 3
     res = await client.call("router.pin", {"name": "plain", "route": None})
     assert res["pin"] is None
@@ -158,11 +178,11 @@ async def test_router_pin_and_unpin(eng: Engine, client: ControlClient) -> None:
     assert (await error_of(client, "router.pin", {"name": "plain"})).code == P.BAD_PARAMS
 
 
-async def test_router_set_model(eng: Engine, client: ControlClient) -> None:
+async def test_router_set_model(eng: Engine, flows: dict[str, Any], client: ControlClient) -> None:
     params = {"name": "tiers", "route": "fast", "provider": "p2"}
     res = await client.call("router.set_model", params)
     assert res["providers"]["fast"][0] == "p2"
-    out = await eng.run(eng.flows["tiers"], {"prompt": "x", "tier": "fast"})  # type: ignore[attr-defined]
+    out = await eng.run(flows["tiers"], {"prompt": "x", "tier": "fast"})
     assert out.provider == "p2"
     cases = [
         ({"name": "tiers", "route": "fast", "provider": "nope"}, P.NOT_FOUND),
@@ -263,7 +283,7 @@ async def test_internal_error_is_an_answer(eng: Engine, client: ControlClient) -
     def boom(ttl: float) -> None:
         raise RuntimeError("disk on fire")
 
-    cache.set_ttl = boom  # type: ignore[method-assign]
+    cache.set_ttl = boom  # type: ignore[method-assign]  # a fault injected on purpose
     err = await error_of(client, "cache.set_ttl", {"name": "llm", "ttl": 3})
     assert err.code == P.INTERNAL and "disk on fire" in err.message
     assert (await client.hello())["name"] == "ctl-test"
@@ -281,12 +301,17 @@ async def test_read_only_engine(sock_path: Path) -> None:
                 "cache.set_max_size": {"name": "llm", "max_size": 5},
                 "router.pin": {"name": "plain", "route": "a"},
                 "router.set_model": {"name": "tiers", "route": "fast", "provider": "p2"},
+                "router.restore": {"name": "tiers", "route": None},
+                "router.set_weights": {"name": "plain", "weights": {"a": 1}},
+                "provider.cooldown": {"name": "p1", "seconds": 5},
+                "provider.resume": {"name": "p1"},
                 "memory.clear": {"name": "mem"},
             }
             assert set(calls) == P.WRITE_METHODS
             for method, params in calls.items():
                 assert (await error_of(c, method, params)).code == P.READ_ONLY, method
             assert e.caches["llm"].ttl == 60 and e.routers["plain"].pinned is None
+            assert e.routers["plain"].weights is None and not e.providers["p1"].cooling_down()
             assert (await c.hello())["read_only"] is True
             assert (await c.snapshot())["engine"]["read_only"] is True
             res = await c.call("memory.search", {"name": "mem", "keywords": "x"})
@@ -296,8 +321,10 @@ async def test_read_only_engine(sock_path: Path) -> None:
 
 
 # ---- subscriptions --------------------------------------------------------------------------
-async def test_subscribe_events_follow_snapshot(eng: Engine, client: ControlClient) -> None:
-    plain = eng.flows["plain"]  # type: ignore[attr-defined]
+async def test_subscribe_events_follow_snapshot(
+    eng: Engine, flows: dict[str, Any], client: ControlClient
+) -> None:
+    plain = flows["plain"]
     await burst(eng, plain, 10)
     snap = await client.snapshot()
     await burst(eng, plain, 5)  # after the snapshot, before subscribing
@@ -312,19 +339,23 @@ async def test_subscribe_events_follow_snapshot(eng: Engine, client: ControlClie
     assert isinstance(ev[1], float)
 
 
-async def test_subscribe_without_snapshot_starts_now(eng: Engine, client: ControlClient) -> None:
-    await burst(eng, eng.flows["plain"], 10)  # type: ignore[attr-defined]
+async def test_subscribe_without_snapshot_starts_now(
+    eng: Engine, flows: dict[str, Any], client: ControlClient
+) -> None:
+    await burst(eng, flows["plain"], 10)
     sub = await client.subscribe(stats=False)
     assert sub["seq"] == eng.bus.seq == 10
-    await burst(eng, eng.flows["plain"], 2)  # type: ignore[attr-defined]
+    await burst(eng, flows["plain"], 2)
     events = await collect_events(client, 12)
     assert [e[0] for e in events] == [11, 12]
 
 
-async def test_subscribe_kinds_filter_and_unsubscribe(eng: Engine, client: ControlClient) -> None:
+async def test_subscribe_kinds_filter_and_unsubscribe(
+    eng: Engine, flows: dict[str, Any], client: ControlClient
+) -> None:
     await client.subscribe(stats=False, kinds=[EventKind.PARALLEL_RUN])
-    await burst(eng, eng.flows["plain"], 3)  # type: ignore[attr-defined]
-    await eng.run(eng.flows["fan"], 0)  # type: ignore[attr-defined]
+    await burst(eng, flows["plain"], 3)
+    await eng.run(flows["fan"], 0)
     events = await collect_events(client, eng.bus.seq)
     assert [e[2] for e in events] == [EventKind.PARALLEL_RUN]
     assert events[0][3] == "fan" and events[0][6] == "ok"
@@ -336,9 +367,11 @@ async def test_subscribe_kinds_filter_and_unsubscribe(eng: Engine, client: Contr
     assert err.code == P.BAD_PARAMS
 
 
-async def test_stats_notifications(eng: Engine, client: ControlClient) -> None:
+async def test_stats_notifications(
+    eng: Engine, flows: dict[str, Any], client: ControlClient
+) -> None:
     await client.subscribe(events=False, stats=True)
-    await burst(eng, eng.flows["plain"], 4)  # type: ignore[attr-defined]
+    await burst(eng, flows["plain"], 4)
     while True:
         stats = await next_notification(client, P.STATS)
         if stats["routers"]["plain"]["total"] == 4:
@@ -347,7 +380,9 @@ async def test_stats_notifications(eng: Engine, client: ControlClient) -> None:
     assert stats["caches"]["llm"]["hits"] == 0
 
 
-async def test_two_subscribers_see_the_same_sequence(eng: Engine, sock_path: Path) -> None:
+async def test_two_subscribers_see_the_same_sequence(
+    eng: Engine, flows: dict[str, Any], sock_path: Path
+) -> None:
     a = await ControlClient.connect(sock_path)
     b = await ControlClient.connect(sock_path)
     try:
@@ -355,8 +390,8 @@ async def test_two_subscribers_see_the_same_sequence(eng: Engine, sock_path: Pat
         await b.subscribe(stats=False)
         start = eng.bus.seq
         for _ in range(20):
-            await burst(eng, eng.flows["plain"], 50)  # type: ignore[attr-defined]
-            await eng.run(eng.flows["fan"], 1)  # type: ignore[attr-defined]
+            await burst(eng, flows["plain"], 50)
+            await eng.run(flows["fan"], 1)
             await asyncio.sleep(0)
         end = eng.bus.seq
         ea, eb = await asyncio.gather(collect_events(a, end), collect_events(b, end))
@@ -428,17 +463,19 @@ async def test_call_timeout_keeps_the_connection(sock_path: Path) -> None:
         await c.close()
 
 
-async def test_failing_stats_do_not_cost_the_events(eng: Engine, client: ControlClient) -> None:
+async def test_failing_stats_do_not_cost_the_events(
+    eng: Engine, flows: dict[str, Any], client: ControlClient
+) -> None:
     real = eng.stats
 
     def broken() -> dict:
         raise RuntimeError("a primitive's stats() is broken")
 
-    eng.stats = broken  # type: ignore[method-assign]
+    eng.stats = broken  # type: ignore[method-assign]  # a fault injected on purpose
     await client.subscribe(stats=True)
-    await burst(eng, eng.flows["plain"], 3)  # type: ignore[attr-defined]
+    await burst(eng, flows["plain"], 3)
     events = await collect_events(client, eng.bus.seq)
     assert len(events) == 3 and client.connected
-    eng.stats = real  # type: ignore[method-assign]
+    eng.stats = real  # type: ignore[method-assign]  # a fault injected on purpose
     stats = await next_notification(client, P.STATS)
     assert stats["routers"]["plain"]["total"] == 3

@@ -126,7 +126,7 @@ def test_ctl_against_a_served_engine(served: tuple[Path, subprocess.Popen]) -> N
     route = snap["routers"][router]["routes"][0]
     r = ctl(path, "router.pin", f"name={router}", f"route={route}")
     assert r.returncode == 0 and json.loads(r.stdout)["pin"] == route
-    r = ctl(path, "router.pin", f"name={router}", "route=null")
+    r = ctl(path, "router.pin", f"name={router}", "route:=null")
     assert r.returncode == 0 and json.loads(r.stdout)["pin"] is None
 
 

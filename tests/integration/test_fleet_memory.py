@@ -61,7 +61,7 @@ async def test_reconcile_after_an_older_snapshot_pages_a_250k_namespace(
                 fields = {
                     f"k{i}": codec.pack_record("v", now) for i in range(start, start + 10_000)
                 }
-                await raw.hset(rkey, mapping=fields)  # type: ignore[arg-type]
+                await raw.hset(rkey, mapping=fields)  # type: ignore[arg-type]  # redis-py types mapping narrower than it accepts
             await raw.save()  # the "older" snapshot: without what follows
             newer = [f"new{i}" for i in range(200)]
             for key in newer:

@@ -23,6 +23,12 @@ from flowdeck.engine.settings import EngineSettings, provider_settings
 from flowdeck.engine.telemetry.events import EventBus, EventKind
 
 HEALTH_KEYS = {
+    "state",
+    "cooldowns",
+    "cooldown_reason",
+    "budget",
+    "in_flight",
+    "skipped",
     "name",
     "kind",
     "model",
@@ -114,10 +120,11 @@ def test_retry_after_parsing() -> None:
 
 
 def test_backoff_is_full_jitter_capped() -> None:
+    """The client retries with engine/backoff.py (full jitter, capped at backoff_max)."""
     s = provider_settings(kind="openai", model="m", backoff_base=0.5, backoff_max=3.0)
     client = CLIENTS["openai"]("p", s, None, EventBus(64))
     for attempt, cap in [(0, 0.5), (1, 1.0), (2, 2.0), (3, 3.0), (8, 3.0)]:
-        draws = [client._backoff(attempt) for _ in range(300)]
+        draws = [client._policy.delay(attempt) for _ in range(300)]
         assert all(0 <= d <= cap for d in draws)
         assert max(draws) > cap * 0.8  # spread over the whole range...
         assert min(draws) < cap * 0.2  # ...down to zero (full jitter)
@@ -195,6 +202,7 @@ async def test_provider_call_is_not_a_named_primitive() -> None:
             "label": "t",
             "providers": ["a"],
             "fallbacks": 0,
+            "last_resort": 0,
         }
         with pytest.raises(KeyError, match="nope"):
             eng.provider("nope")
@@ -259,7 +267,8 @@ async def test_all_cooling_down_tries_the_one_back_soonest() -> None:
             await eng.run(tier, "x")
         assert (a.calls, b.calls) == (1, 2)  # b rests for less time, so b is tried
         msg = str(info.value)
-        assert "tried b" in msg and "skipped, cooling down: a" in msg
+        assert "tried b" in msg and "skipped: a (cooldown)" in msg
+        assert tier.last_resort == 1 and a.skipped == 1
 
         b.settings = b.settings.model_copy(update={"error_rate": 0.0})
         assert (await eng.run(tier, "x")).provider == "b"

@@ -78,7 +78,7 @@ async def test_cooldown_after_repeated_failures_skips_the_provider(fakes: FakeFl
         h = client.health()
         assert h["consecutive_failures"] == 2
         assert 0 < h["cooldown_remaining"] <= 60
-        assert events(eng, EventKind.PROVIDER_COOLDOWN) == [("bad", 60.0)]
+        assert events(eng, EventKind.PROVIDER_COOLDOWN) == [("bad", 60.0, "failures")]
 
         for _ in range(3):
             assert (await eng.run(tier, "hi")).provider == "good"

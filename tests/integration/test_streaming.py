@@ -218,3 +218,19 @@ async def test_stream_events_and_snapshot_ttft(fakes: FakeFleet) -> None:
         assert end[3:8] == ("provider", "p", 8, 7, "ok") and end[8] == c.ttft
         ttft = eng.snapshot()["providers"]["p"]["ttft_p50"]
         assert ttft == pytest.approx(c.ttft, abs=0.02)
+
+
+async def test_route_and_cache_ttft_count_the_wait_for_the_first_token(fakes: FakeFleet) -> None:
+    # A provider that sends its headers only with the first token (most do): the TTFT
+    # of the route and of the cache miss must include that wait, not start after it.
+    fake = await fakes.start("openai", default=Reply(TEXT, gap=0.01, head_delay=0.15))
+    async with engine({"p": http("openai", fake.base_url)}) as eng:
+        router = Router({"only": eng.provider("p")}, select=lambda d: "only", name="r")
+        flow = Cache(router, name="c", ttl=60, max_size=100)
+        _, c = await collect(eng, flow, "hi")
+        assert c.ttft is not None and c.ttft >= 0.15
+        snap = eng.snapshot()
+        route = snap["routers"]["r"]["stats"]["routes"]["only"]
+        assert route["ttft_p50"] == pytest.approx(c.ttft, abs=0.02)
+        provider = snap["caches"]["c"]["stats"]["ttft"]["provider"]
+        assert provider["p50"] == pytest.approx(c.ttft, abs=0.02)

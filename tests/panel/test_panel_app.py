@@ -3,6 +3,8 @@
 Each test starts an ``Engine`` with the demo settings (simulated providers with zero
 latency) and the demo flows on a socket in a temp dir, runs the panel with
 ``App.run_test`` attached to that socket, and checks both the screen and the engine.
+
+Long on purpose: the panel against one real engine, view by view.
 """
 
 from __future__ import annotations
@@ -206,7 +208,7 @@ async def test_engine_restart_disconnected_then_data_flows_again(
     try:
         async with app.run_test(size=SIZE) as pilot:
             await attached(pilot)
-            app.feed.live.backoff_max = 0.3  # type: ignore[union-attr]
+            app.feed.live.backoff_max = 0.3  # type: ignore[union-attr]  # attached, so live is set
             await show_table(pilot, "2", "cache-table", 2)
             await rig.stop()
             await until(lambda: "DISCONNECTED" in header_text(app))

@@ -20,22 +20,31 @@ from pathlib import Path
 import pytest
 
 from flowdeck.panel.app import FlowdeckApp
-from tests.support.frozen import SOCKET_SHOWN, frozen_state
+from tests.support.frozen import (
+    SOCKET_SHOWN,
+    frozen_provider_state,
+    frozen_router_state,
+    frozen_state,
+)
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"
 UPDATE = os.environ.get("FLOWDECK_UPDATE_SNAPSHOTS") == "1"
 
-# The events view is not here: its follow-the-end scroll lands a frame late under load,
-# so its scrollbar is not deterministic yet (the Pilot tests cover its behaviour).
 CASES = [
     ("overview", "1", (120, 40)),
     ("caches", "2", (120, 40)),
     ("routers", "3", (120, 40)),
     ("timelines", "4", (120, 40)),
     ("memory", "5", (120, 40)),
+    ("events", "6", (120, 40)),
     ("overview", "1", (80, 24)),
     ("caches", "2", (80, 24)),
+    ("providers", "8", (120, 40)),
+    ("providers", "8", (80, 24)),
+    ("routers", "3", (80, 24)),
 ]
+STATES = {"8": frozen_provider_state, "3": frozen_router_state}
+"""Views whose snapshot needs state the recording lacks (cooldowns, weights)."""
 
 
 @pytest.fixture(autouse=True)
@@ -58,7 +67,7 @@ async def render(key: str, size: tuple[int, int], tmp_path: Path) -> str:
         embed=False,
         refresh=0.5,
         user_theme_dir=tmp_path / "themes",
-        state=frozen_state(),
+        state=STATES.get(key, frozen_state)(),
     )
     app.animation_level = "none"  # no tab underline caught mid-slide
     async with app.run_test(size=size) as pilot:

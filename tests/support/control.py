@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
+import sys
 from pathlib import Path
 from typing import Any
 
 import msgpack
 
 from flowdeck.engine import Cache, Engine, EngineSettings, Memory, Parallel, Router, Step
+from tests.support import ROOT
 
 
 def control_settings(sock_path: Path, **overrides: Any) -> EngineSettings:
@@ -123,3 +126,17 @@ def blocking_call(path: Path, method: str, params: Any = None, wait: float = 5.0
             for msg in unpacker:
                 if msg[0] == 1 and msg[1] == 7:
                     return msg
+
+
+async def ctl(sock: Path, *args: str) -> tuple[int, str, str]:
+    """``flowdeck ctl`` in its own process (the engine runs in this loop: never block it)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FLOWDECK_")}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "flowdeck.engine", "ctl", "--socket", str(sock), *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        cwd=ROOT,
+        env={**env, "PYTHONPATH": str(ROOT)},
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    return proc.returncode or 0, out.decode(), err.decode()

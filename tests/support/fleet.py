@@ -37,13 +37,15 @@ class Workers:
         env.update(extra)
         return env
 
-    def start(self, *args: str, serve: list[str] | None = None) -> subprocess.Popen[str]:
+    def start(
+        self, *args: str, serve: list[str] | None = None, env: dict[str, str] | None = None
+    ) -> subprocess.Popen[str]:
         proc = subprocess.Popen(
             [sys.executable, "-m", "flowdeck.engine", *(serve or SERVE), *args],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,
-            env=self.env(),
+            env=self.env(**(env or {})),
             cwd=ROOT,
         )
         self.procs.append(proc)

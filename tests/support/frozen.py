@@ -9,6 +9,7 @@ so a view renders the same SVG on every run.
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 import sys
 import tempfile
@@ -32,6 +33,73 @@ def frozen_state(path: Path = RECORDING) -> PanelState:
         state.apply(kind, payload)
     state._ts_offset = TS_OFFSET
     state.conn_changed = state.last_data = TS_OFFSET
+    return state
+
+
+TROUBLE: dict[str, dict[str, Any]] = {
+    "sim-gamma": {
+        "state": "cooling down",
+        "consecutive_failures": 3,
+        "cooldown_remaining": 252.4,
+        "cooldown_reason": "failures",
+        "cooldowns": 2,
+        "errors": 3,
+        "last_error": "sim-gamma: HTTP 500: upstream overloaded, please retry later\n"
+        "(request id req_7f3a9c21, region eu-west-1)",
+    },
+    "sim-beta": {
+        "state": "retrying",
+        "consecutive_failures": 1,
+        "in_flight": 2,
+        "last_error": "sim-beta: timed out after 30s",
+    },
+    "sim-max": {
+        "state": "cooling down",
+        "cooldown_remaining": 3540.0,
+        "cooldown_reason": "operator",
+    },
+    "sim-alpha": {
+        "budget": {
+            "name": "sim-alpha",
+            "scope": "provider",
+            "usd": 5.0,
+            "period": "hour",
+            "spent": 3.2,
+            "remaining": 1.8,
+            "burn_per_hour": 2.4,
+            "resets_in": 1500.0,
+            "exhausted": False,
+        }
+    },
+}
+"""Provider trouble laid over the recording for the Providers view's snapshots."""
+
+
+def frozen_provider_state(path: Path = RECORDING) -> PanelState:
+    """The frozen state with providers in trouble (cooling down, retrying, drained, on a
+    budget) and a clock that stands still, so the countdowns render the same every run."""
+    state = frozen_state(path)
+    state.clock = lambda: TS_OFFSET
+    providers = copy.deepcopy(state.group("providers"))
+    for name, extra in TROUBLE.items():
+        providers.setdefault(name, {"name": name}).update(extra)
+    state.apply("stats", {"providers": providers})
+    state.conn_changed = state.last_data = TS_OFFSET
+    return state
+
+
+def frozen_router_state(path: Path = RECORDING) -> PanelState:
+    """The frozen state with the ``tiers`` router weighted 70/20/10, a re-mapped route,
+    requests that fell back (cooldown, budget) and unknown selections (the recording was
+    made before routers had any of these)."""
+    state = frozen_state(path)
+    tiers = state.group("routers")["tiers"]
+    tiers["configured"] = {r: list(v) for r, v in tiers["providers"].items()}
+    tiers["providers"]["balanced"] = ["sim-gamma", "sim-mid", "sim-mini"]
+    tiers["weights"] = {"fast": 70.0, "balanced": 30.0, "quality": 0.0}
+    tiers["targets"] = {"fast": 0.7, "balanced": 0.3, "quality": 0.0}
+    tiers["stats"].update(unknown=2, fallbacks={"cooldown": 12, "budget": 1}, last_resort=0)
+    state.version += 1
     return state
 
 

@@ -99,7 +99,7 @@ async def palette(pilot: Pilot[Any], query: str) -> None:
 
 
 async def attached(pilot: Pilot[Any]) -> FlowdeckApp:
-    app: FlowdeckApp = pilot.app  # type: ignore[assignment]
+    app: FlowdeckApp = pilot.app  # type: ignore[assignment]  # Pilot is generic over App only
     await until(lambda: app.state.connected and app.state.has_data)
     return app
 

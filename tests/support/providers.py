@@ -1,7 +1,8 @@
 """Real aiohttp servers on 127.0.0.1 speaking the OpenAI, Anthropic and Ollama formats.
 
 Each :class:`FakeProvider` serves one wire format and follows a script: every request
-takes the next behaviour (``Reply``, ``Status``, ``Hang``, ``Malformed``, ``Drop``),
+takes the next behaviour (``Reply``, ``Status``, ``Hang``, ``Malformed``, ``Drop``,
+``Big``),
 and once the script is used up it repeats ``default``. Every request is recorded
 with its headers, JSON body and the loop time it arrived, so tests can assert what
 was sent and measure retry gaps on the same clock.
@@ -19,6 +20,7 @@ import asyncio
 import itertools
 import json
 import socket
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,7 +42,9 @@ class Reply:
     stream without its terminator; ``plain`` answers JSON even to a stream request;
     ``gap`` sleeps that many seconds before each content chunk (deltas over time);
     ``gateway`` sends Anthropic usage as a gateway does (``input_tokens: 0`` in
-    message_start, the real count in message_delta).
+    message_start, the real count in message_delta); ``head_delay`` waits that long
+    before the response headers (a provider that answers only once the first token is
+    ready, as most do).
     """
 
     text: str = "Hello from the fake provider."
@@ -53,6 +57,7 @@ class Reply:
     plain: bool = False
     gap: float = 0.0
     gateway: bool = False
+    head_delay: float = 0.0
 
 
 @dataclass
@@ -83,7 +88,18 @@ class Drop:
     """Close the connection without any response."""
 
 
-Behaviour = Reply | Status | Hang | Malformed | Drop
+@dataclass
+class Big:
+    """A 200 of about ``size`` bytes of OpenAI-shaped JSON (an SSE stream of 16 KiB
+    deltas if the request asked for one), sent in 64 KiB writes without a
+    Content-Length unless ``declared``: a runaway reply. The server counts the bytes it
+    got out (``big_sent``) and a client that left early in ``disconnects``."""
+
+    size: int
+    declared: bool = False
+
+
+Behaviour = Reply | Status | Hang | Malformed | Drop | Big
 
 
 @dataclass
@@ -105,6 +121,7 @@ class FakeProvider:
     requests: list[Recorded] = field(default_factory=list)
     disconnects: int = 0  # streams the client left before their end
     finished: int = 0  # streams sent to their end
+    big_sent: int = 0  # bytes a Big reply got out before it ended or the client left
     base_url: str = ""
     _runner: web.AppRunner | None = None
     _release: asyncio.Event = field(default_factory=asyncio.Event)
@@ -170,15 +187,42 @@ class FakeProvider:
             return web.Response(status=503)
         if isinstance(behaviour, Malformed):
             return web.Response(body=behaviour.body, content_type=behaviour.content_type)
+        if isinstance(behaviour, Big):
+            return await self._big(request, behaviour, stream)
         if isinstance(behaviour, Drop):
             assert request.transport is not None
             request.transport.close()
             return web.Response()
         model = behaviour.model or (body.get("model") if isinstance(body, dict) else None)
         model = model or "fake-model"
+        if behaviour.head_delay:
+            await asyncio.sleep(behaviour.head_delay)
         if stream and not behaviour.plain:
             return await self._stream(request, behaviour, model)
         return web.json_response(_plain(self.fmt, behaviour, model))
+
+    async def _big(self, request: web.Request, big: Big, stream: bool) -> web.StreamResponse:
+        if stream:
+            frame = _sse({"choices": [{"index": 0, "delta": {"content": "x" * 16384}}]})
+            ctype = "text/event-stream"
+            frames = [frame] * (big.size // len(frame) + 1)
+        else:
+            head, tail = b'{"choices": [{"message": {"content": "', b'"}}]}'
+            fill = big.size - len(head) - len(tail)
+            frames = [head] + [b"x" * 65536] * (fill // 65536) + [b"x" * (fill % 65536), tail]
+            ctype = "application/json"
+        resp = web.StreamResponse(headers={"Content-Type": ctype})
+        if big.declared:
+            resp.content_length = sum(len(f) for f in frames)
+        await resp.prepare(request)
+
+        async def send() -> bool:
+            for f in frames:
+                await resp.write(f)
+                self.big_sent += len(f)
+            return True
+
+        return await self._counted(resp, send())
 
     async def _stream(self, request: web.Request, r: Reply, model: str) -> web.StreamResponse:
         ctype = "application/x-ndjson" if self.fmt == "ollama" else "text/event-stream"
@@ -189,8 +233,9 @@ class FakeProvider:
         if r.truncate:  # cut right after the last content frame: no stop, no terminator
             last = max(i for i, (_, is_content) in enumerate(frames) if is_content)
             frames = frames[: last + 1]
-        sent_content = 0
-        try:
+
+        async def send() -> bool:
+            sent_content = 0
             for frame, is_content in frames:
                 if is_content and r.gap:
                     await asyncio.sleep(r.gap)
@@ -199,7 +244,19 @@ class FakeProvider:
                     sent_content += 1
                     if r.hang_after is not None and sent_content >= r.hang_after:
                         await self._release.wait()
-                        return resp
+                        return False  # released: the reply is left unfinished
+            return True
+
+        return await self._counted(resp, send())
+
+    async def _counted(
+        self, resp: web.StreamResponse, send: Coroutine[Any, Any, bool]
+    ) -> web.StreamResponse:
+        """Run ``send``; a whole reply ends the body and counts as finished, a client
+        that left counts as a disconnect."""
+        try:
+            if not await send:
+                return resp
             await resp.write_eof()
         except (ConnectionError, RuntimeError, asyncio.CancelledError):
             self.disconnects += 1

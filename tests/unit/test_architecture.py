@@ -21,6 +21,9 @@ PANEL_MAY_IMPORT = {
     "flowdeck.engine.control.protocol",
     "flowdeck.engine.control.schema",
     "flowdeck.engine.fleet.reader",
+    # Acknowledged fleet commands: a client of the fleet's wire contract, as the control
+    # client is of the socket's (panel --redis).
+    "flowdeck.engine.fleet.sender",
     "flowdeck.engine.version",
 }
 

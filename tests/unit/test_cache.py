@@ -1,4 +1,7 @@
-"""Cache without Redis: L1 behaviour, single-flight, accounting, operator actions."""
+"""Cache without Redis: L1 behaviour, single-flight, accounting, operator actions.
+
+Long on purpose: every L1 behaviour against one cache fixture.
+"""
 
 from __future__ import annotations
 

@@ -23,6 +23,10 @@ SAMPLES = [
     [1, "two", 3.0],
     2**70,
 ]
+CHAT_SAMPLES = [
+    {"messages": [{"role": "user", "content": "hi"}, {}], "model": "m", "t": 0.2},
+    {"stop": ["\n", "END"], "prompt": "hi"},
+]
 
 
 def test_dict_key_order_does_not_matter() -> None:
@@ -53,6 +57,11 @@ def test_digest_is_32_hex_characters() -> None:
         ({"a": [1]}, {"a": 1}),
         ("", None),
         ({}, []),
+        ({"m": [{"a": "1"}]}, {"m": ["a"]}),
+        ({"m": [{"a": "1"}]}, {"m": [{"a": "1"}, {}]}),
+        ({"m": []}, {"m": ""}),
+        ({"m": ["a", "b"]}, {"m": ["b", "a"]}),
+        ({"m": [{"a": "1"}]}, {"m": [{"a": 1}]}),
     ],
 )
 def test_values_that_differ_get_different_keys(x: object, y: object) -> None:
@@ -103,7 +112,7 @@ def test_objects_without_a_canonical_form_are_rejected_clearly() -> None:
         digest(deep)
 
 
-@pytest.mark.parametrize("value", SAMPLES)
+@pytest.mark.parametrize("value", SAMPLES + CHAT_SAMPLES)
 def test_local_key_maps_back_to_the_same_digest(value: object) -> None:
     assert digest_of_local(local_key(value)) == digest(value)
 
@@ -116,6 +125,12 @@ def test_common_inputs_use_cheap_local_keys() -> None:
     assert isinstance(local_key({"a": [1]}), bytes)
     assert isinstance(local_key({1: "a"}), bytes)
     assert isinstance(local_key({}), bytes)
+    chat = {"messages": [{"role": "user", "content": "hi"}], "temperature": 0.2}
+    assert local_key(chat) == (
+        ("messages", list, ((("content", "hi"), ("role", "user")),)),
+        ("temperature", float, 0.2),
+    )
+    assert isinstance(local_key({"messages": [{"role": "user", "content": ["part"]}]}), bytes)
 
 
 json_like = st.recursive(

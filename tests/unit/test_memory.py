@@ -88,7 +88,7 @@ async def test_eviction_removes_the_oldest_and_its_postings() -> None:
     assert len(mem._index.postings["common"]) == 3
 
 
-class CountingEntries(OrderedDict):  # type: ignore[type-arg]
+class CountingEntries(OrderedDict):  # type: ignore[type-arg]  # counts any entries
     """Entries that count how they are read: a scan would show up as iteration."""
 
     def __init__(self, *a: Any) -> None:

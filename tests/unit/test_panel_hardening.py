@@ -9,7 +9,9 @@ import pytest
 
 from flowdeck.panel import fmt
 from flowdeck.panel.state import PanelState
+from flowdeck.panel.themes import ThemeError, border_color, load_themes, parse_theme
 from flowdeck.panel.validate import parse_size, parse_ttl
+from tests.support import ROOT
 
 
 def test_counts_roll_over_to_the_next_unit_instead_of_1000k() -> None:
@@ -91,3 +93,55 @@ def test_the_engine_id_decides_when_present() -> None:
     st.apply_snapshot(a)
     st.apply_snapshot(b)
     assert st.restarts == 1 and [r.run_id for r in st.recent_runs()] == [1]
+
+
+# ---- themes: border contrast, file name vs name ----------------------------------------
+def _luminance(hex_colour: str) -> float:
+    """WCAG 2 relative luminance of an sRGB colour."""
+    from textual.color import Color
+
+    c = Color.parse(hex_colour)
+
+    def channel(v: int) -> float:
+        x = v / 255
+        return x / 12.92 if x <= 0.03928 else ((x + 0.055) / 1.055) ** 2.4
+
+    return 0.2126 * channel(c.r) + 0.7152 * channel(c.g) + 0.0722 * channel(c.b)
+
+
+def contrast(a: str, b: str) -> float:
+    hi, lo = sorted((_luminance(a), _luminance(b)), reverse=True)
+    return (hi + 0.05) / (lo + 0.05)
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "themes").glob("*.toml")), ids=lambda p: p.name)
+def test_every_theme_draws_borders_at_least_3_to_1_against_its_background(path: Any) -> None:
+    theme = parse_theme(path.read_text(encoding="utf-8"), path.name)
+    background = theme.to_color_system().generate()["background"]
+    assert contrast(border_color(theme), background) >= 3.0, path.name
+
+
+def test_the_file_name_is_the_themes_name() -> None:
+    text = '[colors]\nprimary = "#123456"\n'
+    assert parse_theme(text, "mine.toml").name == "mine"  # no name key: the file's
+    assert parse_theme('name = "mine"\n' + text, "mine.toml").name == "mine"
+    with pytest.raises(ThemeError, match=r"'name' is 'other' but the file is 'mine.toml'"):
+        parse_theme('name = "other"\n' + text, "mine.toml")
+
+
+def test_a_theme_file_whose_name_disagrees_is_skipped_and_named(tmp_path: Any) -> None:
+    (tmp_path / "mine.toml").write_text('name = "yours"\n[colors]\nprimary = "#123456"\n')
+    themes, problems = load_themes(tmp_path)
+    assert "mine" not in themes and "yours" not in themes
+    assert problems[0].source.endswith("mine.toml") and "rename the file" in problems[0].message
+
+
+@pytest.mark.parametrize("text", ["漢字キャッシュ", "cache 🚀🚀🚀", "ascii-name-long", "a漢b字c"])
+@pytest.mark.parametrize("width", [1, 2, 5, 8, 30])
+def test_clip_and_fit_count_terminal_cells_not_characters(text: str, width: int) -> None:
+    from rich.cells import cell_len
+
+    clipped = fmt.clip(text, width)
+    assert cell_len(clipped) <= width
+    assert clipped == text or clipped.endswith("…")
+    assert cell_len(fmt.fit(text, width)) == width  # boxes line up whatever the name

@@ -1,10 +1,14 @@
 """Unit tests of the panel's pure parts: the state model, formatting, input validation,
-theme parsing. No Textual app and no engine: plain dicts shaped like docs/internals.md."""
+theme parsing. No Textual app and no engine: plain dicts shaped like docs/internals.md.
+
+Long on purpose: the state model is pure, and these are its cases.
+"""
 
 from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -297,6 +301,7 @@ def test_parallel_runs_from_snapshot_and_events() -> None:
     assert [r.run_id for r in runs] == [6, 5, 4]  # ring of 3, newest first
     assert runs[0].branches[1] == ("y", 0.1, 0.2, "error")
     assert runs[0].speedup == pytest.approx((0.3 + 0.1) / 0.3)
+    assert runs[1].speedup is None  # a cancelled branch: no speedup from stopped work
     assert st.recent_runs(parallel="nope") == []
 
 
@@ -338,6 +343,18 @@ def test_export_is_json() -> None:
     data = json.loads(json.dumps(st.export()))
     assert data["snapshot"]["caches"]["llm"]["ttl"] == 60.0
     assert data["recent_runs"][0]["branches"][0]["name"] == "x"
+
+
+def test_export_carries_the_newest_seq_everywhere() -> None:
+    from flowdeck.panel.export import default_export_dir, export_payload
+
+    st = PanelState(socket="/s")
+    st.apply("snapshot", snapshot(seq=10))
+    st.apply("events", [[57, 1.0, "cache.hit", "llm", "l1", "abc"]])
+    data = json.loads(json.dumps(export_payload(st)))
+    assert data["seq"] == data["snapshot"]["seq"] == 57
+    assert st.snapshot["seq"] == 10  # the state itself is not changed by exporting
+    assert default_export_dir() != Path.cwd()
 
 
 # ---- formatting ----------------------------------------------------------------------
@@ -539,7 +556,7 @@ def test_event_lines_use_field_names_for_units_and_flags() -> None:
             return ts
 
     def line(ev: list[Any]) -> str:
-        return event_parts(ev, Clock())[2].strip()  # type: ignore[arg-type]
+        return event_parts(ev, Clock())[2].strip()  # type: ignore[arg-type]  # a hand-made event list
 
     call = line([1, 0.0, "provider.call", "sim-mini", "mini-1", 0.124, 7, 78, 4.8e-05])
     assert call == "sim-mini mini-1 124ms in=7 out=78 $0.000048"
@@ -547,3 +564,21 @@ def test_event_lines_use_field_names_for_units_and_flags() -> None:
     assert line([3, 0.0, "cache.miss", "llm", "ab12", True]) == "llm ab12 coalesced"
     assert line([4, 0.0, "cache.evict", "llm", "lru", 3]) == "llm lru n=3"
     assert line([5, 0.0, "redis", "up", None]) == "up"
+
+
+def test_parallel_summary_shows_the_cancelled_branches_the_gantt_shows() -> None:
+    from flowdeck.panel.widgets.parallel_summary import ParallelSummary
+
+    st = PanelState()
+    snap = snapshot()
+    stats = snap["parallels"]["fan"]["stats"]
+    stats.update(cancelled=0, branches_cancelled=4, speedup=None)
+    st.apply("snapshot", snap)
+    text = " ".join(str(line) for line in ParallelSummary(st).render_state(200))
+    assert "cancelled 0" in text and "branches cancelled 4" in text
+    assert text.endswith("speedup " + fmt.NONE)
+    stats["branches_cancelled"] = 0
+    st.apply("snapshot", snap)
+    assert "branches cancelled" not in " ".join(
+        str(line) for line in ParallelSummary(st).render_state(200)
+    )

@@ -133,3 +133,44 @@ def test_validation() -> None:
         Parallel([waiter("a")], limit=0)
     with pytest.raises(ValueError, match="at least one"):
         Parallel([])
+
+
+async def test_fail_fast_counts_cancelled_branches_and_reports_no_speedup() -> None:
+    """Issue 12 item 15: the counter agrees with the gantt's cancelled branches, and a
+    fail-fast run's stopped time is not reported as parallelism."""
+    never = asyncio.Event()
+    p = Parallel([waiter("s1", never), waiter("s2", never), failer("bad")], name="ff")
+    for _ in range(3):
+        with pytest.raises(ValueError):
+            await p(None)
+    marked = [b for r in p.recent_timelines() for b in r["branches"] if b["status"] == "cancelled"]
+    st = p.stats()
+    assert st["branches_cancelled"] == len(marked) == 6
+    assert (st["runs"], st["errors"], st["cancelled"]) == (3, 3, 0)
+    assert st["speedup"] is None
+    assert all(r["speedup"] is None for r in p.recent_timelines())
+
+
+async def test_speedup_counts_only_runs_whose_branches_all_finished() -> None:
+    go = asyncio.Event()
+    never = asyncio.Event()
+    fail = asyncio.Event()
+    p = Parallel([waiter("a", go), waiter("b", go), failer("bad", fail), waiter("c", never)])
+    go.set()
+    fail.set()
+    with pytest.raises(ValueError):
+        await p(None)
+    assert p.stats()["speedup"] is None
+    col = Parallel([waiter("a"), failer("b")], fail="collect")
+    await col(None)
+    run = col.recent_timelines()[-1]
+    assert run["status"] == "error" and run["speedup"] is not None  # every branch ended
+    assert col.stats()["speedup"] is not None and col.stats()["branches_cancelled"] == 0
+
+
+async def test_branches_never_started_under_a_limit_are_counted() -> None:
+    never = asyncio.Event()
+    p = Parallel([failer("bad"), waiter("w1", never), waiter("w2", never)], limit=1)
+    with pytest.raises(ValueError):
+        await p(None)
+    assert p.stats()["branches_cancelled"] == 2

@@ -36,7 +36,8 @@ def code_of(method: str, params: dict) -> str:
 
 def test_constants() -> None:
     assert (P.REQUEST, P.RESPONSE, P.NOTIFY) == (0, 1, 2)
-    assert len(set(P.METHODS)) == 11
+    assert len(set(P.METHODS)) == len(P.METHODS) >= 15  # unique names (others may add)
+    assert {P.ROUTER_SET_WEIGHTS, P.ROUTER_RESTORE, P.PROVIDER_COOLDOWN} <= P.WRITE_METHODS
     assert set(P.METHODS) > P.WRITE_METHODS
     assert set(P.ERROR_CODES) >= {
         "unknown_method", "bad_params", "not_found", "read_only", "bad_request",
@@ -186,3 +187,10 @@ def test_the_method_table_drives_lists_and_docs() -> None:
     assert methods.methods_table_md() in doc, "docs/protocol.md: paste methods_table_md()"
     for name in methods.METHODS:
         assert f"`{name}`" in doc.split("## Methods", 1)[1].split("## Notifications", 1)[0]
+
+
+def test_the_weight_limit_is_one_number_on_both_sides() -> None:
+    """Primitives do not import the wire contract, so the Router keeps its own copy."""
+    from flowdeck.engine.primitives.weights import MAX_WEIGHT
+
+    assert MAX_WEIGHT == schema.MAX_WEIGHT

@@ -1,8 +1,13 @@
-"""Settings: env (FLOWDECK_*, nested __), TOML, precedence, errors that name field and value."""
+"""Settings: env (FLOWDECK_*, nested __), TOML, precedence, errors that name field and value.
+
+Long on purpose: one test per settings rule, beside the others it interacts with.
+"""
 
 from __future__ import annotations
 
+import json
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -12,6 +17,7 @@ from flowdeck.engine.errors import SettingsError
 from flowdeck.engine.settings import EngineSettings
 
 KEY = "sk-settings-SECRET-31337"
+KEY2 = "sk-probe-Zq9XwT4vLm2PaR7n"  # no common word inside: every 8-run is checkable
 
 
 @pytest.fixture(autouse=True)
@@ -283,3 +289,153 @@ def test_provider_fields_belong_to_their_kind(provider: dict, field: str, value:
     line = next((ln for ln in msg.splitlines() if ln.strip().startswith(f"{field}:")), None)
     assert line is not None, msg
     assert f"(got {value})" in line, msg
+
+
+# ---- issue 12 item 3: secrets in config errors, URL passwords in repr / model_dump ------
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"providers": {"a": {"kind": "openai", "model": "m", "apikey": KEY2}}},  # typo'd name
+        {"providers": {"a": {"kind": "openai", "model": "m", "token": KEY2}}},
+        {"providers": {"a": {"kind": "openai", "model": "m", "auth": {"bearer": KEY2}}}},
+        {"token": KEY2},
+        {"providers": {"a": {"kind": "openai", "model": "m", "timeout": KEY2}}},  # wrong field
+        {"providers": {"a": {"kind": "openai", "model": "m", "api_key_env": KEY2}}},
+        {"providers": {"a": {"kind": "openai", "model": "m", "api_key": [KEY2]}}},
+        {"providers": {"a": {"kind": "openai", "model": "m", "api_key": {"v": KEY2}}}},
+        {"name": "x" * 70 + KEY2},  # cut at 80 characters: no piece may survive
+    ],
+)
+def test_config_errors_mask_secret_looking_values(overrides: dict) -> None:
+    with pytest.raises(SettingsError) as info:
+        EngineSettings.load(**overrides)
+    msg = str(info.value)
+    assert "***" in msg, msg
+    for i in range(len(KEY2) - 8 + 1):
+        assert KEY2[i : i + 8] not in msg, msg
+
+
+def test_a_known_key_is_masked_wherever_it_lands(monkeypatch: pytest.MonkeyPatch) -> None:
+    plain = "plainlowercasesecretvalue"  # no key shape: known from OPENAI_API_KEY
+    monkeypatch.setenv("OPENAI_API_KEY", plain)
+    with pytest.raises(SettingsError) as info:
+        EngineSettings.load(providers={"a": {"kind": "openai", "model": "m", "timeout": plain}})
+    assert plain[:8] not in str(info.value) and "providers.a.timeout" in str(info.value)
+
+
+def test_nested_environment_json_masks_keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(
+        "FLOWDECK_PROVIDERS",
+        json.dumps({"a": {"kind": "openai", "model": "m", "apikey": KEY2, "timeout": KEY2}}),
+    )
+    with pytest.raises(SettingsError) as info:
+        EngineSettings.load()
+    msg = str(info.value)
+    assert "providers.a.apikey: not a setting; did you mean api_key?" in msg
+    assert "providers.a.timeout" in msg and KEY2[:8] not in msg and KEY2[-8:] not in msg
+
+
+def test_repr_and_model_dump_mask_url_passwords() -> None:
+    s = EngineSettings.load(
+        redis_url="redis://:hunter2secret@127.0.0.1:6379/0",
+        providers={"p": {"kind": "openai", "model": "m", "base_url": "https://u:pw-xyz@p.io/v1"}},
+    )
+    shown = repr(s) + str(s) + repr(s.providers["p"]) + str(s.model_dump())
+    shown += str(s.model_dump(mode="json")) + s.model_dump_json()
+    assert "hunter2secret" not in shown and "pw-xyz" not in shown
+    assert "redis://:***@127.0.0.1:6379/0" in shown and "https://u:***@p.io/v1" in shown
+    # the real values stay usable, and re-validation with overrides keeps them
+    assert s.redis_url == "redis://:hunter2secret@127.0.0.1:6379/0"
+    again = s.with_overrides(name="other")
+    assert again.redis_url == s.redis_url
+    assert again.providers["p"].base_url == "https://u:pw-xyz@p.io/v1"  # type: ignore[union-attr]  # an openai provider has base_url
+
+
+# ---- issue 12 item 4: unknown FLOWDECK_* names, one coercion rule, config paths ----------
+
+
+@pytest.mark.parametrize(
+    ("var", "hint"),
+    [
+        ("FLOWDECK_READONLY", "did you mean $FLOWDECK_READ_ONLY?"),
+        ("FLOWDECK_REDIS_ULR", "did you mean $FLOWDECK_REDIS_URL?"),
+        ("FLOWDECK_PROVIDERS__A__MODLE", "did you mean $FLOWDECK_PROVIDERS__A__MODEL?"),
+        ("FLOWDECK_CACHES__LLM__TTLL", "did you mean $FLOWDECK_CACHES__LLM__TTL?"),
+        ("FLOWDECK_NAME__X", "name has nothing under 'x' to set"),
+        ("FLOWDECK_WHATEVER", "not a setting"),
+    ],
+)
+def test_unknown_environment_variables_are_errors(
+    monkeypatch: pytest.MonkeyPatch, var: str, hint: str
+) -> None:
+    monkeypatch.setenv("FLOWDECK_PROVIDERS__A__KIND", "simulated")
+    monkeypatch.setenv(var, "true")
+    with pytest.raises(SettingsError) as info:
+        EngineSettings.load()
+    assert f"${var}" in str(info.value) and hint in str(info.value)
+
+
+def test_tool_variables_and_key_variables_are_not_settings(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for var in ("FLOWDECK_REQUIRE_REDIS", "FLOWDECK_EXPORT_DIR", "FLOWDECK_UPDATE_SNAPSHOTS"):
+        monkeypatch.setenv(var, "1")
+    monkeypatch.setenv("FLOWDECK_OPENAI_KEY", KEY)  # named by api_key_env
+    s = EngineSettings.load(
+        providers={"a": {"kind": "openai", "model": "m", "api_key_env": "FLOWDECK_OPENAI_KEY"}}
+    )
+    assert s.providers["a"].secret() == KEY
+
+
+def test_environment_text_is_parsed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FLOWDECK_READ_ONLY", "yes")
+    monkeypatch.setenv("FLOWDECK_PROVIDERS__A__KIND", "simulated")
+    monkeypatch.setenv("FLOWDECK_PROVIDERS__A__MAX_RETRIES", "3")
+    s = EngineSettings.load()
+    assert s.read_only is True and s.providers["a"].max_retries == 3
+
+
+@pytest.mark.parametrize(
+    ("overrides", "line"),
+    [
+        ({"read_only": "yes"}, "read_only: must be true or false, not text (got 'yes')"),
+        ({"control": 1}, "control: must be true or false, not int (got 1)"),
+        (
+            {"providers": {"a": {"kind": "simulated", "max_retries": "3"}}},
+            "providers.a.max_retries: must be a whole number, not text (got '3')",
+        ),
+        (
+            {"providers": {"a": {"kind": "openai", "model": "m", "timeout": True}}},
+            "providers.a.timeout: must be a number, not bool (got True)",
+        ),
+        ({"caches": {"llm": {"l2": "no"}}}, "caches.llm.l2: must be true or false"),
+    ],
+)
+def test_code_values_are_strict(overrides: dict, line: str) -> None:
+    with pytest.raises(SettingsError, match="from code") as info:
+        EngineSettings.load(**overrides)
+    assert line in str(info.value)
+
+
+def test_toml_values_are_strict(clean_env: Path) -> None:
+    write(clean_env / "flowdeck.toml", 'read_only = "yes"\n[providers.a]\nkind = "simulated"\n')
+    with pytest.raises(SettingsError, match=r"from config file 'flowdeck.toml'.*\n  read_only"):
+        EngineSettings.load()
+
+
+def test_config_path_that_is_a_directory_or_not_utf8_is_named(
+    clean_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FLOWDECK_CONFIG", str(tmp_path))
+    with pytest.raises(SettingsError, match=re.escape(f"config: '{tmp_path}' is a directory")):
+        EngineSettings.load()
+    monkeypatch.delenv("FLOWDECK_CONFIG")
+    (clean_env / "flowdeck.toml").mkdir()
+    with pytest.raises(SettingsError, match=r"config: 'flowdeck\.toml' is a directory"):
+        EngineSettings.load()
+    bad = tmp_path / "latin1.toml"
+    bad.write_bytes('name = "caf\xe9"\n'.encode("latin-1"))
+    with pytest.raises(SettingsError, match=r"config: '.*latin1.toml' is not UTF-8 text"):
+        EngineSettings.load(config=bad)

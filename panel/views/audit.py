@@ -1,0 +1,190 @@
+"""Audit: every write to the engine (socket or fleet), newest first, filterable.
+
+The records come with the snapshot (the engine's newest 200); each write also emits an
+``audit`` event, which carries only method, scope and result. So when the view is
+shown and an audit event newer than its records has arrived, it asks the engine for a
+fresh snapshot once (writes are an operator's, so this is rare) and shows the full
+record: time, who (user@host, client, pid), scope, method, target, before → after,
+result and detail. The filter matches any of those words.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from textual.app import ComposeResult
+from textual.widgets import Input, Static
+
+from flowdeck.engine.control import protocol as P
+from flowdeck.engine.control.schema import EventKind
+from flowdeck.panel.state import PanelState
+from flowdeck.panel.views.base import TableView
+from flowdeck.panel.widgets.live_table import Cell, Column, LiveTable
+
+COLUMNS = [
+    Column("time", "Time"),
+    Column("actor", "Who"),
+    Column("scope", "Scope"),
+    Column("method", "Method"),
+    Column("target", "Target"),
+    Column("change", "Before → after"),
+    Column("result", "Result"),
+]
+RESULT_STYLE = {"applied": "success", "read_only": "warning", "not_found": "warning"}
+VALUE_CHARS = 24  # characters of one before / after value in the table
+
+
+def short(value: Any) -> str:
+    """A before / after value as a cell: numbers plainly, None as -, others cut."""
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, dict):
+        if set(value) <= {"l1", "l2"}:  # a flush's counts
+            return "/".join(str(value.get(k, 0)) for k in ("l1", "l2"))
+        text = ", ".join(f"{k} {short(v)}" for k, v in value.items())
+    elif isinstance(value, list):
+        text = " → ".join(short(v) for v in value)
+    else:
+        text = str(value)
+    return text if len(text) <= VALUE_CHARS else text[: VALUE_CHARS - 1] + "…"
+
+
+def change_text(rec: dict[str, Any]) -> str:
+    """ "600 → 30"; a flush: "7 → 0 (7 L1, 0 L2)" (the entries it dropped)."""
+    before, after = rec.get("before"), rec.get("after")
+    if rec.get("method") == P.CACHE_FLUSH and isinstance(after, dict) and "l1" in after:
+        l2 = after.get("l2")
+        dropped = f"{after.get('l1')} L1" + ("" if l2 is None else f", {l2} L2")
+        return f"{short(before)} → 0 ({dropped})"
+    return f"{short(before)} → {short(after)}"
+
+
+def who(actor: Any) -> str:
+    if not isinstance(actor, dict):
+        return "?"
+    user = actor.get("user")
+    if not user:
+        user = "?" if actor.get("uid") is None else f"uid {actor['uid']}"
+    client = actor.get("client") or "?"
+    return f"{user}@{actor.get('host') or '?'} {client}"
+
+
+def audit_rows(records: list[dict[str, Any]], pal: dict[str, str]) -> dict[str, dict[str, Cell]]:
+    """Table cells per record, keyed so that the same record keeps its row."""
+    rows: dict[str, dict[str, Cell]] = {}
+    for i, rec in enumerate(records):
+        if not isinstance(rec, dict):
+            continue
+        t = rec.get("time")
+        stamp = float(t) if isinstance(t, int | float) else 0.0
+        raw = rec.get("params")
+        params: dict[str, Any] = raw if isinstance(raw, dict) else {}
+        target = str(params.get("name", ""))
+        if params.get("route") is not None and rec.get("method") == P.ROUTER_SET_MODEL:
+            target += f"/{params['route']}"
+        result = str(rec.get("result") or "?")
+        detail = rec.get("detail")
+        shown = result + (f" ({detail})" if detail and result != "applied" else "")
+        key = f"{stamp:.6f}:{i}" if rec.get("command") is None else f"{rec['command']}:{i}"
+        rows[key] = {
+            "time": Cell(time.strftime("%H:%M:%S", time.localtime(stamp)), stamp),
+            "actor": Cell(who(rec.get("actor"))),
+            "scope": Cell(str(rec.get("scope") or "?")),
+            "method": Cell(str(rec.get("method") or "?"), style="bold"),
+            "target": Cell(target),
+            "change": Cell(change_text(rec)),
+            "result": Cell(shown, style=pal.get(RESULT_STYLE.get(result, "error"), "")),
+        }
+    return rows
+
+
+class AuditView(TableView):
+    """The engine's audit records (newest first), refetched when a new write is seen."""
+
+    group = "audit"
+    filter_id = "audit-filter"
+    sort_column = "time"
+    sort_reverse = True  # newest first
+
+    DEFAULT_CSS = """
+    AuditView #audit-note { height: 1; color: $text-muted; }
+    """
+
+    def __init__(self, state: PanelState, *, id: str | None = None) -> None:
+        super().__init__(state, id=id)
+        self.records: list[dict[str, Any]] | None = None  # from the last fetch
+        self.known_seq = -1  # audit events up to this seq are in the records
+        self.fetched_seq = -1
+        self.fetching = False
+        self.fetches = 0
+        self.engine_key: tuple[Any, ...] | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Input(
+            placeholder="filter: method, name, user, scope, result (/)",
+            id="audit-filter",
+            compact=True,
+            classes="filter",
+        )
+        yield LiveTable(COLUMNS, id="audit-table")
+        yield Static("", id="audit-note")
+
+    def current(self) -> list[dict[str, Any]]:
+        """The fetched records while they are newer than the snapshot of this engine."""
+        snap = self.state.snapshot or {}
+        if self.engine_key != self.state.engine_key:  # another engine: start over
+            self.engine_key, self.records, self.known_seq = self.state.engine_key, None, -1
+        if self.records is not None and self.fetched_seq >= int(snap.get("seq") or 0):
+            return self.records
+        recs = snap.get("audit")
+        return recs if isinstance(recs, list) else []
+
+    def rows(self, colors: dict[str, str]) -> dict[str, dict[str, Cell]]:
+        self._maybe_fetch()
+        return audit_rows(self.current(), colors)
+
+    def paint(self, force: bool) -> None:
+        super().paint(force)
+        n, total = len(self.current()), (self.state.snapshot or {}).get("fleet") or {}
+        kept = (total.get("audit") or {}).get("total") if isinstance(total, dict) else None
+        note = f" {n} newest records" + (f" of {kept} writes since start" if kept else "")
+        self.query_one("#audit-note", Static).update(note + " · / filters")
+
+    def _newest_audit_seq(self) -> int:
+        for ev in reversed(self.state.events):
+            if ev[0] <= self.known_seq:
+                break
+            if ev[2] == EventKind.AUDIT:
+                return int(ev[0])
+        return -1
+
+    def _maybe_fetch(self) -> None:
+        """A new ``audit`` event since the records: one snapshot call for the records."""
+        if self.fetching or not self.state.connected:
+            return
+        self.current()  # forget another engine's records
+        snap_seq = int((self.state.snapshot or {}).get("seq") or 0)
+        self.known_seq = max(self.known_seq, snap_seq)
+        newest = self._newest_audit_seq()
+        if newest <= self.known_seq:
+            return
+        self.fetching = True
+        self.run_worker(self._fetch(newest), group="audit-fetch", exit_on_error=False)
+
+    async def _fetch(self, newest: int) -> None:
+        try:
+            snap = await self.app.feed.call(P.SNAPSHOT, {})  # type: ignore[attr-defined]  # FlowdeckApp (importing it here is a cycle)
+            recs = snap.get("audit") if isinstance(snap, dict) else None
+            if isinstance(recs, list):
+                self.records = recs
+                self.fetched_seq = int(snap.get("seq") or 0)
+                self.known_seq = max(newest, self.fetched_seq)
+                self.fetches += 1
+        except Exception as exc:  # the next audit event tries again; say why once
+            self.app.notify(f"{type(exc).__name__}: {exc}"[:200], title="Audit", severity="warning")
+        finally:
+            self.fetching = False
+        self.refresh_view(force=True)

@@ -1,0 +1,136 @@
+"""LiveTable repaints exactly the cells that changed: what is on screen is always current,
+for rows in view and for rows scrolled to later (the widget keeps DataTable's render
+caches for unchanged cells, so this is checked on the rendered lines, not on the data)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual.app import App, ComposeResult
+
+from flowdeck.panel.widgets.live_table import Cell, Column, LiveTable
+
+COLUMNS = [Column("name", "Name"), Column("hits", "Hits", right=True)]
+
+
+def rows(count: int, hits: dict[str, int] | None = None) -> dict[str, dict[str, Cell]]:
+    hits = hits or {}
+    out = {}
+    for i in range(count):
+        key = f"c{i:03d}"
+        n = hits.get(key, i)
+        out[key] = {"name": Cell(key), "hits": Cell(str(n), n, right=True)}
+    return out
+
+
+class TableApp(App[None]):
+    def compose(self) -> ComposeResult:
+        yield LiveTable(COLUMNS, id="t")
+
+
+def shown(table: LiveTable) -> list[str]:
+    """The table's rendered lines as text (what the terminal gets)."""
+    return [table.render_line(y).text for y in range(table.size.height)]
+
+
+def line_of(table: LiveTable, key: str) -> str:
+    return next(line for line in shown(table) if line.strip().startswith(key))
+
+
+async def test_changed_cells_are_repainted_and_the_others_kept() -> None:
+    app = TableApp()
+    async with app.run_test(size=(40, 12)) as pilot:
+        table = app.query_one("#t", LiveTable)
+        table.set_sort("name")
+        table.sync(rows(5))
+        await pilot.pause()
+        assert line_of(table, "c002").split()[-1] == "2"
+        table.sync(rows(5, {"c002": 77}))
+        await pilot.pause()
+        assert line_of(table, "c002").split()[-1] == "77"
+        assert line_of(table, "c001").split()[-1] == "1"
+        assert line_of(table, "c003").split()[-1] == "3"
+
+
+async def test_a_row_changed_off_screen_shows_its_new_value_when_scrolled_to() -> None:
+    app = TableApp()
+    async with app.run_test(size=(40, 8)) as pilot:
+        table = app.query_one("#t", LiveTable)
+        table.set_sort("name")
+        table.sync(rows(50))
+        await pilot.pause()
+        assert not any(line.strip().startswith("c040") for line in shown(table))
+        table.sync(rows(50, {"c040": 999, "c001": 555}))
+        await pilot.pause()
+        assert line_of(table, "c001").split()[-1] == "555"
+        table.move_cursor(row=40, animate=False)
+        await pilot.pause()
+        assert line_of(table, "c040").split()[-1] == "999"
+
+
+async def test_a_wider_value_grows_the_column() -> None:
+    app = TableApp()
+    async with app.run_test(size=(60, 8)) as pilot:
+        table = app.query_one("#t", LiveTable)
+        table.sync(rows(3))
+        await pilot.pause()
+        big: dict[str, Any] = {"c000": 123_456_789_012}
+        table.sync(rows(3, big))
+        await pilot.pause()
+        assert "123456789012" in line_of(table, "c000")
+
+
+def end_cell(line: str, text: str) -> int:
+    """The terminal cell just after ``text`` in ``line`` (wide characters count two)."""
+    from rich.cells import cell_len
+
+    return cell_len(line[: line.index(text) + len(text)])
+
+
+async def test_wide_characters_keep_columns_aligned_and_long_names_end_in_an_ellipsis() -> None:
+    names = {"a": "ascii", "b": "漢字キャッシュ", "c": "cache 🚀🚀", "d": "x" * 80}
+    app = TableApp()
+    async with app.run_test(size=(60, 10)) as pilot:
+        table = app.query_one("#t", LiveTable)
+        table.set_sort("hits")
+        table.sync(
+            {
+                k: {"name": Cell(v), "hits": Cell(f"{i}0{i}", i, right=True)}
+                for i, (k, v) in enumerate(names.items())
+            }
+        )
+        await pilot.pause()
+        lines = {k: line_of(table, names[k][:3]) for k in names}
+        ends = {end_cell(lines[k], f"{i}0{i}") for i, k in enumerate(names)}
+        assert len(ends) == 1, lines  # the Hits column lines up on every row
+        assert "漢字キャッシュ" in lines["b"] and "🚀🚀" in lines["c"]
+        long = lines["d"]
+        assert "x" * 80 not in long and "…" in long and "303" in long  # Hits still shown
+        table.filter_text = "x" * 40  # the filter matches the whole name, not the cut one
+        table.sync({"d": {"name": Cell(names["d"]), "hits": Cell("303", 3, right=True)}})
+        assert table.row_count == 1
+
+
+async def test_a_value_that_gets_wider_in_cells_grows_the_column() -> None:
+    app = TableApp()
+    async with app.run_test(size=(60, 8)) as pilot:
+        table = app.query_one("#t", LiveTable)
+        table.sync(rows(3))
+        await pilot.pause()
+        renamed = rows(3)
+        renamed["c001"]["name"] = Cell("漢字漢")  # 3 characters, 6 cells
+        table.sync(renamed)
+        await pilot.pause()
+        assert "漢字漢" in "".join(shown(table))
+
+
+async def test_the_sort_arrow_shows_on_an_auto_width_column_wider_than_its_cells() -> None:
+    app = TableApp()
+    async with app.run_test(size=(60, 8)) as pilot:
+        table = app.query_one("#t", LiveTable)
+        table.sync({"k": {"name": Cell("n"), "hits": Cell("1", 1, right=True)}})
+        await pilot.pause()
+        for col in ("hits", "name"):
+            table.set_sort(col, reverse=True)
+            await pilot.pause()
+            assert "▼" in shown(table)[0], shown(table)[0]

@@ -1,0 +1,58 @@
+"""The Audit view under Pilot against a real engine: a flush from the panel and a TTL
+from ``ctl`` (a separate process) both appear with who, scope and before → after."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from flowdeck.panel.views.audit import AuditView
+from flowdeck.panel.widgets.live_table import LiveTable
+from tests.support.control import ctl
+from tests.support.panel import Rig, make_app, notes, show_table
+from tests.support.waiting import until
+
+
+def _texts(table: LiveTable, col: str) -> list[str]:
+    return [table.get_cell(str(r.key.value), col).text for r in table.ordered_rows]
+
+
+async def test_audit_view_shows_panel_and_ctl_writes_and_filters(rig: Rig, tmp_path: Path) -> None:
+    app = make_app(rig.sock, tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(lambda: app.state.connected, 30)
+        await show_table(pilot, "2", "cache-table", 2, select="llm")
+        await pilot.press("f")
+        await until(lambda: app.screen.is_modal, 10)
+        await pilot.press("y")
+        await until(lambda: any("Flushed" in n for n in notes(app)), 10)
+
+        code, _, err = await ctl(rig.sock, "cache.set_ttl", "name=llm", "ttl=42")
+        assert code == 0, err
+        await pilot.press("7")
+        table = app.query_one("#audit-table", LiveTable)
+        await until(lambda: sorted(_texts(table, "method")) == ["cache.flush", "cache.set_ttl"], 30)
+        assert _texts(table, "method")[0] == "cache.set_ttl"  # newest first
+        assert all(t == "socket" for t in _texts(table, "scope"))
+        who = _texts(table, "actor")
+        assert who[0].endswith(" ctl") and who[1].endswith(" panel"), who
+        assert _texts(table, "change")[0] == "600 → 42"
+        assert _texts(table, "result") == ["applied", "applied"]
+        view = app.query_one(AuditView)
+        assert view.fetches >= 1
+
+        # the filter narrows the rows to the words typed
+        await pilot.press("slash", *"ttl")
+        await until(lambda: table.row_count == 1, 10)
+        assert _texts(table, "method") == ["cache.set_ttl"]
+
+        # ctl audit: the same records from the command line
+        code, out, err = await ctl(rig.sock, "audit", "method=cache.set_ttl")
+        assert code == 0, err
+        records = json.loads(out)
+        assert [(x["method"], x["before"], x["after"]) for x in records] == [
+            ("cache.set_ttl", 600, 42)
+        ]
+        code, _, err = await ctl(rig.sock, "audit", "count=0")
+        assert code == 1 and "count must be" in err, (code, err)
+        await pilot.press("escape", "q")

@@ -1,0 +1,41 @@
+"""The Fleet view's texts fit the terminal: a router split and the key hint are cut
+between items (never mid-word, never by a sideways-scrolling column) at 80 columns."""
+
+from __future__ import annotations
+
+from flowdeck.panel.fleet.screen import hint_text, split_text
+
+SPLIT = {"fast": 0.74, "balanced": 0.18, "quality": 0.08}
+
+
+def test_split_names_the_busiest_routes_and_counts_the_rest() -> None:
+    assert split_text(SPLIT) == "fast 74% balanced 18% quality 8%"
+    assert split_text({"fast": 1.0, "balanced": 0.0, "quality": 0.0}) == "fast 100% +2 idle"
+    assert split_text({}) == "-"
+
+
+def test_split_drops_routes_that_do_not_fit_and_says_how_many() -> None:
+    assert split_text(SPLIT, 30) == "fast 74% balanced 18% +1 more"
+    assert split_text(SPLIT, 21) == "fast 74% +2 more"
+    assert split_text(SPLIT, 5) == "fast 74% +2 more"  # one route at least, however narrow
+    assert split_text({"fast": 0.9, "slow": 0.1, "idle": 0.0}, 20) == "fast 90% +2 more"
+
+
+def test_hint_wraps_between_items() -> None:
+    items = ["f flush", "t TTL", "m size", "r pin", "a auto", "R re-map", "c clear memory"]
+    for width in (60, 80, 120):
+        lines = hint_text(width).split("\n")
+        assert all(len(line) < width for line in lines), (width, lines)
+        for item in items:  # each key and its word on one line
+            assert any(item in line for line in lines), (width, item, lines)
+    assert len(hint_text(120).split("\n")) == 2
+    assert len(hint_text(80).split("\n")) == 3
+
+
+def test_with_no_engine_the_hint_says_what_the_empty_view_means() -> None:
+    for width in (60, 80, 120):
+        text = hint_text(width, engines=0)
+        assert "No engine is running" in text and "q quits" in text, text
+        assert "comes back" not in text and "f flush" not in text, text  # nothing to act on
+        assert all(len(line) < width for line in text.split("\n"))
+    assert "0 comes back to this list" in hint_text(80)

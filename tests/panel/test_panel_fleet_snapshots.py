@@ -1,0 +1,131 @@
+"""SVG snapshots of the Fleet view over Redis and of the Audit view, from frozen data.
+
+The fleet is four engines on three hosts built from the recorded demo stats (one late,
+one stale), against a fixed clock; the audit records are fixed too. Re-create with
+``FLOWDECK_UPDATE_SNAPSHOTS=1`` (see test_panel_snapshots.py) and look before committing.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import html
+import os
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from flowdeck.panel.app import FlowdeckApp
+from flowdeck.panel.fleet.screen import FleetScreen
+from tests.support.frozen import SOCKET_SHOWN, TS_OFFSET, frozen_state
+from tests.support.frozen_fleet import frozen_fleet
+
+SNAPSHOTS = Path(__file__).parent / "snapshots"
+UPDATE = os.environ.get("FLOWDECK_UPDATE_SNAPSHOTS") == "1"
+
+
+def _text(svg: str) -> list[str]:
+    """The characters of an SVG screenshot, one text run a line (a readable diff)."""
+    return [html.unescape(t).replace("\xa0", " ") for t in re.findall(r"<text [^>]*>([^<]*)<", svg)]
+
+
+@pytest.fixture(autouse=True)
+def utc() -> Iterator[None]:
+    old = os.environ.get("TZ")
+    os.environ["TZ"] = "UTC"
+    time.tzset()
+    yield
+    if old is None:
+        del os.environ["TZ"]
+    else:
+        os.environ["TZ"] = old
+    time.tzset()
+
+
+AUDIT = [
+    {"time": TS_OFFSET + 10, "actor": {"uid": 1000, "user": "alice", "host": "web-1",
+     "client": "panel", "pid": 5001}, "scope": "socket", "method": "cache.flush",
+     "params": {"name": "llm"}, "before": 7, "after": {"l1": 7, "l2": 0},
+     "result": "applied", "detail": None, "command": None},
+    {"time": TS_OFFSET + 70, "actor": {"uid": 1000, "user": "bob", "host": "ops-1",
+     "client": "ctl", "pid": 6100}, "scope": "fleet", "method": "cache.set_ttl",
+     "params": {"name": "llm", "ttl": 30}, "before": 600, "after": 30,
+     "result": "applied", "detail": None, "command": "ab12cd34ef56"},
+    {"time": TS_OFFSET + 95, "actor": {"uid": 0, "host": "ops-1", "client": "ctl",
+     "pid": 6200}, "scope": "fleet", "method": "router.pin",
+     "params": {"name": "tiers", "route": "quality"}, "before": None, "after": None,
+     "result": "read_only", "detail": "engine is read-only", "command": "9f8e7d6c"},
+]  # fmt: skip
+
+
+async def settle(app: FlowdeckApp, pilot: Any) -> str:
+    await pilot.wait_for_scheduled_animations()
+    await pilot.pause()
+    shot, same = app.export_screenshot(title="flowdeck"), 0
+    for _ in range(60):
+        await pilot.pause(0.05)
+        previous, shot = shot, app.export_screenshot(title="flowdeck")
+        same = same + 1 if shot == previous else 0
+        if same == 3:
+            break
+    return shot
+
+
+def compare(name: str, svg: str, tmp_path: Path) -> None:
+    expected = SNAPSHOTS / name
+    if UPDATE or not expected.exists():
+        expected.write_text(svg)
+        if not UPDATE:
+            pytest.fail(f"{name} did not exist: written now, look at it and commit it")
+        return
+    if svg != expected.read_text():
+        actual = tmp_path / name
+        actual.write_text(svg)
+        diff = difflib.unified_diff(_text(expected.read_text()), _text(svg), lineterm="", n=0)
+        pytest.fail(f"{name} differs; now: {actual}\n" + "\n".join(list(diff)[:40]))
+
+
+def frozen_app(tmp_path: Path, state: Any = None) -> FlowdeckApp:
+    app = FlowdeckApp(
+        socket=SOCKET_SHOWN,
+        embed=False,
+        refresh=0.5,
+        user_theme_dir=tmp_path / "themes",
+        state=state or frozen_state(),
+    )
+    app.animation_level = "none"
+    return app
+
+
+@pytest.mark.parametrize("size", [(120, 40), (80, 24)], ids=["120x40", "80x24"])
+async def test_fleet_view_over_redis_matches_its_snapshot(
+    size: tuple[int, int], tmp_path: Path
+) -> None:
+    feed = frozen_fleet()
+    app = frozen_app(tmp_path)
+    try:
+        async with app.run_test(size=size) as pilot:
+            screen = FleetScreen(feed, refresh=0.5)
+            app.push_screen(screen)
+            await pilot.pause()
+            assert "password" not in screen.header_text() and "secret" not in screen.header_text()
+            svg = await settle(app, pilot)
+    finally:
+        await feed.stop()
+    assert "secret" not in svg
+    compare(f"fleet-redis-{size[0]}x{size[1]}.svg", svg, tmp_path)
+
+
+async def test_audit_view_matches_its_snapshot(tmp_path: Path) -> None:
+    state = frozen_state()
+    state.snapshot["audit"] = copy.deepcopy(AUDIT)
+    app = frozen_app(tmp_path, state)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("7")
+        app._tick()
+        svg = await settle(app, pilot)
+    compare("audit-120x40.svg", svg, tmp_path)

@@ -1,0 +1,97 @@
+"""The Fleet view as a person meets it: pause holds the tables, a long router split is
+fitted (never cut by a column cap), and an empty fleet says what it means."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flowdeck.panel.app import FlowdeckApp
+from flowdeck.panel.fleet.redis_feed import RedisFleetFeed
+from flowdeck.panel.fleet.screen import FleetScreen, split_text
+from flowdeck.panel.widgets.live_table import LiveTable
+from tests.support.frozen import SOCKET_SHOWN, frozen_state
+from tests.support.frozen_fleet import frozen_fleet
+from tests.support.waiting import until
+
+
+def frozen_app(tmp_path: Path) -> FlowdeckApp:
+    return FlowdeckApp(
+        socket=SOCKET_SHOWN,
+        embed=False,
+        refresh=0.5,
+        user_theme_dir=tmp_path / "themes",
+        state=frozen_state(),
+    )
+
+
+def totals_line(screen: FleetScreen, key: str) -> str:
+    table = screen.query_one("#fleet-totals", LiveTable)
+    row = table.get_row_index(key)
+    return table.render_line(row + 1).text  # line 0 is the header
+
+
+def hits(screen: FleetScreen) -> str:
+    table = screen.query_one("#fleet-totals", LiveTable)
+    return str(table.get_cell("cache:llm", "hits"))
+
+
+async def test_pause_in_the_fleet_view_holds_the_tables_and_says_so(tmp_path: Path) -> None:
+    feed = frozen_fleet()
+    app = frozen_app(tmp_path)
+    try:
+        async with app.run_test(size=(120, 40)) as pilot:
+            screen = FleetScreen(feed, refresh=0.1)
+            app.push_screen(screen)
+            await pilot.pause()
+            await until(lambda: hits(screen) not in ("", "0"))
+            before = hits(screen)
+            await pilot.press("space")
+            await until(lambda: "PAUSED" in screen.header_text())
+            for member in feed.members.values():  # new heartbeats arrive meanwhile
+                member.engine.stats["caches"]["llm"]["hits"] += 1000
+            painted = screen.repaints
+            await until(lambda: screen.repaints >= painted + 3)
+            assert hits(screen) == before
+            await pilot.press("space")
+            await until(lambda: hits(screen) != before)
+            assert "PAUSED" not in screen.header_text()
+    finally:
+        await feed.stop()
+
+
+async def test_a_long_router_split_is_fitted_whole_not_cut_by_the_column_cap(
+    tmp_path: Path,
+) -> None:
+    split = {"interactive-fast": 500, "balanced-default": 300, "quality-large": 200}
+    feed = frozen_fleet(split)
+    app = frozen_app(tmp_path)
+    try:
+        async with app.run_test(size=(160, 40)) as pilot:
+            screen = FleetScreen(feed, refresh=0.5)
+            app.push_screen(screen)
+            await pilot.pause()
+            await until(lambda: screen.query_one("#fleet-totals", LiveTable).row_count > 3)
+            await pilot.pause()
+            line = totals_line(screen, "router:tiers")
+            whole = split_text({k: v / 1000 for k, v in split.items()})
+            assert len(whole) > 32  # longer than an ordinary column may grow
+            assert whole in line and "…" not in line, line
+    finally:
+        await feed.stop()
+
+
+async def test_an_empty_fleet_says_no_engine_runs_instead_of_keys(tmp_path: Path) -> None:
+    feed = RedisFleetFeed("redis://127.0.0.1:1/0", "prod")  # never scanned: no members
+    app = frozen_app(tmp_path)
+    try:
+        async with app.run_test(size=(80, 24)) as pilot:
+            screen = FleetScreen(feed, refresh=0.5)
+            app.push_screen(screen)
+            await pilot.pause()
+            hint = str(screen.query_one("#fleet-hint").render())
+            assert "No engine is running" in hint and "comes back" not in hint, hint
+            offered = {b.binding.action for b in app.active_bindings.values()}
+            assert not {a for a in offered if a.startswith("act(")}, offered  # nothing to act on
+            assert "pause" in offered and "quit_panel" in offered
+    finally:
+        await feed.stop()

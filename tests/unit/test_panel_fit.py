@@ -1,0 +1,50 @@
+"""Boxes fit a small terminal by leaving whole columns and items out, never by cutting a
+header or a value mid-word (80x24: the Providers and parallel-runs boxes are ~36 cells)."""
+
+from __future__ import annotations
+
+import pytest
+from rich.cells import cell_len
+
+from flowdeck.panel.state import PanelState
+from flowdeck.panel.widgets.gantt import Gantt
+from flowdeck.panel.widgets.provider_stats import COLUMNS, DROP_FIRST, ProviderStats, fit_columns
+from tests.support.frozen import frozen_state
+
+HEADERS = {c.header for c in COLUMNS}
+
+
+def streaming_state() -> PanelState:
+    """The recorded state with every column in use (streamed calls, many calls)."""
+    state = frozen_state()
+    for p in state.group("providers").values():
+        p["ttft_p50"], p["calls"] = 0.012, 123_456
+    return state
+
+
+@pytest.mark.parametrize("width", [24, 30, 36, 44, 60, 116])
+def test_provider_columns_fit_whole_and_leave_in_order(width: int) -> None:
+    lines = [str(line) for line in ProviderStats(streaming_state()).render_state(width)]
+    assert all(cell_len(line) <= width for line in lines), (width, lines)
+    words = lines[0].split()
+    assert "…" not in lines[0], lines[0]
+    shown = [w for w in words if w != "latency"]
+    assert set(shown) <= HEADERS and shown[0] == "p50", shown  # whole headers; p50 stays
+    gone = [c.key for c in COLUMNS if c.header not in shown]
+    assert set(gone) == set(DROP_FIRST[: len(gone)]), gone  # the least important first
+    assert all("…" not in line for line in lines[1:]), lines  # names fit (8 cells at least)
+
+
+def test_every_column_shows_when_there_is_room() -> None:
+    nw, cols = fit_columns(["sim-alpha"], 80, streamed=True)
+    assert nw == 9 and [c.key for c in cols] == [c.key for c in COLUMNS]
+    _, cols = fit_columns(["sim-alpha"], 80, streamed=False)
+    assert "ttft" not in [c.key for c in cols]  # nothing streamed: no empty column
+
+
+@pytest.mark.parametrize("width", [20, 30, 36, 60])
+def test_a_parallel_run_header_keeps_whole_items(width: int) -> None:
+    head = str(Gantt(frozen_state()).render_state(width)[0])
+    assert cell_len(head) <= width and "…" not in head, head
+    if width >= 30:
+        assert "speedup" in head, head  # the figure the box is about goes last
