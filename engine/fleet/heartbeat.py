@@ -26,6 +26,7 @@ import msgpack
 from flowdeck.engine.fleet.scope import Scope
 from flowdeck.engine.stores.redis_link import RedisLink, RedisUnavailable
 
+FIRST_BEAT_WAIT = 5.0  # seconds; after it, beat anyway (the listener retries on its own)
 EXPIRE_INTERVALS = 5  # a heartbeat key outlives this many missed beats...
 EXPIRE_MIN = 5.0  # ...and at least this many seconds (a stopped engine shows as stale first)
 PRUNE_AFTER = 120.0  # seconds: ids older than this leave the sorted set
@@ -71,6 +72,10 @@ class Heartbeat:
             self._task = self.link.spawn(self._loop())
 
     async def _loop(self) -> None:
+        # An engine joins the fleet list only once it hears fleet commands: a sender
+        # that reads the list right after the first beat must reach every engine on it.
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self.link.subscribed.wait(), FIRST_BEAT_WAIT)
         while not self._stopped:
             if self.link.up:
                 try:
