@@ -311,6 +311,7 @@ class RouterDescribe(TypedDict):
     pin: str | None
     providers: dict[str, list[str] | None]
     configured: dict[str, list[str] | None]  # the provider order each route started with
+    tiers: dict[str, str | None]  # route -> tier or provider name (budgets are by this name)
     weights: dict[str, float] | None  # route -> weight now (None: the selector decides)
     configured_weights: dict[str, float] | None
     targets: dict[str, float] | None  # the weights as shares (0..1): the split's target

@@ -84,6 +84,9 @@ class Configurable(Protocol):
 class Remappable(Protocol):
     """A provider-backed route that a Router can point at another provider."""
 
+    label: str
+    """The tier or provider name (a budget of that name applies to the route)."""
+
     @property
     def providers(self) -> list[str]:
         """Provider names in fallback order."""
@@ -101,4 +104,8 @@ class Blockable(Protocol):
 
     def blocked(self) -> str | None:
         """The reason (``"cooldown"`` / ``"budget"``), or None when it can take traffic."""
+        ...
+
+    def sent_elsewhere(self, why: str) -> None:
+        """The Router sent a request elsewhere because of ``why`` (counted by the route)."""
         ...

@@ -176,6 +176,9 @@ class Router(Primitive):
                 continue
             prim, st, check = table[other]
             if check is None or check() is None:
+                out = table[route][0]
+                if isinstance(out, Blockable):
+                    out.sent_elsewhere(why)
                 self._bus.emit4(EventKind.ROUTER_FALLBACK, self.name, route, other, why)
                 return other, "fallback", prim, st
         self.fallbacks[why] -= 1  # nowhere else to go: not a fallback after all
@@ -283,6 +286,11 @@ class Router(Primitive):
         prim = self.routes[route]
         return list(prim.providers) if isinstance(prim, Remappable) else None
 
+    def tier_of(self, route: str) -> str | None:
+        """The tier (or provider) name behind a provider-backed route: its budget's name."""
+        prim = self.routes[route]
+        return prim.label if isinstance(prim, Remappable) else None
+
     def set_model(self, route: str, provider: str) -> None:
         """Re-map a provider-backed route: ``provider`` first, the old list as fallback."""
         if route not in self.routes:
@@ -371,6 +379,7 @@ class Router(Primitive):
             "pin": self.pinned,
             "providers": {r: self.providers_of(r) for r in self.routes},
             "configured": {r: self.configured_providers(r) for r in self.routes},
+            "tiers": {r: self.tier_of(r) for r in self.routes},
             "weights": self.weights,
             "configured_weights": self.configured_weights,
             "targets": shares(self.weights) if self.weights is not None else None,

@@ -68,6 +68,13 @@ class ProviderCall(Primitive):
         eng = self._host
         return eng.budgets.get(self.label) if eng is not None else None
 
+    def sent_elsewhere(self, why: str) -> None:
+        """A Router skipped this tier: count it on the tier's budget when that is why."""
+        if why == "budget":
+            b = self._budget()
+            if b is not None and b.exhausted():
+                b.skipped += 1
+
     def blocked(self) -> str | None:
         """Why this call should not get new traffic: ``"budget"`` (the tier's budget is
         spent, or every provider is over budget), ``"cooldown"`` (every provider rests),

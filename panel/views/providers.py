@@ -1,6 +1,6 @@
 """Providers: per provider its state (trouble coloured), cooldown counting down with its
 reason, retries, in flight, calls, errors, latency, budget, and the last error; the
-levers end a cooldown now or start one (drain)."""
+tiers' budgets under it; the levers end a cooldown now or start one (drain)."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from flowdeck.panel.views.provider_rows import (
 )
 from flowdeck.panel.widgets.live_table import Cell, LiveTable
 from flowdeck.panel.widgets.provider_detail import ProviderDetail
+from flowdeck.panel.widgets.tier_budgets import TierBudgets
 
 
 class ProvidersView(TableView):
@@ -43,6 +44,7 @@ class ProvidersView(TableView):
         )
         yield LiveTable(columns(WIDE, {}), id="provider-table")
         yield ProviderDetail(self.state, id="provider-detail")
+        yield TierBudgets(self.state, id="tier-budgets")
         yield Static(id="provider-spacer")
         with Horizontal(classes="actions"):
             yield Button(
@@ -88,7 +90,11 @@ class ProvidersView(TableView):
             self.query_one(ProviderDetail).select(table.selected_key)
 
     def on_resize(self) -> None:
+        self.query_one(TierBudgets).fit_height(self.app.size.height)
         self.refresh_view(force=True)
+
+    def on_mount(self) -> None:
+        self.query_one(TierBudgets).fit_height(self.app.size.height)
 
     def on_data_table_row_highlighted(self, event: LiveTable.RowHighlighted) -> None:
         super().on_data_table_row_highlighted(event)

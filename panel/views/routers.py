@@ -26,13 +26,15 @@ COLUMNS = [
     Column("ttft", "TTFT p50/p95", right=True),
     Column("errors", "Errors", right=True),
     Column("cost", "Cost", right=True),
+    Column("budget", "Budget left", right=True),
     Column("providers", "Providers"),
 ]
 FITTED = "providers"
 """The last column: it gets the room the others leave (a list cut to "a → b +1")."""
 ALWAYS = frozenset({"route", "mode", "share", FITTED})
-OPTIONAL = ("router", "count", "errors", "p50", "cost", "p95", "ttft")
-"""Shown by priority while the provider list keeps PROVIDERS_ROOM cells (80 columns)."""
+OPTIONAL = ("router", "budget", "count", "errors", "p50", "cost", "p95", "ttft")
+"""Shown by priority while the provider list keeps PROVIDERS_ROOM cells (80 columns);
+the budget column only when some route's tier has a budget."""
 PROVIDERS_ROOM = 18
 
 
@@ -42,6 +44,8 @@ def columns(width: int, rows: dict[str, dict[str, Cell]]) -> list[Column]:
     chosen = set(ALWAYS)
     used = sum(_need(by_key[k], rows) for k in ALWAYS if k != FITTED) + 3  # scrollbar, pad
     for key in OPTIONAL:
+        if key == "budget" and not any(r["budget"].text for r in rows.values() if "budget" in r):
+            continue
         need = _need(by_key[key], rows)
         if width - used - need >= PROVIDERS_ROOM:
             chosen.add(key)
@@ -81,9 +85,22 @@ def ttft_cell(st: dict) -> Cell:
     return Cell(f"{fmt.secs(p50)}/{fmt.secs(p95)}", float(p50), right=True)
 
 
+def budget_cell(b: dict | None, pal: dict[str, str]) -> Cell:
+    """What is left of the route's tier budget this period (red once spent; "" without)."""
+    if not b:
+        return Cell("", float("inf"), right=True)
+    return Cell(
+        fmt.budget(b, short=True),
+        float(b.get("remaining") or 0.0),
+        style=f"bold {pal['error']}" if b.get("exhausted") else "",
+        right=True,
+    )
+
+
 def route_rows(state: PanelState, pal: dict[str, str]) -> dict[str, dict[str, Cell]]:
     """Table cells, one row per (router, route)."""
     rows: dict[str, dict[str, Cell]] = {}
+    budgets = state.snapshot.get("budgets") or {}
     for name, r in state.group("routers").items():
         st = r.get("stats") or {}
         routes = st.get("routes") or {}
@@ -91,16 +108,20 @@ def route_rows(state: PanelState, pal: dict[str, str]) -> dict[str, dict[str, Ce
         pin = r.get("pin")
         providers = r.get("providers") or {}
         targets = r.get("targets") if r.get("weights") else None
+        tiers = r.get("tiers") or {}
         for route in r.get("routes") or list(routes):
             rs = routes.get(route) or {}
             share = recent.get(route, 0.0) if recent is not None else rs.get("share")
             errors = int(rs.get("errors") or 0)
             prov = providers.get(route)
             target = (targets or {}).get(route, 0.0) if targets is not None else None
+            budget = budgets.get(tiers.get(route) or "")
             if pin == route:
                 mode = Cell("● pinned", style=f"bold {pal['warning']}")
             elif pin:
                 mode = Cell("bypassed", style=pal["muted"])
+            elif budget and budget.get("exhausted"):
+                mode = Cell("over budget", style=f"bold {pal['error']}")
             elif target is not None:
                 w = (r.get("weights") or {}).get(route, 0)
                 mode = Cell(f"weight {w:g}") if target > 0 else Cell("drained", style=pal["muted"])
@@ -126,6 +147,7 @@ def route_rows(state: PanelState, pal: dict[str, str]) -> dict[str, dict[str, Ce
                     fmt.num(errors), errors, style=pal["error"] if errors else "", right=True
                 ),
                 "cost": Cell(fmt.money(rs.get("cost")), float(rs.get("cost") or 0.0), right=True),
+                "budget": budget_cell(budget, pal),
                 "providers": Cell(
                     " → ".join(prov) if prov else "(not provider-backed)",
                     style="" if prov else pal["muted"],

@@ -13,22 +13,29 @@ ERROR_LINES = 2
 """Lines of the last error shown here (the table has one, clipped)."""
 
 
-def budget_pieces(b: dict[str, Any]) -> list[Content]:
-    """One budget as pieces to flow: left of the period's limit, spent, burn rate, reset
-    (exhausted: red); wrapped between pieces on a narrow terminal, never cut."""
-    pieces = [
-        Content.assemble(
-            (f"{b.get('scope', 'provider')} budget ", "$text-muted"),
-            (fmt.budget(b), "bold"),
-            " left",
-        ),
-        Content(f"spent {fmt.money(b.get('spent'))}"),
-        Content(f"burn {fmt.money(b.get('burn_per_hour'))}/h"),
-        Content(f"resets in {fmt.uptime(b.get('resets_in'))}"),
-    ]
+def budget_facts(b: dict[str, Any]) -> list[Content]:
+    """A budget's state after what is left, most telling first: exhausted (red), requests
+    sent elsewhere, reset, burn rate, spent."""
+    facts: list[Content] = []
     if b.get("exhausted"):
-        pieces.append(Content.styled("exhausted", "bold $error"))
-    return pieces
+        facts.append(Content.styled("exhausted", "bold $error"))
+    skipped = int(b.get("skipped") or 0)
+    if skipped:
+        facts.append(Content.styled(f"sent elsewhere {fmt.num(skipped)}", "$warning"))
+    return [
+        *facts,
+        Content(f"resets in {fmt.uptime(b.get('resets_in'))}"),
+        Content(f"burn {fmt.money(b.get('burn_per_hour'))}/h"),
+        Content(f"spent {fmt.money(b.get('spent'))}"),
+    ]
+
+
+def budget_pieces(b: dict[str, Any]) -> list[Content]:
+    """One budget as pieces to flow (wrapped between pieces on a narrow terminal, never cut)."""
+    head = Content.assemble(
+        (f"{b.get('scope', 'provider')} budget ", "$text-muted"), (fmt.budget(b), "bold"), " left"
+    )
+    return [head, *budget_facts(b)]
 
 
 class ProviderDetail(StateBox):

@@ -226,6 +226,8 @@ async def test_a_budget_exhausts_and_traffic_falls_to_the_next_tier(
         assert b["scope"] == "tier" and b["remaining"] == 0 and b["exhausted"]
         assert b["spent"] == pytest.approx(0.03) and b["burn_per_hour"] > 0
         assert router.stats()["fallbacks"]["budget"] == 2
+        assert b["skipped"] == 2  # the tier's own count of requests it sent elsewhere
+        assert router.describe()["tiers"] == {"fast": "fast", "best": "best"}
         [(name, state, spent, usd)] = events(eng, EventKind.BUDGET)
         assert (name, state, usd) == ("fast", "exhausted", 0.03) and spent >= usd
         async with await ControlClient.connect(sock_path) as c:

@@ -12,11 +12,12 @@ from typing import Any
 import pytest
 from textual.widgets import Input, Label
 
-from flowdeck.engine import Engine
+from flowdeck.engine import Engine, Router
 from flowdeck.panel.modals.confirm import ConfirmModal
 from flowdeck.panel.modals.number import NumberModal
 from flowdeck.panel.widgets.live_table import LiveTable
 from flowdeck.panel.widgets.provider_detail import ProviderDetail
+from flowdeck.panel.widgets.tier_budgets import TierBudgets
 from tests.support.panel import SIZE, Rig, attached, cell, make_app, notes, show_table
 from tests.support.providers import FakeFleet, FakeProvider, Reply, Status
 from tests.support.waiting import until
@@ -210,3 +211,66 @@ async def test_routers_view_restores_the_configured_order_and_sets_weights(
         await pilot.press("enter")
         await until(lambda: router.weights is None)
         await until(lambda: "→" not in cell(app, "route-table", fast, "share"))
+
+
+async def test_a_spent_tier_budget_shows_in_providers_and_routers(
+    fakes: FakeFleet, sock_path: Path, tmp_path: Path
+) -> None:
+    cheap = await fakes.start("openai", default=Reply("cheap", tokens_in=1000, tokens_out=0))
+    smart = await fakes.start("openai", default=Reply("smart"))
+    eng = Engine(
+        socket=sock_path,
+        stats_interval=0.2,
+        providers={
+            "cheap": provider(cheap.base_url, price_in=0.01),
+            "smart": provider(smart.base_url),
+        },
+        tiers={"fast": ["cheap"], "best": ["smart"]},
+        budgets={"fast": {"usd": 0.02, "period": "day"}, "best": {"usd": 50, "period": "hour"}},
+    )
+    await eng.start()
+    try:
+        router = eng.add(
+            Router(
+                {"fast": eng.provider("fast"), "best": eng.provider("best")},
+                select=lambda d: "fast",
+                name="tiers",
+            )
+        )
+        texts = [(await eng.run(router, f"q{i}")).text for i in range(5)]
+        assert texts == ["cheap", "cheap", "smart", "smart", "smart"]
+        app = make_app(sock_path, tmp_path)
+        async with app.run_test(size=SIZE) as pilot:
+            await attached(pilot)
+            await show_table(pilot, "8", TABLE, 2)
+            box = app.query_one(TierBudgets)
+
+            def box_text() -> str:
+                return str(box.render())
+
+            await until(lambda: "exhausted" in box_text())
+            assert box.display and box.has_class("-short") is False  # 40 rows: bordered
+            assert "fast $0 of $0.02/day left" in box_text()
+            assert "sent elsewhere 3" in box_text()
+            assert "best $50.00 of $50.00/h left" in box_text()
+            await show_table(pilot, "3", "route-table", 2)
+            fast, best = "tiers\x1ffast", "tiers\x1fbest"
+            await until(lambda: cell(app, "route-table", fast, "mode") == "over budget")
+            assert cell(app, "route-table", fast, "budget") == "$0 of $0.02/day"
+            assert cell(app, "route-table", best, "budget") == "$50.00 of $50/h"
+            await pilot.resize_terminal(80, 24)
+            await pilot.press("8")
+            await until(lambda: box.has_class("-short") and "tier fast" in box_text())
+    finally:
+        await eng.close()
+
+
+async def test_no_tier_budget_hides_the_box_and_the_column(rig: Rig, tmp_path: Path) -> None:
+    app = make_app(rig.sock, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await attached(pilot)
+        await show_table(pilot, "8", TABLE, 7)
+        box = app.query_one(TierBudgets)
+        await until(lambda: not box.display)
+        routes = await show_table(pilot, "3", "route-table", 3)
+        assert "budget" not in [c.key for c in routes.spec]

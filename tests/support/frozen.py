@@ -74,6 +74,41 @@ TROUBLE: dict[str, dict[str, Any]] = {
 }
 """Provider trouble laid over the recording for the Providers view's snapshots."""
 
+TIER_BUDGETS: dict[str, dict[str, Any]] = {
+    "balanced": {
+        "name": "balanced",
+        "scope": "tier",
+        "usd": 20.0,
+        "period": "day",
+        "spent": 6.4,
+        "remaining": 13.6,
+        "burn_per_hour": 0.8,
+        "resets_in": 28800.0,
+        "exhausted": False,
+        "skipped": 0,
+    },
+    "quality": {
+        "name": "quality",
+        "scope": "tier",
+        "usd": 2.0,
+        "period": "hour",
+        "spent": 2.03,
+        "remaining": 0.0,
+        "burn_per_hour": 3.1,
+        "resets_in": 1260.0,
+        "exhausted": True,
+        "skipped": 41,
+    },
+}
+"""Tier budgets (one spent) for the Providers and Routers views' snapshots."""
+
+
+def _with_tier_budgets(state: PanelState) -> None:
+    budgets = {n: dict(p["budget"]) for n, p in TROUBLE.items() if "budget" in p}
+    state.apply("stats", {"budgets": {**budgets, **copy.deepcopy(TIER_BUDGETS)}})
+    for r in state.group("routers").values():
+        r["tiers"] = {route: route for route in r.get("routes") or ()}
+
 
 def frozen_provider_state(path: Path = RECORDING) -> PanelState:
     """The frozen state with providers in trouble (cooling down, retrying, drained, on a
@@ -84,6 +119,7 @@ def frozen_provider_state(path: Path = RECORDING) -> PanelState:
     for name, extra in TROUBLE.items():
         providers.setdefault(name, {"name": name}).update(extra)
     state.apply("stats", {"providers": providers})
+    _with_tier_budgets(state)
     state.conn_changed = state.last_data = TS_OFFSET
     return state
 
@@ -99,6 +135,8 @@ def frozen_router_state(path: Path = RECORDING) -> PanelState:
     tiers["weights"] = {"fast": 70.0, "balanced": 30.0, "quality": 0.0}
     tiers["targets"] = {"fast": 0.7, "balanced": 0.3, "quality": 0.0}
     tiers["stats"].update(unknown=2, fallbacks={"cooldown": 12, "budget": 1}, last_resort=0)
+    _with_tier_budgets(state)
+    state.conn_changed = state.last_data = TS_OFFSET
     state.version += 1
     return state
 
