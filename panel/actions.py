@@ -31,11 +31,18 @@ KIND = {"caches": "cache", "routers": "router", "memories": "memory", "providers
 class Operator:
     """Operator actions for one app; targets come from the views' Selected messages."""
 
-    def __init__(self, app: App[Any], state: PanelState, feed: Feed) -> None:
+    def __init__(
+        self,
+        app: App[Any],
+        state: PanelState,
+        feed: Feed,
+        live: Callable[[str], Selection | None] = lambda group: None,
+    ) -> None:
         self.app = app
         self.state = state
         self.feed = feed
         self.selections: dict[str, Selection] = {}
+        self.live = live  # the shown view's selection now, read from its table's cursor
 
     # ---- targets ------------------------------------------------------------------
     def select(self, group: str, selection: Selection) -> None:
@@ -46,7 +53,9 @@ class Operator:
         """The target of a key action in ``group``: the visible selected row; the first
         name when the view has not shown any row yet; None when the filter hides all."""
         names = self.state.group(group)
-        sel = self.selections.get(group)
+        # The table's cursor first: keys typed in a burst (down, down, u) run before the
+        # Selected messages of the moves are handled, so the recorded one may be stale.
+        sel = self.live(group) or self.selections.get(group)
         if sel is not None and sel.name in names:
             return sel
         if sel is not None and sel.filter:

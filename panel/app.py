@@ -33,6 +33,7 @@ from flowdeck.panel.commands import palette_commands
 from flowdeck.panel.export import export_snapshot
 from flowdeck.panel.feed import Embed, Feed
 from flowdeck.panel.modals.help import HelpModal
+from flowdeck.panel.selection import Selection
 from flowdeck.panel.state import PanelState
 from flowdeck.panel.themes import BORDER_VARIABLE, DEFAULT_THEME, border_color, load_themes
 from flowdeck.panel.toasts import superseded
@@ -122,7 +123,7 @@ class FlowdeckApp(App[None]):
             from flowdeck.panel.fleet import attach
 
             self.feed.choose = lambda: attach.initial_target(self)
-        self.operator = Operator(self, self.state, self.feed)
+        self.operator = Operator(self, self.state, self.feed, self.live_selection)
         self.export_dir = export_dir
         self.refresh_rate = refresh
         self.paused = False
@@ -256,6 +257,13 @@ class FlowdeckApp(App[None]):
         view = self.active_view
         if view is not None and not self.paused:
             view.refresh_view()
+
+    def live_selection(self, group: str) -> Selection | None:
+        """The shown table view's selected row now, if it is the view of ``group``."""
+        view = self.active_view
+        if isinstance(view, TableView) and view.group == group and view.table is not None:
+            return view.selection
+        return None
 
     # ---- messages from the views ------------------------------------------------------
     def on_table_view_selected(self, message: TableView.Selected) -> None:

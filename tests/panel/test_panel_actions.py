@@ -59,3 +59,25 @@ async def test_actions_say_not_connected_before_anything_else(
         await until(lambda: sum("not connected" in n for n in notes(app)) == 3)
         assert not any("has no" in n for n in notes(app))
         assert not isinstance(app.screen, ConfirmModal)
+
+
+async def test_a_key_right_after_a_cursor_move_acts_on_the_new_row(
+    rig: Rig, tmp_path: Path
+) -> None:
+    """down, down, f typed in one burst: f runs before the moves' Selected messages are
+    handled, and must still act on the row the cursor is on."""
+    app = make_app(rig.sock, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await attached(pilot)
+        table = await show_table(pilot, "2", "cache-table", 2)
+        await until(lambda: app.operator.target("caches").name == table.selected_key)
+        first = table.selected_key
+        # what an arrow key does, without yielding to the loop
+        table.move_cursor(row=1 - table.cursor_row)
+        moved = table.selected_key
+        assert moved != first
+        await app.run_action("flush")
+        await until(lambda: isinstance(app.screen, ConfirmModal))
+        assert f"'{moved}'" in app.screen.title_text, app.screen.title_text
+        await pilot.press("n")
+        await until(lambda: not isinstance(app.screen, ConfirmModal))
