@@ -84,6 +84,10 @@ async def test_filter_keeps_its_matches_after_they_leave_the_ring(rig: Rig, tmp_
         app.state.events = deque(app.state.events, maxlen=100)  # seconds of a busy engine
         await pilot.press("6", "slash", *"cache.flush")
         tail = app.query_one(EventTail)
+        # the filter applies after its debounce: flushing before that could let the
+        # flush pass through the unfiltered ring and leave it before the filter scans it
+        count = app.query_one("#event-count", Label)
+        await until(lambda: "(filter: cache.flush)" in str(count.render()))
         await rig.eng.caches["fanout-cache"].flush()
         await until(lambda: any(ev[2] == "cache.flush" for ev in tail.rows))
         flush = next(ev for ev in tail.rows if ev[2] == "cache.flush")
