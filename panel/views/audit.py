@@ -20,6 +20,7 @@ from flowdeck.engine.control import protocol as P
 from flowdeck.engine.control.schema import EventKind
 from flowdeck.panel.state import PanelState
 from flowdeck.panel.views.base import TableView
+from flowdeck.panel.widgets.column_fit import clip_column, fit_columns
 from flowdeck.panel.widgets.live_table import Cell, Column, LiveTable
 
 COLUMNS = [
@@ -31,6 +32,12 @@ COLUMNS = [
     Column("change", "Before → after"),
     Column("result", "Result"),
 ]
+FITTED = "change"
+"""The column that gets the room the others leave (a long change is clipped to it)."""
+ALWAYS = ("time", "method", "target", "result")
+OPTIONAL = ("actor", "scope")
+"""Shown by priority while the change keeps CHANGE_ROOM cells (80 columns drop them)."""
+CHANGE_ROOM = 18
 RESULT_STYLE = {"applied": "success", "read_only": "warning", "not_found": "warning"}
 VALUE_CHARS = 24  # characters of one before / after value in the table
 
@@ -52,9 +59,23 @@ def short(value: Any) -> str:
     return text if len(text) <= VALUE_CHARS else text[: VALUE_CHARS - 1] + "…"
 
 
+def _sizes(value: Any) -> dict[str, int] | None:
+    """A flush's before / after as {cache: entries}, or None when it is not that."""
+    if isinstance(value, dict) and value and all(
+        isinstance(v, int) and not isinstance(v, bool) for v in value.values()
+    ):
+        return {str(k): int(v) for k, v in value.items()}
+    return None
+
+
 def change_text(rec: dict[str, Any]) -> str:
-    """ "600 → 30"; a flush: "7 → 0 (7 L1, 0 L2)" (the entries it dropped)."""
+    """ "600 → 30"; a flush: "99 → 0" (entries of the cache), "3 caches 120 → 0" (every
+    cache), or "7 → 0 (7 L1, 0 L2)" (the entries it dropped)."""
     before, after = rec.get("before"), rec.get("after")
+    sizes, left = _sizes(before), _sizes(after)
+    if rec.get("method") == P.CACHE_FLUSH and sizes is not None and left is not None:
+        n = f"{len(sizes)} caches " if len(sizes) > 1 else ""
+        return f"{n}{sum(sizes.values())} → {sum(left.values())}"
     if rec.get("method") == P.CACHE_FLUSH and isinstance(after, dict) and "l1" in after:
         l2 = after.get("l2")
         dropped = f"{after.get('l1')} L1" + ("" if l2 is None else f", {l2} L2")
@@ -144,13 +165,26 @@ class AuditView(TableView):
 
     def rows(self, colors: dict[str, str]) -> dict[str, dict[str, Cell]]:
         self._maybe_fetch()
-        return audit_rows(self.current(), colors)
+        rows = audit_rows(self.current(), colors)
+        table = self.table
+        if table is not None:
+            width = table.size.width or self.app.size.width
+            table.set_columns(
+                fit_columns(COLUMNS, ALWAYS, OPTIONAL, FITTED, rows, width, CHANGE_ROOM)
+            )
+            clip_column(rows, FITTED, table.fit(FITTED, width - 1, rows, least=CHANGE_ROOM))
+        return rows
+
+    def on_resize(self) -> None:
+        self.refresh_view(force=True)
 
     def paint(self, force: bool) -> None:
         super().paint(force)
         n, total = len(self.current()), (self.state.snapshot or {}).get("fleet") or {}
         kept = (total.get("audit") or {}).get("total") if isinstance(total, dict) else None
-        note = f" {n} newest records" + (f" of {kept} writes since start" if kept else "")
+        note = f" {n} newest record{'s' if n != 1 else ''}" + (
+            f" of {kept} writes since start" if kept else ""
+        )
         self.query_one("#audit-note", Static).update(note + " · / filters")
 
     def _newest_audit_seq(self) -> int:

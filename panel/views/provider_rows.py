@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import math
 
-from rich.cells import cell_len
-
 from flowdeck.engine.control.schema import PROVIDER_STATES
 from flowdeck.panel import fmt
 from flowdeck.panel.state import PanelState
+from flowdeck.panel.widgets.column_fit import need
 from flowdeck.panel.widgets.live_table import Cell, Column
 
 WIDE = 110
@@ -42,12 +41,6 @@ OPTIONAL = [FAILS, BUDGET, LATENCY, RETRIES, IN_FLIGHT, BURN]
 """Added in this order while the last error keeps ERROR_ROOM cells."""
 
 
-def _need(col: Column, rows: dict[str, dict[str, Cell]], sort: str | None) -> int:
-    """Cells ``col`` takes: its header (and sort mark), its widest cell, and padding."""
-    widest = max((cell_len(r[col.key].text) for r in rows.values() if col.key in r), default=0)
-    return max(len(col.label) + (2 if col.key == sort else 0), widest) + 2
-
-
 def columns(
     width: int, rows: dict[str, dict[str, Cell]], sort: str | None = NAME.key
 ) -> list[Column]:
@@ -55,16 +48,16 @@ def columns(
     ones by priority while the last error keeps its room (budget ones only if a row has a
     budget). Without the Fails column the State cells carry the count (see ``fold_fails``)."""
     chosen = {c.key for c in ALWAYS}
-    used = sum(_need(c, rows, sort) for c in ALWAYS) + 3  # the scrollbar's cell and the error's pad
+    used = sum(need(c, rows, sort) for c in ALWAYS) + 3  # the scrollbar's cell and the error's pad
     fold = 3  # " xN" on the State cells while Fails is not shown
     used += fold
     for col in OPTIONAL:
         if col in (BUDGET, BURN) and not any(r[col.key].text for r in rows.values()):
             continue
-        need = _need(col, rows, sort) - (fold if col is FAILS else 0)
-        if width - used - need >= ERROR_ROOM:
+        cost = need(col, rows, sort) - (fold if col is FAILS else 0)
+        if width - used - cost >= ERROR_ROOM:
             chosen.add(col.key)
-            used += need
+            used += cost
         elif col is FAILS:
             break  # keep the more important columns' room for the error
     return [c for c in ORDER if c.key in chosen] + [ERROR]
@@ -136,14 +129,6 @@ def provider_rows(state: PanelState, pal: dict[str, str]) -> dict[str, dict[str,
             ),
         }
     return rows
-
-
-def clip_column(rows: dict[str, dict[str, Cell]], key: str, room: int) -> None:
-    """Clip column ``key`` of every row to ``room`` cells (with an ellipsis)."""
-    for cells in rows.values():
-        c = cells.get(key)
-        if c is not None and len(c.text) > room:
-            cells[key] = Cell(fmt.clip(c.text, room), c.value, c.style, c.right)
 
 
 def _unnamed(error: str, name: str) -> str:

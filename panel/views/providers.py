@@ -13,11 +13,11 @@ from flowdeck.panel.views.base import TableView
 from flowdeck.panel.views.provider_rows import (
     FITTED,
     WIDE,
-    clip_column,
     columns,
     fold_fails,
     provider_rows,
 )
+from flowdeck.panel.widgets.column_fit import clip_column
 from flowdeck.panel.widgets.live_table import Cell, LiveTable
 from flowdeck.panel.widgets.provider_detail import ProviderDetail
 from flowdeck.panel.widgets.tier_budgets import TierBudgets

@@ -12,6 +12,7 @@ from flowdeck.panel import fmt
 from flowdeck.panel.selection import Selection
 from flowdeck.panel.state import PanelState
 from flowdeck.panel.views.base import TableView
+from flowdeck.panel.widgets.column_fit import fit_columns
 from flowdeck.panel.widgets.live_table import Cell, Column, LiveTable
 from flowdeck.panel.widgets.route_split import RouteSplit
 
@@ -31,7 +32,7 @@ COLUMNS = [
 ]
 FITTED = "providers"
 """The last column: it gets the room the others leave (a list cut to "a → b +1")."""
-ALWAYS = frozenset({"route", "mode", "share", FITTED})
+ALWAYS = ("route", "mode", "share")
 OPTIONAL = ("router", "budget", "count", "errors", "p50", "cost", "p95", "ttft")
 """Shown by priority while the provider list keeps PROVIDERS_ROOM cells (80 columns);
 the budget column only when some route's tier has a budget."""
@@ -40,23 +41,9 @@ PROVIDERS_ROOM = 18
 
 def columns(width: int, rows: dict[str, dict[str, Cell]]) -> list[Column]:
     """The columns that fit ``width``: the essential ones, then the optional ones."""
-    by_key = {c.key: c for c in COLUMNS}
-    chosen = set(ALWAYS)
-    used = sum(_need(by_key[k], rows) for k in ALWAYS if k != FITTED) + 3  # scrollbar, pad
-    for key in OPTIONAL:
-        if key == "budget" and not any(r["budget"].text for r in rows.values() if "budget" in r):
-            continue
-        need = _need(by_key[key], rows)
-        if width - used - need >= PROVIDERS_ROOM:
-            chosen.add(key)
-            used += need
-    return [c for c in COLUMNS if c.key in chosen]
-
-
-def _need(col: Column, rows: dict[str, dict[str, Cell]]) -> int:
-    """Cells a column takes: its widest cell or its label with a sort arrow, plus padding."""
-    cells = max((cell_len(r[col.key].text) for r in rows.values() if col.key in r), default=0)
-    return max(cells, len(col.label) + 2) + 2
+    return fit_columns(
+        COLUMNS, ALWAYS, OPTIONAL, FITTED, rows, width, PROVIDERS_ROOM, only_if_used=["budget"]
+    )
 
 
 def provider_list(names: list[str], room: int) -> str:

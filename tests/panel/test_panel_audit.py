@@ -56,3 +56,32 @@ async def test_audit_view_shows_panel_and_ctl_writes_and_filters(rig: Rig, tmp_p
         code, _, err = await ctl(rig.sock, "audit", "count=0")
         assert code == 1 and "count must be" in err, (code, err)
         await pilot.press("escape", "q")
+
+
+async def test_audit_view_fits_80_columns_without_scrolling_sideways(
+    rig: Rig, tmp_path: Path
+) -> None:
+    code, _, err = await ctl(
+        rig.sock,
+        "router.set_weights",
+        "name=tiers",
+        'weights:={"fast": 90, "balanced": 8, "quality": 2}',
+    )
+    assert code == 0, err
+    app = make_app(rig.sock, tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(lambda: app.state.connected, 30)
+        await pilot.press("7")
+        table = app.query_one("#audit-table", LiveTable)
+        await until(lambda: _texts(table, "method") == ["router.set_weights"], 30)
+        shown = [c.key for c in table.spec]
+        assert {"time", "method", "target", "change", "result"} <= set(shown), shown
+        await until(lambda: table.virtual_size.width <= table.size.width)
+        assert table.max_scroll_x == 0
+        clipped = _texts(table, "change")[0]
+        assert clipped.startswith("- → fast 90") and clipped.endswith("…"), clipped
+        assert _texts(table, "result") == ["applied"]
+        await pilot.resize_terminal(140, 30)
+        await until(lambda: "actor" in [c.key for c in table.spec])
+        await until(lambda: len(_texts(table, "change")[0]) > len(clipped))
+        assert _texts(table, "change")[0].startswith(clipped[:-1])

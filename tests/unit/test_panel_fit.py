@@ -48,3 +48,33 @@ def test_a_parallel_run_header_keeps_whole_items(width: int) -> None:
     assert cell_len(head) <= width and "…" not in head, head
     if width >= 30:
         assert "speedup" in head, head  # the figure the box is about goes last
+
+
+def test_table_columns_add_optional_ones_by_priority_while_the_fitted_one_has_room() -> None:
+    from flowdeck.panel.widgets.column_fit import clip_column, fit_columns
+    from flowdeck.panel.widgets.live_table import Cell, Column
+
+    order = [Column(k, k.title()) for k in ("a", "b", "c", "rest")]
+    rows = {"r": {"a": Cell("x" * 10), "b": Cell("y" * 10), "c": Cell(""), "rest": Cell("z" * 40)}}
+
+    def keys(width: int, **kw: object) -> list[str]:
+        cols = fit_columns(order, ["a"], ["c", "b"], "rest", rows, width, 10, **kw)  # type: ignore[arg-type]
+        return [c.key for c in cols]
+
+    assert keys(200) == ["a", "b", "c", "rest"]
+    assert keys(200, only_if_used=["c"]) == ["a", "b", "rest"]  # c has no text in any row
+    assert keys(30) == ["a", "c", "rest"]  # c (label 1+2+2 cells) fits before b, b does not
+    assert keys(10) == ["a", "rest"]
+    clip_column(rows, "rest", 12)
+    assert rows["r"]["rest"].text == "z" * 11 + "…"
+
+
+def test_audit_change_of_a_flush_counts_entries() -> None:
+    from flowdeck.panel.views.audit import change_text
+
+    one = {"method": "cache.flush", "before": {"llm": 99}, "after": {"llm": 0}}
+    every = {"method": "cache.flush", "before": {"a": 3, "b": 4}, "after": {"a": 0, "b": 0}}
+    ttl = {"method": "cache.set_ttl", "before": 600, "after": 12.5}
+    assert change_text(one) == "99 → 0"
+    assert change_text(every) == "2 caches 7 → 0"
+    assert change_text(ttl) == "600 → 12.5"
