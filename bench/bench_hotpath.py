@@ -153,6 +153,11 @@ async def _bytes_per_entry(quick: bool, sec: Section) -> None:
             before = _untimed_bytes()
             for k in keys:
                 await cache.execute(k, ctx)
+            # The ring's bounded contents are not per entry: overwrite it so that what
+            # its newest events point to (e.g. the short keys of the last misses) is
+            # not counted either; what the entries hold stays counted.
+            for _ in range(eng.bus.capacity):
+                eng.bus.emit1("bench.filler", None)
             gc.collect()
             ours_b = (_untimed_bytes() - before) / n
         finally:
@@ -174,7 +179,8 @@ async def _bytes_per_entry(quick: bool, sec: Section) -> None:
         f"{ours_b:.0f} B",
         f"{tc_b:.0f} B cachetools.TTLCache; {dict_b:.0f} B plain dict",
         fmt_ratio(ours_b, tc_b),
-        f"target <= 200 B; tracemalloc over {n:,} entries, key and value objects not counted",
+        f"target <= 200 B; tracemalloc over {n:,} entries, key and value objects and the "
+        "(bounded) event ring not counted",
     )
 
 
