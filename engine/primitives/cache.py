@@ -174,7 +174,10 @@ class Cache(Primitive):
         if flight is not None:
             self.coalesced += 1
             self._bus.emit3(_MISS, self.name, flight.short, True)
-            return await flight.join()
+            # flight.join(), inlined: a thousand waiters each pay it.
+            waiter = flight._loop.create_future()
+            flight._waiters.append(waiter)
+            return await waiter
         return await self._lead(key, data, ctx)
 
     def _put(
