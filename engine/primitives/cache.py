@@ -160,7 +160,8 @@ class Cache(Primitive):
         return await open_cache_stream(self, data, ctx)
 
     async def execute(self, data: Any, ctx: Context) -> Any:
-        key = self._key(data)
+        # A str is its own key (local_key): skip the two calls for the commonest input.
+        key = data if type(data) is str and self._key is _stream_blind else self._key(data)
         entry = self._get(key)
         if entry is not None:
             # entry = (stored_at, result, latency[, cost])
