@@ -72,6 +72,7 @@ async def _run_vs_direct(quick: bool, sec: Section) -> None:
         registered = {id(cache)}
         steps: list[tuple[str, Callable[[], object]]] = [
             ("Context(engine)", lambda: Context(eng)),
+            ("Context.fresh(engine), as run makes it", lambda: Context.fresh(eng)),
             ("2 perf_counter + LatencyWindow.record", lambda: window.record(_perf() - _perf())),
             ("registration check (id in set)", lambda: id(cache) in registered),
         ]
