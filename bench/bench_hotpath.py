@@ -72,6 +72,7 @@ async def _run_vs_direct(quick: bool, sec: Section) -> None:
         registered = {id(cache)}
         steps: list[tuple[str, Callable[[], object]]] = [
             ("Context(engine)", lambda: Context(eng)),
+            ("Context.fresh(engine), as run makes it", lambda: Context.fresh(eng)),
             ("2 perf_counter + LatencyWindow.record", lambda: window.record(_perf() - _perf())),
             ("registration check (id in set)", lambda: id(cache) in registered),
         ]
@@ -153,6 +154,11 @@ async def _bytes_per_entry(quick: bool, sec: Section) -> None:
             before = _untimed_bytes()
             for k in keys:
                 await cache.execute(k, ctx)
+            # The ring's bounded contents are not per entry: overwrite it so that what
+            # its newest events point to (e.g. the short keys of the last misses) is
+            # not counted either; what the entries hold stays counted.
+            for _ in range(eng.bus.capacity):
+                eng.bus.emit1("bench.filler", None)
             gc.collect()
             ours_b = (_untimed_bytes() - before) / n
         finally:
@@ -174,7 +180,8 @@ async def _bytes_per_entry(quick: bool, sec: Section) -> None:
         f"{ours_b:.0f} B",
         f"{tc_b:.0f} B cachetools.TTLCache; {dict_b:.0f} B plain dict",
         fmt_ratio(ours_b, tc_b),
-        f"target <= 200 B; tracemalloc over {n:,} entries, key and value objects not counted",
+        f"target <= 200 B; tracemalloc over {n:,} entries, key and value objects and the "
+        "(bounded) event ring not counted",
     )
 
 

@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from flowdeck.engine.engine import Engine
 
+_new = object.__new__
+
 
 class Context:
     """State shared by every step of one run.
@@ -21,6 +23,23 @@ class Context:
     def __init__(self, engine: Engine | None = None, **vars: Any) -> None:
         self.engine = engine
         self.vars: dict[str, Any] = vars
+
+    if not TYPE_CHECKING:  # at runtime only: type checkers keep checking attribute names
+
+        def __getattr__(self, name: str) -> Any:
+            """``vars`` of a context made without calling ``__init__`` (``Engine.run``
+            skips it: a run that never touches its vars allocates no dict)."""
+            if name == "vars":
+                self.vars = v = {}
+                return v
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    @classmethod
+    def fresh(cls, engine: Engine | None) -> Context:
+        """``Context(engine)``, made the way ``Engine.run`` does (vars on first use)."""
+        ctx = _new(cls)
+        ctx.engine = engine
+        return ctx
 
     def __getitem__(self, key: str) -> Any:
         return self.vars[key]

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from flowdeck.engine.stores.redis_link import RedisLink
 
 _perf = time.perf_counter
+_new_object = object.__new__
 
 REGISTRY_KINDS: dict[type[Primitive], str] = {
     Cache: "caches",
@@ -261,7 +262,10 @@ class Engine:
             if self._starting:
                 await asyncio.gather(*self._starting)
         if ctx is None:
-            ctx = Context(self)
+            # Context(self) without __init__'s keyword dict; vars come on first use
+            # (Context.fresh, inlined: this runs once per run).
+            ctx = _new_object(Context)
+            ctx.engine = self
         self.started += 1
         t0 = _perf()
         try:
@@ -294,7 +298,7 @@ class Engine:
         """
         if id(flow) not in self._registered:
             self.add(flow)
-        return Stream(self, flow, data, ctx if ctx is not None else Context(self))
+        return Stream(self, flow, data, ctx if ctx is not None else Context.fresh(self))
 
     def get(self, name: str) -> Primitive:
         return self._named[name]

@@ -15,8 +15,14 @@ then the inner primitive. An L2 hit fills L1; a computed result goes to both.
   on error). Each waiter waits on a future of its own, all resolved in one pass when
   the call ends: cancelling one waiter never cancels the shared call (what
   ``asyncio.shield`` would do, without a callback hop per waiter).
-- Entries: one flat tuple per key, ``(stored_at, result, latency, cost, short key)``,
-  in the store's single recency-ordered dict (see :mod:`engine.stores.lru`).
+- Entries: one flat tuple per key, ``(stored_at, result, latency, cost)``, or
+  ``(stored_at, result, latency)`` when the cost is zero (most results: 8 B less per
+  entry), in the store's single recency-ordered dict (see :mod:`engine.stores.lru`).
+  The short key
+  that events show is not stored: a miss computes it once per flight (:class:`Flight`),
+  and an L1 hit emits its event with the key deferred (``EventBus.emit3_deferred``),
+  so the digest is computed only if someone reads the event, which then holds the
+  same short key as ever.
 - TTL changes apply to entries already stored: each entry keeps its store time (in L1
   and inside the L2 record), so a shorter TTL turns old entries into misses at once;
   a background SCAN re-times (or deletes) the L2 keys too.
@@ -52,7 +58,7 @@ from flowdeck.engine.context import Context
 from flowdeck.engine.primitives.base import Primitive, as_primitive
 from flowdeck.engine.primitives.cache_stream import check_replay, open_cache_stream
 from flowdeck.engine.stores.cache_l2 import L2_MAX_BYTES, CacheL2, TooLarge, check_l2_max_bytes
-from flowdeck.engine.stores.keys import digest_of_local, local_key
+from flowdeck.engine.stores.keys import SHORT_KEY, digest_of_local, local_key, short_key
 from flowdeck.engine.stores.lru import LRUTTLStore, check_size, check_ttl
 from flowdeck.engine.stores.redis_link import RedisLink, RedisUnavailable
 from flowdeck.engine.telemetry.events import EventKind
@@ -71,8 +77,6 @@ _EVICT = EventKind.CACHE_EVICT
 _FLUSH = EventKind.CACHE_FLUSH
 _CONFIG = EventKind.CACHE_CONFIG
 _L2_ERROR = EventKind.CACHE_L2_ERROR
-
-SHORT_KEY = 12  # hex characters of the key shown in events
 
 
 class Cache(Primitive):
@@ -156,20 +160,25 @@ class Cache(Primitive):
         return await open_cache_stream(self, data, ctx)
 
     async def execute(self, data: Any, ctx: Context) -> Any:
-        key = self._key(data)
+        # A str is its own key (local_key): skip the two calls for the commonest input.
+        key = data if type(data) is str and self._key is _stream_blind else self._key(data)
         entry = self._get(key)
         if entry is not None:
-            # entry = (stored_at, result, latency, cost, short key)
+            # entry = (stored_at, result, latency[, cost])
             self.hits_l1 += 1
             self.time_saved += entry[2]
-            self.cost_saved += entry[3]
-            self._bus.emit3(_HIT, self.name, "l1", entry[4])
+            if len(entry) > 3:
+                self.cost_saved += entry[3]
+            self._bus.emit3_deferred(_HIT, self.name, "l1", short_key, key)
             return entry[1]
         flight = self._inflight.get(key)
         if flight is not None:
             self.coalesced += 1
             self._bus.emit3(_MISS, self.name, flight.short, True)
-            return await flight.join()
+            # flight.join(), inlined: a thousand waiters each pay it.
+            waiter = flight._loop.create_future()
+            flight._waiters.append(waiter)
+            return await waiter
         return await self._lead(key, data, ctx)
 
     def _put(
@@ -178,14 +187,17 @@ class Cache(Primitive):
         result: Any,
         latency: float,
         cost: float,
-        short: str,
         stored_at: float | None = None,
     ) -> None:
-        """Store an entry in L1 (``stored_at`` keeps an L2 entry's age)."""
+        """Store an entry in L1 (``stored_at`` keeps an L2 entry's age); a zero cost is
+        left out of the entry."""
         now = self._clock()
         if stored_at is None or stored_at > now:
             stored_at = now
-        self._store.put(key, (stored_at, result, latency, cost, short), now)
+        if cost:
+            self._store.put(key, (stored_at, result, latency, cost), now)
+        else:
+            self._store.put(key, (stored_at, result, latency), now)
 
     async def _lead(self, key: Hashable, data: Any, ctx: Context) -> Any:
         """The first caller for a missing key: look in L2 here (no task hop on an L2
@@ -225,7 +237,7 @@ class Cache(Primitive):
         result, age, latency, cost = found
         short = fut.short
         if gen == self._gen:
-            self._put(key, result, latency, cost, short, self._clock() - age)
+            self._put(key, result, latency, cost, self._clock() - age)
         self.hits_l2 += 1
         self.time_saved += latency
         self.cost_saved += cost
@@ -276,7 +288,7 @@ class Cache(Primitive):
             return
         cost = cost_of(result)
         if gen == self._gen:
-            self._put(key, result, latency, cost, short)
+            self._put(key, result, latency, cost)
             self.sets += 1
         self._resolve(key, fut, result)
         if gen != self._gen:

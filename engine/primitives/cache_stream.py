@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from flowdeck.engine.completion import Completion
 from flowdeck.engine.context import Context
 from flowdeck.engine.errors import ProviderError
-from flowdeck.engine.stores.keys import digest_of_local
+from flowdeck.engine.stores.keys import SHORT_KEY, digest_of_local, short_key
 from flowdeck.engine.stream import Observed, Replay, Upstream, as_completion, open_upstream
 from flowdeck.engine.telemetry.events import EventKind
 from flowdeck.engine.telemetry.stats import LatencyWindow
@@ -33,7 +33,6 @@ if TYPE_CHECKING:
     from flowdeck.engine.primitives.cache import Cache
 
 _perf = time.perf_counter
-SHORT_KEY = 12
 REPLAY_MODES = (None, "instant", "paced")
 
 
@@ -68,11 +67,12 @@ async def open_cache_stream(cache: Cache, data: Any, ctx: Context) -> Upstream:
         data = {k: v for k, v in data.items() if k not in ("replay", "replay_tps")}
     key = cache._key(data)
     entry = cache._get(key)
-    if entry is not None:  # (stored_at, result, latency, cost, short key)
+    if entry is not None:  # (stored_at, result, latency[, cost]): see Cache._put
         cache.hits_l1 += 1
         cache.time_saved += entry[2]
-        cache.cost_saved += entry[3]
-        cache._bus.emit3(EventKind.CACHE_HIT, cache.name, "l1", entry[4])
+        if len(entry) > 3:
+            cache.cost_saved += entry[3]
+        cache._bus.emit3_deferred(EventKind.CACHE_HIT, cache.name, "l1", short_key, key)
         return _timed(Replay(as_completion(entry[1]), "l1", replay, tps), cache)
     rec = cache.recordings.get(key)
     hexkey = digest_of_local(key)
@@ -94,7 +94,7 @@ async def open_cache_stream(cache: Cache, data: Any, ctx: Context) -> Upstream:
         if found is not None:
             result, age, latency, cost = found
             if gen == cache._gen:
-                cache._put(key, result, latency, cost, short, cache._clock() - age)
+                cache._put(key, result, latency, cost, cache._clock() - age)
             cache.hits_l2 += 1
             cache.time_saved += latency
             cache.cost_saved += cost
@@ -214,7 +214,7 @@ class Recording:
             return  # flushed while streaming: not stored
         short = self.hexkey[:SHORT_KEY]
         latency = _perf() - self._t0
-        cache._put(self.key, stored, latency, stored.cost, short)
+        cache._put(self.key, stored, latency, stored.cost)
         cache.sets += 1
         link = cache._link()
         if link is None:

@@ -15,15 +15,25 @@ silently split or merge keys.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Hashable
 from hashlib import blake2b
 from typing import Any
 
 import msgpack
 
-__all__ = ["DIGEST_SIZE", "canonical", "digest", "digest_of_local", "local_key"]
+__all__ = [
+    "DIGEST_SIZE",
+    "SHORT_KEY",
+    "canonical",
+    "digest",
+    "digest_of_local",
+    "local_key",
+    "short_key",
+]
 
 DIGEST_SIZE = 16  # bytes: 128 bits, 32 hex characters; collisions are not a concern
+SHORT_KEY = 12  # hex characters of the key shown in events (cache.hit / miss / set)
 
 _packb = msgpack.packb
 _ExtType = msgpack.ExtType
@@ -135,6 +145,13 @@ def digest_of_local(key: Hashable) -> str:
         assert isinstance(key, bytes)
         return key.hex()
     raise TypeError(f"not a local key: {type(key).__name__}")
+
+
+@functools.lru_cache(maxsize=1024)  # hot keys are hit (and their events read) often
+def short_key(key: Hashable) -> str:
+    """The key shown in events for a :func:`local_key`: the first :data:`SHORT_KEY`
+    hex characters of :func:`digest_of_local`."""
+    return digest_of_local(key)[:SHORT_KEY]
 
 
 def _unflat(item: tuple[Any, ...]) -> Any:

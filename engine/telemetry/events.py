@@ -6,11 +6,20 @@ store: no dict, no queue, no await. Events are positional tuples
 ``flowdeck.engine.control.schema`` (re-exported here as :class:`EventKind`). Readers (one
 writer task per socket client) keep their own cursor and call :meth:`EventBus.read_since`;
 a reader that fell further behind than the ring holds is told how many events it lost.
+
+Deferred fields: :meth:`EventBus.emit3_deferred` stores a field as ``(derive, raw)``
+and the ring computes ``derive(raw)`` only when the event is first read (by
+:meth:`~EventBus.read_since`, so also :meth:`~EventBus.recent`), in place. Readers
+always see the derived value, exactly as if it had been emitted; an event nobody reads
+costs no derivation. The cache uses it for the short key of an L1 hit, a digest that
+would otherwise cost more than the hit itself (or ~60 B stored per entry).
 """
 
 from __future__ import annotations
 
 import time
+from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 from flowdeck.engine.control.schema import EventKind
@@ -29,7 +38,7 @@ class EventBus:
     Producers never wait: the oldest events are overwritten.
     """
 
-    __slots__ = ("_buf", "_mask", "capacity", "seq")
+    __slots__ = ("_buf", "_deferred", "_mask", "capacity", "seq")
 
     def __init__(self, capacity: int = 1 << 17) -> None:
         size = 1
@@ -39,6 +48,9 @@ class EventBus:
         self._mask = size - 1
         self._buf: list[Event | None] = [None] * size
         self.seq = 0
+        # Seqs of events with a deferred last field, oldest first. Bounded like the ring:
+        # a seq pushed out of it belongs to an event the ring has overwritten too.
+        self._deferred: deque[int] = deque(maxlen=size)
 
     # One method per arity: `*fields` would cost a second tuple per event.
     def emit1(self, kind: str, a: Any) -> None:
@@ -76,6 +88,26 @@ class EventBus:
         self.seq = seq
         self._buf[seq & self._mask] = (seq, _monotonic(), kind, a, b, c, d, e, f, g)
 
+    def emit3_deferred(
+        self, kind: str, a: Any, b: Any, derive: Callable[[Any], Any], raw: Any
+    ) -> None:
+        """``emit3(kind, a, b, derive(raw))``, with ``derive(raw)`` computed when the
+        event is first read instead of now (see the module docstring). ``derive`` must
+        not raise and must give the same value whenever it is called."""
+        seq = self.seq + 1
+        self.seq = seq
+        self._buf[seq & self._mask] = (seq, _monotonic(), kind, a, b, derive, raw)
+        self._deferred.append(seq)
+
+    def _derive(self, end: int) -> None:
+        """Replace every deferred event up to seq ``end`` by its derived form."""
+        pending, buf, mask = self._deferred, self._buf, self._mask
+        while pending and pending[0] <= end:
+            seq = pending.popleft()
+            e = buf[seq & mask]
+            if e is not None and e[0] == seq:  # else overwritten: nothing to derive
+                buf[seq & mask] = (*e[:-2], e[-2](e[-1]))
+
     @property
     def oldest(self) -> int:
         """Sequence number of the oldest event still in the ring (seq+1 if empty)."""
@@ -97,6 +129,9 @@ class EventBus:
             dropped = oldest - start
             start = oldest
         end = min(seq, start + limit - 1)
+        pending = self._deferred
+        if pending and pending[0] <= end:
+            self._derive(end)
         mask = self._mask
         i, j = start & mask, end & mask
         buf = self._buf

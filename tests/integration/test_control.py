@@ -23,6 +23,7 @@ from flowdeck.engine.control.client import (
     EngineNotRunning,
 )
 from flowdeck.engine.control.schema import SEARCH_LIMIT_DEFAULT
+from flowdeck.engine.stores.keys import digest
 from flowdeck.engine.telemetry.events import EventKind
 from tests.support.control import RawConn, build_flows, burst, control_settings
 
@@ -337,6 +338,21 @@ async def test_subscribe_events_follow_snapshot(
     ev = events[0]
     assert ev[2] == EventKind.ROUTE and ev[3] == "plain" and len(ev) == 3 + 4
     assert isinstance(ev[1], float)
+
+
+async def test_l1_hit_events_reach_subscribers_with_the_short_key(
+    eng: Engine, flows: dict[str, Any], client: ControlClient
+) -> None:
+    # The hit's short key is derived only when the event is read (EventBus.emit3_deferred):
+    # on the wire it is the same 12 hex characters as the miss and set of that key.
+    await client.subscribe(stats=False, kinds=[EventKind.CACHE_MISS, EventKind.CACHE_HIT])
+    data = {"prompt": "wire", "tier": "fast"}
+    await eng.run(flows["cache"], data)
+    await eng.run(flows["cache"], data)
+    events = await collect_events(client, eng.bus.seq)
+    miss, hit = (e for e in events if e[3] == "llm")
+    assert tuple(miss[2:]) == (EventKind.CACHE_MISS, "llm", digest(data)[:12], False)
+    assert tuple(hit[2:]) == (EventKind.CACHE_HIT, "llm", "l1", digest(data)[:12])
 
 
 async def test_subscribe_without_snapshot_starts_now(

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from flowdeck.engine import Cache, CacheSettings, Completion, Context, Engine, EngineSettings, Step
+from flowdeck.engine.stores.keys import digest
 from flowdeck.engine.telemetry.events import EventBus, EventKind
 
 
@@ -82,6 +83,18 @@ async def test_second_call_is_an_l1_hit_and_events_say_so() -> None:
     assert miss[3:] == ("c", miss[4], False) and len(miss[4]) == 12
     assert set_[3:] == ("c", miss[4], "l1")
     assert hit[3:] == ("c", "l1", miss[4])
+    assert miss[4] == digest("q")[:12]
+
+
+async def test_hit_events_show_the_digest_prefix_for_every_kind_of_key() -> None:
+    inner = Counter()
+    cache, bus = cache_of(inner)
+    chat = {"messages": [{"role": "user", "content": "hi"}], "temperature": 0.2}
+    for data in ("q", {"prompt": "x", "n": 1}, chat, {"odd": [1, 2]}):
+        await cache.execute(data, Context())
+        await cache.execute(data, Context())
+        hit = bus.recent(1)[0]
+        assert hit[2:] == (EventKind.CACHE_HIT, "c", "l1", digest(data)[:12])
 
 
 async def test_dict_inputs_hit_regardless_of_key_order() -> None:

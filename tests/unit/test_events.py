@@ -57,3 +57,37 @@ def test_latency_window_quantiles_over_recent_samples() -> None:
         w.record(1000.0)
     assert w.quantile(0.5) == 1000.0
     assert w.count == 200
+
+
+def test_deferred_field_is_derived_on_first_read_only() -> None:
+    calls: list[str] = []
+
+    def derive(raw: str) -> str:
+        calls.append(raw)
+        return raw.upper()
+
+    bus = EventBus(16)
+    bus.emit3_deferred(EventKind.CACHE_HIT, "llm", "l1", derive, "ab12")
+    bus.emit1(EventKind.REDIS, "up")
+    assert calls == []  # nobody read it yet: nothing derived
+    events, _, _ = bus.read_since(0)
+    assert events[0][2:] == ("cache.hit", "llm", "l1", "AB12")
+    assert len(events[0]) == 6  # the same shape as emit3
+    assert bus.recent(2) == events  # a second reader sees the same event
+    assert calls == ["ab12"]  # derived once, in place
+
+
+def test_deferred_events_overwritten_unread_are_never_derived() -> None:
+    calls: list[int] = []
+
+    def derive(raw: int) -> int:
+        calls.append(raw)
+        return -raw
+
+    bus = EventBus(4)
+    for i in range(10):
+        bus.emit3_deferred("x", "a", "b", derive, i)
+    events, dropped, _ = bus.read_since(0)
+    assert dropped == 6
+    assert [e[5] for e in events] == [-6, -7, -8, -9]
+    assert calls == [6, 7, 8, 9]
