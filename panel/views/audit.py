@@ -61,8 +61,10 @@ def short(value: Any) -> str:
 
 def _sizes(value: Any) -> dict[str, int] | None:
     """A flush's before / after as {cache: entries}, or None when it is not that."""
-    if isinstance(value, dict) and value and all(
-        isinstance(v, int) and not isinstance(v, bool) for v in value.values()
+    if (
+        isinstance(value, dict)
+        and value
+        and all(isinstance(v, int) and not isinstance(v, bool) for v in value.values())
     ):
         return {str(k): int(v) for k, v in value.items()}
     return None
