@@ -24,10 +24,15 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_OK if args else EXIT_UNAVAILABLE
     cmd, rest = args[0], args[1:]
     if cmd in ("ls", "ctl") and any(a == "--redis" or a.startswith("--redis=") for a in rest):
-        from flowdeck.engine.cli.ctl import parse_params
-        from flowdeck.engine.fleet import cli  # the fleet of every host, through Redis
+        # the fleet of every host, through Redis
+        if cmd == "ls":
+            from flowdeck.engine.fleet.listing import ls_main as fleet_ls
 
-        return cli.ls_main(rest) if cmd == "ls" else cli.ctl_main(rest, parse_params)
+            return fleet_ls(rest)
+        from flowdeck.engine.cli.ctl import parse_params
+        from flowdeck.engine.fleet import cli
+
+        return cli.ctl_main(rest, parse_params)
     if cmd == "ctl":
         from flowdeck.engine.cli.ctl import ctl_main
 

@@ -8,9 +8,10 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from flowdeck.engine.control import discovery as D
+if TYPE_CHECKING:  # discovery pulls in asyncio: `ls --redis` does without it
+    from flowdeck.engine.control import discovery as D
 
 EXIT_OK, EXIT_ERROR, EXIT_UNAVAILABLE = 0, 1, 2
 

@@ -1,7 +1,6 @@
-"""``ls --redis URL`` and ``ctl --redis URL``: the fleet of every host on one Redis.
+"""``ctl --redis URL``: acknowledged commands to the fleet of every host on one Redis
+(``ls --redis`` lives in :mod:`~flowdeck.engine.fleet.listing`, without redis-py).
 
-- ``ls --redis URL [--fleet NAME] [--json]`` lists engines with a live heartbeat
-  (name, host, pid, id, uptime, req/s, hit rate, age; ``stale`` when late).
 - ``ctl --redis URL [--fleet NAME] [--engine SEL] [--timeout S] METHOD key=value ...``
   sends an acknowledged fleet command (flush, set_ttl, set_max_size, pin, set_model,
   memory.clear) and prints every engine's answer; exit 0 only if every engine applied
@@ -13,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import sys
 import time
 from typing import Any
@@ -23,55 +21,10 @@ from redis.exceptions import RedisError
 from flowdeck.engine.cli.common import EXIT_ERROR, EXIT_OK, EXIT_UNAVAILABLE
 from flowdeck.engine.errors import BadParams
 from flowdeck.engine.fleet.audit import read_stream
-from flowdeck.engine.fleet.reader import FleetEngine, FleetReader
-from flowdeck.engine.fleet.scope import DEFAULT_FLEET
+from flowdeck.engine.fleet.listing import add_fleet_args, print_json
+from flowdeck.engine.fleet.reader import FleetEngine
 from flowdeck.engine.fleet.sender import DEFAULT_WAIT, FleetSender
 from flowdeck.engine.fleet.writes import FLEET_METHODS
-
-
-def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--redis", required=True, metavar="URL", help="the fleet's Redis")
-    parser.add_argument("--fleet", default=DEFAULT_FLEET, help="fleet name (default flowdeck)")
-
-
-def _print_json(obj: Any) -> None:
-    print(json.dumps(obj, indent=2, sort_keys=True, default=repr))
-
-
-def format_rows(engines: list[FleetEngine]) -> str:
-    cols = ("NAME", "HOST", "PID", "ID", "UPTIME", "REQ/S", "HIT")
-    lines = ["{:<16} {:<20} {:>7} {:<16} {:>8} {:>8} {:>5}  AGE".format(*cols)]
-    for e in engines:
-        r = e.row()
-        age = f"{r['age']:.1f}s" + (" stale" if r["stale"] else "")
-        lines.append(
-            f"{r['name'][:16]:<16} {r['host'][:20]:<20} {r['pid']:>7} {r['id']:<16} "
-            f"{r['uptime']:>7.0f}s {r['req_s']:>8.1f} {r['hit_rate']:>5.0%}  {age}"
-        )
-    return "\n".join(lines)
-
-
-async def _ls(args: argparse.Namespace) -> int:
-    reader = FleetReader.from_url(args.redis, args.fleet)
-    try:
-        engines = await reader.read()
-    except (RedisError, OSError) as exc:
-        print(f"flowdeck ls: cannot read the fleet from Redis: {exc}", file=sys.stderr)
-        return EXIT_UNAVAILABLE
-    finally:
-        await reader.close()
-    if args.json:
-        _print_json([e.row() for e in engines])
-    else:
-        print(format_rows(engines))
-    return EXIT_OK
-
-
-def ls_main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="flowdeck ls --redis", description=__doc__)
-    _common(parser)
-    parser.add_argument("--json", action="store_true", help="one JSON list")
-    return asyncio.run(_ls(parser.parse_args(argv)))
 
 
 def select(engines: list[FleetEngine], sel: str) -> list[FleetEngine]:
@@ -109,10 +62,10 @@ async def _ctl_with(sender: FleetSender, args: argparse.Namespace, params: dict[
         count = params.get("count", 100)
         if isinstance(count, bool) or not isinstance(count, int) or count < 1:
             raise BadParams(f"count must be a positive integer, got {count!r}")
-        _print_json(await read_stream(sender.client, sender.scope, count))
+        print_json(await read_stream(sender.client, sender.scope, count))
         return EXIT_OK
     if method == "overrides":
-        _print_json(await sender.overrides())
+        print_json(await sender.overrides())
         return EXIT_OK
     targets = None
     if args.engine:
@@ -127,14 +80,14 @@ async def _ctl_with(sender: FleetSender, args: argparse.Namespace, params: dict[
         raise BadParams(f"not a fleet method: {method!r} (fleet methods: {known})")
     out = report.to_json()
     out["elapsed"] = round(time.perf_counter() - t0, 4)
-    _print_json(out)
+    print_json(out)
     print(f"flowdeck ctl: {report.summary()}", file=sys.stderr)
     return EXIT_OK if report.ok else EXIT_ERROR
 
 
 def ctl_main(argv: list[str], parse_params: Any) -> int:
     parser = argparse.ArgumentParser(prog="flowdeck ctl --redis", description=__doc__)
-    _common(parser)
+    add_fleet_args(parser)
     parser.add_argument(
         "--engine", default=None, metavar="SEL", help="id prefix, pid, host or name"
     )

@@ -14,10 +14,12 @@ counted in ``rejected``, never an exception. The panel imports this module.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from redis.asyncio import Redis
+if TYPE_CHECKING:  # redis-py costs ~90 ms to import: `ls --redis` reads without it
+    from redis.asyncio import Redis
 
 from flowdeck.engine.fleet.packing import unpack_map
 from flowdeck.engine.fleet.scope import DEFAULT_FLEET, Scope
@@ -147,24 +149,33 @@ class FleetReader:
     successive reads give rates over the reader's own refresh period.
     """
 
-    def __init__(self, client: Redis, fleet: str = DEFAULT_FLEET, *, db: int = 0) -> None:
-        self.client = client
+    def __init__(self, client: Redis | None, fleet: str = DEFAULT_FLEET, *, db: int = 0) -> None:
+        self._redis = client  # None: a reader for read_with() only
         self.scope = Scope(fleet, db)
         self.rejected = 0
         self._last: dict[str, dict[str, Any]] = {}
 
     @classmethod
     def from_url(cls, url: str, fleet: str = DEFAULT_FLEET, *, timeout: float = 1.0) -> FleetReader:
+        from redis.asyncio import Redis
+
         scope = Scope.of(fleet, url)
         client = Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
         return cls(client, scope.fleet, db=scope.db)
 
     async def close(self) -> None:
-        await self.client.aclose()
+        if self._redis is not None:
+            await self._redis.aclose()
+
+    @property
+    def client(self) -> Redis:
+        if self._redis is None:
+            raise RuntimeError("this FleetReader has no Redis client (use read_with)")
+        return self._redis
 
     async def ids(self, limit: int = MAX_ENGINES) -> list[str]:
         raw = await self.client.zrevrange(self.scope.engines, 0, max(0, limit - 1))
-        return [i.decode() if isinstance(i, bytes) else str(i) for i in raw]
+        return decode_ids(raw)
 
     async def read(self, limit: int = MAX_ENGINES) -> list[FleetEngine]:
         """Every engine with a live heartbeat, newest beat first."""
@@ -172,6 +183,18 @@ class FleetReader:
         if not ids:
             return []
         blobs = await self.client.mget([self.scope.heartbeat(i) for i in ids])
+        return self.collect(ids, blobs)
+
+    def read_with(self, call: Callable[..., Any], limit: int = MAX_ENGINES) -> list[FleetEngine]:
+        """:meth:`read` through a blocking ``call(*command)`` (``ls --redis`` uses the
+        small :mod:`~flowdeck.engine.fleet.resp` client: no redis-py to import)."""
+        ids = decode_ids(call("ZREVRANGE", self.scope.engines, "0", str(max(0, limit - 1))))
+        if not ids:
+            return []
+        return self.collect(ids, call("MGET", *(self.scope.heartbeat(i) for i in ids)))
+
+    def collect(self, ids: list[str], blobs: list[Any]) -> list[FleetEngine]:
+        """The engines of one read: ``ids`` (newest first) and their heartbeat values."""
         now = time.time()
         out: list[FleetEngine] = []
         last: dict[str, dict[str, Any]] = {}
@@ -192,6 +215,13 @@ class FleetReader:
             out.append(eng)
         self._last = last
         return out
+
+
+def decode_ids(raw: Any) -> list[str]:
+    """The engine ids of a ZREVRANGE reply."""
+    if not isinstance(raw, list):
+        return []
+    return [i.decode(errors="replace") if isinstance(i, bytes) else str(i) for i in raw]
 
 
 def totals(engines: list[FleetEngine]) -> dict[str, Any]:

@@ -22,8 +22,9 @@ def free_port() -> int:
 class RedisServer:
     """A redis-server on a free loopback port with its own temp dir; no persistence."""
 
-    def __init__(self, binary: str) -> None:
+    def __init__(self, binary: str, extra: list[str] | None = None) -> None:
         self.binary = binary
+        self.extra = list(extra or [])  # more redis-server options (e.g. --unixsocket)
         self.port = free_port()
         self.dir = Path(tempfile.mkdtemp(prefix="flowdeck-redis-"))
         self.proc: subprocess.Popen[bytes] | None = None
@@ -48,6 +49,7 @@ class RedisServer:
                 str(self.dir),
                 "--logfile",
                 str(self.dir / "redis.log"),
+                *self.extra,
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -59,7 +61,7 @@ class RedisServer:
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as s:
                     s.sendall(b"PING\r\n")
-                    if s.recv(16).startswith(b"+PONG"):
+                    if s.recv(16).startswith((b"+PONG", b"-NOAUTH")):  # up (with a password)
                         return
             except OSError:
                 pass
