@@ -13,7 +13,7 @@ from textual import events
 from textual.binding import Binding, BindingType
 from textual.geometry import Region
 from textual.widgets import DataTable
-from textual.widgets.data_table import CellDoesNotExist
+from textual.widgets.data_table import CellDoesNotExist, ColumnKey, RowKey
 
 from flowdeck.panel import fmt
 
@@ -87,6 +87,7 @@ class LiveTable(DataTable[Any]):
         super().__init__(id=id, cursor_type="row", zebra_stripes=True)
         self.spec = columns
         self._cells: dict[str, dict[str, Cell]] = {}
+        self._pending: dict[str, dict[str, Cell]] = {}  # off screen: latest cells, unwritten
         self.sort_column: str | None = None
         self.sort_reverse = False
         self.filter_text = ""
@@ -117,6 +118,7 @@ class LiveTable(DataTable[Any]):
         self.clear(columns=True)
         self.spec = columns
         self._cells = {}
+        self._pending = {}
         for col in columns:
             self.add_column(self._label(col), key=col.key, width=col.width)
         keys = [c.key for c in columns]
@@ -149,44 +151,110 @@ class LiveTable(DataTable[Any]):
 
     # ---- data ---------------------------------------------------------------------
     def sync(self, rows: dict[str, dict[str, Cell]]) -> None:
-        """Make the table show ``rows`` (row key -> column key -> Cell), in place."""
+        """Make the table show ``rows`` (row key -> column key -> Cell), in place.
+
+        A row off screen only keeps its latest cells (``_pending``) and its sort cell
+        (the order needs it); the rest is written when the row is scrolled into view
+        (``watch_scroll_y``, a resize) or at the next sync that finds it on screen, so
+        a table of many rows costs per sync what its visible rows cost.
+        """
         words = self.filter_text.lower().split()
         wanted = {k: v for k, v in rows.items() if _matches(v, words)} if words else rows
         for key in [k for k in self._cells if k not in wanted]:
             self.remove_row(key)
             del self._cells[key]
-        sort_col = self.sort_column
+            self._pending.pop(key, None)
+        sort_spec = [c for c in self.spec if c.key == self.sort_column]
         changed: dict[str, list[str]] = {}
         for key, cells in wanted.items():
-            old = self._cells.get(key)
-            if old is None:
+            if key not in self._cells:
                 self.add_row(
                     *(self._shown(c, cells.get(c.key, Cell(""))) for c in self.spec), key=key
                 )
                 self._cells[key] = dict(cells)
+                self._pending.pop(key, None)
                 self._needs_sort = True
                 continue
-            for col in self.spec:
-                new = cells.get(col.key, Cell(""))
-                if old.get(col.key) != new:
-                    shown = self._shown(col, new)
-                    width = self.columns[col.key].content_width  # type: ignore[index]  # ColumnKey hashes as its str
-                    if fmt.cells(shown.text) > width:  # the column grows: the full path
-                        self.update_cell(key, col.key, shown, update_width=True)
-                    else:
-                        self._data[key][col.key] = shown  # type: ignore[index]  # keys hash as str
-                        changed.setdefault(key, []).append(col.key)
-                    old[col.key] = new
-                    if col.key == sort_col:
-                        self._needs_sort = True
-        if changed:
-            self._forget_renders(changed)
+            self._pending[key] = cells
+            if sort_spec:
+                self._write(key, cells, sort_spec, changed)
         if self._needs_sort:
             self._apply_sort()
+        self._write_visible(changed)
         if self._reselect is not None:
             if self._reselect in self._cells:
                 self.move_cursor(row=self.get_row_index(self._reselect), animate=False)
             self._reselect = None
+
+    def _write(
+        self, key: str, cells: dict[str, Cell], columns: list[Column], changed: dict[str, list[str]]
+    ) -> None:
+        """Write the cells of row ``key`` that differ from what it shows; a changed cell
+        that fits its column goes into ``changed`` (its renders are dropped later)."""
+        old = self._cells[key]
+        for col in columns:
+            new = cells.get(col.key, Cell(""))
+            if old.get(col.key) == new:
+                continue
+            shown = self._shown(col, new)
+            width = self.columns[col.key].content_width  # type: ignore[index]  # ColumnKey hashes as its str
+            if fmt.cells(shown.text) > width:  # the column grows: the full path
+                self.update_cell(key, col.key, shown, update_width=True)
+            else:
+                self._data[key][col.key] = shown  # type: ignore[index]  # keys hash as str
+                changed.setdefault(key, []).append(col.key)
+            old[col.key] = new
+            if col.key == self.sort_column:
+                self._needs_sort = True
+
+    def _visible_keys(self) -> set[str] | None:
+        """The keys of the rows on screen (a row of margin each side); None before the
+        table has a size (then every row counts as shown)."""
+        height = self.size.height
+        if height <= 0:
+            return None
+        offsets = self._y_offsets
+        first = max(0, int(self.scroll_y) - 1)
+        last = min(len(offsets), int(self.scroll_y) + height + 1)
+        return {offsets[y][0].value for y in range(first, last)}  # type: ignore[misc]  # RowKey.value is the str key
+
+    def _write_visible(self, changed: dict[str, list[str]] | None = None) -> None:
+        """Write the deferred rows that are on screen now, and drop their renders."""
+        changed = {} if changed is None else changed
+        if self._pending:
+            visible = self._visible_keys()
+            keys = list(self._pending) if visible is None else visible & self._pending.keys()
+            for key in keys:
+                self._write(key, self._pending.pop(key), self.spec, changed)
+        if changed:
+            self._forget_renders(changed)
+
+    def _settle(self, row_key: Any) -> None:
+        """Write row ``row_key`` now if it was deferred (a read sees its latest cells)."""
+        key = str(row_key.value) if isinstance(row_key, RowKey) else row_key
+        cells = self._pending.pop(key, None)
+        if cells is not None:
+            changed: dict[str, list[str]] = {}
+            self._write(key, cells, self.spec, changed)
+            if changed:
+                self._forget_renders(changed)
+
+    def get_cell(self, row_key: RowKey | str, column_key: ColumnKey | str) -> Any:
+        self._settle(row_key)
+        return super().get_cell(row_key, column_key)
+
+    def get_row(self, row_key: RowKey | str) -> list[Any]:
+        self._settle(row_key)
+        return super().get_row(row_key)
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        super().watch_scroll_y(old_value, new_value)
+        if self._pending and round(old_value) != round(new_value):
+            self._write_visible()
+
+    def on_resize(self, event: events.Resize) -> None:
+        if self._pending:
+            self._write_visible()
 
     @staticmethod
     def _shown(col: Column, cell: Cell) -> Cell:
