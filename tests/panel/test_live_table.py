@@ -177,3 +177,46 @@ async def test_a_row_off_screen_sorts_by_its_latest_value() -> None:
         await pilot.pause()
         assert shown(table)[1].split() == ["c150", "7000"]
         assert table.row_count == 10  # c150..c159
+
+
+def test_fast_cell_render_gives_the_segments_rich_gives() -> None:
+    """``fast_lines`` stands in for DataTable's Rich render of a cell: same segments."""
+    from rich.console import Console
+    from rich.padding import Padding
+    from rich.style import Style
+    from textual.renderables.styled import Styled
+
+    from flowdeck.panel.widgets.live_table import fast_lines
+
+    console = Console(width=80)
+    pres = [
+        Style.null(),
+        Style(color="red", bgcolor="black") + Style.from_meta({"row": 1, "column": 2}),
+        Style(bold=True, italic=True),
+    ]
+    posts = [Style.null(), Style(color="blue"), Style(bgcolor="#102030")]
+    cells = [
+        Cell("12", 12, right=True),
+        Cell("abc", style="bold"),
+        Cell("abc", style="bold #ff0000"),
+        Cell("", style="italic"),
+        Cell("", right=True),
+        Cell("1.2k/64", 5, style="dim", right=True),
+        Cell("exactly8", right=True),
+    ]
+    checked = 0
+    for cell in cells:
+        for width in (8, 10, 14):
+            for padding in (0, 1, 2):
+                for pre in pres:
+                    for post in posts:
+                        fast = fast_lines(cell, width, padding, pre, post, console)
+                        if fast is None:
+                            continue
+                        opts = console.options.update_dimensions(width, 1).update(no_wrap=True)
+                        styled = Styled(Padding(cell, (0, padding)), pre_style=pre, post_style=post)
+                        assert fast == console.render_lines(styled, opts), (cell, width, padding)
+                        checked += 1
+    assert checked > 300
+    for odd in (Cell("x" * 20), Cell("漢字"), Cell(" pad"), Cell("tab\there")):  # Rich's way
+        assert fast_lines(odd, 10, 1, Style.null(), Style.null(), console) is None
