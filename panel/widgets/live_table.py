@@ -164,7 +164,7 @@ class LiveTable(DataTable[Any]):
         hover: bool = False,
     ) -> list[list[Segment]]:
         """DataTable's cell render, without Rich's layout for a one-line Cell of plain
-        ASCII that fits (``fast_lines``: the same segments, a fraction of the cost);
+        narrow text that fits (``fast_lines``: the same segments, a fraction of the cost);
         anything else, the header included, goes DataTable's way."""
         if row_index < self.fixed_rows or column_index < self.fixed_columns:
             return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
@@ -470,10 +470,13 @@ def fast_lines(
 ) -> list[list[Segment]] | None:
     """What ``console.render_lines(Styled(Padding(cell, (0, padding)), pre, post))`` gives
     a one-line cell ``width`` wide (DataTable's render of it), built directly; None when
-    the text is not plain printable ASCII without edge spaces that fits (Rich's way)."""
+    the text is not printable, one cell a character, without edge spaces, and fitting
+    (then Rich's way)."""
     text = cell.text
     room = width - 2 * padding
-    if room <= 0 or len(text) > room or not (text.isascii() and text.isprintable()):
+    if room <= 0 or len(text) > room or not text.isprintable():
+        return None
+    if not text.isascii() and cell_len(text) != len(text):  # wide or zero-width characters
         return None
     if text != text.strip() or not pre:  # DataTable's pre style always carries meta
         return None

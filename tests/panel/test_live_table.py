@@ -203,6 +203,9 @@ def test_fast_cell_render_gives_the_segments_rich_gives() -> None:
         Cell("", right=True),
         Cell("1.2k/64", 5, style="dim", right=True),
         Cell("exactly8", right=True),
+        Cell("170µs", 0.00017, right=True),
+        Cell("\u2013", style="dim"),  # fmt.num(None)
+        Cell("ünïcode"),
     ]
     checked = 0
     for cell in cells:
@@ -218,5 +221,6 @@ def test_fast_cell_render_gives_the_segments_rich_gives() -> None:
                         assert fast == console.render_lines(styled, opts), (cell, width, padding)
                         checked += 1
     assert checked > 300
-    for odd in (Cell("x" * 20), Cell("漢字"), Cell(" pad"), Cell("tab\there")):  # Rich's way
-        assert fast_lines(odd, 10, 1, Style.null(), Style.null(), console) is None
+    odd = [Cell("x" * 20), Cell("漢字"), Cell("e\u0301"), Cell(" pad"), Cell("tab\there")]
+    for cell in odd:  # these go Rich's way
+        assert fast_lines(cell, 10, 1, pres[1], Style.null(), console) is None
