@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, cast
 
@@ -93,7 +93,7 @@ class LiveTable(DataTable[Any]):
         super().__init__(id=id, cursor_type="row", zebra_stripes=True)
         self.spec = columns
         self._cells: dict[str, dict[str, Cell]] = {}
-        self._pending: dict[str, dict[str, Cell]] = {}  # off screen: latest cells, unwritten
+        self._pending: dict[str, Mapping[str, Cell]] = {}  # off screen: latest cells, unwritten
         self.sort_column: str | None = None
         self.sort_reverse = False
         self.filter_text = ""
@@ -225,7 +225,9 @@ class LiveTable(DataTable[Any]):
         self.set_sort(self.sort_column if self.sort_column in keys else keys[0], self.sort_reverse)
         self._reselect = selected
 
-    def fit(self, key: str, width: int, rows: dict[str, dict[str, Cell]], least: int = 8) -> int:
+    def fit(
+        self, key: str, width: int, rows: Mapping[str, Mapping[str, Cell]], least: int = 8
+    ) -> int:
         """Pin column ``key`` to the cells the other columns leave of ``width`` (at least
         ``least``) and return that room, so a long text (a provider list, an error) is
         clipped to fit instead of pushing columns off the right edge. The others are as
@@ -250,7 +252,7 @@ class LiveTable(DataTable[Any]):
         return room
 
     # ---- data ---------------------------------------------------------------------
-    def sync(self, rows: dict[str, dict[str, Cell]]) -> None:
+    def sync(self, rows: Mapping[str, Mapping[str, Cell]]) -> None:
         """Make the table show ``rows`` (row key -> column key -> Cell), in place.
 
         A row off screen only keeps its latest cells (``_pending``) and its sort cell
@@ -287,7 +289,11 @@ class LiveTable(DataTable[Any]):
             self._reselect = None
 
     def _write(
-        self, key: str, cells: dict[str, Cell], columns: list[Column], changed: dict[str, list[str]]
+        self,
+        key: str,
+        cells: Mapping[str, Cell],
+        columns: list[Column],
+        changed: dict[str, list[str]],
     ) -> None:
         """Write the cells of row ``key`` that differ from what it shows; a changed cell
         that fits its column goes into ``changed`` (its renders are dropped later)."""
@@ -416,8 +422,16 @@ class LiveTable(DataTable[Any]):
             if col.width is None:  # auto width: make room for the arrow, never clip it
                 shown.content_width = max(shown.content_width, shown.label.cell_len)
         self._require_update_dimensions = True
+        sort_spec = [c for c in self.spec if c.key == column]
+        if sort_spec and self._pending:  # rows off screen sort by their latest cell too
+            changed: dict[str, list[str]] = {}
+            for key, cells in self._pending.items():
+                self._write(key, cells, sort_spec, changed)
+            if changed:
+                self._forget_renders(changed)
         self._needs_sort = True
         self._apply_sort()
+        self._write_visible()
         self.refresh()
 
     def _apply_sort(self) -> None:
@@ -493,7 +507,7 @@ def fast_lines(
     return [[Segment(pad, edge), Segment(body, styled), Segment(pad, edge)]]
 
 
-def _matches(cells: dict[str, Cell], words: list[str]) -> bool:
+def _matches(cells: Mapping[str, Cell], words: list[str]) -> bool:
     """True if every filter word occurs in the row's text (case-insensitive)."""
     hay = " ".join(c.text for c in cells.values()).lower()
     return all(w in hay for w in words)

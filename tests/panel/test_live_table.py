@@ -224,3 +224,18 @@ def test_fast_cell_render_gives_the_segments_rich_gives() -> None:
     odd = [Cell("x" * 20), Cell("漢字"), Cell("e\u0301"), Cell(" pad"), Cell("tab\there")]
     for cell in odd:  # these go Rich's way
         assert fast_lines(cell, 10, 1, pres[1], Style.null(), console) is None
+
+
+async def test_sorting_by_another_column_uses_the_latest_values_of_rows_off_screen() -> None:
+    app = TableApp()
+    async with app.run_test(size=(40, 10)) as pilot:
+        table = app.query_one("#t", LiveTable)
+        table.set_sort("name")
+        table.sync(rows(200))
+        await pilot.pause()
+        table.sync(rows(200, {"c150": 9000}))  # off screen: deferred
+        await pilot.pause()
+        table.set_sort("hits", reverse=True)  # no sync after it
+        table.move_cursor(row=0, animate=False)
+        await pilot.pause()
+        assert shown(table)[1].split() == ["c150", "9000"], shown(table)
