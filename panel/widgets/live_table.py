@@ -89,6 +89,10 @@ class LiveTable(DataTable[Any]):
         Binding("S", "sort_reverse", "Reverse sort", show=False),
     ]
 
+    # The styles looked up in the current render pass (None between passes); a class
+    # default, so the style properties work before __init__ below has run.
+    _pass: dict[str, Any] | None = None
+
     def __init__(self, columns: list[Column], *, id: str | None = None) -> None:
         super().__init__(id=id, cursor_type="row", zebra_stripes=True)
         self.spec = columns
@@ -100,7 +104,6 @@ class LiveTable(DataTable[Any]):
         self._needs_sort = False
         self._widths: tuple[int, ...] = ()  # column widths last painted (see on_idle)
         self._reselect: str | None = None  # the row to put the cursor on after set_columns
-        self._pass: dict[str, Any] | None = None  # styles looked up in this render pass
 
     def on_mount(self) -> None:
         for col in self.spec:
