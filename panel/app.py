@@ -33,6 +33,7 @@ from flowdeck.panel.commands import palette_commands
 from flowdeck.panel.export import export_snapshot
 from flowdeck.panel.feed import Embed, Feed
 from flowdeck.panel.modals.help import HelpModal
+from flowdeck.panel.refresh import MAX_REFRESH, MIN_REFRESH, bounded, faster, slower
 from flowdeck.panel.selection import Selection
 from flowdeck.panel.state import PanelState
 from flowdeck.panel.themes import BORDER_VARIABLE, DEFAULT_THEME, border_color, load_themes
@@ -47,9 +48,6 @@ from flowdeck.panel.views.providers import ProvidersView
 from flowdeck.panel.views.routers import RoutersView
 from flowdeck.panel.views.timelines import TimelinesView
 from flowdeck.panel.widgets.header import StatusHeader
-
-REFRESH_STEPS = (0.1, 0.2, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0)
-MIN_REFRESH, MAX_REFRESH = 0.1, 10.0
 
 VIEWS: list[tuple[str, str, type[View]]] = [
     ("overview", "1 Overview", OverviewView),
@@ -126,6 +124,7 @@ class FlowdeckApp(App[None]):
         self.operator = Operator(self, self.state, self.feed, self.live_selection)
         self.export_dir = export_dir
         self.refresh_rate = refresh
+        self.fleet_refresh: float | None = None  # the Fleet view's own, once +/- set it
         self.paused = False
         self.views: dict[str, View] = {}
         self._timer: Timer | None = None
@@ -319,7 +318,7 @@ class FlowdeckApp(App[None]):
         self._tick()
 
     def _set_refresh(self, rate: float) -> None:
-        rate = min(MAX_REFRESH, max(MIN_REFRESH, rate))
+        rate = bounded(rate)
         self.refresh_rate = rate
         if self._timer is not None:
             self._timer.stop()
@@ -328,12 +327,10 @@ class FlowdeckApp(App[None]):
         self.notify(f"Refresh every {rate:g} s", timeout=2)
 
     def action_faster(self) -> None:
-        faster = [s for s in REFRESH_STEPS if s < self.refresh_rate - 1e-9]
-        self._set_refresh(faster[-1] if faster else MIN_REFRESH)
+        self._set_refresh(faster(self.refresh_rate))
 
     def action_slower(self) -> None:
-        slower = [s for s in REFRESH_STEPS if s > self.refresh_rate + 1e-9]
-        self._set_refresh(slower[0] if slower else MAX_REFRESH)
+        self._set_refresh(slower(self.refresh_rate))
 
     def action_filter(self) -> None:
         view = self.active_view

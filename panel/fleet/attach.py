@@ -58,7 +58,9 @@ async def show_fleet(app: FlowdeckApp) -> Path | None:
         feed = app.fleet = new_feed(app)
         feed.start()
     chosen = await app.push_screen_wait(
-        FleetScreen(feed, refresh=app.refresh_rate, read_only=app.state.read_only)
+        FleetScreen(
+            feed, refresh=app.fleet_refresh or app.refresh_rate, read_only=app.state.read_only
+        )
     )
     if chosen is None:
         return None

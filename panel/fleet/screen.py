@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
+from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Static
 
 from flowdeck.engine.control.discovery import runtime_dir
@@ -22,6 +23,7 @@ from flowdeck.panel.fleet.actions import FleetActions
 from flowdeck.panel.fleet.feed import FleetFeed, Member
 from flowdeck.panel.fleet.redis_feed import RedisFleetFeed, RemoteMember
 from flowdeck.panel.fleet.remote import RemoteEngineScreen
+from flowdeck.panel.refresh import bounded, faster, slower
 from flowdeck.panel.widgets.live_table import Cell, Column, LiveTable
 
 LEVEL_STYLE = {"ok": "", "late": "dark_orange", "stale": "bold red"}
@@ -84,6 +86,9 @@ class FleetScreen(Screen[str | None]):
         Binding("c", "act('clear_memory')", "Clear mem", show=False),
         Binding("o", "act('overrides')", "Overrides", show=False),
         Binding("space,p", "pause", "Pause", show=True, key_display="space"),
+        # The Fleet view's own repaint interval (the app's refresh is for engine views).
+        Binding("plus,equals_sign", "faster", "Repaint faster", show=False, key_display="+"),
+        Binding("minus", "slower", "Repaint slower", show=False, key_display="-"),
         Binding("q", "quit_panel", "Quit", show=True),
     ]
 
@@ -92,7 +97,8 @@ class FleetScreen(Screen[str | None]):
     ) -> None:
         super().__init__(id="fleet")
         self.feed = feed
-        self.refresh_every = refresh
+        self.refresh_every = bounded(refresh)
+        self._timer: Timer | None = None
         self.read_only = read_only
         self.repaints = 0
         self._header = self._hint = ""
@@ -112,8 +118,27 @@ class FleetScreen(Screen[str | None]):
 
     def on_mount(self) -> None:
         self.query_one("#fleet-totals", LiveTable).zebra_stripes = False
-        self.set_interval(self.refresh_every, self.repaint, name="fleet-repaint")
+        self._timer = self.set_interval(self.refresh_every, self.repaint, name="fleet-repaint")
         self.repaint()
+
+    def set_refresh(self, rate: float) -> None:
+        """Repaint every ``rate`` seconds (bounded as the app's refresh), from now on; the
+        header shows it, and the app keeps it for the next visit to this view."""
+        rate = bounded(rate)
+        self.refresh_every = rate
+        if self._timer is not None:
+            self._timer.stop()
+        self._timer = self.set_interval(rate, self.repaint, name="fleet-repaint")
+        if hasattr(self.app, "fleet_refresh"):
+            self.app.fleet_refresh = rate
+        self.repaint()
+        self.notify(f"Fleet view repaints every {rate:g} s", timeout=2)
+
+    def action_faster(self) -> None:
+        self.set_refresh(faster(self.refresh_every))
+
+    def action_slower(self) -> None:
+        self.set_refresh(slower(self.refresh_every))
 
     DEFAULT_CSS = """
     FleetScreen DataTable { height: auto; max-height: 1fr; }
@@ -137,6 +162,7 @@ class FleetScreen(Screen[str | None]):
         if isinstance(self.feed, RedisFleetFeed):
             hosts = self.feed.hosts()
             text += f" on {hosts} host{'s' if hosts != 1 else ''} · {self.feed.where}"
+        text += f" · every {self.refresh_every:g}s"  # as the app's header shows its refresh
         return text + (f"  ·  {self.feed.error}" if self.feed.error else "")
 
     @property

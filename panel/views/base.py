@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, ClassVar
 
 from rich.cells import cell_len as cells
@@ -219,7 +220,7 @@ class TableView(View):
             table.filter_text = text
             self.refresh_view(force=True)
 
-    def rows(self, colors: dict[str, str]) -> dict[str, dict[str, Cell]]:
+    def rows(self, colors: dict[str, str]) -> Mapping[str, Mapping[str, Cell]]:
         """The table's rows (row key -> column -> cell) from the current state."""
         raise NotImplementedError
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from textual.app import ComposeResult
@@ -27,49 +28,79 @@ COLUMNS = [
     Column("time_saved", "Time saved", right=True),
     Column("cost_saved", "$ saved", right=True),
 ]
+KEYS = tuple(c.key for c in COLUMNS)
 
 
-def cache_rows(state: PanelState, pal: dict[str, str]) -> dict[str, dict[str, Cell]]:
-    """Table cells for every cache in the model."""
-    rows: dict[str, dict[str, Cell]] = {}
-    for name, c in state.group("caches").items():
-        st: dict[str, Any] = c.get("stats") or {}
-        l2 = bool(c.get("l2"))
-        l2_err = int(st.get("l2_errors") or 0)
-        layers = "L1+L2" if l2 else "L1"
-        if l2 and l2_err:
-            layers += f" ({fmt.num(l2_err)} err)"
-        size = int(st.get("size") or 0)
-        max_size = c.get("max_size")
-        rate = st.get("hit_rate")
-        rate_style = pal[rate_level(rate)]
-        ev = st.get("evictions") or {}
-        lru, ttl_ev, rsz = (int(ev.get(k) or 0) for k in ("lru", "ttl", "resize"))
-        ttl = c.get("ttl")
-        rows[name] = {
-            "name": Cell(name, style="bold"),
-            "layers": Cell(layers, style=pal["warning"] if l2_err else ""),
-            "size": Cell(f"{fmt.num(size)}/{fmt.num(max_size)}", size, right=True),
-            "hit_rate": Cell(
-                fmt.pct(rate), rate if rate is not None else -1.0, style=rate_style, right=True
-            ),
-            "hits": Cell(fmt.num(st.get("hits")), int(st.get("hits") or 0), right=True),
-            "misses": Cell(fmt.num(st.get("misses")), int(st.get("misses") or 0), right=True),
-            "evictions": Cell(
-                f"{fmt.num(lru)}/{fmt.num(ttl_ev)}/{fmt.num(rsz)}", lru + ttl_ev + rsz, right=True
-            ),
-            "ttl": Cell(fmt.ttl(ttl), ttl if ttl is not None else float("inf"), right=True),
-            "time_saved": Cell(
-                fmt.secs(st.get("time_saved")), float(st.get("time_saved") or 0.0), right=True
-            ),
-            "cost_saved": Cell(
-                fmt.money(st.get("cost_saved")),
-                float(st.get("cost_saved") or 0.0),
-                style=pal["success"],
-                right=True,
-            ),
-        }
-    return rows
+def cache_rows(state: PanelState, pal: dict[str, str]) -> dict[str, Mapping[str, Cell]]:
+    """Table cells for every cache in the model; each row's cells are made when first
+    read (the table reads only the sort cell of a row off screen)."""
+    return {name: CacheRow(name, c, pal) for name, c in state.group("caches").items()}
+
+
+class CacheRow(Mapping[str, Cell]):
+    """One cache's cells, made on first read (its name cell without the others)."""
+
+    __slots__ = ("_cache", "_cells", "_name", "_pal")
+
+    def __init__(self, name: str, cache: dict[str, Any], pal: dict[str, str]) -> None:
+        self._name, self._cache, self._pal = name, cache, pal
+        self._cells: dict[str, Cell] | None = None
+
+    def _all(self) -> dict[str, Cell]:
+        if self._cells is None:
+            self._cells = cache_cells(self._name, self._cache, self._pal)
+        return self._cells
+
+    def __getitem__(self, key: str) -> Cell:
+        if key == "name" and self._cells is None:
+            return Cell(self._name, style="bold")
+        return self._all()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(KEYS)
+
+    def __len__(self) -> int:
+        return len(KEYS)
+
+
+def cache_cells(name: str, c: dict[str, Any], pal: dict[str, str]) -> dict[str, Cell]:
+    """The table cells of cache ``name``."""
+    st: dict[str, Any] = c.get("stats") or {}
+    l2 = bool(c.get("l2"))
+    l2_err = int(st.get("l2_errors") or 0)
+    layers = "L1+L2" if l2 else "L1"
+    if l2 and l2_err:
+        layers += f" ({fmt.num(l2_err)} err)"
+    size = int(st.get("size") or 0)
+    max_size = c.get("max_size")
+    rate = st.get("hit_rate")
+    rate_style = pal[rate_level(rate)]
+    ev = st.get("evictions") or {}
+    lru, ttl_ev, rsz = (int(ev.get(k) or 0) for k in ("lru", "ttl", "resize"))
+    ttl = c.get("ttl")
+    return {
+        "name": Cell(name, style="bold"),
+        "layers": Cell(layers, style=pal["warning"] if l2_err else ""),
+        "size": Cell(f"{fmt.num(size)}/{fmt.num(max_size)}", size, right=True),
+        "hit_rate": Cell(
+            fmt.pct(rate), rate if rate is not None else -1.0, style=rate_style, right=True
+        ),
+        "hits": Cell(fmt.num(st.get("hits")), int(st.get("hits") or 0), right=True),
+        "misses": Cell(fmt.num(st.get("misses")), int(st.get("misses") or 0), right=True),
+        "evictions": Cell(
+            f"{fmt.num(lru)}/{fmt.num(ttl_ev)}/{fmt.num(rsz)}", lru + ttl_ev + rsz, right=True
+        ),
+        "ttl": Cell(fmt.ttl(ttl), ttl if ttl is not None else float("inf"), right=True),
+        "time_saved": Cell(
+            fmt.secs(st.get("time_saved")), float(st.get("time_saved") or 0.0), right=True
+        ),
+        "cost_saved": Cell(
+            fmt.money(st.get("cost_saved")),
+            float(st.get("cost_saved") or 0.0),
+            style=pal["success"],
+            right=True,
+        ),
+    }
 
 
 class CachesView(TableView):
@@ -78,7 +109,7 @@ class CachesView(TableView):
     group = "caches"
     filter_id = "cache-filter"
 
-    def rows(self, colors: dict[str, str]) -> dict[str, dict[str, Cell]]:
+    def rows(self, colors: dict[str, str]) -> dict[str, Mapping[str, Cell]]:
         return cache_rows(self.state, colors)
 
     DEFAULT_CSS = """

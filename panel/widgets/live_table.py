@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from rich.cells import cell_len
+from rich.console import Console
+from rich.segment import Segment
+from rich.style import Style
 from rich.text import Text
 from textual import events
 from textual.binding import Binding, BindingType
+from textual.color import Color
+from textual.css.styles import RenderStyles
 from textual.geometry import Region
+from textual.strip import Strip
 from textual.widgets import DataTable
-from textual.widgets.data_table import CellDoesNotExist
+from textual.widgets.data_table import CellDoesNotExist, ColumnKey, RowKey
 
 from flowdeck.panel import fmt
 
@@ -83,10 +89,15 @@ class LiveTable(DataTable[Any]):
         Binding("S", "sort_reverse", "Reverse sort", show=False),
     ]
 
+    # The styles looked up in the current render pass (None between passes); a class
+    # default, so the style properties work before __init__ below has run.
+    _pass: dict[str, Any] | None = None
+
     def __init__(self, columns: list[Column], *, id: str | None = None) -> None:
         super().__init__(id=id, cursor_type="row", zebra_stripes=True)
         self.spec = columns
         self._cells: dict[str, dict[str, Cell]] = {}
+        self._pending: dict[str, Mapping[str, Cell]] = {}  # off screen: latest cells, unwritten
         self.sort_column: str | None = None
         self.sort_reverse = False
         self.filter_text = ""
@@ -108,6 +119,99 @@ class LiveTable(DataTable[Any]):
             self._clear_caches()
             self.refresh()
 
+    # ---- rendering ----------------------------------------------------------------
+    # DataTable looks up its own and its row styles for every line it renders, each an
+    # ancestor walk; a pass over the changed lines of a busy table spent a fifth of its
+    # time there. Within one ``render_lines`` pass no style can change: look each up once.
+    def render_lines(self, crop: Region) -> list[Strip]:
+        self._pass = {}
+        try:
+            return super().render_lines(crop)
+        finally:
+            self._pass = None
+
+    @property
+    def rich_style(self) -> Style:
+        memo = self._pass
+        if memo is None:
+            return super().rich_style
+        if "" not in memo:
+            memo[""] = super().rich_style
+        return cast(Style, memo[""])
+
+    @property
+    def background_colors(self) -> tuple[Color, Color]:
+        memo = self._pass
+        if memo is None:
+            return super().background_colors
+        if " bg" not in memo:
+            memo[" bg"] = super().background_colors
+        return cast("tuple[Color, Color]", memo[" bg"])
+
+    def get_component_styles(self, *names: str) -> RenderStyles:
+        memo = self._pass
+        if memo is None or len(names) != 1:
+            return super().get_component_styles(*names)
+        name = names[0]
+        if name not in memo:
+            memo[name] = _PassStyles(super().get_component_styles(name))
+        return cast(RenderStyles, memo[name])
+
+    def _render_cell(
+        self,
+        row_index: int,
+        column_index: int,
+        base_style: Style,
+        width: int,
+        cursor: bool = False,
+        hover: bool = False,
+    ) -> list[list[Segment]]:
+        """DataTable's cell render, without Rich's layout for a one-line Cell of plain
+        narrow text that fits (``fast_lines``: the same segments, a fraction of the cost);
+        anything else, the header included, goes DataTable's way."""
+        if row_index < self.fixed_rows or column_index < self.fixed_columns:
+            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
+        row_key = self._row_locations.get_key(row_index)
+        column_key = self._column_locations.get_key(column_index)
+        if row_key is None or column_key is None:
+            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
+        cache_key = (
+            row_key,
+            column_key,
+            base_style,
+            cursor,
+            hover,
+            self._show_hover_cursor,
+            self._update_count,
+            self._pseudo_class_state,
+        )
+        cache = self._cell_render_cache
+        if cache_key in cache:
+            return cache[cache_key]
+        cell = self._data.get(row_key, {}).get(column_key)
+        row = self.rows.get(row_key)
+        if not isinstance(cell, Cell) or row is None or row.height != 1:
+            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
+        component_style, post_style = self._get_styles_to_render_cell(
+            False,
+            False,
+            False,
+            hover,
+            cursor,
+            self.show_cursor,
+            self._show_hover_cursor,
+            self.cursor_foreground_priority == "css",
+            self.cursor_background_priority == "css",
+        )
+        pre = base_style + Style.from_meta({"row": row_index, "column": column_index})
+        lines = fast_lines(
+            cell, width, self.cell_padding, pre + component_style, post_style, self.app.console
+        )
+        if lines is None:
+            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
+        cache[cache_key] = lines
+        return lines
+
     def set_columns(self, columns: list[Column]) -> None:
         """Show ``columns`` instead (a narrower set on a small terminal); the rows are
         added again by the next ``sync``, the sort column kept when it is still shown."""
@@ -117,13 +221,16 @@ class LiveTable(DataTable[Any]):
         self.clear(columns=True)
         self.spec = columns
         self._cells = {}
+        self._pending = {}
         for col in columns:
             self.add_column(self._label(col), key=col.key, width=col.width)
         keys = [c.key for c in columns]
         self.set_sort(self.sort_column if self.sort_column in keys else keys[0], self.sort_reverse)
         self._reselect = selected
 
-    def fit(self, key: str, width: int, rows: dict[str, dict[str, Cell]], least: int = 8) -> int:
+    def fit(
+        self, key: str, width: int, rows: Mapping[str, Mapping[str, Cell]], least: int = 8
+    ) -> int:
         """Pin column ``key`` to the cells the other columns leave of ``width`` (at least
         ``least``) and return that room, so a long text (a provider list, an error) is
         clipped to fit instead of pushing columns off the right edge. The others are as
@@ -148,45 +255,115 @@ class LiveTable(DataTable[Any]):
         return room
 
     # ---- data ---------------------------------------------------------------------
-    def sync(self, rows: dict[str, dict[str, Cell]]) -> None:
-        """Make the table show ``rows`` (row key -> column key -> Cell), in place."""
+    def sync(self, rows: Mapping[str, Mapping[str, Cell]]) -> None:
+        """Make the table show ``rows`` (row key -> column key -> Cell), in place.
+
+        A row off screen only keeps its latest cells (``_pending``) and its sort cell
+        (the order needs it); the rest is written when the row is scrolled into view
+        (``watch_scroll_y``, a resize) or at the next sync that finds it on screen, so
+        a table of many rows costs per sync what its visible rows cost.
+        """
         words = self.filter_text.lower().split()
         wanted = {k: v for k, v in rows.items() if _matches(v, words)} if words else rows
         for key in [k for k in self._cells if k not in wanted]:
             self.remove_row(key)
             del self._cells[key]
-        sort_col = self.sort_column
+            self._pending.pop(key, None)
+        sort_spec = [c for c in self.spec if c.key == self.sort_column]
         changed: dict[str, list[str]] = {}
         for key, cells in wanted.items():
-            old = self._cells.get(key)
-            if old is None:
+            if key not in self._cells:
                 self.add_row(
                     *(self._shown(c, cells.get(c.key, Cell(""))) for c in self.spec), key=key
                 )
                 self._cells[key] = dict(cells)
+                self._pending.pop(key, None)
                 self._needs_sort = True
                 continue
-            for col in self.spec:
-                new = cells.get(col.key, Cell(""))
-                if old.get(col.key) != new:
-                    shown = self._shown(col, new)
-                    width = self.columns[col.key].content_width  # type: ignore[index]  # ColumnKey hashes as its str
-                    if fmt.cells(shown.text) > width:  # the column grows: the full path
-                        self.update_cell(key, col.key, shown, update_width=True)
-                    else:
-                        self._data[key][col.key] = shown  # type: ignore[index]  # keys hash as str
-                        changed.setdefault(key, []).append(col.key)
-                    old[col.key] = new
-                    if col.key == sort_col:
-                        self._needs_sort = True
-        if changed:
-            self._forget_renders(changed)
+            self._pending[key] = cells
+            if sort_spec:
+                self._write(key, cells, sort_spec, changed)
         if self._needs_sort:
             self._apply_sort()
+        self._write_visible(changed)
         if self._reselect is not None:
             if self._reselect in self._cells:
                 self.move_cursor(row=self.get_row_index(self._reselect), animate=False)
             self._reselect = None
+
+    def _write(
+        self,
+        key: str,
+        cells: Mapping[str, Cell],
+        columns: list[Column],
+        changed: dict[str, list[str]],
+    ) -> None:
+        """Write the cells of row ``key`` that differ from what it shows; a changed cell
+        that fits its column goes into ``changed`` (its renders are dropped later)."""
+        old = self._cells[key]
+        for col in columns:
+            new = cells.get(col.key, Cell(""))
+            if old.get(col.key) == new:
+                continue
+            shown = self._shown(col, new)
+            width = self.columns[col.key].content_width  # type: ignore[index]  # ColumnKey hashes as its str
+            if fmt.cells(shown.text) > width:  # the column grows: the full path
+                self.update_cell(key, col.key, shown, update_width=True)
+            else:
+                self._data[key][col.key] = shown  # type: ignore[index]  # keys hash as str
+                changed.setdefault(key, []).append(col.key)
+            old[col.key] = new
+            if col.key == self.sort_column:
+                self._needs_sort = True
+
+    def _visible_keys(self) -> set[str] | None:
+        """The keys of the rows on screen (a row of margin each side); None before the
+        table has a size (then every row counts as shown)."""
+        height = self.size.height
+        if height <= 0:
+            return None
+        offsets = self._y_offsets
+        first = max(0, int(self.scroll_y) - 1)
+        last = min(len(offsets), int(self.scroll_y) + height + 1)
+        return {offsets[y][0].value for y in range(first, last)}  # type: ignore[misc]  # RowKey.value is the str key
+
+    def _write_visible(self, changed: dict[str, list[str]] | None = None) -> None:
+        """Write the deferred rows that are on screen now, and drop their renders."""
+        changed = {} if changed is None else changed
+        if self._pending:
+            visible = self._visible_keys()
+            keys = list(self._pending) if visible is None else visible & self._pending.keys()
+            for key in keys:
+                self._write(key, self._pending.pop(key), self.spec, changed)
+        if changed:
+            self._forget_renders(changed)
+
+    def _settle(self, row_key: Any) -> None:
+        """Write row ``row_key`` now if it was deferred (a read sees its latest cells)."""
+        key = str(row_key.value) if isinstance(row_key, RowKey) else row_key
+        cells = self._pending.pop(key, None)
+        if cells is not None:
+            changed: dict[str, list[str]] = {}
+            self._write(key, cells, self.spec, changed)
+            if changed:
+                self._forget_renders(changed)
+
+    def get_cell(self, row_key: RowKey | str, column_key: ColumnKey | str) -> Any:
+        self._settle(row_key)
+        return super().get_cell(row_key, column_key)
+
+    def get_row(self, row_key: RowKey | str) -> list[Any]:
+        self._settle(row_key)
+        return super().get_row(row_key)
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        super().watch_scroll_y(old_value, new_value)
+        if self._pending and round(old_value) != round(new_value):
+            self._write_visible()
+
+    def on_resize(self, event: events.Resize) -> None:
+        if self._pending:
+            self._write_visible()
 
     @staticmethod
     def _shown(col: Column, cell: Cell) -> Cell:
@@ -248,8 +425,16 @@ class LiveTable(DataTable[Any]):
             if col.width is None:  # auto width: make room for the arrow, never clip it
                 shown.content_width = max(shown.content_width, shown.label.cell_len)
         self._require_update_dimensions = True
+        sort_spec = [c for c in self.spec if c.key == column]
+        if sort_spec and self._pending:  # rows off screen sort by their latest cell too
+            changed: dict[str, list[str]] = {}
+            for key, cells in self._pending.items():
+                self._write(key, cells, sort_spec, changed)
+            if changed:
+                self._forget_renders(changed)
         self._needs_sort = True
         self._apply_sort()
+        self._write_visible()
         self.refresh()
 
     def _apply_sort(self) -> None:
@@ -284,7 +469,48 @@ class LiveTable(DataTable[Any]):
             self.set_sort(self.sort_column, not self.sort_reverse)
 
 
-def _matches(cells: dict[str, Cell], words: list[str]) -> bool:
+class _PassStyles:
+    """A component's styles for one render pass: its rich style computed once."""
+
+    __slots__ = ("_styles", "rich_style")
+
+    def __init__(self, styles: RenderStyles) -> None:
+        self._styles = styles
+        self.rich_style = styles.rich_style
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._styles, name)
+
+
+def fast_lines(
+    cell: Cell, width: int, padding: int, pre: Style, post: Style, console: Console
+) -> list[list[Segment]] | None:
+    """What ``console.render_lines(Styled(Padding(cell, (0, padding)), pre, post))`` gives
+    a one-line cell ``width`` wide (DataTable's render of it), built directly; None when
+    the text is not printable, one cell a character, without edge spaces, and fitting
+    (then Rich's way)."""
+    text = cell.text
+    room = width - 2 * padding
+    if room <= 0 or len(text) > room or not text.isprintable():
+        return None
+    if not text.isascii() and cell_len(text) != len(text):  # wide or zero-width characters
+        return None
+    if text != text.strip() or not pre:  # DataTable's pre style always carries meta
+        return None
+    gap = " " * (room - len(text))
+    body = gap + text if cell.right else text + gap
+    own = console.get_style(cell.style) if cell.style else None
+    styled = pre + own
+    edge = pre
+    if post:
+        edge, styled = edge + post, styled + post
+    if not padding:
+        return [[Segment(body, styled)]]
+    pad = " " * padding
+    return [[Segment(pad, edge), Segment(body, styled), Segment(pad, edge)]]
+
+
+def _matches(cells: Mapping[str, Cell], words: list[str]) -> bool:
     """True if every filter word occurs in the row's text (case-insensitive)."""
     hay = " ".join(c.text for c in cells.values()).lower()
     return all(w in hay for w in words)

@@ -134,3 +134,108 @@ async def test_the_sort_arrow_shows_on_an_auto_width_column_wider_than_its_cells
             table.set_sort(col, reverse=True)
             await pilot.pause()
             assert "▼" in shown(table)[0], shown(table)[0]
+
+
+async def test_rows_updated_off_screen_show_their_latest_values_when_scrolled_into_view() -> None:
+    """Rows off screen are written only once they are scrolled to: several syncs while a
+    row is off screen, then a scroll (no sync after it) must show its latest value."""
+    app = TableApp()
+    async with app.run_test(size=(40, 10)) as pilot:
+        table = app.query_one("#t", LiveTable)
+        table.set_sort("name")
+        table.sync(rows(200))
+        await pilot.pause()
+        assert not any(line.strip().startswith("c150") for line in shown(table))
+        for n in (1000, 1001, 1002):  # only the last one may show
+            table.sync(rows(200, {"c150": n, "c151": n + 10, "c002": n + 20}))
+            await pilot.pause()
+        assert line_of(table, "c002").split()[-1] == "1022"  # on screen: at once
+        table.scroll_to(y=148, animate=False)
+        await pilot.pause()
+        assert line_of(table, "c150").split()[-1] == "1002"
+        assert line_of(table, "c151").split()[-1] == "1012"
+        table.scroll_to(y=0, animate=False)
+        await pilot.pause()
+        assert line_of(table, "c002").split()[-1] == "1022"
+
+
+async def test_a_row_off_screen_sorts_by_its_latest_value() -> None:
+    app = TableApp()
+    async with app.run_test(size=(40, 10)) as pilot:
+        table = app.query_one("#t", LiveTable)
+        table.set_sort("hits", reverse=True)  # the most hits first
+        table.sync(rows(200))
+        table.move_cursor(row=0, animate=False)  # the cursor followed c000 to the bottom
+        await pilot.pause()
+        assert shown(table)[1].split() == ["c199", "199"], shown(table)
+        table.sync(rows(200, {"c010": 5000}))  # from the bottom, off screen, to the top
+        await pilot.pause()
+        first = shown(table)[1].split()
+        assert first == ["c010", "5000"], shown(table)
+        table.filter_text = "c15"  # filtering still applies to deferred rows
+        table.sync(rows(200, {"c150": 7000}))
+        await pilot.pause()
+        assert shown(table)[1].split() == ["c150", "7000"]
+        assert table.row_count == 10  # c150..c159
+
+
+def test_fast_cell_render_gives_the_segments_rich_gives() -> None:
+    """``fast_lines`` stands in for DataTable's Rich render of a cell: same segments."""
+    from rich.console import Console
+    from rich.padding import Padding
+    from rich.style import Style
+    from textual.renderables.styled import Styled
+
+    from flowdeck.panel.widgets.live_table import fast_lines
+
+    console = Console(width=80)
+    pres = [
+        Style.null(),
+        Style(color="red", bgcolor="black") + Style.from_meta({"row": 1, "column": 2}),
+        Style(bold=True, italic=True),
+    ]
+    posts = [Style.null(), Style(color="blue"), Style(bgcolor="#102030")]
+    cells = [
+        Cell("12", 12, right=True),
+        Cell("abc", style="bold"),
+        Cell("abc", style="bold #ff0000"),
+        Cell("", style="italic"),
+        Cell("", right=True),
+        Cell("1.2k/64", 5, style="dim", right=True),
+        Cell("exactly8", right=True),
+        Cell("170µs", 0.00017, right=True),
+        Cell("\u2013", style="dim"),  # fmt.num(None)
+        Cell("ünïcode"),
+    ]
+    checked = 0
+    for cell in cells:
+        for width in (8, 10, 14):
+            for padding in (0, 1, 2):
+                for pre in pres:
+                    for post in posts:
+                        fast = fast_lines(cell, width, padding, pre, post, console)
+                        if fast is None:
+                            continue
+                        opts = console.options.update_dimensions(width, 1).update(no_wrap=True)
+                        styled = Styled(Padding(cell, (0, padding)), pre_style=pre, post_style=post)
+                        assert fast == console.render_lines(styled, opts), (cell, width, padding)
+                        checked += 1
+    assert checked > 300
+    odd = [Cell("x" * 20), Cell("漢字"), Cell("e\u0301"), Cell(" pad"), Cell("tab\there")]
+    for cell in odd:  # these go Rich's way
+        assert fast_lines(cell, 10, 1, pres[1], Style.null(), console) is None
+
+
+async def test_sorting_by_another_column_uses_the_latest_values_of_rows_off_screen() -> None:
+    app = TableApp()
+    async with app.run_test(size=(40, 10)) as pilot:
+        table = app.query_one("#t", LiveTable)
+        table.set_sort("name")
+        table.sync(rows(200))
+        await pilot.pause()
+        table.sync(rows(200, {"c150": 9000}))  # off screen: deferred
+        await pilot.pause()
+        table.set_sort("hits", reverse=True)  # no sync after it
+        table.move_cursor(row=0, animate=False)
+        await pilot.pause()
+        assert shown(table)[1].split() == ["c150", "9000"], shown(table)

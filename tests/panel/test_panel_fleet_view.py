@@ -11,6 +11,7 @@ from flowdeck.panel.fleet.screen import FleetScreen, split_text
 from flowdeck.panel.widgets.live_table import LiveTable
 from tests.support.frozen import SOCKET_SHOWN, frozen_state
 from tests.support.frozen_fleet import frozen_fleet
+from tests.support.panel import notes
 from tests.support.waiting import until
 
 
@@ -93,5 +94,37 @@ async def test_an_empty_fleet_says_no_engine_runs_instead_of_keys(tmp_path: Path
             offered = {b.binding.action for b in app.active_bindings.values()}
             assert not {a for a in offered if a.startswith("act(")}, offered  # nothing to act on
             assert "pause" in offered and "quit_panel" in offered
+    finally:
+        await feed.stop()
+
+
+async def test_plus_and_minus_in_the_fleet_view_change_its_own_repaint_interval(
+    tmp_path: Path,
+) -> None:
+    feed = frozen_fleet()
+    app = frozen_app(tmp_path)
+    try:
+        async with app.run_test(size=(120, 40)) as pilot:
+            screen = FleetScreen(feed, refresh=0.5)
+            app.push_screen(screen)
+            await pilot.pause()
+            assert "every 0.5s" in screen.header_text()
+            await pilot.press("plus")
+            assert screen.refresh_every == 0.25
+            assert app.refresh_rate == 0.5  # the app's refresh (engine views) is its own
+            await until(lambda: "every 0.25s" in str(screen.query_one("#fleet-header").render()))
+            assert any("Fleet view repaints every 0.25 s" in n for n in notes(app))
+            painted = screen.repaints
+            await until(lambda: screen.repaints >= painted + 2)  # the new timer repaints
+            for _ in range(6):
+                await pilot.press("plus")
+            assert screen.refresh_every == 0.1  # bounded as the app's refresh
+            for _ in range(12):
+                await pilot.press("minus")
+            assert screen.refresh_every == 10.0
+            assert app.refresh_rate == 0.5
+            assert app.fleet_refresh == 10.0  # kept for the next visit to the Fleet view
+            await pilot.press("minus")
+            assert "every 10s" in screen.header_text()
     finally:
         await feed.stop()
