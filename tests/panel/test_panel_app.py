@@ -31,6 +31,7 @@ from tests.support.panel import (
     Rig,
     attached,
     cell,
+    event_filter_applied,
     exists,
     exported,
     header_text,
@@ -325,6 +326,7 @@ async def test_events_view_filters(rig: Rig, tmp_path: Path) -> None:
         await attached(pilot)
         await pilot.press("6", "slash")
         await pilot.press(*"cache.flush")
+        await event_filter_applied(app, "cache.flush")
         await rig.eng.caches["fanout-cache"].flush()
         await rig.chat(10)
         tail = app.query_one("#event-log", EventTail)

@@ -12,7 +12,7 @@ from flowdeck.panel.modals.number import NumberModal
 from flowdeck.panel.modals.pick import PickModal
 from flowdeck.panel.widgets.event_tail import EventTail
 from flowdeck.panel.widgets.live_table import LiveTable
-from tests.support.panel import SIZE, Rig, attached, make_app
+from tests.support.panel import SIZE, Rig, attached, event_filter_applied, make_app
 from tests.support.waiting import until
 
 
@@ -84,10 +84,7 @@ async def test_filter_keeps_its_matches_after_they_leave_the_ring(rig: Rig, tmp_
         app.state.events = deque(app.state.events, maxlen=100)  # seconds of a busy engine
         await pilot.press("6", "slash", *"cache.flush")
         tail = app.query_one(EventTail)
-        # the filter applies after its debounce: flushing before that could let the
-        # flush pass through the unfiltered ring and leave it before the filter scans it
-        count = app.query_one("#event-count", Label)
-        await until(lambda: "(filter: cache.flush)" in str(count.render()))
+        await event_filter_applied(app, "cache.flush")
         await rig.eng.caches["fanout-cache"].flush()
         await until(lambda: any(ev[2] == "cache.flush" for ev in tail.rows))
         flush = next(ev for ev in tail.rows if ev[2] == "cache.flush")

@@ -7,7 +7,7 @@ from typing import Any
 
 from textual.command import CommandPalette
 from textual.pilot import Pilot
-from textual.widgets import Input, OptionList
+from textual.widgets import Input, Label, OptionList
 
 from flowdeck.engine import Context, Engine
 from flowdeck.engine.demo import DemoFlows, build_flows, demo_settings
@@ -116,3 +116,10 @@ async def show_table(
     if select is not None:
         table.move_cursor(row=table.get_row_index(select))
     return table
+
+
+async def event_filter_applied(app: FlowdeckApp, text: str) -> None:
+    """Wait until the Events view filters by ``text`` (the box applies it after a short
+    debounce; an event sent before that passes through the unfiltered ring)."""
+    count = app.query_one("#event-count", Label)
+    await until(lambda: f"(filter: {text})" in str(count.render()))
