@@ -1,7 +1,8 @@
 """The Fleet view's actions: one write sent to every engine that has the primitive.
 
 Each action is: the highlighted totals row names the primitive (cache, router or
-memory); a dialog asks for the value when there is one (TTL, size, route, provider);
+memory), or a picker names the provider (end a cooldown, drain); a dialog asks for the
+value when there is one (TTL, size, route, provider, weights, duration);
 a confirmation says how many engines it will touch (and how many of them are
 read-only, so will refuse); then the feed sends it and one toast names every engine
 that refused or failed ("applied on 2 of 3; pid 4712: read_only").
@@ -18,13 +19,13 @@ from flowdeck.panel import fmt
 from flowdeck.panel.modals.confirm import ConfirmModal
 from flowdeck.panel.modals.number import NumberModal
 from flowdeck.panel.modals.pick import PickModal
-from flowdeck.panel.validate import parse_size, parse_ttl
+from flowdeck.panel.validate import parse_duration, parse_size, parse_ttl, parse_weights
 
 if TYPE_CHECKING:
     from flowdeck.panel.fleet.screen import FleetScreen
 
 AUTO = "\x00auto"  # the "auto" choice of the pin picker (never a route name)
-KINDS = {"cache": "caches", "router": "routers", "memory": "memories"}
+KINDS = {"cache": "caches", "router": "routers", "memory": "memories", "provider": "providers"}
 
 
 class Target(Protocol):
@@ -70,6 +71,27 @@ def providers_of(targets: list[Any]) -> list[str]:
     for t in targets:
         names.update(str(k) for k in (t.stats.get("providers") or {}))
     return sorted(names)
+
+
+def cooling_on(targets: list[Any], provider: str) -> int:
+    """How many of ``targets`` report ``provider`` cooling down."""
+    return sum(
+        1
+        for t in targets
+        if ((t.stats.get("providers") or {}).get(provider) or {}).get("state") == "cooling down"
+    )
+
+
+def provider_choices(members: list[Any]) -> list[tuple[str, str]]:
+    """(name, label) of every provider of the fleet, those cooling down first and saying
+    on how many engines ("sim-gamma — cooling down on 2 of 3")."""
+    rows = []
+    for name in providers_of(members):
+        having = [m for m in members if name in (m.stats.get("providers") or {})]
+        cool = cooling_on(having, name)
+        label = f"{name} — cooling down on {cool} of {len(having)}" if cool else name
+        rows.append((not cool, name, label))
+    return [(name, label) for _, name, label in sorted(rows)]
 
 
 class FleetActions:
@@ -252,6 +274,138 @@ class FleetActions:
             f"Put provider {provider!r} first for {name}/{route}",
         )
         self._confirm(write, "router", name, self.screen.feed.targets("routers", name))
+
+    def set_weights(self) -> None:
+        got = self._highlighted("Weights", "router")
+        if got is None:
+            return
+        name, targets = got
+        routes = routes_of(targets, name)
+
+        def parse(text: str) -> dict[str, Any]:
+            return {"weights": parse_weights(text, routes)}
+
+        def done(value: dict[str, Any] | None) -> None:
+            if value is None:
+                return
+            weights = value["weights"]
+            what = (
+                " ".join(f"{k}={v:g}" for k, v in weights.items())
+                if weights
+                else "the configured weights"
+            )
+            write = Write(
+                "Weights",
+                P.ROUTER_SET_WEIGHTS,
+                {"name": name, "weights": weights},
+                f"Split router {name!r} by {what}",
+            )
+            self._confirm(write, "router", name, self.screen.feed.targets("routers", name))
+
+        self.screen.app.push_screen(
+            NumberModal(
+                f"Route weights of {name!r} {how_many(targets)}",
+                f"route=weight for routes of {', '.join(routes) or name}; a route left out or"
+                " at 0 is drained but still a fallback; 'none' goes back to the configured.",
+                parse,
+            ),
+            done,
+        )
+
+    def restore(self) -> None:
+        got = self._highlighted("Restore", "router")
+        if got is None:
+            return
+        name, targets = got
+        every = "\x00every"
+        options = [(every, "every route")] + [(r, r) for r in routes_of(targets, name)]
+
+        def done(choice: str | None) -> None:
+            if choice is None:
+                return
+            route = None if choice == every else choice
+            what = "every route" if route is None else f"route {route!r}"
+            write = Write(
+                "Restore",
+                P.ROUTER_RESTORE,
+                {"name": name, "route": route},
+                f"Put {what} of router {name!r} back to its configured provider order",
+            )
+            self._confirm(write, "router", name, self.screen.feed.targets("routers", name))
+
+        self.screen.app.push_screen(
+            PickModal(
+                f"Restore router {name!r} {how_many(targets)}",
+                "Undo re-maps: the configured provider order again.",
+                options,
+                every,
+            ),
+            done,
+        )
+
+    # ---- providers --------------------------------------------------------------------
+    def _provider(self, what: str) -> list[tuple[str, str]] | None:
+        notify = self.screen.app.notify
+        if self.screen.read_only:
+            notify(f"{what}: unavailable — the panel is read-only.", severity="warning")
+            return None
+        choices = provider_choices(list(self.screen.feed.members.values()))
+        if not choices:
+            notify(f"{what}: no engine reports a provider yet.", severity="warning")
+            return None
+        return choices
+
+    def resume_provider(self) -> None:
+        choices = self._provider("End cooldown")
+        if choices is not None:
+            self.screen.run_worker(self._resume(choices), group="fleet-dialogs", exclusive=True)
+
+    async def _resume(self, choices: list[tuple[str, str]]) -> None:
+        name = await self.screen.app.push_screen_wait(
+            PickModal(
+                "End a provider's cooldown on every engine",
+                "Its failure counts are reset and it gets traffic at once.",
+                choices,
+                choices[0][0],
+            )
+        )
+        if name is None:
+            return
+        targets = self.screen.feed.targets("providers", name)
+        write = Write("End cooldown", P.PROVIDER_RESUME, {"name": name},
+                      f"End the cooldown of provider {name!r}")  # fmt: skip
+        self._confirm(write, "provider", name, targets)
+
+    def drain_provider(self) -> None:
+        choices = self._provider("Drain")
+        if choices is not None:
+            self.screen.run_worker(self._drain(choices), group="fleet-dialogs", exclusive=True)
+
+    async def _drain(self, choices: list[tuple[str, str]]) -> None:
+        app = self.screen.app
+        name = await app.push_screen_wait(
+            PickModal(
+                "Drain a provider on every engine",
+                "Its tiers send traffic to their next provider while it rests.",
+                choices,
+                choices[-1][0],
+            )
+        )
+        if name is None:
+            return
+        seconds = await app.push_screen_wait(
+            NumberModal(
+                f"Drain provider {name!r}",
+                "How long it rests: seconds, or with s / m / h / d (300, 5m, 1h); u ends it early.",
+                parse_duration,
+                "5m",
+            )
+        )
+        if seconds is None:
+            return
+        write = Write("Drain", P.PROVIDER_COOLDOWN, {"name": name, "seconds": seconds},
+                      f"Drain provider {name!r} for {fmt.countdown(seconds)}")  # fmt: skip
+        self._confirm(write, "provider", name, self.screen.feed.targets("providers", name))
 
     # ---- memory -----------------------------------------------------------------------
     def clear_memory(self) -> None:

@@ -238,6 +238,10 @@ class Outcome:
         return "; ".join([f"applied on {self.applied} of {self.total}", *self.failures])
 
 
+SINGULAR = {"caches": "cache", "routers": "router", "memories": "memory", "providers": "provider"}
+"""A primitive group's name for one of them ("no engine has cache 'llm'")."""
+
+
 def targets_of(members: list[Any], kind: str, name: str) -> list[Any]:
     """The members whose latest stats have primitive ``name`` of ``kind``."""
     return [m for m in members if name in (m.stats.get(kind) or {})]
@@ -250,7 +254,7 @@ async def apply_everywhere(
     (``caches`` / ``routers`` / ``memories``): "applied on 2 of 3; pid 4712: read_only"."""
     targets = targets_of(members, kind, name)
     if not targets:
-        what = {"caches": "cache", "routers": "router"}.get(kind, "memory")
+        what = SINGULAR.get(kind, kind)
         return Outcome(0, 0, nothing=f"no engine has {what} {name!r}")
 
     async def one(m: Member) -> str | None:

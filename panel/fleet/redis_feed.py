@@ -205,7 +205,9 @@ class RedisFleetFeed:
         primitive (a fleet-wide setting also sticks as an override)."""
         having = {m.engine.id for m in self.targets(kind, name)}
         if not having:
-            what = {"caches": "cache", "routers": "router"}.get(kind, "memory")
+            what = {"caches": "cache", "routers": "router", "providers": "provider"}.get(
+                kind, "memory"
+            )
             return Outcome(0, 0, nothing=f"no engine in the fleet has {what} {name!r}")
         try:
             report = await self.sender.send(method, params, wait=self.wait)

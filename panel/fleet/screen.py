@@ -29,10 +29,10 @@ from flowdeck.panel.widgets.live_table import Cell, Column, LiveTable
 LEVEL_STYLE = {"ok": "", "late": "dark_orange", "stale": "bold red"}
 HINT_ITEMS = (
     ("Enter opens an engine,", " "), ("0 comes back to this list", " · "),
-    ("Tab switches tables", "\n"),
-    ("on every engine with the highlighted total:", " "),
-    ("f flush", " · "), ("t TTL", " · "), ("m size", " · "), ("r pin", " · "),
-    ("a auto", " · "), ("R re-map", " · "), ("c clear memory", ""),
+    ("Tab switches tables", "\n"), ("on the highlighted total:", " "), ("f flush", " · "),
+    ("t/m TTL/size", " · "), ("r/a pin/auto", " · "), ("R re-map", " · "),
+    ("w weights", " · "), ("O restore", " · "), ("c clear memory", " · "),
+    ("u/d end cooldown/drain a provider", ""),
 )  # fmt: skip
 """The hint as (item, separator after it): wrapped between items, never inside one;
 a separator "\n" ends the line (moving about, then the actions)."""
@@ -85,6 +85,10 @@ class FleetScreen(Screen[str | None]):
         Binding("R", "act('remap')", "Remap", show=False),
         Binding("c", "act('clear_memory')", "Clear mem", show=False),
         Binding("o", "act('overrides')", "Overrides", show=False),
+        Binding("w", "act('set_weights')", "Weights", show=False),
+        Binding("O", "act('restore')", "Restore", show=False),
+        Binding("u", "act('resume_provider')", "End cooldown", show=False),
+        Binding("d", "act('drain_provider')", "Drain", show=False),
         Binding("space,p", "pause", "Pause", show=True, key_display="space"),
         # The Fleet view's own repaint interval (the app's refresh is for engine views).
         Binding("plus,equals_sign", "faster", "Repaint faster", show=False, key_display="+"),

@@ -137,3 +137,85 @@ async def test_demo_says_where_it_looked_and_switches_to_a_new_engine_with_one_k
         assert not app.state.embedded and app.feed.embedded is None
         assert app.state.engine.get("pid") == proc.pid
         await pilot.press("q")
+
+
+async def test_fleet_weights_restore_and_provider_levers_reach_every_engine(
+    workers: Workers, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    procs = [workers.start(), workers.start()]
+    await until(lambda: len(workers.sockets()) == 2, 60)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(workers.base))
+    monkeypatch.delenv("FLOWDECK_SOCKET", raising=False)
+    app = FlowdeckApp(refresh=0.2, user_theme_dir=tmp_path / "themes")
+
+    async def on_all(check: Any) -> bool:
+        snaps = [await snapshot_of(workers.socket_of(p)) for p in procs]
+        return all(check(s) for s in snaps)
+
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(lambda: isinstance(app.screen, FleetScreen), 60)
+        fleet = _fleet(app)
+        await until(
+            lambda: len(fleet.feed.members) == 2 and all(m.stats for m in fleet.feed.ordered()), 60
+        )
+
+        # weights: a bad entry is refused in the dialog, a good one reaches both engines
+        await _highlight(pilot, app, "router:tiers")
+        await pilot.press("w")
+        await until(lambda: isinstance(app.screen, NumberModal), 30)
+        assert "on 2 engines" in app.screen.title_text
+        box = app.screen.query_one(Input)
+        box.value = "fast=90 nope=10"
+        await pilot.press("enter")
+        await until(
+            lambda: (
+                isinstance(app.screen, NumberModal)
+                and "nope" in str(app.screen.query_one("#error").render())
+            )
+        )
+        box.value = "fast=90 balanced=10"
+        await pilot.press("enter")
+        await _confirm(pilot, app, "on 2 engines")
+        await until(lambda: any("applied on 2 of 2" in n for n in notes(app)), 30)
+        assert await on_all(lambda s: s["routers"]["tiers"]["weights"]["fast"] == 90)
+
+        # restore every route after a re-map on one engine
+        client = await ControlClient.connect(workers.socket_of(procs[0]), 5.0)
+        try:
+            await client.call(
+                P.ROUTER_SET_MODEL, {"name": "tiers", "route": "fast", "provider": "sim-gamma"}, 5.0
+            )
+        finally:
+            await client.close()
+        await pilot.press("O")
+        await until(lambda: isinstance(app.screen, PickModal), 30)
+        app.screen.dismiss("\x00every")
+        await _confirm(pilot, app, "on 2 engines")
+        await until(lambda: sum("applied on 2 of 2" in n for n in notes(app)) >= 2, 30)
+        assert await on_all(lambda s: s["routers"]["tiers"]["providers"]["fast"] == ["sim-mini"])
+
+        # drain a provider on every engine, then end the cooldown (offered first)
+        await pilot.press("d")
+        await until(lambda: isinstance(app.screen, PickModal), 30)
+        app.screen.dismiss("sim-mini")
+        await until(lambda: isinstance(app.screen, NumberModal), 30)
+        app.screen.query_one(Input).value = "10m"
+        await pilot.press("enter")
+        await _confirm(pilot, app, "on 2 engines")
+        await until(lambda: sum("applied on 2 of 2" in n for n in notes(app)) >= 3, 30)
+        assert await on_all(lambda s: s["providers"]["sim-mini"]["state"] == "cooling down")
+        await until(
+            lambda: all(
+                m.stats["providers"]["sim-mini"]["state"] == "cooling down"
+                for m in fleet.feed.ordered()
+            ),
+            30,
+        )
+        await pilot.press("u")
+        await until(lambda: isinstance(app.screen, PickModal), 30)
+        first = app.screen.query_one("OptionList").get_option_at_index(0).prompt
+        assert "sim-mini — cooling down on 2 of 2" in str(first)
+        app.screen.dismiss("sim-mini")
+        await _confirm(pilot, app, "on 2 engines")
+        await until(lambda: sum("applied on 2 of 2" in n for n in notes(app)) >= 4, 30)
+        assert await on_all(lambda s: s["providers"]["sim-mini"]["state"] != "cooling down")

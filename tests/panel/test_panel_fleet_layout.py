@@ -22,14 +22,15 @@ def test_split_drops_routes_that_do_not_fit_and_says_how_many() -> None:
 
 
 def test_hint_wraps_between_items() -> None:
-    items = ["f flush", "t TTL", "m size", "r pin", "a auto", "R re-map", "c clear memory"]
+    items = ["f flush", "t/m TTL/size", "r/a pin/auto", "R re-map", "w weights", "O restore"]
+    items += ["c clear memory", "u/d end cooldown/drain a provider"]
     for width in (60, 80, 120):
         lines = hint_text(width).split("\n")
         assert all(len(line) < width for line in lines), (width, lines)
         for item in items:  # each key and its word on one line
             assert any(item in line for line in lines), (width, item, lines)
-    assert len(hint_text(120).split("\n")) == 2
-    assert len(hint_text(80).split("\n")) == 3
+    assert len(hint_text(120).split("\n")) == 3
+    assert len(hint_text(80).split("\n")) == 3  # what 80x24 has room for
 
 
 def test_with_no_engine_the_hint_says_what_the_empty_view_means() -> None:
