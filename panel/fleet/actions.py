@@ -388,7 +388,7 @@ class FleetActions:
                 "Drain a provider on every engine",
                 "Its tiers send traffic to their next provider while it rests.",
                 choices,
-                choices[-1][0],
+                next((n for n, label in choices if "cooling" not in label), choices[0][0]),
             )
         )
         if name is None:
