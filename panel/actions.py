@@ -4,6 +4,10 @@ The gate says why an action cannot run before any dialog opens: the panel or the
 is read-only, the panel is not connected, or there is no visible target (the engine has
 none, or the view's filter hides every row). Dialogs are the modals of ``panel.modals``;
 the engine's answer (or refusal) is always shown as a toast.
+
+Longer than most modules on purpose: every lever of every view is here so that each one
+goes through the same gate (``may``) and the same reply path (``call``); the dialogs they
+open live in ``panel.modals`` and the input rules in ``panel.validate``.
 """
 
 from __future__ import annotations

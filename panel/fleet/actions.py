@@ -11,138 +11,23 @@ that refused or failed ("applied on 2 of 3; pid 4712: read_only").
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any
 
 from flowdeck.engine.control import protocol as P
 from flowdeck.panel import fmt
+from flowdeck.panel.fleet.gate import Write, how_many, providers_of, routes_of
+from flowdeck.panel.fleet.provider_levers import ProviderLevers
 from flowdeck.panel.modals.confirm import ConfirmModal
 from flowdeck.panel.modals.number import NumberModal
 from flowdeck.panel.modals.pick import PickModal
-from flowdeck.panel.validate import parse_duration, parse_size, parse_ttl, parse_weights
-
-if TYPE_CHECKING:
-    from flowdeck.panel.fleet.screen import FleetScreen
+from flowdeck.panel.validate import parse_size, parse_ttl, parse_weights
 
 AUTO = "\x00auto"  # the "auto" choice of the pin picker (never a route name)
-KINDS = {"cache": "caches", "router": "routers", "memory": "memories", "provider": "providers"}
 
 
-class Target(Protocol):
-    """One engine of the fleet as the actions see it (local or through Redis)."""
-
-    @property
-    def stats(self) -> dict[str, Any]: ...
-    @property
-    def read_only(self) -> bool: ...
-
-
-@dataclass(frozen=True)
-class Write:
-    """One fleet write: what it is called, the method and params, the verb for toasts."""
-
-    title: str
-    method: str
-    params: dict[str, Any]
-    question: str  # "Set the TTL of cache 'llm' to 30s"
-
-
-def how_many(targets: list[Any]) -> str:
-    """ "on 3 engines (1 is read-only and will refuse)"."""
-    n = len(targets)
-    text = f"on {n} engine{'s' if n != 1 else ''}"
-    ro = sum(1 for t in targets if t.read_only)
-    if ro:
-        text += f" ({ro} {'is' if ro == 1 else 'are'} read-only and will refuse)"
-    return text
-
-
-def routes_of(targets: list[Any], router: str) -> list[str]:
-    """Every route name any target reports for ``router`` (sorted)."""
-    names: set[str] = set()
-    for t in targets:
-        r = (t.stats.get("routers") or {}).get(router) or {}
-        names.update(str(k) for k in (r.get("routes") or {}))
-    return sorted(names)
-
-
-def providers_of(targets: list[Any]) -> list[str]:
-    names: set[str] = set()
-    for t in targets:
-        names.update(str(k) for k in (t.stats.get("providers") or {}))
-    return sorted(names)
-
-
-def cooling_on(targets: list[Any], provider: str) -> int:
-    """How many of ``targets`` report ``provider`` cooling down."""
-    return sum(
-        1
-        for t in targets
-        if ((t.stats.get("providers") or {}).get(provider) or {}).get("state") == "cooling down"
-    )
-
-
-def provider_choices(members: list[Any]) -> list[tuple[str, str]]:
-    """(name, label) of every provider of the fleet, those cooling down first and saying
-    on how many engines ("sim-gamma — cooling down on 2 of 3")."""
-    rows = []
-    for name in providers_of(members):
-        having = [m for m in members if name in (m.stats.get("providers") or {})]
-        cool = cooling_on(having, name)
-        label = f"{name} — cooling down on {cool} of {len(having)}" if cool else name
-        rows.append((not cool, name, label))
-    return [(name, label) for _, name, label in sorted(rows)]
-
-
-class FleetActions:
-    """The dialogs and sends of one FleetScreen."""
-
-    def __init__(self, screen: FleetScreen) -> None:
-        self.screen = screen
-
-    # ---- the gate ---------------------------------------------------------------------
-    def _highlighted(self, what: str, kind: str) -> tuple[str, list[Any]] | None:
-        """The name of the highlighted totals row of ``kind`` and its engines, else
-        None having said why."""
-        notify = self.screen.app.notify
-        if self.screen.read_only:
-            notify(f"{what}: unavailable — the panel is read-only.", severity="warning")
-            return None
-        row = self.screen.highlighted_total()
-        if row is None:
-            notify(f"{what}: no engine reports a {kind} yet.", severity="warning")
-            return None
-        row_kind, name = row
-        if row_kind != kind:
-            notify(
-                f"{what}: highlight a {kind} in the totals table (now: {row_kind} {name!r}).",
-                severity="warning",
-            )
-            return None
-        targets = self.screen.feed.targets(KINDS[kind], name)
-        if not targets:
-            notify(f"{what}: no engine has {kind} {name!r} any more.", severity="warning")
-            return None
-        return name, targets
-
-    def _confirm(self, write: Write, kind: str, name: str, targets: list[Any]) -> None:
-        def done(yes: bool | None) -> None:
-            if yes:
-                self.screen.run_worker(self._send(write, KINDS[kind], name), group="fleet-action")
-
-        self.screen.app.push_screen(
-            ConfirmModal(write.title, f"{write.question} {how_many(targets)}?", write.title),
-            done,
-        )
-
-    async def _send(self, write: Write, kind: str, name: str) -> None:
-        done = await self.screen.feed.apply(write.method, write.params, kind, name)
-        self.screen.app.notify(
-            done.text,
-            title=write.title,
-            severity="information" if done.ok else "warning",
-            timeout=10,
-        )
+class FleetActions(ProviderLevers):
+    """The dialogs and sends of one FleetScreen (the gate in fleet/gate.py, the provider
+    levers in fleet/provider_levers.py)."""
 
     # ---- caches -----------------------------------------------------------------------
     def flush(self) -> None:
@@ -342,70 +227,6 @@ class FleetActions:
             ),
             done,
         )
-
-    # ---- providers --------------------------------------------------------------------
-    def _provider(self, what: str) -> list[tuple[str, str]] | None:
-        notify = self.screen.app.notify
-        if self.screen.read_only:
-            notify(f"{what}: unavailable — the panel is read-only.", severity="warning")
-            return None
-        choices = provider_choices(list(self.screen.feed.members.values()))
-        if not choices:
-            notify(f"{what}: no engine reports a provider yet.", severity="warning")
-            return None
-        return choices
-
-    def resume_provider(self) -> None:
-        choices = self._provider("End cooldown")
-        if choices is not None:
-            self.screen.run_worker(self._resume(choices), group="fleet-dialogs", exclusive=True)
-
-    async def _resume(self, choices: list[tuple[str, str]]) -> None:
-        name = await self.screen.app.push_screen_wait(
-            PickModal(
-                "End a provider's cooldown on every engine",
-                "Its failure counts are reset and it gets traffic at once.",
-                choices,
-                choices[0][0],
-            )
-        )
-        if name is None:
-            return
-        targets = self.screen.feed.targets("providers", name)
-        write = Write("End cooldown", P.PROVIDER_RESUME, {"name": name},
-                      f"End the cooldown of provider {name!r}")  # fmt: skip
-        self._confirm(write, "provider", name, targets)
-
-    def drain_provider(self) -> None:
-        choices = self._provider("Drain")
-        if choices is not None:
-            self.screen.run_worker(self._drain(choices), group="fleet-dialogs", exclusive=True)
-
-    async def _drain(self, choices: list[tuple[str, str]]) -> None:
-        app = self.screen.app
-        name = await app.push_screen_wait(
-            PickModal(
-                "Drain a provider on every engine",
-                "Its tiers send traffic to their next provider while it rests.",
-                choices,
-                next((n for n, label in choices if "cooling" not in label), choices[0][0]),
-            )
-        )
-        if name is None:
-            return
-        seconds = await app.push_screen_wait(
-            NumberModal(
-                f"Drain provider {name!r}",
-                "How long it rests: seconds, or with s / m / h / d (300, 5m, 1h); u ends it early.",
-                parse_duration,
-                "5m",
-            )
-        )
-        if seconds is None:
-            return
-        write = Write("Drain", P.PROVIDER_COOLDOWN, {"name": name, "seconds": seconds},
-                      f"Drain provider {name!r} for {fmt.countdown(seconds)}")  # fmt: skip
-        self._confirm(write, "provider", name, self.screen.feed.targets("providers", name))
 
     # ---- memory -----------------------------------------------------------------------
     def clear_memory(self) -> None:

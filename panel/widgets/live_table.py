@@ -1,4 +1,9 @@
-"""LiveTable: a DataTable whose rows are updated in place (no clear and refill)."""
+"""LiveTable: a DataTable whose rows are updated in place (no clear and refill).
+
+Longer than most modules on purpose: in-place sync, sorting and filtering, deferring rows
+off screen and the fast plain-cell render all read and write the same per-row cell state
+and DataTable's caches; split apart, each would reach into the others' private fields.
+"""
 
 from __future__ import annotations
 
