@@ -219,7 +219,7 @@ async def test_search_ranks_exactly_like_a_full_scan(
         limit = rng.choice([1, 3, 10, 50])
         scored = []
         for key, (seq, _, words, _) in mem._entries.items():  # ties: newest added first
-            score = len(set(query).intersection(words))
+            score = len(set(query) & words)
             if score:
                 scored.append((-score, -seq, key))
         scored.sort()
