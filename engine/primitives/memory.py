@@ -116,8 +116,8 @@ class Memory(Primitive):
             raise BadParams(f"limit must be a positive integer, got {limit!r}")
         words = query_words(keywords)
         entries = self._entries
-        # entries[key] starts with the key's unique sequence number: newest = largest
-        ranked = self._index.rank(words, limit, entries.__getitem__, len(entries))
+        # the index holds each key's unique sequence number: newest = largest
+        ranked = self._index.rank(words, limit, len(entries))
         out = [{"key": k, "value": entries[k][1], "score": s} for k, s in ranked]
         for k, _ in ranked:  # a recalled entry is in use: the last to be evicted
             entries.move_to_end(k)
@@ -175,7 +175,7 @@ class Memory(Primitive):
         self._seq += 1
         words = words_of(value)
         entries[key] = (self._seq, value, words, added_at)
-        index.add(key, words)
+        index.add(key, words, self._seq)
         evicted: list[str] = []
         while len(entries) > self.max_size:
             k, e = entries.popitem(last=False)

@@ -70,9 +70,12 @@ def local_key(data: Any) -> Hashable:
     A str is its own key. A flat dict with str keys and str / int / float / bool /
     None values is the tuple of its sorted items, non-str values tagged with their type
     (so ``1``, ``1.0`` and ``True`` stay apart); hashing those is what a dict lookup
-    does anyway. A value that is a list of strs or of flat str-to-str dicts (chat
-    ``messages``) is tagged ``list`` and kept as a tuple of those (dicts as sorted
-    item tuples), so a chat request needs no msgpack + BLAKE2b either. Anything else is
+    does anyway. A value that is a list of dicts of two str keys with str values (chat
+    ``messages``: role and content) is tagged ``dict`` and kept as one flat tuple of
+    their sorted pairs' strs (:func:`_pairs`); any other list of strs or of flat
+    str-to-str dicts is tagged ``list`` and kept as a tuple of those (dicts as sorted
+    item tuples), so a chat request needs no msgpack + BLAKE2b either (lists of up to
+    256 items; longer ones take the digest). Anything else is
     the binary digest. The three kinds (str, tuple, bytes) never compare equal to each
     other, and :func:`digest_of_local` turns any of them into the hex :func:`digest` of
     the original input, for keys that leave the process.
@@ -90,8 +93,10 @@ def local_key(data: Any) -> Hashable:
                 out.append((k, v))
             elif tv in _TAGGED:
                 out.append((k, tv, v))
+            elif tv is list and (items := _pairs(v)) is not None:
+                out.append((k, dict, items))  # chat messages: a list of 2-key dicts
             elif tv is list and (items := _flat_items(v)) is not None:
-                out.append((k, list, items))  # chat messages: a list of flat dicts
+                out.append((k, list, items))  # a list of strs and flat dicts
             else:
                 break
         else:
@@ -99,6 +104,31 @@ def local_key(data: Any) -> Hashable:
                 out.sort()  # by key: keys are unique, so nothing else is ever compared
             return tuple(out)
     return blake2b(canonical(data), digest_size=DIGEST_SIZE).digest()
+
+
+def _pairs(items: list[Any]) -> tuple[str, ...] | None:
+    """A list of dicts of exactly two str keys with str values (the commonest shape of
+    chat ``messages``: ``{"role": ..., "content": ...}``) as one flat tuple of strs, each
+    dict's key-value pairs sorted by key; None for any other list.
+
+    One tuple of ``4 * len(items)`` strs, not a tuple of tuples: building and hashing the
+    key of a chat request is most of its hit, and nested tuples are allocated and
+    hashed again on every call. The ``dict`` tag beside it (not ``list``, which
+    :func:`_flat_items` uses) keeps it apart from a list of strs of the same length.
+    """
+    if len(items) > 256:
+        return None
+    out: list[str] = []
+    for item in items:
+        if type(item) is dict and len(item) == 2:
+            a, c = item
+            b = item[a]
+            d = item[c]
+            if type(a) is type(b) is type(c) is type(d) is str:
+                out += (a, b, c, d) if a < c else (c, d, a, b)
+                continue
+        return None
+    return tuple(out)
 
 
 def _flat_items(items: list[Any]) -> tuple[Any, ...] | None:
@@ -156,8 +186,12 @@ def short_key(key: Hashable) -> str:
 
 def _unflat(item: tuple[Any, ...]) -> Any:
     """The value of one field of a dict's local key (see :func:`_flat_items`)."""
-    if len(item) == 3 and item[1] is list:
-        return [x if type(x) is str else dict(x) for x in item[2]]
+    if len(item) == 3:
+        if item[1] is dict:  # see _pairs
+            f = item[2]
+            return [{f[i]: f[i + 1], f[i + 2]: f[i + 3]} for i in range(0, len(f), 4)]
+        if item[1] is list:
+            return [x if type(x) is str else dict(x) for x in item[2]]
     return item[-1]
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import heapq
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable, Iterator
 from itertools import islice
 from typing import Any
 
@@ -28,6 +28,7 @@ _WORD = re.compile(r"\w+")
 WALK_BUDGET = 256  # keys walked before looking for all-words matches by intersection
 MAX_DEPTH = 4  # levels of nesting below the value that are indexed
 MAX_SCALARS = 1_000  # strings / numbers indexed per value
+SET_MIN = 64  # posting length from which WordIndex.sets holds its keys as a set too
 
 
 def words_of(value: Any) -> frozenset[str]:
@@ -71,46 +72,74 @@ def query_words(keywords: str | Iterable[str]) -> list[str]:
 
 
 class WordIndex:
-    """An inverted index: ``postings[word]`` holds the keys with that word, oldest
-    first (a dict used as an ordered set), so a walk newest first is ``reversed()``."""
+    """An inverted index: ``postings[word]`` maps the keys with that word to their
+    insertion sequence numbers, oldest first, so a walk newest first is ``reversed()``
+    and orders keys across lists without looking anything up elsewhere (the value slot
+    of a dict entry is there anyway: an int already held by the entry costs nothing).
 
-    __slots__ = ("postings",)
+    ``sets[word]`` is the same keys as a set, kept only while the posting holds at least
+    ``SET_MIN // 2`` keys (made when it reaches ``SET_MIN``): the rare-words search
+    intersects those. Intersecting two dicts in C touches every key object (its
+    refcount, and its hash: a str-keyed dict does not store hashes), which are cold
+    and scattered in memory; two sets are compared by the hash and identity stored in
+    their tables, so only the keys in both are touched. It costs a set table beside
+    each long posting (35-70 B per key in it: a set table grows fourfold), bounded like
+    the postings (and never longer than them).
+    """
+
+    __slots__ = ("postings", "sets")
 
     def __init__(self) -> None:
-        self.postings: dict[str, dict[str, None]] = {}
+        self.postings: dict[str, dict[str, int]] = {}
+        self.sets: dict[str, set[str]] = {}
 
     def __len__(self) -> int:
         return len(self.postings)
 
-    def add(self, key: str, words: Iterable[str]) -> None:
-        """Index ``key`` under ``words``; it becomes the newest key of each posting."""
+    def add(self, key: str, words: Iterable[str], seq: int) -> None:
+        """Index ``key`` under ``words``; it becomes the newest key of each posting.
+
+        ``seq`` is the key's insertion sequence number, larger than any indexed before
+        (the key must not be indexed already: remove it first)."""
         postings = self.postings
+        sets = self.sets
         for w in words:
             posting = postings.get(w)
             if posting is None:
-                postings[w] = {key: None}
+                postings[w] = {key: seq}
             else:
-                posting[key] = None
+                posting[key] = seq
+                keys = sets.get(w)
+                if keys is not None:
+                    keys.add(key)
+                elif len(posting) >= SET_MIN:
+                    sets[w] = set(posting)
 
     def remove(self, key: str, words: Iterable[str]) -> None:
         postings = self.postings
+        sets = self.sets
         for w in words:
             posting = postings.get(w)
             if posting is not None:
                 posting.pop(key, None)
+                keys = sets.get(w)
+                if keys is not None:
+                    if len(posting) < SET_MIN // 2:
+                        del sets[w]
+                    else:
+                        keys.discard(key)
                 if not posting:
                     del postings[w]
 
     def clear(self) -> None:
         self.postings.clear()
+        self.sets.clear()
 
-    def rank(
-        self, words: list[str], limit: int, order: Callable[[str], Any], total: int = 0
-    ) -> list[tuple[str, int]]:
+    def rank(self, words: list[str], limit: int, total: int = 0) -> list[tuple[str, int]]:
         """The best ``limit`` keys as ``(key, score)``, level by level.
 
-        ``score`` is how many of ``words`` a key holds; ties go to the larger
-        ``order(key)`` (the memory passes a key's insertion sequence: newest first).
+        ``score`` is how many of ``words`` a key holds; ties go to the larger sequence
+        number (newest first).
 
         A key holding ``c`` of the ``k`` words is in at least one of the ``k - c + 1``
         shortest posting lists. So for c = k, k-1, ..., 1 each of those lists is walked
@@ -127,10 +156,11 @@ class WordIndex:
         rare words.
         """
         index = self.postings
-        postings = [p for w in words if (p := index.get(w))]
-        if not postings:
+        present = [w for w in words if w in index]
+        if not present:
             return []
-        postings.sort(key=len)
+        present.sort(key=lambda w: len(index[w]))
+        postings = [index[w] for w in present]
         k = len(postings)
         scores: dict[str, int] = {}
         found: list[tuple[str, int]] = []
@@ -144,22 +174,29 @@ class WordIndex:
                 top = 0  # the walk would most likely run to the end: intersect now
         for level in range(k, 0, -1):
             need = limit - len(found)
-            level_hits: dict[str, int] = {}
+            level_hits: dict[str, int] = {}  # key -> score
+            newest_first: list[tuple[int, str]] = []  # (seq, key) of level_hits
             budget = top if level == k > 1 else None
-            if not _walk(postings, level, need, taken, scores, level_hits, budget):
+            if not _walk(postings, level, need, taken, scores, level_hits, newest_first, budget):
                 # Keys holding every word are rare here: intersect the lists in C rather
-                # than walk the whole of the shortest one in Python. Sets built from
-                # dicts reuse the stored hashes, and set & set compares by identity
-                # first: no key object is touched (the lists are cold in memory).
-                common: Any = postings[0].keys() & postings[1].keys()
+                # than walk the whole of the shortest one in Python.
+                sets = self.sets
+                a, b = sets.get(present[0]), sets.get(present[1])
+                if a is not None and b is not None:
+                    common: Any = a & b  # see the class docstring
+                else:
+                    common = postings[0].keys() & postings[1].keys()
                 for p in postings[2:]:
                     common = [x for x in common if x in p]
                 level_hits = dict.fromkeys(common, k)
-            if len(level_hits) > need:
-                newest = heapq.nlargest(need, level_hits, key=order)
+                seqs = postings[0]
+                newest_first = [(seqs[x], x) for x in common]
+            # seqs are unique: (seq, key) pairs never compare their keys
+            if len(newest_first) > need:
+                newest = heapq.nlargest(need, newest_first)
             else:
-                newest = sorted(level_hits, key=order, reverse=True)
-            for key in newest:
+                newest = sorted(newest_first, reverse=True)
+            for _, key in newest:
                 taken.add(key)
                 found.append((key, level_hits[key]))
             if len(found) == limit:
@@ -168,31 +205,33 @@ class WordIndex:
 
 
 def _walk(
-    postings: list[dict[str, None]],
+    postings: list[dict[str, int]],
     level: int,
     need: int,
     taken: set[str],
     scores: dict[str, int],
     level_hits: dict[str, int],
+    newest_first: list[tuple[int, str]],
     budget: int | None = None,
 ) -> bool:
     """Walk the lists that can hold keys scoring ``level``, newest first, until each
-    has yielded ``need`` of them; collect those keys in ``level_hits``.
+    has yielded ``need`` of them; collect those keys in ``level_hits`` (and their
+    ``(seq, key)`` in ``newest_first``).
 
     With a ``budget`` (keys looked at per list), returns False if it ran out first.
     """
     if level == 1 and budget is None:
-        _walk_any(postings, need, taken, level_hits)
+        _walk_any(postings, need, taken, level_hits, newest_first)
         return True
     for posting in postings[: len(postings) - level + 1]:
         got = 0
-        keys = reversed(posting)
+        items: Iterator[tuple[str, int]] = reversed(posting.items())
         if budget is not None and len(posting) > budget:
-            keys = islice(keys, budget)
+            items = islice(items, budget)
             complete = False
         else:
             complete = True
-        for key in keys:
+        for key, seq in items:
             if key in taken:
                 continue
             if key in level_hits:
@@ -208,6 +247,7 @@ def _walk(
                 if score < level:
                     continue
                 level_hits[key] = score
+                newest_first.append((seq, key))
                 got += 1
             if got == need:
                 complete = True
@@ -218,17 +258,22 @@ def _walk(
 
 
 def _walk_any(
-    postings: list[dict[str, None]], need: int, taken: set[str], level_hits: dict[str, int]
+    postings: list[dict[str, int]],
+    need: int,
+    taken: set[str],
+    level_hits: dict[str, int],
+    newest_first: list[tuple[int, str]],
 ) -> None:
     """The last level: every key not taken yet holds exactly one of the words (keys
     holding more were all found at the levels before, which came up short only after
     walking their lists to the end), so no membership tests are needed."""
     for posting in postings:
         got = 0
-        for key in reversed(posting):
+        for key, seq in reversed(posting.items()):
             if key in taken:
                 continue
             level_hits[key] = 1
+            newest_first.append((seq, key))
             got += 1
             if got == need:
                 break

@@ -127,8 +127,16 @@ def test_common_inputs_use_cheap_local_keys() -> None:
     assert isinstance(local_key({}), bytes)
     chat = {"messages": [{"role": "user", "content": "hi"}], "temperature": 0.2}
     assert local_key(chat) == (
-        ("messages", list, ((("content", "hi"), ("role", "user")),)),
+        ("messages", dict, ("content", "hi", "role", "user")),
         ("temperature", float, 0.2),
+    )
+    mixed = {"messages": [{"role": "user", "content": "hi"}, "x", {"a": "1", "b": "2", "c": "3"}]}
+    assert local_key(mixed) == (
+        (
+            "messages",
+            list,
+            ((("content", "hi"), ("role", "user")), "x", (("a", "1"), ("b", "2"), ("c", "3"))),
+        ),
     )
     assert isinstance(local_key({"messages": [{"role": "user", "content": ["part"]}]}), bytes)
 
@@ -188,3 +196,152 @@ def test_digests_are_the_same_in_another_process() -> None:
         import json
 
         assert json.loads(out) == mine
+
+
+def _old_digest(value: object) -> str:
+    """The digest path every key leaving the process used before local keys: the
+    canonical msgpack encoding, BLAKE2b, 16 bytes."""
+    from hashlib import blake2b
+
+    return blake2b(canonical(value), digest_size=16).hexdigest()
+
+
+def _chat(*pairs: tuple[str, str]) -> dict[str, object]:
+    return {"messages": [{"role": r, "content": c} for r, c in pairs], "temperature": 0.2}
+
+
+def test_chat_messages_key_is_one_flat_tuple() -> None:
+    """A list of 2-key str dicts is one flat tuple of strs, tagged ``dict``."""
+    key = local_key(_chat(("system", "be brief"), ("user", "hi")))
+    assert key == (
+        (
+            "messages",
+            dict,
+            ("content", "be brief", "role", "system", "content", "hi", "role", "user"),
+        ),
+        ("temperature", float, 0.2),
+    )
+    assert isinstance(hash(key), int)
+    assert local_key({"messages": []}) == (("messages", dict, ()),)
+
+
+def test_chat_messages_equal_inputs_equal_keys() -> None:
+    a = _chat(("system", "be brief"), ("user", "hi"))
+    b = {  # other objects, other insertion order of every dict
+        "temperature": 0.2,
+        "messages": [{"content": "be brief", "role": "system"}, {"content": "hi", "role": "user"}],
+    }
+    assert a == b and a["messages"] is not b["messages"]
+    assert local_key(a) == local_key(b)
+    assert hash(local_key(a)) == hash(local_key(b))
+
+
+@pytest.mark.parametrize(
+    "other",
+    [
+        _chat(("user", "be brief"), ("system", "hi")),  # roles swapped between messages
+        _chat(("user", "hi"), ("system", "be brief")),  # message order
+        _chat(("system", "be brief")),  # fewer messages
+        _chat(("system", "be brief"), ("user", "hi"), ("user", "hi")),
+        # the same strs in the other shapes a list can take
+        {
+            "messages": ["content", "be brief", "role", "system", "content", "hi", "role", "user"],
+            "temperature": 0.2,
+        },
+        {
+            "messages": [
+                ("content", "be brief", "role", "system", "content", "hi", "role", "user")
+            ],
+            "temperature": 0.2,
+        },
+        {
+            "messages": ("content", "be brief", "role", "system", "content", "hi", "role", "user"),
+            "temperature": 0.2,
+        },
+        {
+            "messages": [
+                {"content": "be brief", "role": "system", "x": "y"},
+                {"content": "hi", "role": "user"},
+            ],
+            "temperature": 0.2,
+        },
+        {
+            "messages": [{"content": "be brief", "role": "system"}, {"content": "hi"}],
+            "temperature": 0.2,
+        },
+        {"messages": [{"content": "be brief", "role": "system"}, "hi"], "temperature": 0.2},
+        {
+            "messages": [{"content": "be brief", "role": "system"}, {"content": "hi", "role": 1}],
+            "temperature": 0.2,
+        },
+        {
+            "messages": [{"content": "be brief", "role": "system"}, {"content": "hi", 1: "user"}],
+            "temperature": 0.2,
+        },
+        {
+            "messages": [
+                {"content": "be brief", "role": "system"},
+                {"content": "hi", "role": "user"},
+            ],
+            "temperature": "0.2",
+        },
+        {
+            "messages": [
+                {"content": "be brief", "role": "system"},
+                {"content": "hi", "role": "user"},
+            ]
+        },
+        {
+            "msgs": [{"content": "be brief", "role": "system"}, {"content": "hi", "role": "user"}],
+            "temperature": 0.2,
+        },
+        # a top-level sequence spelling out the key's own items
+        (("messages", "dict", ("content", "be brief", "role", "system")), ("temperature", 0.2)),
+        "messages",
+    ],
+)
+def test_chat_messages_different_inputs_different_keys(other: object) -> None:
+    base = _chat(("system", "be brief"), ("user", "hi"))
+    assert base != other
+    assert local_key(other) != local_key(base)
+    assert _old_digest(other) != _old_digest(base)
+    assert digest_of_local(local_key(other)) == _old_digest(other)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        _chat(),
+        _chat(("user", "hi")),
+        _chat(("system", "be brief"), ("user", "hi"), ("assistant", "ok"), ("user", "and?")),
+        {"messages": [{"content": "b", "a": "x"}, {"z": "1", "a": "2"}]},  # keys in either order
+        {"messages": [{"role": "user", "content": "hi"}], "stop": ["\n"], "n": 2, "x": None},
+        {"messages": [{"role": "user", "content": "hi"}] * 256},  # the bound: still a tuple
+        {"messages": [{"role": "user", "content": "hi"}] * 257},  # over it: the digest path
+    ],
+)
+def test_chat_messages_digest_is_the_old_digest(value: object) -> None:
+    key = local_key(value)
+    assert digest_of_local(key) == _old_digest(value) == digest(value)
+    assert local_key(value) == key
+
+
+def test_chat_messages_over_the_bound_take_the_digest_path() -> None:
+    assert isinstance(local_key({"messages": [{"role": "user", "content": "hi"}] * 256}), tuple)
+    assert isinstance(local_key({"messages": [{"role": "user", "content": "hi"}] * 257}), bytes)
+
+
+_word = st.sampled_from(["a", "b", "role", "content", ""])
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.dictionaries(_word, _word, min_size=1, max_size=3), max_size=4),
+    st.lists(st.dictionaries(_word, _word, min_size=1, max_size=3), max_size=4),
+)
+def test_message_lists_keys_equal_exactly_when_inputs_are(
+    x: list[dict[str, str]], y: list[dict[str, str]]
+) -> None:
+    a, b = {"messages": x}, {"messages": y}
+    assert (local_key(a) == local_key(b)) == (canonical(a) == canonical(b))
+    assert digest_of_local(local_key(a)) == _old_digest(a)

@@ -262,3 +262,110 @@ async def test_numbers_and_nested_strings_are_searchable_to_a_bounded_depth() ->
     assert mem.search("buried") == []
     many = {f"k{i}": f"w{i}" for i in range(word_index.MAX_SCALARS + 10)}
     assert len(word_index.words_of(many)) == word_index.MAX_SCALARS
+
+
+def _check_index(mem: Memory) -> None:
+    """The index mirrors the entries: each key under its words with its seq, and a set
+    beside exactly the postings long enough for one (see WordIndex)."""
+    from flowdeck.engine.stores.word_index import SET_MIN
+
+    index = mem._index
+    expected: dict[str, dict[str, int]] = {}
+    for key, (seq, _, words, _) in mem._entries.items():
+        for w in words:
+            expected.setdefault(w, {})[key] = seq
+    assert index.postings == expected
+    for w, posting in index.postings.items():
+        assert list(posting.values()) == sorted(posting.values())  # oldest first
+        keys = index.sets.get(w)
+        if len(posting) >= SET_MIN:
+            assert keys == set(posting)
+        elif len(posting) < SET_MIN // 2:
+            assert keys is None
+        else:  # in between: kept or not, depending on the way there
+            assert keys is None or keys == set(posting)
+    assert set(index.sets) <= set(index.postings)
+
+
+async def test_posting_sets_follow_adds_replacements_evictions_and_clear() -> None:
+    from flowdeck.engine.stores.word_index import SET_MIN
+
+    mem, _ = memory(max_size=3 * SET_MIN)
+    for i in range(SET_MIN - 1):
+        await mem.add(f"k{i}", f"common w{i % 3}")
+    assert "common" not in mem._index.sets  # not yet
+    await mem.add("edge", "common")
+    assert mem._index.sets["common"] == set(mem._index.postings["common"])
+    _check_index(mem)
+    for i in range(4 * SET_MIN):  # replacements and evictions; "common" shrinks
+        await mem.add(f"k{i % (2 * SET_MIN)}", f"rare{i % 5} w{i % 3}")
+        _check_index(mem)
+    assert "common" not in mem._index.sets
+    assert sum(len(s) for s in mem._index.sets.values()) <= 3 * 3 * SET_MIN
+    mem.clear_local()
+    assert mem._index.postings == {} and mem._index.sets == {}
+
+
+@pytest.mark.parametrize("set_min", [2, 64, 10**9])
+async def test_rare_words_rank_the_same_with_or_without_posting_sets(
+    set_min: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rare words go straight to the intersection; sets or dicts, the same answer."""
+    import random
+
+    from flowdeck.engine.stores import word_index
+
+    monkeypatch.setattr(word_index, "SET_MIN", set_min)
+    rng = random.Random(set_min)
+    vocab = [f"w{i}" for i in range(60)]
+    mem, _ = memory(max_size=1500)
+    for _ in range(2000):
+        await mem.add(f"k{rng.randrange(1800)}", " ".join(rng.sample(vocab, 4)))
+    _check_index(mem)
+    for _ in range(100):
+        query = rng.sample(vocab, rng.randint(2, 4))
+        limit = rng.choice([1, 5, 10, 40])
+        scored = sorted(
+            (-len(set(query).intersection(words)), -seq, key)
+            for key, (seq, _, words, _) in mem._entries.items()
+            if set(query).intersection(words)
+        )
+        expected = [(key, -neg) for neg, _, key in scored[:limit]]
+        got = [(h["key"], h["score"]) for h in mem.search(query, limit)]
+        assert got == expected, (query, limit)
+
+
+def test_a_posting_set_is_kept_between_half_and_full_length() -> None:
+    from flowdeck.engine.stores.word_index import SET_MIN, WordIndex
+
+    index = WordIndex()
+    seq = 0
+
+    def add(key: str) -> None:
+        nonlocal seq
+        seq += 1
+        index.add(key, ["w", key], seq)
+
+    for i in range(SET_MIN):
+        add(f"k{i}")
+    assert index.sets["w"] == set(index.postings["w"])
+    for i in range(SET_MIN - SET_MIN // 2):  # down to exactly SET_MIN // 2: still a set
+        index.remove(f"k{i}", ["w", f"k{i}"])
+    assert len(index.postings["w"]) == SET_MIN // 2
+    assert index.sets["w"] == set(index.postings["w"])
+    for i in range(5):  # growing again below SET_MIN: the set follows
+        add(f"new{i}")
+    assert index.sets["w"] == set(index.postings["w"])
+    for key in list(index.postings["w"])[: len(index.postings["w"]) - SET_MIN // 2 + 1]:
+        index.remove(key, ["w", key])
+    assert "w" not in index.sets  # under half: dropped
+    while len(index.postings["w"]) < SET_MIN - 1:
+        add(f"again{seq}")
+    assert "w" not in index.sets
+    add("last")
+    assert index.sets["w"] == set(index.postings["w"])
+    assert [k for k, s in index.postings["w"].items()] == sorted(
+        index.postings["w"], key=index.postings["w"].__getitem__
+    )
+    index.clear()
+    assert index.postings == {} and index.sets == {}
