@@ -74,6 +74,28 @@ class EventTail(ScrollView, can_focus=True):
         # from a view that was at it.
         self.following = round(new_value) >= self.max_scroll_y
 
+    # Keys that leave the end stop following at once: an animated scroll takes frames,
+    # and a batch of events arriving meanwhile would otherwise pull the view back down.
+    def _leave_end(self) -> None:
+        if self.scroll_y > 0:
+            self.following = False
+
+    def action_scroll_home(self) -> None:
+        self._leave_end()
+        self.scroll_home(animate=False, immediate=True, x_axis=self.scroll_y == 0)
+
+    def action_scroll_up(self) -> None:
+        self._leave_end()
+        super().action_scroll_up()
+
+    def action_page_up(self) -> None:
+        self._leave_end()
+        super().action_page_up()
+
+    def action_scroll_end(self) -> None:
+        self.following = True
+        self._stick()
+
     def clear_cache(self) -> None:
         """Forget formatted lines (after a theme change)."""
         self._cache.clear()

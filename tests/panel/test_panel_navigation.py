@@ -77,6 +77,27 @@ async def test_event_log_follows_new_events_until_scrolled_up(rig: Rig, tmp_path
         await until(lambda: tail.scroll_y == tail.max_scroll_y)
 
 
+async def test_home_stays_at_the_top_when_events_arrive_at_once(rig: Rig, tmp_path: Path) -> None:
+    """Home, then a batch of events before any animation frame: the log stays at the top
+    (an animated scroll left it following, and the batch pulled it back to the end)."""
+    app = make_app(rig.sock, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await attached(pilot)
+        await pilot.press("6")
+        tail = app.query_one(EventTail)
+        await rig.chat(30)
+        await until(lambda: tail.max_scroll_y > 0 and tail.scroll_y == tail.max_scroll_y)
+        app.paused = True  # only this test's rows reach the log from here on
+        # what Home does, then a batch before the next frame (no yield in between)
+        tail.action_scroll_home()
+        last = tail.rows[-1][0]
+        tail.set_rows([*tail.rows, *([last + i, *tail.rows[-1][1:]] for i in range(1, 40))])
+        await pilot.pause()
+        assert tail.scroll_y == 0 and not tail.following
+        await pilot.press("end")
+        await until(lambda: tail.scroll_y == tail.max_scroll_y and tail.following)
+
+
 async def test_filter_keeps_its_matches_after_they_leave_the_ring(rig: Rig, tmp_path: Path) -> None:
     app = make_app(rig.sock, tmp_path)
     async with app.run_test(size=SIZE) as pilot:
