@@ -6,31 +6,25 @@ from textual.content import Content
 
 from flowdeck.panel import fmt
 from flowdeck.panel.widgets.cache_rates import rate_style
-from flowdeck.panel.widgets.state_box import StateBox, flow
+from flowdeck.panel.widgets.state_box import SelectedBox, flow
 
 
-class CacheDetail(StateBox):
+class CacheDetail(SelectedBox):
     """The cache whose row is selected in the Caches table (``name``)."""
 
     TITLE = "Selected cache"
     EMPTY = "no caches registered in this engine"
+    GROUP = "caches"
     DEFAULT_CSS = """
     CacheDetail { height: auto; max-height: 12; }
     """
-    name: str | None = None
-
-    def select(self, name: str | None) -> None:
-        if name != self.name:
-            self.name = name
-            self.update_from_state(force=True)
 
     def render_state(self, width: int) -> list[Content]:
-        caches = self.state.group("caches")
-        name = self.name if self.name in caches else min(caches, default=None)
-        if name is None:
+        got = self.selected()
+        if got is None:
             return []
+        name, c = got
         self.border_title = f"Cache {name}"
-        c = caches[name]
         st = c.get("stats") or {}
         hist = self.state.hit_rates(name)
         now = next((v for v in reversed(hist) if v is not None), None)

@@ -7,7 +7,7 @@ from typing import Any
 from textual.content import Content
 
 from flowdeck.panel import fmt
-from flowdeck.panel.widgets.state_box import StateBox, flow
+from flowdeck.panel.widgets.state_box import SelectedBox, flow
 
 ERROR_LINES = 2
 """Lines of the last error shown here (the table has one, clipped)."""
@@ -38,27 +38,21 @@ def budget_pieces(b: dict[str, Any]) -> list[Content]:
     return [head, *budget_facts(b)]
 
 
-class ProviderDetail(StateBox):
+class ProviderDetail(SelectedBox):
     """The provider whose row is selected in the Providers table (``name``)."""
 
     TITLE = "Selected provider"
     EMPTY = "no providers configured"
+    GROUP = "providers"
     DEFAULT_CSS = """
     ProviderDetail { height: auto; max-height: 10; }
     """
-    name: str | None = None
-
-    def select(self, name: str | None) -> None:
-        if name != self.name:
-            self.name = name
-            self.update_from_state(force=True)
 
     def render_state(self, width: int) -> list[Content]:
-        providers = self.state.group("providers")
-        name = self.name if self.name in providers else min(providers, default=None)
-        if name is None:
+        got = self.selected()
+        if got is None:
             return []
-        p = providers[name]
+        name, p = got
         self.border_title = f"Provider {name} ({p.get('kind', '?')}, {p.get('model', '?')})"
         st = str(p.get("state") or "ok")
         left = self.state.cooldown_left(name)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from textual.content import Content
 from textual.widget import Widget
 
@@ -73,6 +75,25 @@ class StateBox(Widget):
 
     def render_state(self, width: int) -> list[Content]:
         raise NotImplementedError
+
+
+class SelectedBox(StateBox):
+    """A StateBox about the row selected in its view's table: ``GROUP`` names the
+    snapshot group; ``select(name)`` follows the table, and ``selected()`` gives the name
+    and entry to render (the first by name until a row is selected)."""
+
+    GROUP = ""
+    name: str | None = None
+
+    def select(self, name: str | None) -> None:
+        if name != self.name:
+            self.name = name
+            self.update_from_state(force=True)
+
+    def selected(self) -> tuple[str, dict[str, Any]] | None:
+        entries = self.state.group(self.GROUP)
+        name = self.name if self.name in entries else min(entries, default=None)
+        return None if name is None else (name, entries[name])
 
 
 def flow(pieces: list[Content], width: int, gap: str = "   ", indent: str = "") -> list[Content]:
