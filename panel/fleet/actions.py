@@ -33,9 +33,9 @@ class FleetActions(ProviderLevers):
     def flush(self) -> None:
         got = self._highlighted("Flush", "cache")
         if got is not None:
-            name, targets = got
+            name = got[0]
             q = f"Flush cache {name!r} (L1, and L2 once)"
-            self._confirm(Write("Flush", P.CACHE_FLUSH, {"name": name}, q), "cache", name, targets)
+            self._confirm(Write("Flush", P.CACHE_FLUSH, {"name": name}, q), "cache", name)
 
     def set_ttl(self) -> None:
         self._ask_number(
@@ -74,7 +74,7 @@ class FleetActions(ProviderLevers):
         def done(value: Any) -> None:
             if value is not None:
                 write = Write(what, method, {"name": name, field: value}, question(name, value))
-                self._confirm(write, "cache", name, self.screen.feed.targets("caches", name))
+                self._confirm(write, "cache", name)
 
         self.screen.app.push_screen(
             NumberModal(f"{what} of cache {name!r} {how_many(targets)}", help_text, parse), done
@@ -115,7 +115,7 @@ class FleetActions(ProviderLevers):
         else:
             write = Write("Pin", P.ROUTER_PIN, {"name": name, "route": route},
                           f"Pin router {name!r} to route {route!r}")  # fmt: skip
-        self._confirm(write, "router", name, targets)
+        self._confirm(write, "router", name)
 
     def remap(self) -> None:
         got = self._highlighted("Re-map", "router")
@@ -158,7 +158,7 @@ class FleetActions(ProviderLevers):
             {"name": name, "route": route, "provider": provider},
             f"Put provider {provider!r} first for {name}/{route}",
         )
-        self._confirm(write, "router", name, self.screen.feed.targets("routers", name))
+        self._confirm(write, "router", name)
 
     def set_weights(self) -> None:
         got = self._highlighted("Weights", "router")
@@ -185,7 +185,7 @@ class FleetActions(ProviderLevers):
                 {"name": name, "weights": weights},
                 f"Split router {name!r} by {what}",
             )
-            self._confirm(write, "router", name, self.screen.feed.targets("routers", name))
+            self._confirm(write, "router", name)
 
         self.screen.app.push_screen(
             NumberModal(
@@ -216,7 +216,7 @@ class FleetActions(ProviderLevers):
                 {"name": name, "route": route},
                 f"Put {what} of router {name!r} back to its configured provider order",
             )
-            self._confirm(write, "router", name, self.screen.feed.targets("routers", name))
+            self._confirm(write, "router", name)
 
         self.screen.app.push_screen(
             PickModal(
@@ -232,10 +232,10 @@ class FleetActions(ProviderLevers):
     def clear_memory(self) -> None:
         got = self._highlighted("Clear memory", "memory")
         if got is not None:
-            name, targets = got
+            name = got[0]
             q = f"Delete every entry of memory {name!r}"
             write = Write("Clear memory", P.MEMORY_CLEAR, {"name": name}, q)
-            self._confirm(write, "memory", name, targets)
+            self._confirm(write, "memory", name)
 
     # ---- overrides (fleet through Redis) ----------------------------------------------
     def overrides(self) -> None:

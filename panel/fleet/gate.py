@@ -90,7 +90,11 @@ class FleetGate:
             return None
         return name, targets
 
-    def _confirm(self, write: Write, kind: str, name: str, targets: list[Any]) -> None:
+    def _confirm(self, write: Write, kind: str, name: str) -> None:
+        """Ask, counting the engines that have ``kind`` ``name`` now (a dialog before may
+        have taken a while), then send."""
+        targets = self.screen.feed.targets(KINDS[kind], name)
+
         def done(yes: bool | None) -> None:
             if yes:
                 self.screen.run_worker(self._send(write, KINDS[kind], name), group="fleet-action")

@@ -65,10 +65,9 @@ class ProviderLevers(FleetGate):
         )
         if name is None:
             return
-        targets = self.screen.feed.targets("providers", name)
         write = Write("End cooldown", P.PROVIDER_RESUME, {"name": name},
                       f"End the cooldown of provider {name!r}")  # fmt: skip
-        self._confirm(write, "provider", name, targets)
+        self._confirm(write, "provider", name)
 
     def drain_provider(self) -> None:
         choices = self._provider("Drain")
@@ -99,4 +98,4 @@ class ProviderLevers(FleetGate):
             return
         write = Write("Drain", P.PROVIDER_COOLDOWN, {"name": name, "seconds": seconds},
                       f"Drain provider {name!r} for {fmt.countdown(seconds)}")  # fmt: skip
-        self._confirm(write, "provider", name, self.screen.feed.targets("providers", name))
+        self._confirm(write, "provider", name)
