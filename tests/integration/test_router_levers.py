@@ -100,20 +100,19 @@ def canary_engine(sock_path: Path, stable: str, canary: str, **kw: Any) -> Engin
     )
 
 
+def split_router(eng: Engine, weights: dict[str, float], **kw: Any) -> Router:
+    """The ``split`` router over the canary engine's two tiers, registered."""
+    tiers = {"stable": eng.provider("stable"), "canary": eng.provider("canary")}
+    return added(eng, Router(tiers, weights=weights, name="split", **kw))
+
+
 async def test_a_90_10_split_over_2000_requests_lands_within_3_points(
     fakes: FakeFleet, sock_path: Path
 ) -> None:
     s = await fakes.start("openai", default=Reply("stable"))
     c = await fakes.start("openai", default=Reply("canary"))
     async with canary_engine(sock_path, s.base_url, c.base_url) as eng:
-        router = added(
-            eng,
-            Router(
-                {"stable": eng.provider("stable"), "canary": eng.provider("canary")},
-                weights={"stable": 90, "canary": 10},
-                name="split",
-            ),
-        )
+        router = split_router(eng, {"stable": 90, "canary": 10})
         for i in range(2000):
             await eng.run(router, f"q{i}")
         assert s.count + c.count == 2000
@@ -129,15 +128,7 @@ async def test_sticky_keys_and_live_weights_from_the_control_socket(
     s = await fakes.start("openai", default=Reply("stable"))
     c = await fakes.start("openai", default=Reply("canary"))
     async with canary_engine(sock_path, s.base_url, c.base_url) as eng:
-        router = added(
-            eng,
-            Router(
-                {"stable": eng.provider("stable"), "canary": eng.provider("canary")},
-                weights={"stable": 90, "canary": 10},
-                key=lambda d: d["user"],
-                name="split",
-            ),
-        )
+        router = split_router(eng, {"stable": 90, "canary": 10}, key=lambda d: d["user"])
         users = [f"user-{i}" for i in range(200)]
 
         async def seen() -> dict[str, str]:
@@ -176,14 +167,7 @@ async def test_weight_zero_is_drained_but_still_a_fallback(
     s = await fakes.start("openai", default=Reply("stable"))
     c = await fakes.start("openai", default=Reply("canary"))
     async with canary_engine(sock_path, s.base_url, c.base_url) as eng:
-        router = added(
-            eng,
-            Router(
-                {"stable": eng.provider("stable"), "canary": eng.provider("canary")},
-                weights={"stable": 1, "canary": 0},
-                name="split",
-            ),
-        )
+        router = split_router(eng, {"stable": 1, "canary": 0})
         for _ in range(50):
             assert (await eng.run(router, "x")).text == "stable"
         eng.providers["s"].start_cooldown(60)
