@@ -8,12 +8,6 @@ one stale), against a fixed clock; the audit records are fixed too. Re-create wi
 from __future__ import annotations
 
 import copy
-import difflib
-import html
-import os
-import re
-import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,27 +17,9 @@ from flowdeck.panel.app import FlowdeckApp
 from flowdeck.panel.fleet.screen import FleetScreen
 from tests.support.frozen import SOCKET_SHOWN, TS_OFFSET, frozen_state
 from tests.support.frozen_fleet import frozen_fleet
+from tests.support.snapshots import compare, settle
 
-SNAPSHOTS = Path(__file__).parent / "snapshots"
-UPDATE = os.environ.get("FLOWDECK_UPDATE_SNAPSHOTS") == "1"
-
-
-def _text(svg: str) -> list[str]:
-    """The characters of an SVG screenshot, one text run a line (a readable diff)."""
-    return [html.unescape(t).replace("\xa0", " ") for t in re.findall(r"<text [^>]*>([^<]*)<", svg)]
-
-
-@pytest.fixture(autouse=True)
-def utc() -> Iterator[None]:
-    old = os.environ.get("TZ")
-    os.environ["TZ"] = "UTC"
-    time.tzset()
-    yield
-    if old is None:
-        del os.environ["TZ"]
-    else:
-        os.environ["TZ"] = old
-    time.tzset()
+pytestmark = pytest.mark.usefixtures("utc")
 
 
 AUDIT = [
@@ -60,33 +36,6 @@ AUDIT = [
      "params": {"name": "tiers", "route": "quality"}, "before": None, "after": None,
      "result": "read_only", "detail": "engine is read-only", "command": "9f8e7d6c"},
 ]  # fmt: skip
-
-
-async def settle(app: FlowdeckApp, pilot: Any) -> str:
-    await pilot.wait_for_scheduled_animations()
-    await pilot.pause()
-    shot, same = app.export_screenshot(title="flowdeck"), 0
-    for _ in range(60):
-        await pilot.pause(0.05)
-        previous, shot = shot, app.export_screenshot(title="flowdeck")
-        same = same + 1 if shot == previous else 0
-        if same == 3:
-            break
-    return shot
-
-
-def compare(name: str, svg: str, tmp_path: Path) -> None:
-    expected = SNAPSHOTS / name
-    if UPDATE or not expected.exists():
-        expected.write_text(svg)
-        if not UPDATE:
-            pytest.fail(f"{name} did not exist: written now, look at it and commit it")
-        return
-    if svg != expected.read_text():
-        actual = tmp_path / name
-        actual.write_text(svg)
-        diff = difflib.unified_diff(_text(expected.read_text()), _text(svg), lineterm="", n=0)
-        pytest.fail(f"{name} differs; now: {actual}\n" + "\n".join(list(diff)[:40]))
 
 
 def frozen_app(tmp_path: Path, state: Any = None) -> FlowdeckApp:

@@ -9,12 +9,6 @@ test's tmp dir and names it.
 
 from __future__ import annotations
 
-import difflib
-import html
-import os
-import re
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,9 +20,7 @@ from tests.support.frozen import (
     frozen_router_state,
     frozen_state,
 )
-
-SNAPSHOTS = Path(__file__).parent / "snapshots"
-UPDATE = os.environ.get("FLOWDECK_UPDATE_SNAPSHOTS") == "1"
+from tests.support.snapshots import compare, settle
 
 CASES = [
     ("overview", "1", (120, 40)),
@@ -47,18 +39,7 @@ STATES = {"8": frozen_provider_state, "3": frozen_router_state}
 """Views whose snapshot needs state the recording lacks (cooldowns, weights)."""
 
 
-@pytest.fixture(autouse=True)
-def utc() -> Iterator[None]:
-    """The events' clock column in one time zone whatever the machine's."""
-    old = os.environ.get("TZ")
-    os.environ["TZ"] = "UTC"
-    time.tzset()
-    yield
-    if old is None:
-        del os.environ["TZ"]
-    else:
-        os.environ["TZ"] = old
-    time.tzset()
+pytestmark = pytest.mark.usefixtures("utc")
 
 
 async def render(key: str, size: tuple[int, int], tmp_path: Path) -> str:
@@ -75,15 +56,7 @@ async def render(key: str, size: tuple[int, int], tmp_path: Path) -> str:
         await pilot.wait_for_scheduled_animations()
         await pilot.pause()
         app._tick()
-        # Settled: follow-the-end scrolling and layout happen over a few frames.
-        shot, same = app.export_screenshot(title="flowdeck"), 0
-        for _ in range(60):
-            await pilot.pause(0.05)
-            previous, shot = shot, app.export_screenshot(title="flowdeck")
-            same = same + 1 if shot == previous else 0
-            if same == 3:
-                break
-        return shot
+        return await settle(app, pilot)
 
 
 @pytest.mark.parametrize(
@@ -93,24 +66,4 @@ async def test_view_matches_its_snapshot(
     view: str, key: str, size: tuple[int, int], tmp_path: Path
 ) -> None:
     svg = await render(key, size, tmp_path)
-    expected = SNAPSHOTS / f"{view}-{size[0]}x{size[1]}.svg"
-    if UPDATE or not expected.exists():
-        expected.write_text(svg)
-        if not UPDATE:
-            pytest.fail(f"{expected.name} did not exist: written now, look at it and commit it")
-        return
-    if svg != expected.read_text():
-        actual = tmp_path / expected.name
-        actual.write_text(svg)
-        diff = difflib.unified_diff(
-            _text(expected.read_text()), _text(svg), "committed", "now", lineterm="", n=0
-        )
-        pytest.fail(
-            f"{view} at {size[0]}x{size[1]} differs from {expected}; now: {actual}\n"
-            + "\n".join(list(diff)[:40])
-        )
-
-
-def _text(svg: str) -> list[str]:
-    """The characters of an SVG screenshot, one text run a line (for a readable diff)."""
-    return [html.unescape(t).replace("\xa0", " ") for t in re.findall(r"<text [^>]*>([^<]*)<", svg)]
+    compare(f"{view}-{size[0]}x{size[1]}.svg", svg, tmp_path)
