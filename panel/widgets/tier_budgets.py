@@ -63,8 +63,12 @@ class TierBudgets(StateBox):
             self.set_class(rows < TALL, "-short")
             self.update_from_state(force=True)
 
+    def update_from_state(self, force: bool = False) -> None:
+        # Shown only while some tier has a budget (decided here, not while rendering).
+        self.display = bool(tier_budgets(self.state.snapshot))
+        super().update_from_state(force)
+
     def render_state(self, width: int) -> list[Content]:
         budgets = tier_budgets(self.state.snapshot)
-        self.display = bool(budgets)
         short = self.has_class("-short")
         return [tier_line(name, b, width, short) for name, b in budgets.items()]
