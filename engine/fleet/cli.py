@@ -18,10 +18,10 @@ from typing import Any
 
 from redis.exceptions import RedisError
 
-from flowdeck.engine.cli.common import EXIT_ERROR, EXIT_OK, EXIT_UNAVAILABLE
+from flowdeck.engine.cli.common import EXIT_ERROR, EXIT_OK, EXIT_UNAVAILABLE, print_json
 from flowdeck.engine.errors import BadParams
 from flowdeck.engine.fleet.audit import read_stream
-from flowdeck.engine.fleet.listing import add_fleet_args, print_json
+from flowdeck.engine.fleet.listing import add_fleet_args
 from flowdeck.engine.fleet.reader import FleetEngine
 from flowdeck.engine.fleet.sender import DEFAULT_WAIT, FleetSender
 from flowdeck.engine.fleet.writes import FLEET_METHODS

@@ -9,24 +9,18 @@ other URLs (``rediss://``) go through redis-py as the panel does.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from typing import Any
 
+from flowdeck.engine.cli.common import EXIT_OK, EXIT_UNAVAILABLE, print_json
 from flowdeck.engine.fleet.reader import FleetEngine, FleetReader
 from flowdeck.engine.fleet.scope import DEFAULT_FLEET, Scope
 
-EXIT_OK, EXIT_UNAVAILABLE = 0, 2  # as flowdeck.engine.cli.common (not imported: asyncio)
 TIMEOUT = 1.0  # seconds to connect and for each reply
 
 
 def add_fleet_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--redis", required=True, metavar="URL", help="the fleet's Redis")
     parser.add_argument("--fleet", default=DEFAULT_FLEET, help="fleet name (default flowdeck)")
-
-
-def print_json(obj: Any) -> None:
-    print(json.dumps(obj, indent=2, sort_keys=True, default=repr))
 
 
 def format_rows(engines: list[FleetEngine]) -> str:
