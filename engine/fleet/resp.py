@@ -36,7 +36,10 @@ class RespClient:
 
     def __init__(self, sock: socket.socket) -> None:
         self._sock = sock
-        self._buf = b""
+        # Received bytes and how far they are read: replies are sliced out by position,
+        # so a large MGET costs one copy per value, not one of the whole rest per value.
+        self._buf = bytearray()
+        self._pos = 0
 
     @classmethod
     def connect(cls, url: str, timeout: float = 1.0) -> RespClient:
@@ -97,17 +100,21 @@ class RespClient:
 
     # ---- reading ---------------------------------------------------------------------
     def _fill(self) -> None:
+        if self._pos:  # drop what was read before growing the buffer
+            del self._buf[: self._pos]
+            self._pos = 0
         chunk = self._sock.recv(1 << 16)
         if not chunk:
             raise RespError("Redis closed the connection")
         self._buf += chunk
 
     def _line(self) -> bytes:
-        while (end := self._buf.find(b"\r\n")) < 0:
-            if len(self._buf) > 64 * 1024:
+        while (end := self._buf.find(b"\r\n", self._pos)) < 0:
+            if len(self._buf) - self._pos > 64 * 1024:
                 raise RespError("not a Redis reply (a line over 64 KiB)")
             self._fill()
-        line, self._buf = self._buf[:end], self._buf[end + 2 :]
+        line = bytes(self._buf[self._pos : end])
+        self._pos = end + 2
         return line
 
     def _count(self, text: bytes, limit: int) -> int:
@@ -132,9 +139,10 @@ class RespClient:
             n = self._count(rest, MAX_BULK)
             if n < 0:
                 return None
-            while len(self._buf) < n + 2:
+            while len(self._buf) - self._pos < n + 2:
                 self._fill()
-            data, self._buf = self._buf[:n], self._buf[n + 2 :]
+            data = bytes(self._buf[self._pos : self._pos + n])
+            self._pos += n + 2
             return data
         if kind == b"*":
             n = self._count(rest, MAX_ITEMS)
