@@ -22,7 +22,7 @@ from urllib.parse import urlsplit, urlunsplit
 from flowdeck.engine.control import discovery as D
 from flowdeck.engine.fleet.reader import FleetEngine, FleetReader
 from flowdeck.engine.fleet.sender import DEFAULT_WAIT, FleetSender
-from flowdeck.panel.fleet.feed import Outcome, targets_of, totals_of
+from flowdeck.panel.fleet.feed import SINGULAR, Outcome, targets_of, totals_of
 
 LATE_INTERVALS = 1.5
 """A beat older than this many of its engine's intervals shows amber."""
@@ -205,9 +205,7 @@ class RedisFleetFeed:
         primitive (a fleet-wide setting also sticks as an override)."""
         having = {m.engine.id for m in self.targets(kind, name)}
         if not having:
-            what = {"caches": "cache", "routers": "router", "providers": "provider"}.get(
-                kind, "memory"
-            )
+            what = SINGULAR.get(kind, kind)
             return Outcome(0, 0, nothing=f"no engine in the fleet has {what} {name!r}")
         try:
             report = await self.sender.send(method, params, wait=self.wait)
