@@ -15,10 +15,9 @@ then the inner primitive. An L2 hit fills L1; a computed result goes to both.
   on error). Each waiter waits on a future of its own, all resolved in one pass when
   the call ends: cancelling one waiter never cancels the shared call (what
   ``asyncio.shield`` would do, without a callback hop per waiter).
-- Entries: one flat tuple per key, ``(stored_at, result, latency, cost)``, or
-  ``(stored_at, result, latency)`` when the cost is zero (most results: 8 B less per
-  entry), in the store's single recency-ordered dict (see :mod:`engine.stores.lru`).
-  The short key
+- Entries: one slotted object per key (:mod:`flowdeck.engine.stores.cache_l1`: store
+  time, result, latency, and the cost only when it is not zero), in the store's single
+  recency-ordered dict (see :mod:`flowdeck.engine.stores.lru`). The short key
   that events show is not stored: a miss computes it once per flight (:class:`Flight`),
   and an L1 hit emits its event with the key deferred (``EventBus.emit3_deferred``),
   so the digest is computed only if someone reads the event, which then holds the
@@ -57,6 +56,7 @@ from flowdeck.engine.completion import cost_of
 from flowdeck.engine.context import Context
 from flowdeck.engine.primitives.base import Primitive, as_primitive
 from flowdeck.engine.primitives.cache_stream import check_replay, open_cache_stream
+from flowdeck.engine.stores.cache_l1 import CacheEntry, CostlyEntry, cache_entry
 from flowdeck.engine.stores.cache_l2 import L2_MAX_BYTES, CacheL2, TooLarge, check_l2_max_bytes
 from flowdeck.engine.stores.keys import SHORT_KEY, digest_of_local, local_key, short_key
 from flowdeck.engine.stores.lru import LRUTTLStore, check_size, check_ttl
@@ -128,7 +128,9 @@ class Cache(Primitive):
         self.ttft_by_source: dict[str, LatencyWindow] = {}
         self._clock = clock
         self._wall = wall_clock
-        self._store = LRUTTLStore(self.max_size, self.ttl, clock=clock, on_evict=self._evicted)
+        self._store: LRUTTLStore[CacheEntry] = LRUTTLStore(
+            self.max_size, self.ttl, clock=clock, on_evict=self._evicted
+        )
         # A plain function stored on the instance: calling it binds nothing.
         self._key: Callable[[Any], Hashable] = _stream_blind if key is None else _keyed(key)
         self._get = self._store.get_entry
@@ -164,13 +166,12 @@ class Cache(Primitive):
         key = data if type(data) is str and self._key is _stream_blind else self._key(data)
         entry = self._get(key)
         if entry is not None:
-            # entry = (stored_at, result, latency[, cost])
             self.hits_l1 += 1
-            self.time_saved += entry[2]
-            if len(entry) > 3:
-                self.cost_saved += entry[3]
+            self.time_saved += entry.latency
+            if type(entry) is CostlyEntry:
+                self.cost_saved += entry.cost
             self._bus.emit3_deferred(_HIT, self.name, "l1", short_key, key)
-            return entry[1]
+            return entry.value
         flight = self._inflight.get(key)
         if flight is not None:
             self.coalesced += 1
@@ -189,15 +190,11 @@ class Cache(Primitive):
         cost: float,
         stored_at: float | None = None,
     ) -> None:
-        """Store an entry in L1 (``stored_at`` keeps an L2 entry's age); a zero cost is
-        left out of the entry."""
+        """Store an entry in L1 (``stored_at`` keeps an L2 entry's age)."""
         now = self._clock()
         if stored_at is None or stored_at > now:
             stored_at = now
-        if cost:
-            self._store.put(key, (stored_at, result, latency, cost), now)
-        else:
-            self._store.put(key, (stored_at, result, latency), now)
+        self._store.put(key, cache_entry(stored_at, result, latency, cost), now)
 
     async def _lead(self, key: Hashable, data: Any, ctx: Context) -> Any:
         """The first caller for a missing key: look in L2 here (no task hop on an L2

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from flowdeck.engine.completion import Completion
 from flowdeck.engine.context import Context
 from flowdeck.engine.errors import ProviderError
+from flowdeck.engine.stores.cache_l1 import CostlyEntry
 from flowdeck.engine.stores.keys import SHORT_KEY, digest_of_local, short_key
 from flowdeck.engine.stream import Observed, Replay, Upstream, as_completion, open_upstream
 from flowdeck.engine.telemetry.events import EventKind
@@ -67,13 +68,13 @@ async def open_cache_stream(cache: Cache, data: Any, ctx: Context) -> Upstream:
         data = {k: v for k, v in data.items() if k not in ("replay", "replay_tps")}
     key = cache._key(data)
     entry = cache._get(key)
-    if entry is not None:  # (stored_at, result, latency[, cost]): see Cache._put
+    if entry is not None:  # counted as Cache.execute counts an L1 hit
         cache.hits_l1 += 1
-        cache.time_saved += entry[2]
-        if len(entry) > 3:
-            cache.cost_saved += entry[3]
+        cache.time_saved += entry.latency
+        if type(entry) is CostlyEntry:
+            cache.cost_saved += entry.cost
         cache._bus.emit3_deferred(EventKind.CACHE_HIT, cache.name, "l1", short_key, key)
-        return _timed(Replay(as_completion(entry[1]), "l1", replay, tps), cache)
+        return _timed(Replay(as_completion(entry.value), "l1", replay, tps), cache)
     rec = cache.recordings.get(key)
     hexkey = digest_of_local(key)
     short = hexkey[:SHORT_KEY]
