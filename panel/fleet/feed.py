@@ -18,6 +18,7 @@ from typing import Any
 from flowdeck.engine.control import discovery as D
 from flowdeck.engine.control import protocol as P
 from flowdeck.engine.control.client import ControlClient, ControlError
+from flowdeck.panel.fleet.rescan import Rescanning
 
 LATE, STALE = 2.0, 5.0
 """Seconds without a stats frame after which an engine's row is amber / red."""
@@ -134,32 +135,22 @@ def totals_of(members: list[Member]) -> dict[str, dict[str, dict[str, Any]]]:
     return {"caches": caches, "routers": routers, "memories": memories}
 
 
-class FleetFeed:
+class FleetFeed(Rescanning):
     """Discover the engines of ``directory`` and follow each one's ``stats``."""
 
-    rescan = 1.0
-    """Seconds between discoveries (how fast a new engine appears)."""
-
     def __init__(self, directory: Path | None = None) -> None:
+        super().__init__()
         self.directory = directory
         self.members: dict[str, Member] = {}  # by engine id
-        self.error: str | None = None
-        self.scans = 0
-        self._task: asyncio.Task[None] | None = None
-        self.changed = asyncio.Event()
-
-    def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._run(), name="fleet-feed")
 
     async def stop(self) -> None:
-        tasks = [t for t in (self._task, *(m.task for m in self.members.values())) if t]
+        await super().stop()
+        tasks = [m.task for m in self.members.values() if m.task is not None]
         for t in tasks:
             t.cancel()
         for t in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await t
-        self._task = None
 
     def ordered(self) -> list[Member]:
         return sorted(self.members.values(), key=lambda m: (m.engine.name, m.engine.pid))
@@ -178,14 +169,14 @@ class FleetFeed:
         """``method`` on every engine of this host that has the primitive (its socket)."""
         return await apply_everywhere(self.ordered(), method, params, kind, name)
 
-    async def scan(self) -> None:
+    async def refresh(self) -> bool:
         """One discovery: add new engines, drop those whose socket is gone."""
         try:
             live = await D.discover(self.directory)
             self.error = None
         except D.DiscoveryError as exc:
             self.error = str(exc)
-            return
+            return False
         ids = {e.id for e in live}
         for gone in [i for i in self.members if i not in ids]:
             m = self.members.pop(gone)
@@ -195,13 +186,7 @@ class FleetFeed:
             if e.id not in self.members:
                 m = self.members[e.id] = Member(e)
                 m.task = asyncio.get_running_loop().create_task(self._follow(m))
-        self.scans += 1
-        self.changed.set()
-
-    async def _run(self) -> None:
-        while True:
-            await self.scan()
-            await asyncio.sleep(self.rescan)
+        return True
 
     async def _follow(self, m: Member) -> None:
         """A stats-only subscription; reconnects until the engine leaves the fleet."""

@@ -10,7 +10,6 @@ answers here with the same id is attached to; any other is shown from its heartb
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import time
 from collections.abc import Callable
@@ -23,6 +22,7 @@ from flowdeck.engine.control import discovery as D
 from flowdeck.engine.fleet.reader import FleetEngine, FleetReader
 from flowdeck.engine.fleet.sender import DEFAULT_WAIT, FleetSender
 from flowdeck.panel.fleet.feed import SINGULAR, Outcome, targets_of, totals_of
+from flowdeck.panel.fleet.rescan import Rescanning
 
 LATE_INTERVALS = 1.5
 """A beat older than this many of its engine's intervals shows amber."""
@@ -89,10 +89,10 @@ class RemoteMember:
         }
 
 
-class RedisFleetFeed:
+class RedisFleetFeed(Rescanning):
     """The fleet ``fleet`` on the Redis at ``url``, kept current (same face as FleetFeed)."""
 
-    rescan = 1.0
+    task_name = "redis-fleet"
 
     def __init__(
         self,
@@ -103,6 +103,7 @@ class RedisFleetFeed:
         clock: Callable[[], float] = time.time,
     ) -> None:
         """``clock``: wall time the ages are measured against (fixed in snapshot tests)."""
+        super().__init__()
         self.url = url
         self.clock = clock
         self.fleet = fleet
@@ -110,10 +111,6 @@ class RedisFleetFeed:
         self.reader = FleetReader.from_url(url, fleet)
         self.sender = FleetSender.from_url(url, fleet, client_name="panel", wait=wait)
         self.members: dict[str, RemoteMember] = {}
-        self.error: str | None = None
-        self.scans = 0
-        self.changed = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
 
     @staticmethod
     def check(url: str, fleet: str) -> str | None:
@@ -132,16 +129,8 @@ class RedisFleetFeed:
     def where(self) -> str:
         return f"{self.fleet} on {shown_url(self.url)}"
 
-    def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._run(), name="redis-fleet")
-
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
-            self._task = None
+        await super().stop()
         for closing in (self.reader.close(), self.sender.close()):
             with contextlib.suppress(Exception):
                 await closing
@@ -164,14 +153,14 @@ class RedisFleetFeed:
     def targets(self, kind: str, name: str) -> list[RemoteMember]:
         return targets_of(self.ordered(), kind, name)
 
-    async def scan(self) -> None:
+    async def refresh(self) -> bool:
         """One read of the heartbeats: new engines appear, expired ones leave."""
         try:
             engines = await self.reader.read()
             self.error = None
         except Exception as exc:  # Redis down or refusing: say so, keep the last rows
             self.error = f"Redis {shown_url(self.url)}: {type(exc).__name__}: {exc}"[:200]
-            return
+            return False
         seen = {e.id for e in engines}
         for gone in [i for i in self.members if i not in seen]:
             del self.members[gone]
@@ -181,13 +170,7 @@ class RedisFleetFeed:
                 self.members[e.id] = RemoteMember(e)
             else:
                 m.engine = e
-        self.scans += 1
-        self.changed.set()
-
-    async def _run(self) -> None:
-        while True:
-            await self.scan()
-            await asyncio.sleep(self.rescan)
+        return True
 
     async def local_socket(self, m: RemoteMember) -> Path | None:
         """The engine's socket if it answers here with the engine's id (same host)."""
