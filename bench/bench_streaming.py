@@ -4,13 +4,12 @@ per-delta cost of Router + Cache over reading the provider's stream directly."""
 from __future__ import annotations
 
 import asyncio
-import gc
 import statistics
 import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from bench.harness import Section, fmt_ratio, fmt_time
+from bench.harness import Section, fmt_ratio, fmt_time, gc_paused
 from flowdeck.engine import Cache, Engine, EngineSettings, Router
 from flowdeck.engine.providers.request import validate_request
 
@@ -93,19 +92,18 @@ async def _per_delta(quick: bool, sec: Section) -> None:
         direct, through = [], []
         count = 0
         for _ in range(repeat):
-            gc.disable()
-            t0 = _perf()
-            up = await client.open_stream(req)
-            count = 0
-            async for _ in up:
-                count += 1
-            direct.append((_perf() - t0) / count)
-            await flow.flush()
-            t0 = _perf()
-            async for _ in eng.stream(flow, PROMPT):
-                pass
-            through.append((_perf() - t0) / count)
-            gc.enable()
+            with gc_paused():
+                t0 = _perf()
+                up = await client.open_stream(req)
+                count = 0
+                async for _ in up:
+                    count += 1
+                direct.append((_perf() - t0) / count)
+                await flow.flush()
+                t0 = _perf()
+                async for _ in eng.stream(flow, PROMPT):
+                    pass
+                through.append((_perf() - t0) / count)
     d, t = statistics.median(direct), statistics.median(through)
     sec.add(
         f"per delta through Router + Cache (miss, recorded; {count} deltas)",

@@ -7,10 +7,11 @@ a noisy machine even when absolute numbers do not.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import statistics
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 
 _perf = time.perf_counter
@@ -37,37 +38,39 @@ class Section:
         self.rows.append(Row(*args, **kw))
 
 
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """The collector off for a timed loop (a collection would land in one sample)."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
 def per_op_sync(fn: Callable[[], object], n: int, repeat: int) -> float:
     """Median seconds per call of ``fn`` over ``repeat`` loops of ``n`` calls."""
     samples = []
-    gc_was = gc.isenabled()
-    gc.disable()
-    try:
+    with gc_paused():
         for _ in range(repeat):
             t0 = _perf()
             for _ in range(n):
                 fn()
             samples.append((_perf() - t0) / n)
-    finally:
-        if gc_was:
-            gc.enable()
     return statistics.median(samples)
 
 
 async def per_op_async(fn: Callable[[], Awaitable[object]], n: int, repeat: int) -> float:
     """Median seconds per awaited call of ``fn`` over ``repeat`` loops of ``n`` calls."""
     samples = []
-    gc_was = gc.isenabled()
-    gc.disable()
-    try:
+    with gc_paused():
         for _ in range(repeat):
             t0 = _perf()
             for _ in range(n):
                 await fn()
             samples.append((_perf() - t0) / n)
-    finally:
-        if gc_was:
-            gc.enable()
     return statistics.median(samples)
 
 

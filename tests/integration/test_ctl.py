@@ -39,6 +39,26 @@ def wait_listening(path: Path, proc: subprocess.Popen[str], deadline: float = 30
     raise AssertionError("engine did not start listening")
 
 
+def serve(path: Path, *args: str, module: str = "flowdeck.engine") -> subprocess.Popen[str]:
+    """``python -m <module> serve --socket <path> <args>`` as a process of its own, once
+    it accepts connections (killed if it never does)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", module, "serve", "--socket", str(path), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_env(),
+        cwd=ROOT,
+    )
+    try:
+        wait_listening(path, proc)
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
+    return proc
+
+
 def ctl(path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "flowdeck.engine", "ctl", "--socket", str(path), *args],
@@ -57,28 +77,9 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, sub
 
     d = Path(tempfile.mkdtemp(prefix="fd-", dir="/tmp"))
     path = d / "engine.sock"
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "engine",
-            "serve",
-            "--socket",
-            str(path),
-            "--demo",
-            "--latency-scale",
-            "0.01",
-            "--concurrency",
-            "2",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=_env(),
-        cwd=ROOT,
-    )
+    # the old `python -m engine` form, kept as an alias
+    proc = serve(path, "--demo", "--latency-scale", "0.01", "--concurrency", "2", module="engine")
     try:
-        wait_listening(path, proc)
         yield path, proc
     finally:
         if proc.poll() is None:
@@ -153,16 +154,8 @@ def test_serve_read_only_and_clean_shutdown() -> None:
 
     d = Path(tempfile.mkdtemp(prefix="fd-", dir="/tmp"))
     path = d / "engine.sock"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "flowdeck.engine", "serve", "--socket", str(path), "--read-only"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=_env(),
-        cwd=ROOT,
-    )
+    proc = serve(path, "--read-only")
     try:
-        wait_listening(path, proc)
         r = ctl(path, "cache.flush", "name=*")
         assert r.returncode == 1 and "read_only" in r.stderr
         # A second serve on the same live socket refuses to start and leaves it alone.

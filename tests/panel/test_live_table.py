@@ -4,9 +4,12 @@ caches for unchanged cells, so this is checked on the rendered lines, not on the
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
 
 from textual.app import App, ComposeResult
+from textual.pilot import Pilot
 
 from flowdeck.panel.widgets.live_table import Cell, Column, LiveTable
 
@@ -28,6 +31,14 @@ class TableApp(App[None]):
         yield LiveTable(COLUMNS, id="t")
 
 
+@contextlib.asynccontextmanager
+async def live_table(width: int, height: int) -> AsyncIterator[tuple[LiveTable, Pilot[None]]]:
+    """A LiveTable alone in an app of ``width`` x ``height`` cells, and its pilot."""
+    app = TableApp()
+    async with app.run_test(size=(width, height)) as pilot:
+        yield app.query_one("#t", LiveTable), pilot
+
+
 def shown(table: LiveTable) -> list[str]:
     """The table's rendered lines as text (what the terminal gets)."""
     return [table.render_line(y).text for y in range(table.size.height)]
@@ -38,9 +49,7 @@ def line_of(table: LiveTable, key: str) -> str:
 
 
 async def test_changed_cells_are_repainted_and_the_others_kept() -> None:
-    app = TableApp()
-    async with app.run_test(size=(40, 12)) as pilot:
-        table = app.query_one("#t", LiveTable)
+    async with live_table(40, 12) as (table, pilot):
         table.set_sort("name")
         table.sync(rows(5))
         await pilot.pause()
@@ -53,9 +62,7 @@ async def test_changed_cells_are_repainted_and_the_others_kept() -> None:
 
 
 async def test_a_row_changed_off_screen_shows_its_new_value_when_scrolled_to() -> None:
-    app = TableApp()
-    async with app.run_test(size=(40, 8)) as pilot:
-        table = app.query_one("#t", LiveTable)
+    async with live_table(40, 8) as (table, pilot):
         table.set_sort("name")
         table.sync(rows(50))
         await pilot.pause()
@@ -69,9 +76,7 @@ async def test_a_row_changed_off_screen_shows_its_new_value_when_scrolled_to() -
 
 
 async def test_a_wider_value_grows_the_column() -> None:
-    app = TableApp()
-    async with app.run_test(size=(60, 8)) as pilot:
-        table = app.query_one("#t", LiveTable)
+    async with live_table(60, 8) as (table, pilot):
         table.sync(rows(3))
         await pilot.pause()
         big: dict[str, Any] = {"c000": 123_456_789_012}
@@ -89,9 +94,7 @@ def end_cell(line: str, text: str) -> int:
 
 async def test_wide_characters_keep_columns_aligned_and_long_names_end_in_an_ellipsis() -> None:
     names = {"a": "ascii", "b": "漢字キャッシュ", "c": "cache 🚀🚀", "d": "x" * 80}
-    app = TableApp()
-    async with app.run_test(size=(60, 10)) as pilot:
-        table = app.query_one("#t", LiveTable)
+    async with live_table(60, 10) as (table, pilot):
         table.set_sort("hits")
         table.sync(
             {
@@ -112,9 +115,7 @@ async def test_wide_characters_keep_columns_aligned_and_long_names_end_in_an_ell
 
 
 async def test_a_value_that_gets_wider_in_cells_grows_the_column() -> None:
-    app = TableApp()
-    async with app.run_test(size=(60, 8)) as pilot:
-        table = app.query_one("#t", LiveTable)
+    async with live_table(60, 8) as (table, pilot):
         table.sync(rows(3))
         await pilot.pause()
         renamed = rows(3)
@@ -125,9 +126,7 @@ async def test_a_value_that_gets_wider_in_cells_grows_the_column() -> None:
 
 
 async def test_the_sort_arrow_shows_on_an_auto_width_column_wider_than_its_cells() -> None:
-    app = TableApp()
-    async with app.run_test(size=(60, 8)) as pilot:
-        table = app.query_one("#t", LiveTable)
+    async with live_table(60, 8) as (table, pilot):
         table.sync({"k": {"name": Cell("n"), "hits": Cell("1", 1, right=True)}})
         await pilot.pause()
         for col in ("hits", "name"):
@@ -139,9 +138,7 @@ async def test_the_sort_arrow_shows_on_an_auto_width_column_wider_than_its_cells
 async def test_rows_updated_off_screen_show_their_latest_values_when_scrolled_into_view() -> None:
     """Rows off screen are written only once they are scrolled to: several syncs while a
     row is off screen, then a scroll (no sync after it) must show its latest value."""
-    app = TableApp()
-    async with app.run_test(size=(40, 10)) as pilot:
-        table = app.query_one("#t", LiveTable)
+    async with live_table(40, 10) as (table, pilot):
         table.set_sort("name")
         table.sync(rows(200))
         await pilot.pause()
@@ -160,9 +157,7 @@ async def test_rows_updated_off_screen_show_their_latest_values_when_scrolled_in
 
 
 async def test_a_row_off_screen_sorts_by_its_latest_value() -> None:
-    app = TableApp()
-    async with app.run_test(size=(40, 10)) as pilot:
-        table = app.query_one("#t", LiveTable)
+    async with live_table(40, 10) as (table, pilot):
         table.set_sort("hits", reverse=True)  # the most hits first
         table.sync(rows(200))
         table.move_cursor(row=0, animate=False)  # the cursor followed c000 to the bottom
@@ -227,9 +222,7 @@ def test_fast_cell_render_gives_the_segments_rich_gives() -> None:
 
 
 async def test_sorting_by_another_column_uses_the_latest_values_of_rows_off_screen() -> None:
-    app = TableApp()
-    async with app.run_test(size=(40, 10)) as pilot:
-        table = app.query_one("#t", LiveTable)
+    async with live_table(40, 10) as (table, pilot):
         table.set_sort("name")
         table.sync(rows(200))
         await pilot.pause()

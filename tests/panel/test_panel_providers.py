@@ -44,6 +44,13 @@ class Tier:
         return [(await self.eng.run(self.eng.provider("t"), "hi")).provider for _ in range(count)]
 
 
+async def selected(pilot: Any, name: str) -> None:
+    """Attached, on the Providers view, with provider ``name`` the operator's target."""
+    app = await attached(pilot)
+    await show_table(pilot, "8", TABLE, 2, select=name)
+    await until(lambda: app.operator.target("providers").name == name)
+
+
 def provider(url: str, **kw: Any) -> dict[str, Any]:
     return {"kind": "openai", "base_url": url, "model": "m", "backoff_base": 0.0, **kw}
 
@@ -93,9 +100,7 @@ async def test_ending_the_cooldown_from_the_panel_sends_traffic_again(
 ) -> None:
     app = make_app(sock_path, tmp_path)
     async with app.run_test(size=SIZE) as pilot:
-        await attached(pilot)
-        await show_table(pilot, "8", TABLE, 2, select="bad")
-        await until(lambda: app.operator.target("providers").name == "bad")
+        await selected(pilot, "bad")
         await pilot.press("u")
         await until(lambda: isinstance(app.screen, ConfirmModal))
         assert "bad" in app.screen.title_text
@@ -119,9 +124,7 @@ async def test_draining_asks_a_duration_and_confirms(
 ) -> None:
     app = make_app(sock_path, tmp_path)
     async with app.run_test(size=SIZE) as pilot:
-        await attached(pilot)
-        await show_table(pilot, "8", TABLE, 2, select="good")
-        await until(lambda: app.operator.target("providers").name == "good")
+        await selected(pilot, "good")
         await pilot.press("d")
         await until(lambda: isinstance(app.screen, NumberModal))
         box = app.screen.query_one(Input)
