@@ -111,3 +111,63 @@ def test_constructor_validation() -> None:
         Router({"a": label("a")}, select=by_len, default="b")
     with pytest.raises(ValueError, match="at least one"):
         Router({}, select=by_len)
+
+
+class Gated(Step):
+    """A route that can say it takes no traffic now (as a resting tier does)."""
+
+    __slots__ = ("out",)
+
+    def __init__(self, name: str) -> None:
+        super().__init__(label(name)._fn, name=name)
+        self.out: str | None = None
+
+    def blocked(self) -> str | None:
+        return self.out
+
+    def sent_elsewhere(self, why: str) -> None:
+        pass
+
+
+def parity_router(case: str) -> Router:
+    routes = {"small": Gated("small"), "big": Gated("big")}
+    if case == "weights":
+        return Router(routes, name="r", weights={"small": 1, "big": 1}, key=lambda d: d["prompt"])
+    r = Router(
+        routes, name="r", select=async_select if case == "async" else by_len, default="small"
+    )
+    if case == "pin":
+        r.pin("big")
+    elif case == "fallback":
+        routes["small"].out = "cooldown"
+    elif case == "unknown":
+        r._select = lambda d: "nonexistent"
+    return r
+
+
+@pytest.mark.parametrize("case", ["select", "async", "unknown", "pin", "weights", "fallback"])
+async def test_streaming_chooses_the_route_execute_chooses(case: str) -> None:
+    """Router.execute keeps its choice inline (the hot path) and the streaming path has its
+    own copy of the same steps (docs/decisions.md): they must agree, reason included."""
+    prompts = ["hi", "a much longer prompt", "third one", "and a fourth, longer"]
+    chosen: dict[str, list[tuple[str, str]]] = {}
+    for how in ("execute", "stream"):
+        r = parity_router(case)
+        r._bus = bus = EventBus(256)
+        for p in prompts:
+            ctx = Context(force="big")
+            if how == "execute":
+                await r.execute({"prompt": p}, ctx)
+            else:
+                async for _ in await r.open_stream({"prompt": p}, ctx):
+                    pass
+        chosen[how] = [(e[4], e[5]) for e in bus.recent(256) if e[2] == "route"]
+    assert len(chosen["execute"]) == len(prompts)
+    assert chosen["stream"] == chosen["execute"]
+    reasons = {reason for _, reason in chosen["execute"]}
+    expected = {
+        "async": {"select"},
+        "weights": {"weight"},
+        "fallback": {"fallback", "select"},  # the long prompts chose big themselves
+    }.get(case, {case})
+    assert reasons == expected, chosen
