@@ -82,15 +82,18 @@ class EventTail(ScrollView, can_focus=True):
 
     def action_scroll_home(self) -> None:
         self._leave_end()
-        self.scroll_home(animate=False, immediate=True, x_axis=self.scroll_y == 0)
+        # force: right after a burst of rows, before the frame that shows the scrollbar,
+        # Textual does not allow scrolling yet and Home would be dropped (the view then
+        # sat at the end, no longer following).
+        self.scroll_home(animate=False, immediate=True, x_axis=self.scroll_y == 0, force=True)
 
     def action_scroll_up(self) -> None:
         self._leave_end()
-        super().action_scroll_up()
+        self.scroll_up(force=True)  # force: as Home, in the frame after a burst
 
     def action_page_up(self) -> None:
         self._leave_end()
-        super().action_page_up()
+        self.scroll_page_up(force=True)
 
     def action_scroll_end(self) -> None:
         self.following = True
