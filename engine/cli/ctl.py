@@ -187,12 +187,12 @@ async def _ctl(args: argparse.Namespace, params: dict[str, Any]) -> int:
 
 
 def ctl_main(argv: list[str]) -> int:
-    from flowdeck.engine.control import protocol as P
+    from flowdeck.engine.control import methods as M
 
     parser = argparse.ArgumentParser(
         prog=PROG,
         description="Call one control method of a running engine and print the result as JSON.",
-        epilog=f"methods: {', '.join(P.METHODS)}, audit. key:=value is JSON (route:=null);"
+        epilog=f"methods: {', '.join(M.METHODS)}, audit. key:=value is JSON (route:=null);"
         " key=value is text for name, route, provider, method, client, key, and JSON when"
         " it parses for the rest (ttl=30), else text. A key given twice is an error.",
     )

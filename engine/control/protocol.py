@@ -44,8 +44,8 @@ PROVIDER_RESUME = "provider.resume"
 MEMORY_CLEAR = "memory.clear"
 MEMORY_SEARCH = "memory.search"
 
-# METHODS, WRITE_METHODS, check_method() and validate() derive from the method table
-# (methods.py) and are served from here too, lazily (see __getattr__ at the bottom).
+# METHODS, WRITE_METHODS, check_method() and validate() derive from the method table:
+# engine/control/methods.py (server side; this module stays importable by clients alone).
 
 # ---- notifications (engine -> client) ---------------------------------------------------
 EVENTS = "events"
@@ -158,18 +158,6 @@ def parse_request(msg: Any) -> tuple[int, Any, Any]:
     if len(msg) != 4:
         return msgid, MALFORMED, None
     return msgid, msg[2], msg[3]
-
-
-_FROM_TABLE = ("METHODS", "WRITE_METHODS", "check_method", "validate")
-
-
-def __getattr__(name: str) -> Any:
-    """``P.METHODS`` and friends, from the method table (imported late: it imports us)."""
-    if name in _FROM_TABLE:
-        from flowdeck.engine.control import methods
-
-        return getattr(methods, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = [

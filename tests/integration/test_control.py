@@ -15,6 +15,7 @@ import msgpack
 import pytest
 
 from flowdeck.engine import PROTOCOL_VERSION, Engine
+from flowdeck.engine.control import methods
 from flowdeck.engine.control import protocol as P
 from flowdeck.engine.control.client import (
     ConnectionLost,
@@ -92,8 +93,8 @@ async def test_hello_identity_and_methods(eng: Engine, client: ControlClient) ->
     h = await client.hello(client="pytest")
     assert h["name"] == "ctl-test"
     assert h["protocol"] == PROTOCOL_VERSION
-    assert h["methods"] == list(P.METHODS)
-    assert set(h["write_methods"]) == set(P.WRITE_METHODS)
+    assert h["methods"] == list(methods.METHODS)
+    assert set(h["write_methods"]) == set(methods.WRITE_METHODS)
     assert h["notifications"] == ["events", "stats", "dropped"]
     assert set(h["event_fields"]) == set(EventKind.ALL)
     assert h["pid"] == eng.pid and h["read_only"] is False
@@ -308,7 +309,7 @@ async def test_read_only_engine(sock_path: Path) -> None:
                 "provider.resume": {"name": "p1"},
                 "memory.clear": {"name": "mem"},
             }
-            assert set(calls) == P.WRITE_METHODS
+            assert set(calls) == methods.WRITE_METHODS
             for method, params in calls.items():
                 assert (await error_of(c, method, params)).code == P.READ_ONLY, method
             assert e.caches["llm"].ttl == 60 and e.routers["plain"].pinned is None

@@ -20,6 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from flowdeck.engine import Engine
+from flowdeck.engine.control import methods
 from flowdeck.engine.control import protocol as P
 from tests.support.control import build_flows, control_settings
 
@@ -169,7 +170,7 @@ params = st.one_of(
     st.dictionaries(param_keys, st.one_of(values, names), max_size=5),
     values,
 )
-methods = st.one_of(st.sampled_from(P.METHODS), st.text(max_size=20), values)
+methods = st.one_of(st.sampled_from(methods.METHODS), st.text(max_size=20), values)
 requests = st.builds(
     lambda t, i, m, p: [t, i, m, p],
     st.one_of(st.just(0), st.integers(-2, 3)),

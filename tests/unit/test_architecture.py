@@ -6,6 +6,7 @@ See docs/architecture.md. A failure here names the file and the import that cros
 from __future__ import annotations
 
 import ast
+import re
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,17 +33,73 @@ def _modules(folder: str) -> Iterator[Path]:
     yield from sorted((ROOT / folder).rglob("*.py"))
 
 
-def _imports(path: Path) -> Iterator[tuple[int, str]]:
-    """Every module ``path`` imports (absolute names), wherever the import statement is."""
-    tree = ast.parse(path.read_text(), str(path))
+PACKAGES = {"engine": "flowdeck.engine", "panel": "flowdeck.panel", "themes": "flowdeck.themes"}
+"""Folder -> installed package name (pyproject's package-dir)."""
+
+
+def _module_of(path: Path) -> str:
+    """The dotted name ``path`` installs as (tests and bench: their own, not installed)."""
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    parts[0] = PACKAGES.get(parts[0], parts[0])
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def _path_of(module: str) -> Path | None:
+    """The file of an installed ``flowdeck.*`` module, or None (third party, stdlib)."""
+    for folder, package in PACKAGES.items():
+        if module == package or module.startswith(package + "."):
+            base = (
+                ROOT.joinpath(folder, *module[len(package) + 1 :].split("."))
+                if (module != package)
+                else ROOT / folder
+            )
+            for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+                if candidate.is_file():
+                    return candidate
+    return None
+
+
+def _type_checking_only(tree: ast.AST) -> set[int]:
+    """The ids of the nodes under ``if TYPE_CHECKING:`` (never imported at run time)."""
+    inside: set[int] = set()
     for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            for stmt in node.body:
+                inside.update(id(n) for n in ast.walk(stmt))
+    return inside
+
+
+def _imports(path: Path, *, at_run_time: bool = False) -> Iterator[tuple[int, str]]:
+    """Every module ``path`` imports (absolute names, relative imports resolved),
+    wherever the import statement is; ``at_run_time`` leaves out TYPE_CHECKING blocks."""
+    me = _module_of(path)
+    package = me if path.name == "__init__.py" else me.rpartition(".")[0]
+    return _imports_of(path.read_text(), package, at_run_time=at_run_time)
+
+
+def _imports_of(
+    source: str, package: str, *, at_run_time: bool = False
+) -> Iterator[tuple[int, str]]:
+    """:func:`_imports` of ``source``, a module of ``package``."""
+    tree = ast.parse(source)
+    skip = _type_checking_only(tree) if at_run_time else set()
+    for node in ast.walk(tree):
+        if id(node) in skip:
+            continue
         if isinstance(node, ast.Import):
             for alias in node.names:
                 yield node.lineno, alias.name
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            yield node.lineno, node.module
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                module = ".".join([*base, *([node.module] if node.module else [])])
+            else:
+                module = node.module or ""
+            yield node.lineno, module
             for alias in node.names:
-                yield node.lineno, f"{node.module}.{alias.name}"
+                yield node.lineno, f"{module}.{alias.name}"
 
 
 EMBEDDED_HOST = "panel/embedded.py"
@@ -77,6 +134,55 @@ def test_panel_reaches_engines_only_through_the_control_client_and_contract() ->
         if not b.endswith(" imports flowdeck.engine.control")
     ]
     assert offenders == []
+
+
+ENGINE_INSIDE = (
+    "flowdeck.engine.engine",
+    "flowdeck.engine.primitives",
+    "flowdeck.engine.providers",
+    "flowdeck.engine.stream",
+    "flowdeck.engine.settings",
+    "flowdeck.engine.control.server",
+    "flowdeck.engine.control.connection",
+)
+"""What runs an engine: the client side of the wire contracts never reaches it."""
+
+
+def test_the_client_side_the_panel_may_import_never_reaches_the_engine_inside() -> None:
+    """Following every run-time import of PANEL_MAY_IMPORT (lazy ones too): what the panel
+    gets is the socket client, the fleet client and the contract, not an engine."""
+    seen: dict[str, str] = {}  # module -> the module that imported it
+    todo = [(m, "panel") for m in sorted(PANEL_MAY_IMPORT)]
+    while todo:
+        module, by = todo.pop()
+        path = _path_of(module)
+        if path is None or _module_of(path) in seen:
+            continue
+        seen[_module_of(path)] = by
+        todo += [(n, _module_of(path)) for _, n in _imports(path, at_run_time=True)]
+    reached = sorted(m for m in seen if m.startswith(ENGINE_INSIDE))
+    assert reached == [], [f"{m} (imported by {seen[m]})" for m in reached]
+    assert "flowdeck.engine.control.client" in seen  # the walk did run
+
+
+def test_relative_imports_and_type_checking_blocks_are_seen() -> None:
+    """``from ..control import server`` in a primitive names flowdeck.engine.control.server;
+    an import under TYPE_CHECKING counts for the layers, not for what runs."""
+    source = (
+        "from typing import TYPE_CHECKING\n"
+        "from ..control import server\n"
+        "from . import base\n"
+        "if TYPE_CHECKING:\n"
+        "    from flowdeck.engine.engine import Engine\n"
+    )
+    names = {n for _, n in _imports_of(source, "flowdeck.engine.primitives")}
+    assert {"flowdeck.engine.control.server", "flowdeck.engine.primitives.base"} <= names
+    assert "flowdeck.engine.engine.Engine" in names
+    running = {n for _, n in _imports_of(source, "flowdeck.engine.primitives", at_run_time=True)}
+    assert "flowdeck.engine.engine.Engine" not in running
+    assert _module_of(ROOT / "engine" / "primitives" / "cache.py") == (
+        "flowdeck.engine.primitives.cache"
+    )
 
 
 def test_engine_never_imports_the_panel() -> None:
@@ -134,3 +240,16 @@ def test_the_wheel_lists_every_package_of_the_tree() -> None:
             found.add(".".join((dotted, *rel)))
     assert found == listed
     assert not any(p.startswith(("bench", "tests")) for p in listed)
+
+
+def test_the_docs_import_flowdeck_names_only() -> None:
+    """Code in README and docs/ runs as written: ``from engine import ...`` no longer does."""
+    bare = re.compile(r"^\s*(from|import)\s+(engine|panel|themes)\b|`(engine|panel)\.[a-z_]+\.")
+    docs = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    bad = [
+        f"{p.relative_to(ROOT)}:{i} {line.strip()}"
+        for p in docs
+        for i, line in enumerate(p.read_text().splitlines(), 1)
+        if bare.search(line)
+    ]
+    assert bad == []

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from flowdeck.engine.control.protocol import validate
+from flowdeck.engine.control.methods import validate
 from flowdeck.engine.control.schema import MAX_SIZE, MAX_TTL, MIN_TTL
 from flowdeck.panel import fmt
 from flowdeck.panel.state import CONNECTED, CONNECTING, DISCONNECTED, PanelState

@@ -25,7 +25,7 @@ def exists(kind: str, name: str) -> bool:
 
 
 def check(method: str, params: dict) -> dict:
-    return P.validate(method, params, exists)
+    return methods.validate(method, params, exists)
 
 
 def code_of(method: str, params: dict) -> str:
@@ -36,9 +36,9 @@ def code_of(method: str, params: dict) -> str:
 
 def test_constants() -> None:
     assert (P.REQUEST, P.RESPONSE, P.NOTIFY) == (0, 1, 2)
-    assert len(set(P.METHODS)) == len(P.METHODS) >= 15  # unique names (others may add)
-    assert {P.ROUTER_SET_WEIGHTS, P.ROUTER_RESTORE, P.PROVIDER_COOLDOWN} <= P.WRITE_METHODS
-    assert set(P.METHODS) > P.WRITE_METHODS
+    assert len(set(methods.METHODS)) == len(methods.METHODS) >= 15  # unique names (others may add)
+    assert {P.ROUTER_SET_WEIGHTS, P.ROUTER_RESTORE, P.PROVIDER_COOLDOWN} <= methods.WRITE_METHODS
+    assert set(methods.METHODS) > methods.WRITE_METHODS
     assert set(P.ERROR_CODES) >= {
         "unknown_method", "bad_params", "not_found", "read_only", "bad_request",
         "too_many_requests", "internal",
@@ -80,8 +80,8 @@ def test_parse_request() -> None:
 
 
 def test_check_method() -> None:
-    assert P.check_method("snapshot", None) == (methods.TABLE["snapshot"], {})
-    assert P.check_method("snapshot", []) == (methods.TABLE["snapshot"], {})
+    assert methods.check_method("snapshot", None) == (methods.TABLE["snapshot"], {})
+    assert methods.check_method("snapshot", []) == (methods.TABLE["snapshot"], {})
     for method, params, code in [
         (P.MALFORMED, None, P.BAD_REQUEST),
         (5, {}, P.BAD_REQUEST),
@@ -90,7 +90,7 @@ def test_check_method() -> None:
         ("hello", "x", P.BAD_PARAMS),
     ]:
         with pytest.raises(P.ControlError) as info:
-            P.check_method(method, params)
+            methods.check_method(method, params)
         assert info.value.code == code
 
 
@@ -181,7 +181,7 @@ async def test_odd_event_fields_still_reach_subscribers(sock_path: Path) -> None
 
 
 def test_the_method_table_drives_lists_and_docs() -> None:
-    assert tuple(methods.TABLE) == methods.METHODS and P.METHODS == methods.METHODS
+    assert tuple(methods.TABLE) == methods.METHODS
     assert {n for n, m in methods.TABLE.items() if m.write} == methods.WRITE_METHODS
     doc = (ROOT / "docs" / "protocol.md").read_text()
     assert methods.methods_table_md() in doc, "docs/protocol.md: paste methods_table_md()"
