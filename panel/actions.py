@@ -19,6 +19,7 @@ from textual.app import App
 
 from flowdeck.engine.control import protocol as P
 from flowdeck.engine.control.client import ConnectionLost, ControlError
+from flowdeck.engine.control.schema import ClearReply, FlushReply
 from flowdeck.panel import fmt
 from flowdeck.panel.feed import Feed
 from flowdeck.panel.modals.confirm import ConfirmModal
@@ -142,9 +143,20 @@ class Operator:
             )
             return
         self.feed.state.apply_reply(method, result)  # the reply carries describe(): show it now
-        notify(describe(result), title=f"Engine: {method} ok", timeout=5)
-        if then is not None:
-            then(result)
+        try:  # decoded by name (schema's reply types): another shape is the engine's bug
+            said = describe(result)
+            if then is not None:
+                then(result)
+        except (KeyError, TypeError, AttributeError, ValueError) as exc:
+            notify(
+                f"{method}: the reply is not the shape the protocol says "
+                f"({type(exc).__name__}: {str(exc)[:80]})",
+                title="Engine reply not understood",
+                severity="warning",
+                timeout=8,
+            )
+            return
+        notify(said, title=f"Engine: {method} ok", timeout=5)
 
     # ---- caches -------------------------------------------------------------------
     def flush(self, sel: Selection) -> None:
@@ -510,10 +522,7 @@ class Operator:
                 self.call(
                     P.MEMORY_CLEAR,
                     {"name": name},
-                    lambda r: (
-                        f"Memory {name!r} cleared "
-                        f"({_count_of((r or {}).get('cleared', {}).get(name))} entries)"
-                    ),
+                    lambda r: describe_clear(r, name or ""),
                 )
 
         self.app.push_screen(
@@ -539,24 +548,19 @@ class Operator:
         )
 
 
-def describe_flush(result: Any) -> str:
-    flushed = (result or {}).get("flushed") or {}
-    parts = [f"{name}: {_count_of(r)}" for name, r in flushed.items()]
+def describe_flush(reply: FlushReply) -> str:
+    """``cache.flush``'s reply in words: per cache, what left L1 (and L2, with Redis)."""
+    parts = []
+    for name, r in reply["flushed"].items():
+        l2 = r["l2"]
+        removed = f"{r['l1']} entries" if l2 is None else f"{r['l1']} in L1 + {l2} in L2"
+        parts.append(f"{name}: {removed}")
     return "Flushed " + (", ".join(parts) if parts else "nothing")
 
 
-def _count_of(r: Any) -> str:
-    if isinstance(r, dict):
-        l1, l2 = r.get("l1"), r.get("l2")
-        if l2 is None and l1 is not None:
-            return f"{l1} entries"
-        if l1 is not None or l2 is not None:
-            return f"{l1 or 0} in L1 + {l2 or 0} in L2"
-        for key in ("count", "cleared", "flushed", "removed"):
-            if key in r:
-                return str(r[key])
-        return ", ".join(f"{k} {v}" for k, v in r.items())
-    return "?" if r is None else str(r)
+def describe_clear(reply: ClearReply, name: str) -> str:
+    """``memory.clear``'s reply in words."""
+    return f"Memory {name!r} cleared ({reply['cleared'].get(name, 0)} entries)"
 
 
 def _left(result: Any) -> str:

@@ -390,18 +390,20 @@ class PanelState:
 
     # ---- history ------------------------------------------------------------------
     def _sample(self, data: dict[str, Any], force: bool = False) -> None:
+        """One history point from ``data`` (a snapshot or a stats frame: its time, seq and
+        workload) and the counters now merged into the snapshot's entries."""
         now = float(data.get("time") or time.time())
         prev = self.points[-1] if self.points else None
         if prev is not None and not force and now - prev.t < self.interval:
             return
-        caches = data.get("caches") or {}
+        snap = self.snapshot
         cache_counts = {}
-        for name, c in caches.items():
-            st = c.get("stats", c) if isinstance(c, dict) else {}
+        for name, c in (snap.get("caches") or {}).items():
+            st = c.get("stats") or {}
             cache_counts[name] = (int(st.get("hits") or 0), int(st.get("misses") or 0))
         route_counts: dict[str, dict[str, int]] = {}
-        for name, r in (data.get("routers") or {}).items():
-            st = r.get("stats", r) if isinstance(r, dict) else {}
+        for name, r in (snap.get("routers") or {}).items():
+            st = r.get("stats") or {}
             route_counts[name] = {
                 rt: int(v.get("count") or 0) for rt, v in (st.get("routes") or {}).items()
             }

@@ -431,19 +431,34 @@ class RouterWriteReply(RouterDescribe, total=False):
     result: Any
 
 
+class Flushed(TypedDict):
+    """What ``cache.flush`` removed from one cache (``l2``: None without Redis or when
+    Redis could not be reached)."""
+
+    name: str
+    l1: int
+    l2: int | None
+
+
 class FlushReply(TypedDict):
-    flushed: dict[str, dict[str, Any]]
+    flushed: dict[str, Flushed]
 
 
 class ClearReply(TypedDict):
-    cleared: dict[str, Any]
+    cleared: dict[str, int]  # memory name -> entries removed here
+
+
+class SearchResult(TypedDict):
+    key: str
+    value: Any
+    score: int  # how many distinct keywords the entry holds
 
 
 class SearchReply(TypedDict):
     name: str
     keywords: list[str]
     limit: int
-    results: list[dict[str, Any]]
+    results: list[SearchResult]
 
 
 DESCRIBE_TYPES: dict[str, type] = {

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
 from textual.content import Content
 from textual.message import Message
 from textual.widgets import Button, Input, Label, Static
 
+from flowdeck.engine.control.schema import SearchReply
 from flowdeck.panel import fmt
 from flowdeck.panel.state import PanelState
 from flowdeck.panel.views.base import TableView
@@ -54,29 +53,15 @@ def memory_rows(state: PanelState, pal: dict[str, str]) -> dict[str, dict[str, C
     return rows
 
 
-def format_results(name: str, query: str, result: Any) -> Content:
+def format_results(name: str, query: str, reply: SearchReply) -> Content:
     """The answer of ``memory.search`` as lines: key, score and a value preview."""
-    items = result
-    if isinstance(result, dict):
-        for key in ("results", "items", "hits", "matches"):
-            if key in result:
-                items = result[key]
-                break
-    if not isinstance(items, list):
-        items = [items]
+    results = reply["results"]
     head = Content.assemble(
-        (f"{len(items)} result(s)", "bold"), (f" in {name} for {query!r}", "$text-muted")
+        (f"{len(results)} result(s)", "bold"), (f" in {name} for {query!r}", "$text-muted")
     )
     lines = [head]
-    for item in items:
-        if isinstance(item, dict):
-            key = item.get("key", "")
-            score = item.get("score")
-            value = item.get("value", {k: v for k, v in item.items() if k not in ("key",)})
-        elif isinstance(item, (list, tuple)) and len(item) >= 2:
-            key, value, score = item[0], item[1], item[2] if len(item) > 2 else None
-        else:
-            key, value, score = "", item, None
+    for item in results:
+        key, value, score = item["key"], item["value"], item["score"]
         preview = " ".join(str(value).split())
         lines.append(
             Content.assemble(

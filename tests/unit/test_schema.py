@@ -6,7 +6,9 @@ from pathlib import Path
 from typing import Any
 
 from flowdeck.engine import Engine
+from flowdeck.engine.control import protocol as P
 from flowdeck.engine.control import schema
+from flowdeck.engine.control.client import ControlClient
 from tests.support.control import build_flows, control_settings
 
 
@@ -42,3 +44,36 @@ def test_config_fields_live_at_one_level_only() -> None:
     for group, td in schema.DESCRIBE_TYPES.items():
         config = keys_of(td)[0] - {"name", "kind", "stats", "routes"}  # routes: names vs counts
         assert not config & keys_of(schema.STATS_TYPES[group])[0], group
+
+
+async def test_write_and_search_replies_match_their_typed_dicts(tmp_path: Path) -> None:
+    """Replies as a client gets them over the socket, each against its schema type."""
+    sock = tmp_path / "e.sock"
+    eng = Engine(control_settings(sock))
+    flows = build_flows(eng)
+    await eng.start()
+    try:
+        await eng.run(flows["cache"], {"prompt": "hi"})
+        await flows["mem"].add("k1", "a note about primitives")
+        client = await ControlClient.connect(sock, 5.0)
+        try:
+            flush = await client.call(P.CACHE_FLUSH, {"name": "*"})
+            assert_shape(flush, schema.FlushReply, "cache.flush")
+            for name, counts in flush["flushed"].items():
+                assert_shape(counts, schema.Flushed, f"cache.flush {name}")
+            assert flush["flushed"]["llm"]["l1"] == 1 and flush["flushed"]["llm"]["l2"] is None
+            found = await client.call(P.MEMORY_SEARCH, {"name": "mem", "keywords": "primitives"})
+            assert_shape(found, schema.SearchReply, "memory.search")
+            assert [r["key"] for r in found["results"]] == ["k1"]
+            assert_shape(found["results"][0], schema.SearchResult, "memory.search result")
+            cleared = await client.call(P.MEMORY_CLEAR, {"name": "mem"})
+            assert_shape(cleared, schema.ClearReply, "memory.clear")
+            assert cleared["cleared"] == {"mem": 1}
+            ttl = await client.call(P.CACHE_SET_TTL, {"name": "llm", "ttl": 30})
+            assert_shape(ttl, schema.CacheWriteReply, "cache.set_ttl")
+            pin = await client.call(P.ROUTER_PIN, {"name": "plain", "route": "a"})
+            assert_shape(pin, schema.RouterWriteReply, "router.pin")
+        finally:
+            await client.close()
+    finally:
+        await eng.close()
