@@ -37,6 +37,7 @@ from pydantic_settings import (
 )
 from pydantic_settings import SettingsError as _SourceError
 
+from flowdeck.engine.control.schema import MAX_SIZE, MAX_TTL, MIN_TTL
 from flowdeck.engine.errors import SettingsError
 from flowdeck.engine.fleet.scope import check_fleet_name, redis_db
 from flowdeck.engine.redact import mask_secrets, mask_url
@@ -211,8 +212,10 @@ def _check_finite(v: float) -> float:
 class CacheSettings(_Strict):
     """Overrides for a Cache with the same name, applied when it is registered."""
 
-    ttl: float | None = Field(default=None, gt=0)
-    max_size: int | None = Field(default=None, ge=1)
+    # The control plane's bounds (schema), so a TTL or size set in a file is one an
+    # operator could also set, and the panel shows and accepts.
+    ttl: float | None = Field(default=None, ge=MIN_TTL, le=MAX_TTL)
+    max_size: int | None = Field(default=None, ge=1, le=MAX_SIZE)
     l2: bool | None = None
     l2_max_bytes: int | None = Field(default=None, ge=MIN_L2_BYTES, le=MAX_L2_BYTES)
 

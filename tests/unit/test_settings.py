@@ -178,6 +178,9 @@ def test_broken_toml_names_the_file(clean_env: Path) -> None:
         ({"redis_url": "http://localhost"}, "redis_url", "'http://localhost'"),
         ({"stats_interval": 0}, "stats_interval", "0"),
         ({"caches": {"llm": {"ttl": 0}}}, "caches.llm.ttl", "0"),
+        # the control plane's bounds (schema.MAX_TTL / MAX_SIZE) hold for files too
+        ({"caches": {"llm": {"ttl": 2e9}}}, "caches.llm.ttl", "2000000000.0"),
+        ({"caches": {"llm": {"max_size": 2 * 10**9}}}, "caches.llm.max_size", "2000000000"),
         ({"tiers": {"fast": "a"}}, "tiers.fast", "'a'"),
         ({"no_such_setting": 1}, "no_such_setting", "1"),
     ],
