@@ -303,6 +303,10 @@ class Engine:
     def get(self, name: str) -> Primitive:
         return self._named[name]
 
+    def sources_of(self, kind: str, name: str) -> dict[str, str]:
+        """Where each runtime setting of ``kind`` / ``name`` came from (the fleet's book)."""
+        return self.fleet.book.sources_of(kind, name)
+
     # ---- state -----------------------------------------------------------------------
     def identity(self) -> dict[str, Any]:
         return {

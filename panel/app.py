@@ -4,7 +4,7 @@
   applies every update to the ``PanelState`` at once;
 - this app repaints the header and the visible view on its refresh tick;
 - ``actions.Operator`` runs the operator's actions behind one gate, on the targets the
-  views report with their ``Selected`` messages;
+  views report with their ``Selected`` messages; ``operator_keys`` binds them to keys;
 - ``commands`` builds the palette as Textual ``SystemCommand``s from the key table.
 
 A new view is one entry of ``VIEWS`` (and a key in ``keys.KEYS``).
@@ -17,7 +17,6 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, ClassVar
 
-from textual import events
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import BindingType
 from textual.css.query import NoMatches
@@ -33,6 +32,7 @@ from flowdeck.panel.commands import palette_commands
 from flowdeck.panel.export import export_snapshot
 from flowdeck.panel.feed import Embed, Feed
 from flowdeck.panel.modals.help import HelpModal
+from flowdeck.panel.operator_keys import OperatorKeys
 from flowdeck.panel.refresh import MAX_REFRESH, MIN_REFRESH, bounded, faster, slower
 from flowdeck.panel.selection import Selection
 from flowdeck.panel.state import PanelState
@@ -61,7 +61,7 @@ VIEWS: list[tuple[str, str, type[View]]] = [
 ]
 
 
-class FlowdeckApp(App[None]):
+class FlowdeckApp(OperatorKeys, App[None]):
     """Attach to an engine's control socket and show / tune it live."""
 
     CSS_PATH = "app.tcss"
@@ -363,54 +363,3 @@ class FlowdeckApp(App[None]):
 
     def action_export(self) -> None:
         export_snapshot(self, self.state, self.export_dir)
-
-    # ---- actions: the operator's (one gate: Operator.may) -----------------------------
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in keys.MUTATING_ACTIONS and self.state.read_only:
-            return None  # shown disabled in the footer; the key press is refused in on_key
-        return True
-
-    def on_key(self, event: events.Key) -> None:
-        if not self.state.read_only:
-            return
-        for k in keys.KEYS:
-            if k.mutating and event.key in k.keys.split(","):
-                self.operator.refuse(k.description)
-                event.stop()
-                return
-
-    def action_flush(self) -> None:
-        self.operator.flush(self.operator.target("caches"))
-
-    def action_flush_all(self) -> None:
-        self.operator.flush_all()
-
-    def action_set_ttl(self) -> None:
-        self.operator.ask_ttl(self.operator.target("caches"))
-
-    def action_set_size(self) -> None:
-        self.operator.ask_size(self.operator.target("caches"))
-
-    def action_pin(self) -> None:
-        self.operator.ask_pin(self.operator.target("routers"))
-
-    def action_unpin(self) -> None:
-        self.operator.unpin(self.operator.target("routers"))
-
-    def action_remap(self) -> None:
-        self.operator.ask_remap(self.operator.target("routers"))
-
-    def action_set_weights(self) -> None:
-        self.operator.ask_weights(self.operator.target("routers"))
-
-    def action_restore_route(self) -> None:
-        self.operator.restore(self.operator.target("routers"))
-
-    def action_resume_provider(self) -> None:
-        self.operator.resume(self.operator.target("providers"))
-
-    def action_drain_provider(self) -> None:
-        self.operator.ask_drain(self.operator.target("providers"))
-
-    def action_clear_memory(self) -> None:
-        self.operator.clear_memory(self.operator.target("memories"))

@@ -178,8 +178,10 @@ def budget(b: dict[str, Any], short: bool = False) -> str:
     """ "$1.80 of $5.00/h" (what is left of this period's budget); ``short``: "$1.80 of $5/h"."""
     per = PERIOD.get(str(b.get("period")), str(b.get("period")))
     usd = b.get("usd")
-    whole = short and isinstance(usd, (int, float)) and float(usd).is_integer()
-    limit = f"${float(usd):,.0f}" if whole else money(usd)  # type: ignore[arg-type]
+    if short and isinstance(usd, (int, float)) and float(usd).is_integer():
+        limit = f"${float(usd):,.0f}"
+    else:
+        limit = money(usd)
     return f"{money(b.get('remaining'))} of {limit}/{per}"
 
 

@@ -19,6 +19,7 @@ from typing import Any
 
 import msgpack
 
+from flowdeck.engine.backoff import Backoff
 from flowdeck.engine.control import protocol as P
 from flowdeck.engine.control.protocol import ControlError
 from flowdeck.engine.control.schema import Hello, Snapshot
@@ -48,15 +49,14 @@ async def _connected_socket(path: Path) -> socket.socket:
     So retry EAGAIN here, with a short growing pause, until the caller's timeout."""
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     sock.setblocking(False)
-    pause = 0.002
+    pauses = Backoff(0.002, 0.05, jitter=0.5)  # many clients at once: not in step
     try:
         while True:
             try:
                 sock.connect(str(path))
                 return sock
             except BlockingIOError:
-                await asyncio.sleep(pause)
-                pause = min(pause * 2, 0.05)
+                await asyncio.sleep(pauses.next())
     except BaseException:
         sock.close()
         raise

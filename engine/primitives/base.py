@@ -50,8 +50,8 @@ class Primitive:
 
     def _sources(self) -> dict[str, str]:
         """Where each runtime setting's value came from: config / runtime / fleet."""
-        fleet = getattr(self._host, "fleet", None)  # the engine's FleetAgent, if any
-        return fleet.book.sources_of(self.kind, self.name) if fleet is not None else {}
+        host = self._host
+        return host.sources_of(self.kind, self.name or "") if host is not None else {}
 
     def describe(self) -> dict[str, Any]:
         """Config and stats for snapshots (named primitives override this)."""

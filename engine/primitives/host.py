@@ -56,6 +56,11 @@ class Host(Protocol):
         """The fleet's Redis key and channel names (engine.fleet.scope)."""
         ...
 
+    def sources_of(self, kind: str, name: str) -> dict[str, str]:
+        """Where each runtime setting of primitive ``kind`` / ``name`` came from
+        (``config`` / ``runtime`` / ``fleet``), for its describe()."""
+        ...
+
 
 @runtime_checkable
 class Starts(Protocol):
