@@ -16,6 +16,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
 from flowdeck.panel import fmt
+from flowdeck.panel.keys import KEYS
 
 if TYPE_CHECKING:
     from flowdeck.panel.fleet.redis_feed import RedisFleetFeed
@@ -53,6 +54,9 @@ class RemoteEngineScreen(Screen[None]):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,0", "back", "Back to the fleet", show=True),
+        # The operator's keys would act on the engine this panel is attached to, not on
+        # the one shown: here they say where to act instead (and leave the footer).
+        *(Binding(k.keys, "elsewhere", show=False) for k in KEYS if k.mutating),
     ]
 
     def __init__(self, feed: RedisFleetFeed, engine_id: str) -> None:
@@ -104,3 +108,11 @@ class RemoteEngineScreen(Screen[None]):
 
     def action_back(self) -> None:
         self.dismiss(None)
+
+    def action_elsewhere(self) -> None:
+        self.app.notify(
+            "This engine is shown from its heartbeat: act on every engine from the Fleet"
+            " view (0), or on this one from its own host.",
+            title="Not from here",
+            severity="warning",
+        )
