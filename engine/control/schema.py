@@ -387,6 +387,51 @@ class Workload(TypedDict):
     p99: float | None
 
 
+class BudgetState(TypedDict):
+    """One USD budget (``engine.providers.budget.Budget.describe()``)."""
+
+    name: str
+    scope: str
+    usd: float
+    period: str
+    spent: float
+    remaining: float
+    burn_per_hour: float
+    resets_in: float
+    exhausted: bool
+    skipped: int
+    exhausted_count: int
+    total: float
+
+
+class ProviderHealth(TypedDict):
+    """One provider client (``ProviderClient.health()``); ``state`` is ``ok`` /
+    ``failing`` / ``retrying`` / ``cooling down`` / ``over budget``."""
+
+    name: str
+    kind: str
+    model: str
+    calls: int
+    errors: int
+    retries: int
+    p50: float | None
+    p95: float | None
+    ttft_p50: float | None
+    ttft_p95: float | None
+    cost: float
+    tokens_in: int
+    tokens_out: int
+    consecutive_failures: int
+    cooldown_remaining: float  # seconds (the engine's monotonic clock stays its own)
+    cooldown_reason: str | None
+    cooldowns: int
+    last_error: str | None
+    state: str
+    in_flight: int
+    skipped: int
+    budget: BudgetState | None
+
+
 class Snapshot(TypedDict):
     seq: int
     time: float
@@ -396,8 +441,8 @@ class Snapshot(TypedDict):
     routers: dict[str, RouterDescribe]
     parallels: dict[str, ParallelDescribe]
     memories: dict[str, MemoryDescribe]
-    providers: dict[str, dict[str, Any]]
-    budgets: dict[str, dict[str, Any]]  # engine.providers.budget.Budget.describe()
+    providers: dict[str, ProviderHealth]
+    budgets: dict[str, BudgetState]
     tiers: dict[str, list[str]]
     fleet: dict[str, Any]  # FleetAgent.describe(): heartbeat, commands, overrides, audit
     audit: list[dict[str, Any]]  # the newest audit records (engine.fleet.audit)
@@ -415,8 +460,8 @@ class Stats(TypedDict):
     routers: dict[str, RouterStats]
     parallels: dict[str, ParallelStats]
     memories: dict[str, MemoryStats]
-    providers: dict[str, dict[str, Any]]
-    budgets: dict[str, dict[str, Any]]
+    providers: dict[str, ProviderHealth]
+    budgets: dict[str, BudgetState]
 
 
 class CacheWriteReply(CacheDescribe, total=False):

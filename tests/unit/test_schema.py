@@ -46,14 +46,24 @@ def test_config_fields_live_at_one_level_only() -> None:
         assert not config & keys_of(schema.STATS_TYPES[group])[0], group
 
 
-async def test_write_and_search_replies_match_their_typed_dicts(tmp_path: Path) -> None:
-    """Replies as a client gets them over the socket, each against its schema type."""
+async def test_provider_health_and_write_and_search_replies_match_their_typed_dicts(
+    tmp_path: Path,
+) -> None:
+    """Provider health and budgets of a started engine, and replies as a client gets them
+    over the socket, each against its schema type."""
     sock = tmp_path / "e.sock"
-    eng = Engine(control_settings(sock))
+    eng = Engine(control_settings(sock, budgets={"p1": {"usd": 5, "period": "hour"}}))
     flows = build_flows(eng)
     await eng.start()
     try:
         await eng.run(flows["cache"], {"prompt": "hi"})
+        snap, stats = eng.snapshot(), eng.stats()
+        for where in (snap, stats):
+            assert set(where["providers"]) == {"p1", "p2"} and set(where["budgets"]) == {"p1"}
+            for name, health in where["providers"].items():
+                assert_shape(health, schema.ProviderHealth, f"providers.{name}")
+            assert_shape(where["budgets"]["p1"], schema.BudgetState, "budgets.p1")
+        assert_shape(snap["providers"]["p1"]["budget"], schema.BudgetState, "p1.budget")
         await flows["mem"].add("k1", "a note about primitives")
         client = await ControlClient.connect(sock, 5.0)
         try:
