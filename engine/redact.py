@@ -39,9 +39,32 @@ _TOKEN_CHARS = re.compile(r"^[A-Za-z0-9_\-.+/=~]+$")
 
 
 def mask_url(url: str) -> str:
-    """``url`` with any password (``user:secret@`` or ``?password=``) replaced by ``***``."""
-    url = re.sub(r"^([a-z][a-z0-9+.-]*://[^/@:]*):[^/@]*@", r"\1:***@", url, flags=re.I)
-    return re.sub(r"([?&]password=)[^&#]*", r"\1***", url, flags=re.I)
+    """``url`` with its password replaced by ``***``: ``user:secret@`` becomes
+    ``user:***@`` (the user name kept), a ``password=`` query value becomes ``***``, and
+    credentials that are one token (``https://sk-...@host``) go too. The one URL
+    redactor of engine and panel.
+
+    Credentials end at the *last* ``@``: a password holding ``@``, ``/``, ``?`` or ``#``
+    unencoded (people write them so) is masked whole instead of split where a URL parser
+    would split it, at the price of over-masking the rare URL with ``@`` in its path.
+    """
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return _PASSWORD_PARAM.sub(_MASKED_PARAM, url)
+    at = rest.rfind("@")
+    if at >= 0:
+        cred, rest = rest[:at], rest[at + 1 :]
+        user, colon, _ = cred.partition(":")
+        if colon:
+            cred = f"{user}:{MASK}"
+        elif looks_secret(cred):
+            cred = MASK
+        rest = f"{cred}@{rest}"
+    return f"{scheme}://{_PASSWORD_PARAM.sub(_MASKED_PARAM, rest)}"
+
+
+_PASSWORD_PARAM = re.compile(r"([?&]password=)[^&#]*", re.I)
+_MASKED_PARAM = rf"\1{MASK}"
 
 
 def secret_name(name: object) -> bool:

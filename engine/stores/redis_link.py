@@ -36,7 +36,6 @@ import contextlib
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
 
 import msgpack
 from redis.asyncio import ConnectionPool, Redis
@@ -48,6 +47,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from flowdeck.engine.backoff import Backoff
 from flowdeck.engine.errors import FlowdeckError
+from flowdeck.engine.redact import mask_url
 from flowdeck.engine.telemetry.events import EventBus, EventKind
 
 T = TypeVar("T")
@@ -303,7 +303,7 @@ class RedisLink:
 
     def describe(self) -> dict[str, Any]:
         return {
-            "url": redact_url(self.url),
+            "url": mask_url(self.url),
             "up": self.up,
             "errors": self.errors,
             "reconnects": self.reconnects,
@@ -382,28 +382,6 @@ def glob_escape(text: str) -> str:
             out.append("\\")
         out.append(ch)
     return "".join(out)
-
-
-def redact_url(url: str) -> str:
-    """The URL with any password removed (the user name, if any, is kept)."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<unparseable redis url>"
-    netloc = parts.netloc
-    if "@" in netloc:
-        cred, host = netloc.rsplit("@", 1)
-        user = cred.split(":", 1)[0]
-        netloc = f"{user}@{host}" if user else host
-    query = "&".join(
-        p for p in parts.query.split("&") if p and not p.lower().startswith("password=")
-    )
-    out = f"{parts.scheme}://{netloc}{parts.path}"
-    if query:
-        out += "?" + query
-    if parts.fragment:
-        out += "#" + parts.fragment
-    return out
 
 
 def _describe_error(exc: BaseException) -> str:

@@ -16,11 +16,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from flowdeck.engine.control import discovery as D
 from flowdeck.engine.fleet.reader import FleetEngine, FleetReader
 from flowdeck.engine.fleet.sender import DEFAULT_WAIT, FleetSender
+from flowdeck.engine.redact import mask_url
 from flowdeck.panel.fleet.feed import SINGULAR, Outcome, targets_of, totals_of
 from flowdeck.panel.fleet.rescan import Rescanning
 
@@ -29,15 +30,8 @@ LATE_INTERVALS = 1.5
 
 
 def shown_url(url: str) -> str:
-    """The Redis URL as the panel shows it: never a password (user kept, secret not)."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host += f":{parts.port}"
-    user = f"{parts.username}:***@" if parts.username else "***@"
-    return urlunsplit((parts.scheme, user + host, parts.path, parts.query, parts.fragment))
+    """The Redis URL as the panel shows it: never a password (engine.redact.mask_url)."""
+    return mask_url(url)
 
 
 @dataclass

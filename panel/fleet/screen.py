@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from rich.cells import cell_len
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
@@ -156,7 +157,15 @@ class FleetScreen(Screen[str | None]):
             return "Totals over engines (stale ones included) · o: fleet-wide overrides"
         return "Totals over engines"
 
-    def header_text(self) -> str:
+    def header_text(self, width: int | None = None) -> str:
+        """The header line; given ``width`` it fits in one line: the refresh interval
+        goes first, then the end is cut with an ellipsis (a long Redis URL)."""
+        if width is not None:
+            full = self.header_text()
+            if cell_len(full) <= width:
+                return full
+            short = full.replace(f" · every {self.refresh_every:g}s", "", 1)
+            return fmt.clip(short, width)
         n = len(self.feed.members)
         text = f" fleet · {n} engine{'s' if n != 1 else ''}"
         if self.paused:
@@ -180,7 +189,7 @@ class FleetScreen(Screen[str | None]):
 
     def repaint(self) -> None:
         self.repaints += 1
-        header = self.header_text()
+        header = self.header_text(self.size.width or None)
         if header != self._header:  # a Static update re-lays out the screen: only on change
             self._header = header
             self.query_one("#fleet-header", Static).update(header)

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from flowdeck.engine.stores.redis_link import RedisLink, RedisUnavailable, glob_escape, redact_url
+from flowdeck.engine.redact import mask_url
+from flowdeck.engine.stores.redis_link import RedisLink, RedisUnavailable, glob_escape
 from flowdeck.engine.telemetry.events import EventBus, EventKind
 from tests.support.redis_server import RedisServer, free_port, redis_binary
 from tests.support.waiting import until
@@ -138,9 +139,9 @@ def test_describe_never_shows_the_password() -> None:
     link = RedisLink(url, EventBus(1024))
     shown = link.describe()["url"]
     assert "s3cr3t" not in shown
-    assert shown == "redis://app@127.0.0.1:6379/2"
-    assert redact_url("redis://:pw@h:1/0") == "redis://h:1/0"
-    assert redact_url("unix:///tmp/r.sock?db=1&password=pw") == "unix:///tmp/r.sock?db=1"
+    assert shown == "redis://app:***@127.0.0.1:6379/2"  # engine.redact.mask_url, as everywhere
+    assert mask_url("redis://:pw@h:1/0") == "redis://:***@h:1/0"
+    assert mask_url("unix:///tmp/r.sock?db=1&password=pw") == "unix:///tmp/r.sock?db=1&password=***"
     assert "pw" not in repr(link.describe())
 
 

@@ -25,6 +25,8 @@ PANEL_MAY_IMPORT = {
     # Acknowledged fleet commands: a client of the fleet's wire contract, as the control
     # client is of the socket's (panel --redis).
     "flowdeck.engine.fleet.sender",
+    # The one secret redactor: the panel shows Redis URLs and engine errors.
+    "flowdeck.engine.redact",
     "flowdeck.engine.version",
 }
 
