@@ -13,6 +13,7 @@ import redis.asyncio as aioredis
 from flowdeck.engine import Cache, Completion, Engine, EngineSettings, Step
 from flowdeck.engine.stores.keys import digest
 from flowdeck.engine.telemetry.events import EventKind
+from tests.support.redis_fleet import link_of
 from tests.support.redis_server import RedisServer
 from tests.support.waiting import until
 
@@ -66,7 +67,9 @@ async def test_two_engines_share_l2_and_an_l2_hit_fills_l1(
         rkey = f"flowdeck:cache:{name}:{digest({'prompt': 'why'})}"
         assert await redis_raw.exists(rkey) == 1
         assert 55_000 < await redis_raw.pttl(rkey) <= 60_000
-        assert b"\x80\x03" not in await redis_raw.get(rkey)  # not a pickle
+        stored = await redis_raw.get(rkey)
+        assert isinstance(stored, bytes)
+        assert b"\x80\x03" not in stored  # not a pickle
 
         second = await b.run(cb, {"prompt": "why"})
         assert model.calls == 1
@@ -222,7 +225,9 @@ async def test_foreign_values_under_the_prefix_are_misses(
         assert await eng.run(cache, "x") == "x!"
         await cache.wait_writes()
         assert cache.stats()["l2_errors"] == 1
-        assert (await redis_raw.get(rkey))[:2] == b"FD"  # replaced by a proper record
+        stored = await redis_raw.get(rkey)
+        assert isinstance(stored, bytes)
+        assert stored[:2] == b"FD"  # replaced by a proper record
 
 
 async def test_redis_killed_mid_traffic_then_restarted(redis_proc: RedisServer) -> None:
@@ -249,16 +254,16 @@ async def test_redis_killed_mid_traffic_then_restarted(redis_proc: RedisServer) 
         workers = [asyncio.create_task(worker()) for _ in range(4)]
         try:
             await until(lambda: ops > 200)
-            assert eng.redis.up and cache.stats()["l2_errors"] == 0
+            assert link_of(eng).up and cache.stats()["l2_errors"] == 0
             redis_proc.kill()
-            await until(lambda: not eng.redis.up)  # the breaker opened
+            await until(lambda: not link_of(eng).up)  # the breaker opened
             before = ops
             await until(lambda: ops > before + 200)  # traffic goes on, L1 only
             assert cache.stats()["l2_errors"] > 0
             assert cache.stats()["l2_up"] is False
             redis_proc.restart()
-            await until(lambda: eng.redis.up)
-            assert eng.redis.describe()["reconnects"] == 1
+            await until(lambda: link_of(eng).up)
+            assert link_of(eng).describe()["reconnects"] == 1
             before = ops
             await until(lambda: ops > before + 200)
         finally:
@@ -296,7 +301,7 @@ async def test_redis_down_at_start_is_l1_only_without_errors_to_callers(
         assert st["l2_up"] is False and st["l2_errors"] >= 1
         assert (await cache.flush())["l2"] is None
         redis_proc.start()
-        await until(lambda: eng.redis.up)
+        await until(lambda: link_of(eng).up)
         await eng.run(cache, "y")
         await cache.wait_writes()
         sets = [e[5] for e in eng.bus.recent(eng.bus.seq) if e[2] == EventKind.CACHE_SET]
@@ -316,7 +321,7 @@ async def test_flush_and_ttl_changes_reach_other_engines_l1(redis_server: RedisS
         await ca.wait_writes()
         await cb.wait_writes()
         assert cb.stats()["size"] == 2
-        await asyncio.wait_for(b.redis.subscribed.wait(), 10)  # pub/sub: listen first
+        await asyncio.wait_for(link_of(b).subscribed.wait(), 10)  # pub/sub: listen first
 
         out = await ca.flush()  # one engine's operator action...
         assert out["l1"] == 2

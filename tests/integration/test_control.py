@@ -194,8 +194,8 @@ async def test_router_set_model(eng: Engine, flows: dict[str, Any], client: Cont
         ({"name": "tiers", "route": "fast"}, P.BAD_PARAMS),
         ({"name": "tiers", "route": "fast", "provider": ["p1"]}, P.BAD_PARAMS),
     ]
-    for params, code in cases:
-        assert (await error_of(client, "router.set_model", params)).code == code, params
+    for bad, code in cases:
+        assert (await error_of(client, "router.set_model", bad)).code == code, bad
 
 
 # ---- memory.* -----------------------------------------------------------------------------------
@@ -267,7 +267,7 @@ async def test_too_many_requests(eng: Engine, client: ControlClient) -> None:
         # when the second is read, so the second is refused.
         data = b"".join(msgpack.packb([0, i, "cache.flush", {"name": "llm"}]) for i in (1, 2))
         await raw.send_bytes(data)
-        got = {}
+        got: dict[int, Any] = {}
         while len(got) < 2:
             msg = await raw.recv()
             got[msg[1]] = msg
@@ -282,7 +282,7 @@ async def test_too_many_requests(eng: Engine, client: ControlClient) -> None:
 async def test_internal_error_is_an_answer(eng: Engine, client: ControlClient) -> None:
     cache = eng.caches["llm"]
 
-    def boom(ttl: float) -> None:
+    def boom(ttl: float, *, l2: bool = True, announce: bool = True) -> dict[str, Any]:
         raise RuntimeError("disk on fire")
 
     cache.set_ttl = boom  # type: ignore[method-assign]  # a fault injected on purpose

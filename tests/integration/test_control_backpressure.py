@@ -73,7 +73,9 @@ async def test_hard_limit_on_unread_responses(sock_path: Path) -> None:
     async with eng:
         eng.control.hard_limit = 64 << 10
         raw = await RawConn.open(sock_path)
-        raw.writer.transport.pause_reading()  # read nothing, on purpose
+        transport = raw.writer.transport
+        assert isinstance(transport, asyncio.Transport)  # a socket's: it reads as well
+        transport.pause_reading()  # read nothing, on purpose
         data = b"".join(msgpack.packb([0, i, "snapshot", {}]) for i in range(400))
         raw.writer.write(data)
         await raw.writer.drain()
@@ -84,7 +86,7 @@ async def test_hard_limit_on_unread_responses(sock_path: Path) -> None:
                 break
             await asyncio.sleep(0.005)
         assert eng.control.disconnected == 1
-        raw.writer.transport.resume_reading()
+        transport.resume_reading()
         assert await raw.closed_by_server()
         await raw.close()
         c = await ControlClient.connect(sock_path)

@@ -170,12 +170,12 @@ params = st.one_of(
     st.dictionaries(param_keys, st.one_of(values, names), max_size=5),
     values,
 )
-methods = st.one_of(st.sampled_from(methods.METHODS), st.text(max_size=20), values)
+method_names = st.one_of(st.sampled_from(methods.METHODS), st.text(max_size=20), values)
 requests = st.builds(
     lambda t, i, m, p: [t, i, m, p],
     st.one_of(st.just(0), st.integers(-2, 3)),
     st.one_of(st.integers(0, (1 << 32) - 1), values),
-    methods,
+    method_names,
     params,
 )
 messages = st.one_of(requests, values, st.lists(values, max_size=5))

@@ -7,7 +7,9 @@ from __future__ import annotations
 import errno
 import logging
 import socket
+from collections.abc import Coroutine
 from pathlib import Path
+from typing import Any
 
 import msgpack
 import pytest
@@ -61,8 +63,10 @@ async def test_repeated_failures_log_one_traceback_not_one_per_request(
     sock_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     class Broken(Cache):
-        def flush(self) -> dict[str, int]:
-            raise RuntimeError("a bug in flush")
+        def flush(
+            self, *, l2: bool = True, announce: bool = True
+        ) -> Coroutine[Any, Any, dict[str, Any]]:
+            raise RuntimeError("a bug in flush")  # at the call, not when awaited
 
     async with Engine(control_settings(sock_path)) as eng:
         eng.add(Broken(Step(lambda d: d), name="broken", ttl=5, max_size=5))

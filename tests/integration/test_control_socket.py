@@ -15,6 +15,7 @@ import pytest
 from flowdeck.engine import Engine
 from flowdeck.engine.control import protocol as P
 from flowdeck.engine.control.client import ControlClient
+from flowdeck.engine.control.schema import Hello
 from flowdeck.engine.control.security import (
     ControlSocketError,
     bind_private,
@@ -33,7 +34,7 @@ def mode(path: Path) -> int:
     return stat.S_IMODE(os.lstat(path).st_mode)
 
 
-async def hello(path: Path) -> dict:
+async def hello(path: Path) -> Hello:
     c = await ControlClient.connect(path)
     try:
         return await c.hello()

@@ -18,7 +18,7 @@ from flowdeck.engine.fleet.listing import read_fleet
 from flowdeck.engine.fleet.reader import FleetReader
 from flowdeck.engine.fleet.resp import MAX_BULK, RespClient, RespError
 from tests.support import ROOT
-from tests.support.redis_fleet import fleet_engine, unique_fleet
+from tests.support.redis_fleet import fleet_engine, heartbeat_of, unique_fleet
 from tests.support.redis_server import RedisServer, redis_binary
 from tests.support.waiting import until
 
@@ -121,7 +121,7 @@ async def test_the_listing_matches_the_panels_reader(redis_server: RedisServer) 
     async with fleet_engine(url, fleet, host="h1") as a, fleet_engine(url, fleet, host="h2") as b:
         reader = FleetReader(Redis.from_url(url), fleet, db=4)
         try:
-            await until(lambda: a.fleet.heartbeat.sent >= 1 and b.fleet.heartbeat.sent >= 1)
+            await until(lambda: heartbeat_of(a).sent >= 1 and heartbeat_of(b).sent >= 1)
             panel_view = {e.id: (e.host, e.name, e.pid) for e in await reader.read()}
         finally:
             await reader.close()

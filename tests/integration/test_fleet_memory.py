@@ -11,7 +11,7 @@ import redis.asyncio as aioredis
 
 from flowdeck.engine import Engine, EngineSettings, Memory
 from flowdeck.engine.stores import codec
-from tests.support.redis_fleet import unique_fleet
+from tests.support.redis_fleet import link_of, unique_fleet
 from tests.support.redis_server import RedisServer
 from tests.support.waiting import until
 
@@ -33,7 +33,7 @@ async def test_a_turn_added_on_a_is_found_by_get_and_search_on_b(
         b.add(mb)
         await ma.astart()
         await mb.astart()
-        await asyncio.wait_for(b.redis.subscribed.wait(), 10)
+        await asyncio.wait_for(link_of(b).subscribed.wait(), 10)
         t0 = time.monotonic()
         await ma.add("turn-1", "the user asked about okapis")
         await ma.add("big", {"text": "x " * 10_000 + "pangolin"})  # too big to ride along

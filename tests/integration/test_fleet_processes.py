@@ -9,6 +9,7 @@ import signal
 import socket
 import time
 import urllib.request
+from collections.abc import Callable
 
 import pytest
 
@@ -72,7 +73,7 @@ async def test_serve_workers_stops_every_child_on_sigterm(workers: Workers) -> N
     assert parent.wait(30) == 0
     assert workers.sockets() == []  # every child closed its engine
     for pid in children:
-        await until(lambda pid=pid: not _alive(pid), 10)
+        await until(_gone(pid), 10)
 
 
 async def test_serve_removes_its_socket_on_sighup(workers: Workers) -> None:
@@ -89,6 +90,10 @@ def _alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     return True
+
+
+def _gone(pid: int) -> Callable[[], bool]:
+    return lambda: not _alive(pid)
 
 
 def _scrape(port: int) -> str | None:

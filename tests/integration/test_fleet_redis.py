@@ -19,7 +19,13 @@ from flowdeck.engine.fleet.reader import FleetReader
 from flowdeck.engine.fleet.scope import Scope
 from flowdeck.engine.fleet.sender import FleetSender
 from tests.support import ROOT
-from tests.support.redis_fleet import fleet_engine, spawn_engine, unique_fleet
+from tests.support.redis_fleet import (
+    fleet_engine,
+    heartbeat_of,
+    link_of,
+    spawn_engine,
+    unique_fleet,
+)
 from tests.support.redis_server import RedisServer
 from tests.support.waiting import until
 
@@ -38,8 +44,8 @@ async def test_keys_and_channels_are_scoped_by_fleet_and_database(
         fleet_engine(db_url(redis_server, 1), fleet) as b,
         fleet_engine(db_url(redis_server, 0), fleet, read_only=True) as ro,
     ):
-        await asyncio.wait_for(b.redis.subscribed.wait(), 10)
-        await asyncio.wait_for(ro.redis.subscribed.wait(), 10)
+        await asyncio.wait_for(link_of(b).subscribed.wait(), 10)
+        await asyncio.wait_for(link_of(ro).subscribed.wait(), 10)
         for eng in (a, b, ro):
             await eng.run(eng.caches["llm"], "x")
         await a.caches["llm"].wait_writes()
@@ -49,7 +55,7 @@ async def test_keys_and_channels_are_scoped_by_fleet_and_database(
         finally:
             await raw.aclose()
         await a.caches["llm"].flush()  # announced on fleet:db0:control only
-        await until(lambda: ro.redis.refused == 1)
+        await until(lambda: link_of(ro).refused == 1)
         assert b.caches["llm"].stats()["size"] == 1  # another database: untouched
         assert ro.caches["llm"].stats()["size"] == 1  # read-only: refused, counted
 
@@ -65,13 +71,13 @@ async def test_heartbeats_list_every_engine_with_identity_and_rates(
     ):
         reader = FleetReader.from_url(url, fleet)
         try:
-            await until(lambda: a.fleet.heartbeat.sent >= 2 and b.fleet.heartbeat.sent >= 2)
+            await until(lambda: heartbeat_of(a).sent >= 2 and heartbeat_of(b).sent >= 2)
             engines = await reader.read()
             assert {(e.id, e.host) for e in engines} == {(a.id, "host-a"), (b.id, "host-b")}
             for _ in range(20):
                 await a.run(a.caches["llm"], "same")
-            sent = a.fleet.heartbeat.sent
-            await until(lambda: a.fleet.heartbeat.sent >= sent + 2)
+            sent = heartbeat_of(a).sent
+            await until(lambda: heartbeat_of(a).sent >= sent + 2)
             rows = {e.id: e for e in await reader.read()}
             assert rows[a.id].stats["caches"]["llm"]["hits"] == 19
             assert all(v >= 0 for e in rows.values() for v in e.rates.values())
@@ -81,7 +87,7 @@ async def test_heartbeats_list_every_engine_with_identity_and_rates(
     async with fleet_engine(url, fleet) as c:  # a and b left: only c is listed
         reader = FleetReader.from_url(url, fleet)
         try:
-            await until(lambda: c.fleet.heartbeat.sent >= 1)
+            await until(lambda: heartbeat_of(c).sent >= 1)
             assert [e.id for e in await reader.read()] == [c.id]
         finally:
             await reader.close()
@@ -99,8 +105,8 @@ async def test_a_fleet_command_reports_per_engine(redis_server: RedisServer) -> 
         sender = FleetSender.from_url(url, fleet)
         try:
             for e in (a, b, ro):
-                await asyncio.wait_for(e.redis.subscribed.wait(), 10)
-            await until(lambda: all(e.fleet.heartbeat.sent for e in (a, b, ro, other_db)))
+                await asyncio.wait_for(link_of(e).subscribed.wait(), 10)
+            await until(lambda: all(heartbeat_of(e).sent for e in (a, b, ro, other_db)))
             report = await sender.send("cache.set_ttl", {"name": "llm", "ttl": 7})
             assert not report.ok
             assert sorted(report.applied) == sorted([a.id, b.id])
@@ -125,8 +131,8 @@ async def test_overrides_stick_for_new_engines_and_can_be_dropped(
     sender = FleetSender.from_url(url, fleet)
     try:
         async with fleet_engine(url, fleet) as a:
-            await asyncio.wait_for(a.redis.subscribed.wait(), 10)
-            await until(lambda: a.fleet.heartbeat.sent >= 1)
+            await asyncio.wait_for(link_of(a).subscribed.wait(), 10)
+            await until(lambda: heartbeat_of(a).sent >= 1)
             report = await sender.send("cache.set_ttl", {"name": "llm", "ttl": 9})
             assert report.ok, report.summary()
             assert a.caches["llm"].describe()["sources"]["ttl"] == "fleet"
@@ -140,7 +146,7 @@ async def test_overrides_stick_for_new_engines_and_can_be_dropped(
                 late = Cache(Step(lambda d: d), name="llm2", ttl=5, max_size=10)
                 b.add(late)
                 assert late.describe()["sources"]["ttl"] == "config"
-                await until(lambda: b.fleet.heartbeat.sent >= 1)
+                await until(lambda: heartbeat_of(b).sent >= 1)
                 dropped = await sender.drop_override("cache:llm:ttl")
                 assert dropped.ok, dropped.summary()
                 assert a.caches["llm"].ttl == 60 and b.caches["llm"].ttl == 300
@@ -159,8 +165,8 @@ async def test_every_write_is_audited_here_and_in_the_fleet_stream(
     client = aioredis.Redis.from_url(url)
     try:
         async with fleet_engine(url, fleet) as a:
-            await asyncio.wait_for(a.redis.subscribed.wait(), 10)
-            await until(lambda: a.fleet.heartbeat.sent >= 1)
+            await asyncio.wait_for(link_of(a).subscribed.wait(), 10)
+            await until(lambda: heartbeat_of(a).sent >= 1)
             await sender.send("cache.set_max_size", {"name": "llm", "max_size": 50})
             rec = a.fleet.audit.records[-1]
             assert (rec["scope"], rec["method"], rec["before"], rec["after"]) == (
@@ -305,19 +311,17 @@ async def test_redis_restart_under_load_heartbeats_resume_and_commands_reach_all
 
         tasks = [asyncio.ensure_future(load(e)) for e in (a, b)]
         try:
-            await until(lambda: a.fleet.heartbeat.sent >= 2 and b.fleet.heartbeat.sent >= 2)
+            await until(lambda: heartbeat_of(a).sent >= 2 and heartbeat_of(b).sent >= 2)
             redis_proc.kill()
-            await until(lambda: not a.redis.up and not b.redis.up)
-            skipped = a.fleet.heartbeat.skipped
-            await until(lambda: a.fleet.heartbeat.skipped > skipped)  # paused, not failing
+            await until(lambda: not link_of(a).up and not link_of(b).up)
+            skipped = heartbeat_of(a).skipped
+            await until(lambda: heartbeat_of(a).skipped > skipped)  # paused, not failing
             redis_proc.start()  # same port, empty: heartbeats must come back by themselves
-            await until(lambda: a.redis.up and b.redis.up, within=20)
-            sent = (a.fleet.heartbeat.sent, b.fleet.heartbeat.sent)
-            await until(
-                lambda: a.fleet.heartbeat.sent > sent[0] and b.fleet.heartbeat.sent > sent[1]
-            )
-            await asyncio.wait_for(a.redis.subscribed.wait(), 10)
-            await asyncio.wait_for(b.redis.subscribed.wait(), 10)
+            await until(lambda: link_of(a).up and link_of(b).up, within=20)
+            sent = (heartbeat_of(a).sent, heartbeat_of(b).sent)
+            await until(lambda: heartbeat_of(a).sent > sent[0] and heartbeat_of(b).sent > sent[1])
+            await asyncio.wait_for(link_of(a).subscribed.wait(), 10)
+            await asyncio.wait_for(link_of(b).subscribed.wait(), 10)
             sender = FleetSender.from_url(url, fleet)
             try:
                 report = await sender.send("cache.set_ttl", {"name": "llm", "ttl": 3})

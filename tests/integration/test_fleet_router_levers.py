@@ -8,7 +8,7 @@ from typing import Any
 
 from flowdeck.engine import Engine, Router
 from flowdeck.engine.fleet.sender import FleetSender
-from tests.support.redis_fleet import fleet_engine, unique_fleet
+from tests.support.redis_fleet import fleet_engine, heartbeat_of, link_of, unique_fleet
 from tests.support.redis_server import RedisServer
 from tests.support.waiting import until
 
@@ -30,9 +30,8 @@ def engine(url: str, fleet: str, **kw: Any) -> Engine:
 
 async def ready(*engines: Engine) -> None:
     for e in engines:
-        assert e.redis is not None
-        await asyncio.wait_for(e.redis.subscribed.wait(), 10)
-    await until(lambda: all(e.fleet.heartbeat.sent for e in engines))
+        await asyncio.wait_for(link_of(e).subscribed.wait(), 10)
+    await until(lambda: all(heartbeat_of(e).sent for e in engines))
 
 
 async def test_levers_reach_every_engine_with_acknowledgements(

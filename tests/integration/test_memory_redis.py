@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import redis.asyncio as aioredis
 
 from flowdeck.engine import Completion, Engine, EngineSettings, Memory
 from flowdeck.engine.stores import codec
+from tests.support.redis_fleet import link_of
 from tests.support.redis_server import RedisServer
 from tests.support.waiting import until
 
@@ -27,7 +28,9 @@ def unique(prefix: str) -> str:
 async def stored(client: aioredis.Redis, ns: str) -> dict[str, Any]:
     """What Redis holds for a namespace, decoded."""
     out = {}
-    for field, blob in (await client.hgetall(f"flowdeck:memory:{ns}")).items():
+    # The client has no decode_responses, so Redis answers in bytes.
+    fields = cast(dict[bytes, bytes], await client.hgetall(f"flowdeck:memory:{ns}"))
+    for field, blob in fields.items():
         out[field.decode()] = codec.unpack_record(blob)[0]
     return out
 
@@ -103,7 +106,7 @@ async def test_entries_written_during_an_outage_reach_redis_after_restart(
         for i in range(30):  # never an exception to the caller
             await mem.add(f"during{i}", f"outage entry {i}")
         await mem.add("during0", "overwritten during the outage")
-        await until(lambda: not eng.redis.up)  # the drain's retries open the breaker
+        await until(lambda: not link_of(eng).up)  # the drain's retries open the breaker
         st = mem.stats()
         assert st["pending_l2"] == 30
         assert st["l2_errors"] >= 1
@@ -139,11 +142,12 @@ async def test_clear_during_an_outage_is_applied_when_redis_returns(
         for i in range(5):
             await mem.add(f"k{i}", "x")
         # Make Redis unreachable without losing its data: pause it, then resume.
+        assert redis_proc.proc is not None
         redis_proc.proc.send_signal(19)  # SIGSTOP
         try:
             for i in range(3):  # timeouts trip the breaker
                 await mem.add(f"late{i}", "y")
-            await until(lambda: not eng.redis.up)
+            await until(lambda: not link_of(eng).up)
             assert await mem.clear() == 8
             await mem.add("new", "after the clear")
         finally:
@@ -165,7 +169,7 @@ async def test_clear_reaches_other_engines_on_the_namespace(redis_server: RedisS
         mb = Memory(name="m", namespace=ns, l2=True)
         await b.run(mb, {"no": "prompt"})  # starts it: loads k1 and "warm"
         assert mb.size == 2
-        await asyncio.wait_for(b.redis.subscribed.wait(), 10)  # pub/sub: listen first
+        await asyncio.wait_for(link_of(b).subscribed.wait(), 10)  # pub/sub: listen first
         assert await ma.clear() == 2
         await until(lambda: mb.size == 0)
         assert mb.search("one") == []
@@ -180,20 +184,21 @@ async def test_loading_late_never_resurrects_what_was_removed_here(
         a.add(ma)
         await ma.add("x", "remote x")
         await ma.add("r", "remote r")
+    assert redis_proc.proc is not None
     redis_proc.proc.send_signal(19)  # SIGSTOP: engine b starts while Redis is unreachable
     try:
         b = engine(redis_proc.url)
         await b.start()
         mb = Memory(name="m", namespace=ns, max_size=4, l2=True)
         await b.run(mb, {"no": "prompt"})
-        assert not b.redis.up and mb.size == 0
+        assert not link_of(b).up and mb.size == 0
         for key in ("x", "p", "q", "s", "t"):  # x is added here, then evicted here
             await mb.add(key, f"local {key}")
         assert mb.get("x") is None
     finally:
         redis_proc.proc.send_signal(18)  # SIGCONT
     try:
-        await until(lambda: b.redis.up and mb.stats()["pending_l2"] == 0)
+        await until(lambda: link_of(b).up and mb.stats()["pending_l2"] == 0)
         # Redis's "x" stays deleted; "r" is older than everything added here, so it is
         # the one that does not fit.
         assert mb.get("x") is None

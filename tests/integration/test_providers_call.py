@@ -12,6 +12,7 @@ from flowdeck.engine import Completion, Engine, ProviderError
 from flowdeck.engine.context import Context
 from flowdeck.engine.providers import (
     CLIENTS,
+    HttpProviderClient,
     ProviderCall,
     SimulatedClient,
     build_clients,
@@ -19,7 +20,7 @@ from flowdeck.engine.providers import (
 )
 from flowdeck.engine.providers.client import ProviderClient
 from flowdeck.engine.providers.wire import parse_retry_after
-from flowdeck.engine.settings import EngineSettings, provider_settings
+from flowdeck.engine.settings import EngineSettings, SimulatedProviderSettings, provider_settings
 from flowdeck.engine.telemetry.events import EventBus, EventKind
 
 HEALTH_KEYS = {
@@ -146,15 +147,20 @@ def test_build_clients_makes_one_client_per_provider() -> None:
         "l": "ollama",
         "s": "simulated",
     }
-    assert clients["o"].url == "https://api.openai.com/v1/chat/completions"
-    assert clients["a"].url == "http://127.0.0.1:9/v1/messages"
-    assert clients["l"].url == "http://127.0.0.1:11434/api/chat"
+    assert http_url(clients["o"]) == "https://api.openai.com/v1/chat/completions"
+    assert http_url(clients["a"]) == "http://127.0.0.1:9/v1/messages"
+    assert http_url(clients["l"]) == "http://127.0.0.1:11434/api/chat"
     assert clients["l"].model == "llama3"
     for name, client in clients.items():
         assert isinstance(client, ProviderClient)
         h = client.health()
         assert set(h) == HEALTH_KEYS
         assert (h["name"], h["calls"], h["p50"], h["last_error"]) == (name, 0, None, None)
+
+
+def http_url(client: ProviderClient) -> str:
+    assert isinstance(client, HttpProviderClient)
+    return client.url
 
 
 def test_repr_masks_a_password_in_the_url() -> None:
@@ -193,6 +199,7 @@ async def test_execute_takes_a_prompt_or_a_request() -> None:
 async def test_provider_call_is_not_a_named_primitive() -> None:
     async with Engine(control=False, providers={"a": sim()}, tiers={"t": ["a"]}) as eng:
         call = eng.provider("t")
+        assert isinstance(call, ProviderCall)
         assert (call.name, call.kind, call.label) == (None, "provider", "t")
         eng.add(call)
         assert eng.snapshot()["caches"] == {} and eng.routers == {}
@@ -259,6 +266,7 @@ async def test_all_cooling_down_tries_the_one_back_soonest() -> None:
     }
     async with Engine(control=False, providers=providers, tiers={"t": ["a", "b"]}) as eng:
         tier = eng.provider("t")
+        assert isinstance(tier, ProviderCall)
         with pytest.raises(ProviderError):
             await eng.run(tier, "x")
         a, b = eng.providers["a"], eng.providers["b"]
@@ -278,6 +286,7 @@ async def test_remapped_puts_the_provider_first() -> None:
     providers = {"a": sim(), "b": sim(), "c": sim(), "x": sim()}
     async with Engine(control=False, providers=providers, tiers={"t": ["a", "b", "c"]}) as eng:
         call = eng.provider("t")
+        assert isinstance(call, ProviderCall)
         assert call.providers == ["a", "b", "c"]
         moved = call.remapped("c")
         assert moved.providers == ["c", "a", "b"]
@@ -306,7 +315,9 @@ async def test_an_unexpected_exception_is_a_provider_error_and_falls_back() -> N
     async with Engine(
         control=False, providers={"a": sim(), "b": sim()}, tiers={"t": ["a", "b"]}
     ) as eng:
-        eng.providers["a"] = Broken("a", eng.providers["a"].settings, None, eng.bus)
+        settings = eng.providers["a"].settings
+        assert isinstance(settings, SimulatedProviderSettings)
+        eng.providers["a"] = Broken("a", settings, None, eng.bus)
         c = await eng.run(eng.provider("t"), "x")
         assert c.provider == "b"
         assert eng.providers["a"].health()["last_error"] == "a: unexpected KeyError: 'choices'"

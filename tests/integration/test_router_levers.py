@@ -12,6 +12,7 @@ import pytest
 from flowdeck.engine import Engine, Router
 from flowdeck.engine.control import protocol as P
 from flowdeck.engine.control.client import ControlClient, ControlError
+from flowdeck.engine.providers import ProviderCall
 from flowdeck.engine.telemetry.events import EventKind
 from tests.support.providers import FakeFleet, Reply, Status
 
@@ -78,6 +79,7 @@ async def test_an_operator_drain_moves_traffic_and_stays_a_last_resort(
     settings = {"a": provider(a.base_url), "b": provider(b.base_url)}
     async with Engine(socket=sock_path, providers=settings, tiers={"t": ["a", "b"]}) as eng:
         tier = eng.provider("t")
+        assert isinstance(tier, ProviderCall)
         async with await ControlClient.connect(sock_path) as c:
             reply = await c.call(P.PROVIDER_COOLDOWN, {"name": "a", "seconds": 300})
             assert reply["state"] == "cooling down" and reply["cooldown_reason"] == "operator"

@@ -11,7 +11,16 @@ from textual.command import CommandPalette
 from flowdeck.panel.app import FlowdeckApp
 from flowdeck.panel.keys import KEYS
 from flowdeck.panel.modals.confirm import ConfirmModal
-from tests.support.panel import SIZE, Rig, attached, make_app, notes, palette, show_table
+from tests.support.panel import (
+    SIZE,
+    Rig,
+    attached,
+    make_app,
+    modal_title,
+    notes,
+    palette,
+    show_table,
+)
 from tests.support.waiting import until
 
 
@@ -47,7 +56,7 @@ async def test_flush_acts_only_on_a_visible_row(rig: Rig, tmp_path: Path) -> Non
         await until(lambda: app.operator.target("caches").name == "fanout-cache")
         await pilot.press("f")
         await until(lambda: isinstance(app.screen, ConfirmModal))
-        assert "fanout-cache" in app.screen.title_text
+        assert "fanout-cache" in modal_title(app)
 
 
 async def test_actions_say_not_connected_before_anything_else(
@@ -78,6 +87,6 @@ async def test_a_key_right_after_a_cursor_move_acts_on_the_new_row(
         assert moved != first
         await app.run_action("flush")
         await until(lambda: isinstance(app.screen, ConfirmModal))
-        assert f"'{moved}'" in app.screen.title_text, app.screen.title_text
+        assert f"'{moved}'" in modal_title(app), modal_title(app)
         await pilot.press("n")
         await until(lambda: not isinstance(app.screen, ConfirmModal))

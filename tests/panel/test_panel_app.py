@@ -14,7 +14,9 @@ import os
 from pathlib import Path
 
 import pytest
-from textual.widgets import Input, Label, OptionList
+from textual.coordinate import Coordinate
+from textual.widgets import Input, Label, OptionList, TabbedContent
+from textual.widgets.data_table import ColumnKey
 
 from flowdeck.panel import fmt
 from flowdeck.panel.app import FlowdeckApp
@@ -36,6 +38,7 @@ from tests.support.panel import (
     exported,
     header_text,
     make_app,
+    modal_title,
     notes,
     palette,
     show_table,
@@ -56,7 +59,7 @@ async def test_attach_shows_the_snapshot(rig: Rig, tmp_path: Path) -> None:
         assert cell(app, "cache-table", "llm", "ttl") == fmt.ttl(rig.eng.caches["llm"].ttl)
         await show_table(pilot, "3", "route-table", 3)
         await pilot.press("4", "5", "6", "1")
-        assert app.query_one("#tabs").active == "overview"
+        assert app.query_one("#tabs", TabbedContent).active == "overview"
 
 
 # ---- flush -----------------------------------------------------------------------------
@@ -169,7 +172,13 @@ async def test_remap_route_to_provider(rig: Rig, tmp_path: Path) -> None:
         ids = [options.get_option_at_index(i).id for i in range(options.option_count)]
         options.highlighted = ids.index("sim-max")
         await pilot.press("enter")
-        await until(lambda: router.providers_of("fast")[0] == "sim-max")
+
+        def first_provider() -> str:
+            providers = router.providers_of("fast")
+            assert providers is not None
+            return providers[0]
+
+        await until(lambda: first_provider() == "sim-max")
         await until(
             lambda: cell(app, "route-table", "tiers\x1ffast", "providers").startswith("sim-max"),
         )
@@ -347,7 +356,7 @@ async def test_command_palette_runs_actions(rig: Rig, tmp_path: Path) -> None:
         await attached(pilot)
         await palette(pilot, "flush cache fanout")
         await until(lambda: isinstance(app.screen, ConfirmModal))
-        assert "fanout-cache" in app.screen.title_text
+        assert "fanout-cache" in modal_title(app)
         await pilot.press("y")
         await until(lambda: rig.eng.caches["fanout-cache"].stats()["size"] == 0)
         await palette(pilot, "theme: light")
@@ -412,26 +421,26 @@ async def test_mouse_buttons_and_sortable_headers(rig: Rig, tmp_path: Path) -> N
     async with app.run_test(size=SIZE) as pilot:
         await attached(pilot)
         await pilot.click("#tabs Tab#--content-tab-caches")
-        await until(lambda: app.query_one("#tabs").active == "caches")
+        await until(lambda: app.query_one("#tabs", TabbedContent).active == "caches")
         table = app.query_one("#cache-table", LiveTable)
         await until(lambda: table.row_count == 2)
         assert table.sort_column == "name"
-        order = [table.coordinate_to_cell_key((i, 0)).row_key.value for i in range(2)]
+        order = [table.coordinate_to_cell_key(Coordinate(i, 0)).row_key.value for i in range(2)]
         assert order == ["fanout-cache", "llm"]
         table.focus()
         await pilot.press("S")  # reverse
-        order = [table.coordinate_to_cell_key((i, 0)).row_key.value for i in range(2)]
+        order = [table.coordinate_to_cell_key(Coordinate(i, 0)).row_key.value for i in range(2)]
         assert order == ["llm", "fanout-cache"] and table.sort_reverse
         await pilot.press("s")  # next column: layers, descending
         assert table.sort_column == "layers"
         table.set_sort("size", reverse=True)  # what a header click does
         sizes = [rig.eng.caches[k].stats()["size"] for k in ("llm", "fanout-cache")]
-        order = [table.coordinate_to_cell_key((i, 0)).row_key.value for i in range(2)]
+        order = [table.coordinate_to_cell_key(Coordinate(i, 0)).row_key.value for i in range(2)]
         assert order[0] == ("llm" if sizes[0] >= sizes[1] else "fanout-cache")
-        assert "▼" in str(table.columns["size"].label)
+        assert "▼" in str(table.columns[ColumnKey("size")].label)
         await pilot.click("#btn-flush-all")
         await until(lambda: isinstance(app.screen, ConfirmModal))
-        assert "every cache" in app.screen.title_text.lower()
+        assert "every cache" in modal_title(app).lower()
         await pilot.click("#no")
         await until(lambda: not isinstance(app.screen, ConfirmModal))
         await pilot.click("#btn-set-ttl")

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from textual.pilot import Pilot
-from textual.widgets import DataTable, Input
+from textual.widgets import DataTable, Input, OptionList
 
 from flowdeck.engine.control import protocol as P
 from flowdeck.engine.control.client import ControlClient
@@ -20,7 +20,7 @@ from flowdeck.panel.fleet.screen import FleetScreen
 from flowdeck.panel.modals.number import NumberModal
 from flowdeck.panel.modals.pick import PickModal
 from tests.support.fleet import Workers
-from tests.support.panel import notes
+from tests.support.panel import modal_title, notes
 from tests.support.waiting import until
 
 
@@ -76,7 +76,7 @@ async def test_fleet_actions_reach_every_engine_and_name_the_refusal(
         await _highlight(pilot, app, "cache:llm")
         await pilot.press("t")
         await until(lambda: isinstance(app.screen, NumberModal), 30)
-        assert "on 3 engines" in app.screen.title_text
+        assert "on 3 engines" in modal_title(app)
         app.screen.query_one(Input).value = "42"
         await pilot.press("enter")
         await _confirm(pilot, app, "on 3 engines (1 is read-only and will refuse)")
@@ -163,7 +163,7 @@ async def test_fleet_weights_restore_and_provider_levers_reach_every_engine(
         await _highlight(pilot, app, "router:tiers")
         await pilot.press("w")
         await until(lambda: isinstance(app.screen, NumberModal), 30)
-        assert "on 2 engines" in app.screen.title_text
+        assert "on 2 engines" in modal_title(app)
         box = app.screen.query_one(Input)
         box.value = "fast=90 nope=10"
         await pilot.press("enter")
@@ -213,7 +213,7 @@ async def test_fleet_weights_restore_and_provider_levers_reach_every_engine(
         )
         await pilot.press("u")
         await until(lambda: isinstance(app.screen, PickModal), 30)
-        first = app.screen.query_one("OptionList").get_option_at_index(0).prompt
+        first = app.screen.query_one("OptionList", OptionList).get_option_at_index(0).prompt
         assert "sim-mini — cooling down on 2 of 2" in str(first)
         app.screen.dismiss("sim-mini")
         await _confirm(pilot, app, "on 2 engines")

@@ -27,6 +27,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from textual.widgets import TabbedContent
+
 from flowdeck.engine import Engine
 from flowdeck.engine.demo import demo_settings, run_demo
 from flowdeck.panel.app import FlowdeckApp
@@ -117,7 +119,7 @@ async def test_panel_coalesces_under_50k_events_per_second(sock_path: Path, tmp_
             assert hidden._painted == hidden_painted  # hidden views cost nothing
             # input is still handled under the flood: a key switches the view
             app.simulate_key("2")
-            await until(lambda: app.query_one("#tabs").active == "caches")
+            await until(lambda: app.query_one("#tabs", TabbedContent).active == "caches")
 
 
 # ---- the 10-second measurement (python -m tests.panel.test_panel_load measure) -----------------

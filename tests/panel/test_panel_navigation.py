@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 
-from textual.widgets import Button, Input, Label, OptionList
+from textual.widgets import Button, Input, Label, OptionList, TabbedContent
 
 from flowdeck.panel.modals.confirm import ConfirmModal
 from flowdeck.panel.modals.number import NumberModal
@@ -22,7 +23,7 @@ async def test_view_keys_switch_from_any_focus_and_focus_the_table(
     app = make_app(rig.sock, tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         await attached(pilot)
-        tabs = app.query_one("#tabs")
+        tabs = app.query_one("#tabs", TabbedContent)
         await pilot.press("2")
         table = app.query_one("#cache-table", LiveTable)
         await until(lambda: table.row_count == 2)
@@ -49,7 +50,7 @@ async def test_view_keys_switch_from_any_focus_and_focus_the_table(
         await pilot.press("slash", "x", "escape", "1")
         assert tabs.active == "overview"
         await pilot.press("3")
-        assert app.query_one("#route-filter").value == "x"
+        assert app.query_one("#route-filter", Input).value == "x"
 
 
 async def test_event_log_follows_new_events_until_scrolled_up(rig: Rig, tmp_path: Path) -> None:
@@ -58,10 +59,14 @@ async def test_event_log_follows_new_events_until_scrolled_up(rig: Rig, tmp_path
         await attached(pilot)
         await pilot.press("6")
         tail = app.query_one(EventTail)
+
+        def laid_out(rows: int) -> Callable[[], bool]:
+            return lambda: len(tail.rows) >= rows and tail.max_scroll_y > 0
+
         for _ in range(3):  # the first rows arrive before the log was ever laid out
             await rig.chat(30)
             seen = app.state.events_total
-            await until(lambda s=seen: len(tail.rows) >= s and tail.max_scroll_y > 0)
+            await until(laid_out(seen))
             await until(lambda: tail.scroll_y == tail.max_scroll_y)
         await pilot.press("home")  # scrolled up: stays where the operator put it
         await until(lambda: tail.scroll_y == 0)

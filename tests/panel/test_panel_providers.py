@@ -5,7 +5,7 @@ the cooldown from the panel sends it traffic again; draining starts one; read-on
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,16 @@ from flowdeck.panel.modals.number import NumberModal
 from flowdeck.panel.widgets.live_table import LiveTable
 from flowdeck.panel.widgets.provider_detail import ProviderDetail
 from flowdeck.panel.widgets.tier_budgets import TierBudgets
-from tests.support.panel import SIZE, Rig, attached, cell, make_app, notes, show_table
+from tests.support.panel import (
+    SIZE,
+    Rig,
+    attached,
+    cell,
+    make_app,
+    modal_title,
+    notes,
+    show_table,
+)
 from tests.support.providers import FakeFleet, FakeProvider, Reply, Status
 from tests.support.waiting import until
 
@@ -103,7 +112,7 @@ async def test_ending_the_cooldown_from_the_panel_sends_traffic_again(
         await selected(pilot, "bad")
         await pilot.press("u")
         await until(lambda: isinstance(app.screen, ConfirmModal))
-        assert "bad" in app.screen.title_text
+        assert "bad" in modal_title(app)
         await pilot.press("y")
         await until(lambda: not tier.eng.providers["bad"].cooling_down())
         await until(lambda: any("takes traffic again" in n for n in notes(app)))
@@ -134,7 +143,7 @@ async def test_draining_asks_a_duration_and_confirms(
         box.value = "90s"
         await pilot.press("enter")
         await until(lambda: isinstance(app.screen, ConfirmModal))
-        assert "1m30s" in app.screen.title_text
+        assert "1m30s" in modal_title(app)
         await pilot.press("y")
         good = tier.eng.providers["good"]
         await until(lambda: good.cooling_down() and good.cooldown_reason == "operator")
@@ -160,6 +169,7 @@ async def test_routers_view_restores_the_configured_order_and_sets_weights(
     router = rig.flows.router
     router.set_model("fast", "sim-gamma")  # a re-map: sim-gamma first, then the configured
     configured = router.configured_providers("fast")
+    assert configured is not None
     assert router.providers_of("fast") != configured
     app = make_app(rig.sock, tmp_path)
     async with app.run_test(size=SIZE) as pilot:
@@ -169,7 +179,7 @@ async def test_routers_view_restores_the_configured_order_and_sets_weights(
         await until(lambda: app.operator.target("routers").detail == "fast")
         await pilot.press("o")
         await until(lambda: isinstance(app.screen, ConfirmModal))
-        assert "'fast'" in app.screen.title_text
+        assert "'fast'" in modal_title(app)
         await pilot.press("y")
         await until(lambda: router.providers_of("fast") == configured)
         await until(lambda: cell(app, "route-table", fast, "providers") == " → ".join(configured))
@@ -177,6 +187,10 @@ async def test_routers_view_restores_the_configured_order_and_sets_weights(
         await pilot.press("w")
         await until(lambda: isinstance(app.screen, NumberModal))
         box = app.screen.query_one(Input)
+
+        def error_shows(problem: str) -> Callable[[], bool]:
+            return lambda: problem in str(app.screen.query_one("#error", Label).render())
+
         for typed, problem in (
             ("fast=90 nope=10", "no route 'nope'"),
             ("fast=ninety", "not a number"),
@@ -184,7 +198,7 @@ async def test_routers_view_restores_the_configured_order_and_sets_weights(
         ):
             box.value = typed
             await pilot.press("enter")
-            await until(lambda p=problem: p in str(app.screen.query_one("#error", Label).render()))
+            await until(error_shows(problem))
         box.value = "fast=90, balanced=10"
         await pilot.press("enter")
         await until(lambda: router.weights is not None)

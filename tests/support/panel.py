@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from textual.app import App
 from textual.command import CommandPalette
 from textual.pilot import Pilot
 from textual.widgets import Input, Label, OptionList
@@ -12,6 +13,7 @@ from textual.widgets import Input, Label, OptionList
 from flowdeck.engine import Context, Engine
 from flowdeck.engine.demo import DemoFlows, build_flows, demo_settings
 from flowdeck.panel.app import FlowdeckApp
+from flowdeck.panel.modals.base import TitledModal
 from flowdeck.panel.widgets.header import StatusHeader
 from flowdeck.panel.widgets.live_table import LiveTable
 from tests.support.waiting import until
@@ -70,6 +72,13 @@ def exported(directory: Path) -> list[Path]:
 
 def notes(app: FlowdeckApp) -> list[str]:
     return [f"{n.title}: {n.message}" for n in app._notifications]
+
+
+def modal_title(app: App[Any]) -> str:
+    """The title of the dialog on top (a ConfirmModal, NumberModal, PickModal...)."""
+    screen = app.screen
+    assert isinstance(screen, TitledModal), f"not a titled dialog: {screen!r}"
+    return screen.title_text
 
 
 def header_text(app: FlowdeckApp) -> str:

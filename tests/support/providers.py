@@ -12,6 +12,12 @@ it started)::
 
     async with FakeFleet() as fleet:
         fake = await fleet.start("openai", Status(500), Reply("hi"))
+
+It is one file on purpose: most of its length is the three formats' canned bodies
+(``_plain``, ``_stream_frames``), and they and the server's handlers share the options
+of :class:`Reply` (``usage``, ``gateway``, ``truncate``, ``gap``...), so a new behaviour
+or option changes the dataclass, the server and the bodies together; split, the parts
+would only import each other's private helpers.
 """
 
 from __future__ import annotations

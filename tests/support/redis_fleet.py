@@ -9,11 +9,26 @@ import uuid
 from typing import Any
 
 from flowdeck.engine import Cache, Engine, EngineSettings, Step
+from flowdeck.engine.fleet.heartbeat import Heartbeat
+from flowdeck.engine.stores.redis_link import RedisLink
 from tests.support import ROOT
 
 
 def unique_fleet(prefix: str = "t") -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def link_of(eng: Engine) -> RedisLink:
+    """The engine's Redis link (set once it started with a ``redis_url``)."""
+    assert eng.redis is not None, "the engine has no Redis link (no redis_url, or not started)"
+    return eng.redis
+
+
+def heartbeat_of(eng: Engine) -> Heartbeat:
+    """The engine's fleet heartbeat (set once it started with a ``redis_url``)."""
+    heartbeat = eng.fleet.heartbeat
+    assert heartbeat is not None, "the engine sends no heartbeat (no redis_url, or not started)"
+    return heartbeat
 
 
 def fleet_engine(url: str, fleet: str, **overrides: Any) -> Engine:

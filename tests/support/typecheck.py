@@ -1,9 +1,10 @@
-"""Run mypy over flowdeck.* laid out as the wheel installs it.
+"""Run mypy over flowdeck.* laid out as the wheel installs it, and over the tests.
 
 The folders sit at the top of the repository (engine/, panel/, themes/) and install as
 flowdeck.engine / flowdeck.panel / flowdeck.themes; mypy cannot follow setuptools'
 editable-install finder, so this builds the namespace from symlinks in a temp folder.
-``python -m tests.support.typecheck`` runs it by hand.
+tests/ is linked there too (as ``tests``), so the suite is checked against the same
+flowdeck.* it imports. ``python -m tests.support.typecheck`` runs it by hand.
 """
 
 from __future__ import annotations
@@ -24,8 +25,10 @@ def run_mypy() -> subprocess.CompletedProcess[str]:
         ns.mkdir()
         for pkg in PACKAGES:
             (ns / pkg).symlink_to(ROOT / pkg, target_is_directory=True)
+        (Path(tmp) / "tests").symlink_to(ROOT / "tests", target_is_directory=True)
         args = [sys.executable, "-m", "mypy", "--config-file", str(ROOT / "pyproject.toml")]
         args += [a for pkg in PACKAGES for a in ("-p", f"flowdeck.{pkg}")]
+        args += ["-p", "tests"]
         proc = subprocess.run(
             [*args, "--cache-dir", str(ROOT / ".mypy_cache")],
             cwd=tmp,

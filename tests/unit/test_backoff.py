@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import random
+from typing import Any
 
 import pytest
 
@@ -70,7 +71,7 @@ def test_next_counts_failures_and_reset_starts_over() -> None:
         ({"base": 1.0, "cap": 1.0, "jitter": 1.5}, "jitter"),
     ],
 )
-def test_bad_parameters_are_refused_by_name(kwargs: dict[str, float], needle: str) -> None:
+def test_bad_parameters_are_refused_by_name(kwargs: dict[str, Any], needle: str) -> None:
     with pytest.raises(ValueError, match=needle):
         Backoff(**kwargs)
 

@@ -324,10 +324,10 @@ def test_bad_operator_values_are_rejected_and_change_nothing() -> None:
     cache = Cache(Step(lambda d: d), name="c", ttl=60, max_size=10)
     for bad in (0, -3, math.inf, "x"):
         with pytest.raises(ValueError, match="ttl"):
-            cache.set_ttl(bad)  # type: ignore[arg-type]
-    for bad in (0, -1, 1.5, None):
+            cache.set_ttl(bad)  # type: ignore[arg-type]  # a bad value on purpose
+    for bad_size in (0, -1, 1.5, None):
         with pytest.raises(ValueError, match="max_size"):
-            cache.set_max_size(bad)  # type: ignore[arg-type]
+            cache.set_max_size(bad_size)  # type: ignore[arg-type]  # a bad value on purpose
     assert (cache.ttl, cache.max_size) == (60, 10)
 
 

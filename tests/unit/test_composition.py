@@ -37,9 +37,9 @@ async def test_step_wraps_sync_async_and_ctx_callables() -> None:
 
 def test_step_rejects_non_callables_and_primitives() -> None:
     with pytest.raises(TypeError, match="callable"):
-        Step(42)  # type: ignore[arg-type]
+        Step(42)  # type: ignore[arg-type]  # not a callable, refused on purpose
     with pytest.raises(TypeError, match="Primitive"):
-        Step(Step(inc))  # type: ignore[arg-type]
+        Step(Step(inc))
     with pytest.raises(TypeError, match="cannot compose"):
         _ = Step(inc) >> 3
 
@@ -129,4 +129,6 @@ async def test_or_keeps_an_anonymous_parallels_limit() -> None:
     assert await flow(None) == [[1, 1, 1, 1, 1], "other"]
     assert peak == 1
     plain = Parallel([Step(branch), Step(branch)])
-    assert len((plain | Step(branch)).branches) == 3  # option-free groups still flatten
+    grouped = plain | Step(branch)
+    assert isinstance(grouped, Parallel)
+    assert len(grouped.branches) == 3  # option-free groups still flatten

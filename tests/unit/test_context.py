@@ -16,7 +16,7 @@ def test_fresh_context_is_like_a_constructed_one() -> None:
     assert ctx["x"] == 2 and ctx.vars == {"x": 2}
     assert repr(ctx) == "Context(x)"
     with pytest.raises(AttributeError):
-        ctx.nope  # type: ignore[attr-defined]  # noqa: B018
+        ctx.nope  # type: ignore[attr-defined]  # noqa: B018  (a missing name, read on purpose)
 
 
 async def test_each_run_gets_its_own_vars() -> None:

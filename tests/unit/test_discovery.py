@@ -7,10 +7,11 @@ from pathlib import Path
 import pytest
 
 from flowdeck.engine.control import discovery as D
+from flowdeck.engine.control.schema import Hello
 
 
 def _eng(name: str, pid: int, ident: str) -> D.LiveEngine:
-    hello = {"name": name, "pid": pid, "id": ident, "host": "h", "started_at": 0.0}
+    hello: Hello = {"name": name, "pid": pid, "id": ident, "host": "h", "started_at": 0.0}
     return D.LiveEngine(Path(f"/r/{name}.{pid}.sock"), hello)
 
 

@@ -88,7 +88,7 @@ def test_overrides_are_validated() -> None:
 
 
 async def test_add_on_a_running_engine_starts_primitives() -> None:
-    started: list[str] = []
+    started: list[str | None] = []  # Step.name is optional (Primitive.name)
 
     class NeedsStart(Step):
         async def astart(self) -> None:

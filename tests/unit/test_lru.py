@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from flowdeck.engine.stores.lru import LRUTTLStore
+from flowdeck.engine.stores.lru import Entry, LRUTTLStore
 
 
 class Clock:
@@ -22,10 +22,14 @@ class Clock:
         self.now += seconds
 
 
-def make(max_size: int = 3, ttl: float = 10.0) -> tuple[LRUTTLStore, Clock, list[tuple[str, int]]]:
+def make(
+    max_size: int = 3, ttl: float = 10.0
+) -> tuple[LRUTTLStore[Entry], Clock, list[tuple[str, int]]]:
     clock = Clock()
     seen: list[tuple[str, int]] = []
-    store = LRUTTLStore(max_size, ttl, clock=clock, on_evict=lambda r, n: seen.append((r, n)))
+    store: LRUTTLStore[Entry] = LRUTTLStore(
+        max_size, ttl, clock=clock, on_evict=lambda r, n: seen.append((r, n))
+    )
     return store, clock, seen
 
 
@@ -195,7 +199,7 @@ def test_clear_is_not_an_eviction() -> None:
 
 def test_infinite_ttl_never_expires() -> None:
     clock = Clock()
-    store = LRUTTLStore(2, clock=clock)
+    store: LRUTTLStore[Entry] = LRUTTLStore(2, clock=clock)
     store.set("a", 1)
     clock.advance(1e9)
     assert store.get("a") == 1
@@ -205,17 +209,17 @@ def test_infinite_ttl_never_expires() -> None:
 @pytest.mark.parametrize("bad", [0, -1, 1.5, "3", None, True])
 def test_bad_max_size_is_rejected(bad: object) -> None:
     with pytest.raises(ValueError, match="max_size"):
-        LRUTTLStore(bad, 10)  # type: ignore[arg-type]
-    store = LRUTTLStore(3, 10)
+        LRUTTLStore(bad, 10)  # type: ignore[arg-type]  # a bad value on purpose
+    store: LRUTTLStore[Entry] = LRUTTLStore(3, 10)
     with pytest.raises(ValueError, match="max_size"):
-        store.resize(bad)  # type: ignore[arg-type]
+        store.resize(bad)  # type: ignore[arg-type]  # a bad value on purpose
 
 
 @pytest.mark.parametrize("bad", [0, -5, math.nan, "10", None, False])
 def test_bad_ttl_is_rejected(bad: object) -> None:
     with pytest.raises(ValueError, match="ttl"):
-        LRUTTLStore(3, bad)  # type: ignore[arg-type]
-    store = LRUTTLStore(3, 10)
+        LRUTTLStore(3, bad)  # type: ignore[arg-type]  # a bad value on purpose
+    store: LRUTTLStore[Entry] = LRUTTLStore(3, 10)
     with pytest.raises(ValueError, match="ttl"):
-        store.set_ttl(bad)  # type: ignore[arg-type]
+        store.set_ttl(bad)  # type: ignore[arg-type]  # a bad value on purpose
     assert store.ttl == 10

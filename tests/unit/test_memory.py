@@ -88,7 +88,7 @@ async def test_eviction_removes_the_oldest_and_its_postings() -> None:
     assert len(mem._index.postings["common"]) == 3
 
 
-class CountingEntries(OrderedDict):  # type: ignore[type-arg]  # counts any entries
+class CountingEntries(OrderedDict):
     """Entries that count how they are read: a scan would show up as iteration."""
 
     def __init__(self, *a: Any) -> None:
@@ -139,9 +139,9 @@ async def test_search_validates_its_arguments() -> None:
     with pytest.raises(ValueError, match="limit"):
         mem.search("x", limit=0)
     with pytest.raises(TypeError, match="strings"):
-        mem.search([1, 2])  # type: ignore[list-item]
+        mem.search([1, 2])  # type: ignore[list-item]  # a wrong type, refused on purpose
     with pytest.raises(TypeError, match="strings"):
-        await mem.add(3, "x")  # type: ignore[arg-type]
+        await mem.add(3, "x")  # type: ignore[arg-type]  # a wrong type, refused on purpose
 
 
 async def test_clear_empties_entries_and_index() -> None:
@@ -182,7 +182,12 @@ async def test_execute_recalls_related_prompts_then_records_this_one() -> None:
     async with Engine(EngineSettings.load(control=False)) as eng:
         mem = Memory(name="conv", recall=2)
         seen: list[Any] = []
-        flow = mem >> Step(lambda d: seen.append(d) or d)
+
+        def note(d: Any) -> Any:
+            seen.append(d)
+            return d
+
+        flow = mem >> Step(note)
         out = await eng.run(flow, {"prompt": "How do caches work?", "user": "ann"})
         assert out == {"prompt": "How do caches work?", "user": "ann", "memory": []}
         out = await eng.run(flow, {"prompt": "Do CACHES expire?", "user": "ann"})

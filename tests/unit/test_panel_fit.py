@@ -3,6 +3,8 @@ header or a value mid-word (80x24: the Providers and parallel-runs boxes are ~36
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from rich.cells import cell_len
 
@@ -57,8 +59,8 @@ def test_table_columns_add_optional_ones_by_priority_while_the_fitted_one_has_ro
     order = [Column(k, k.title()) for k in ("a", "b", "c", "rest")]
     rows = {"r": {"a": Cell("x" * 10), "b": Cell("y" * 10), "c": Cell(""), "rest": Cell("z" * 40)}}
 
-    def keys(width: int, **kw: object) -> list[str]:
-        cols = fit_columns(order, ["a"], ["c", "b"], "rest", rows, width, 10, **kw)  # type: ignore[arg-type]
+    def keys(width: int, **kw: Any) -> list[str]:
+        cols = fit_columns(order, ["a"], ["c", "b"], "rest", rows, width, 10, **kw)
         return [c.key for c in cols]
 
     assert keys(200) == ["a", "b", "c", "rest"]

@@ -128,7 +128,7 @@ async def test_timeline_ring_is_bounded() -> None:
 
 def test_validation() -> None:
     with pytest.raises(ValueError, match="fail"):
-        Parallel([waiter("a")], fail="sometimes")  # type: ignore[arg-type]
+        Parallel([waiter("a")], fail="sometimes")  # type: ignore[arg-type]  # not a fail mode, on purpose
     with pytest.raises(ValueError, match="limit"):
         Parallel([waiter("a")], limit=0)
     with pytest.raises(ValueError, match="at least one"):

@@ -82,13 +82,14 @@ def test_parse_request() -> None:
 def test_check_method() -> None:
     assert methods.check_method("snapshot", None) == (methods.TABLE["snapshot"], {})
     assert methods.check_method("snapshot", []) == (methods.TABLE["snapshot"], {})
-    for method, params, code in [
+    cases: list[tuple[object, object, str]] = [
         (P.MALFORMED, None, P.BAD_REQUEST),
         (5, {}, P.BAD_REQUEST),
         ("nope", {}, P.UNKNOWN_METHOD),
         ("hello", [1], P.BAD_PARAMS),
         ("hello", "x", P.BAD_PARAMS),
-    ]:
+    ]
+    for method, params, code in cases:
         with pytest.raises(P.ControlError) as info:
             methods.check_method(method, params)
         assert info.value.code == code

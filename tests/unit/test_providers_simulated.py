@@ -10,16 +10,16 @@ import pytest
 
 from flowdeck.engine import Engine, ProviderError
 from flowdeck.engine.providers import SimulatedClient
-from flowdeck.engine.settings import provider_settings
+from flowdeck.engine.settings import SimulatedProviderSettings, provider_settings
 from flowdeck.engine.telemetry.events import EventBus, EventKind
 
 
 def sim(name: str = "sim", bus: EventBus | None = None, **kw: Any) -> SimulatedClient:
     opts: dict[str, Any] = {"latency_ms": 0, "backoff_base": 0}
     opts.update(kw)
-    return SimulatedClient(
-        name, provider_settings(kind="simulated", **opts), None, bus or EventBus(4096)
-    )
+    settings = provider_settings(kind="simulated", **opts)
+    assert isinstance(settings, SimulatedProviderSettings)
+    return SimulatedClient(name, settings, None, bus or EventBus(4096))
 
 
 async def test_text_is_a_function_of_model_and_prompt() -> None:
@@ -48,7 +48,7 @@ async def test_failures_follow_the_seeded_rng() -> None:
                 out.append(False)
         return out
 
-    kw = {"error_rate": 0.3, "max_retries": 0, "cooldown": 0}
+    kw: dict[str, Any] = {"error_rate": 0.3, "max_retries": 0, "cooldown": 0}
     first = await pattern(sim("x", **kw))
     assert first == await pattern(sim("x", **kw))  # same name: same seed
     assert first != await pattern(sim("y", **kw))

@@ -14,7 +14,7 @@ import pytest
 
 from flowdeck.engine import Engine
 from flowdeck.engine.errors import SettingsError
-from flowdeck.engine.settings import EngineSettings
+from flowdeck.engine.settings import EngineSettings, HttpProviderSettings, SimulatedProviderSettings
 
 KEY = "sk-settings-SECRET-31337"
 KEY2 = "sk-probe-Zq9XwT4vLm2PaR7n"  # no common word inside: every 8-run is checkable
@@ -62,7 +62,9 @@ def test_environment_with_nested_delimiter(monkeypatch: pytest.MonkeyPatch) -> N
     s = EngineSettings.load()
     assert s.name == "from-env"
     assert s.providers["a"].kind == "simulated" and s.providers["a"].price_in == 0.5
-    assert s.providers["b"].api_key_env == "OPENAI_API_KEY"
+    b = s.providers["b"]
+    assert isinstance(b, HttpProviderSettings)
+    assert b.api_key_env == "OPENAI_API_KEY"
     assert s.tiers == {"fast": ["a", "b"]}
     assert s.caches["llm"].ttl == 60
     assert s.redis_url == "redis://127.0.0.1:6379/0"
@@ -88,7 +90,9 @@ max_size = 100
     )
     s = EngineSettings.load()
     assert s.name == "from-toml"
-    assert s.providers["cheap"].latency_ms == 5
+    cheap = s.providers["cheap"]
+    assert isinstance(cheap, SimulatedProviderSettings)
+    assert cheap.latency_ms == 5
     assert s.tiers == {"fast": ["cheap"]}
     assert s.caches["llm"].max_size == 100
 
