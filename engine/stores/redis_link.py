@@ -100,6 +100,7 @@ class RedisLink:
         self.up = False
         self.errors = 0
         self.reconnects = 0
+        self.opens = 0  # times the breaker opened (the listener tells its restarts apart)
         self.last_error: str | None = None
         self._fails = 0
         self._closed = False
@@ -252,7 +253,10 @@ class RedisLink:
         instead can hand a half-closed connection back to the pool).
         """
         pubsub: Any = None
-        broken = False  # the subscription broke while the breaker stayed closed
+        # The breaker's open count when the subscription broke with the breaker closed
+        # (None: not broken). If the breaker opens after that, its probe reports the
+        # recovery; only a restart too quick to open it is the listener's to report.
+        broken_at: int | None = None
         try:
             while not self._closed:
                 await self._up_event.wait()
@@ -269,15 +273,17 @@ class RedisLink:
                         self.subscribed.set()
                     msg = await pubsub.get_message(timeout=1.0)
                     self.subscribed.set()
-                    if broken and self.up:
-                        broken = False  # Redis went and came back (a restart): say so
-                        self._recovered()
+                    if broken_at is not None and self.up:
+                        if broken_at == self.opens:  # a restart the breaker never saw
+                            self._recovered()
+                        broken_at = None
                     if msg is not None:
                         self._dispatch(msg.get("data"))
                 except (RedisError, *_UNREACHABLE) as exc:
                     self.subscribed.clear()
                     self._failed(exc)  # counts toward the breaker like any other call
-                    broken = self.up  # if the breaker opened, its probe reports recovery
+                    if self.up and broken_at is None:
+                        broken_at = self.opens
                     await asyncio.sleep(self.probe_min)
         finally:
             self.subscribed.clear()
@@ -320,6 +326,7 @@ class RedisLink:
         """Mark Redis down, say so once, and start the recovery probe."""
         self.last_error = _describe_error(exc)
         self.up = False
+        self.opens += 1
         self._up_event.clear()
         self._bus.emit2(EventKind.REDIS, "down", self.last_error)
         if not self._closed and (self._probe_task is None or self._probe_task.done()):
