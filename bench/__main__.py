@@ -117,9 +117,23 @@ def main(argv: list[str] | None = None) -> int:
     print(text)
     output = RESULTS if args.write else args.output
     if output is not None:
-        output.write_text(text + "\n")
+        output.write_text(text + "\n" + _kept(output))
         print(f"\nwritten to {output}", file=sys.stderr)
     return 0
+
+
+KEPT = "<!-- kept by python -m bench: written by hand, below this line -->"
+"""A results file's hand-written tail (ranges over several runs) survives a rewrite."""
+
+
+def _kept(path: Path) -> str:
+    """The part of ``path`` from the :data:`KEPT` marker on (empty without one)."""
+    try:
+        old = path.read_text()
+    except OSError:
+        return ""
+    at = old.find(KEPT)
+    return "\n" + old[at:] if at >= 0 else ""
 
 
 if __name__ == "__main__":

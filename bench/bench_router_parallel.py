@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import statistics
 import time
+from collections.abc import Awaitable
+from typing import Any
 
 from bench.harness import Section, fmt_ratio, fmt_time, per_op_async
 from flowdeck.engine import Context, Engine, EngineSettings, Parallel, Router, Step
@@ -58,7 +60,11 @@ async def _bench_weights(sec: Section, eng: Engine, ctx: Context, n: int, repeat
     got: dict[str, list[float]] = {"plain": [], "weighted": [], "sticky": []}
     for _ in range(repeat * 2):
         for label, r in (("plain", plain), ("weighted", weighted), ("sticky", sticky)):
-            got[label].append(await per_op_async(lambda r=r: r.execute(data, ctx), n, 1))
+
+            def routed(r: Router = r) -> Awaitable[Any]:
+                return r.execute(data, ctx)
+
+            got[label].append(await per_op_async(routed, n, 1))
     med = {k: statistics.median(v) for k, v in got.items()}
     for label, what in (("weighted", "90/10 weights"), ("sticky", "90/10 weights + sticky key")):
         sec.add(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import os
+from collections.abc import Awaitable
 from typing import Any
 
 from bench.harness import Section, fmt_time, per_op_async
@@ -34,7 +35,11 @@ async def bench_scaling(quick: bool) -> Section:
             gc.collect()
             grown = _rss() - before
             probe = {"prompt": f"p{size // 2}"}
-            hit = await per_op_async(lambda c=cache, p=probe: c.execute(p, ctx), 5_000, 5)
+
+            def probe_hit(c: Cache = cache, p: dict[str, str] = probe) -> Awaitable[Any]:
+                return c.execute(p, ctx)
+
+            hit = await per_op_async(probe_hit, 5_000, 5)
             sec.add(
                 f"{size:,} entries",
                 fmt_time(hit) + " per hit",

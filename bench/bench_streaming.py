@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import statistics
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 from bench.harness import Section, fmt_ratio, fmt_time, gc_paused
@@ -61,7 +61,7 @@ async def _first_of_hit(quick: bool, sec: Section) -> None:
             await stream.__anext__()
             await stream.aclose()
 
-        async def gen() -> AsyncIterator[str]:
+        async def gen() -> AsyncGenerator[str, None]:
             yield text
 
         async def floor() -> None:

@@ -3,8 +3,8 @@
 The folders sit at the top of the repository (engine/, panel/, themes/) and install as
 flowdeck.engine / flowdeck.panel / flowdeck.themes; mypy cannot follow setuptools'
 editable-install finder, so this builds the namespace from symlinks in a temp folder.
-tests/ is linked there too (as ``tests``), so the suite is checked against the same
-flowdeck.* it imports. ``python -m tests.support.typecheck`` runs it by hand.
+tests/ and bench/ are linked there too, so they are checked against the same
+flowdeck.* they import. ``python -m tests.support.typecheck`` runs it by hand.
 """
 
 from __future__ import annotations
@@ -25,10 +25,11 @@ def run_mypy() -> subprocess.CompletedProcess[str]:
         ns.mkdir()
         for pkg in PACKAGES:
             (ns / pkg).symlink_to(ROOT / pkg, target_is_directory=True)
-        (Path(tmp) / "tests").symlink_to(ROOT / "tests", target_is_directory=True)
+        for folder in ("tests", "bench"):
+            (Path(tmp) / folder).symlink_to(ROOT / folder, target_is_directory=True)
         args = [sys.executable, "-m", "mypy", "--config-file", str(ROOT / "pyproject.toml")]
         args += [a for pkg in PACKAGES for a in ("-p", f"flowdeck.{pkg}")]
-        args += ["-p", "tests"]
+        args += ["-p", "tests", "-p", "bench"]
         proc = subprocess.run(
             [*args, "--cache-dir", str(ROOT / ".mypy_cache")],
             cwd=tmp,
