@@ -51,15 +51,19 @@ def position(app: FlowdeckApp, chosen: D.LiveEngine, engines: list[D.LiveEngine]
     return chosen.socket
 
 
-async def show_fleet(app: FlowdeckApp) -> Path | None:
-    """Show the Fleet view until the operator picks an engine; its socket."""
+async def show_fleet(app: FlowdeckApp, can_go_back: bool = False) -> Path | None:
+    """Show the Fleet view until the operator picks an engine; its socket (None: they
+    went back to the engine shown, or there was none)."""
     feed = app.fleet
     if feed is None:
         feed = app.fleet = new_feed(app)
         feed.start()
     chosen = await app.push_screen_wait(
         FleetScreen(
-            feed, refresh=app.fleet_refresh or app.refresh_rate, read_only=app.state.read_only
+            feed,
+            refresh=app.fleet_refresh or app.refresh_rate,
+            read_only=app.state.read_only,
+            can_go_back=can_go_back,
         )
     )
     if chosen is None:
@@ -113,14 +117,16 @@ def back_to_fleet(app: FlowdeckApp) -> None:
         return
 
     async def back() -> None:
+        # The engine shown stays followed until another is picked: Escape in the Fleet
+        # view goes back to it, live (the feed is replaced only below).
         path: Path | None
         if feed is not None and app.state.embedded and members == 1:
             path = feed.ordered()[0].engine.socket
             app.fleet_position = None
             reset_state(app, path)
         else:
-            path = await show_fleet(app)
+            path = await show_fleet(app, can_go_back=app.state.ever_connected)
         if path is not None:
-            await app.feed.run(path)
+            app.run_worker(app.feed.run(path), group="live", exclusive=True, exit_on_error=False)
 
-    app.run_worker(back(), group="live", exclusive=True, exit_on_error=False)
+    app.run_worker(back(), group="fleet", exclusive=True, exit_on_error=False)

@@ -95,13 +95,21 @@ class FleetScreen(Screen[str | None]):
         Binding("plus,equals_sign", "faster", "Repaint faster", show=False, key_display="+"),
         Binding("minus", "slower", "Repaint slower", show=False, key_display="-"),
         Binding("q", "quit_panel", "Quit", show=True),
+        Binding("escape", "back", "Back to the engine", show=True),
     ]
 
     def __init__(
-        self, feed: FleetFeed | RedisFleetFeed, *, refresh: float = 0.5, read_only: bool = False
+        self,
+        feed: FleetFeed | RedisFleetFeed,
+        *,
+        refresh: float = 0.5,
+        read_only: bool = False,
+        can_go_back: bool = False,
     ) -> None:
+        """``can_go_back``: opened from an engine (key 0), so Escape returns to it."""
         super().__init__(id="fleet")
         self.feed = feed
+        self.can_go_back = can_go_back
         self.refresh_every = bounded(refresh)
         self._timer: Timer | None = None
         self.read_only = read_only
@@ -115,7 +123,7 @@ class FleetScreen(Screen[str | None]):
         yield LiveTable(ENGINE_COLUMNS, id="fleet-engines")
         yield Static(self.totals_title(), id="fleet-totals-title")
         yield LiveTable(TOTAL_COLUMNS, id="fleet-totals")
-        yield Static(hint_text(120), id="fleet-hint")
+        yield Static(hint_text(120, back=self.can_go_back), id="fleet-hint")
         yield Footer(compact=True)
 
     def on_resize(self) -> None:
@@ -199,7 +207,7 @@ class FleetScreen(Screen[str | None]):
             self.refresh_bindings()  # the footer offers actions only with engines to act on
         if self.paused:
             return
-        hint = hint_text(self.size.width, len(self.feed.members))
+        hint = hint_text(self.size.width, len(self.feed.members), back=self.can_go_back)
         if hint != self._hint:
             self._hint = hint
             self.query_one("#fleet-hint", Static).update(hint)
@@ -297,19 +305,29 @@ class FleetScreen(Screen[str | None]):
         return kind, name
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """No engine: no action or drill-down to offer (the footer drops those keys)."""
+        """No engine: no action or drill-down to offer (the footer drops those keys);
+        Escape only when there is an engine to go back to."""
+        if action == "back":
+            return self.can_go_back
         return bool(self.feed.members) or action not in ("act", "drill")
+
+    def action_back(self) -> None:
+        self.dismiss(None)
 
     def action_act(self, what: str) -> None:
         """One of the fleet actions on the highlighted totals row."""
         getattr(self.actions, what)()
 
 
-def hint_text(width: int, engines: int = 1) -> str:
+def hint_text(width: int, engines: int = 1, back: bool = False) -> str:
     """The key hint wrapped to ``width`` columns between items (with no engine, what
-    the empty view means instead of keys that have nothing to act on)."""
+    the empty view means instead of keys that have nothing to act on); ``back``: Escape
+    returns to the engine the Fleet view was opened from."""
     lines, line = [], ""
-    for item, sep in HINT_ITEMS if engines else EMPTY_HINT_ITEMS:
+    items = HINT_ITEMS if engines else EMPTY_HINT_ITEMS
+    if back:
+        items = (*items[:-1], (items[-1][0], " · "), ("esc goes back to the engine", ""))
+    for item, sep in items:
         if line and len(line.rstrip()) + 1 + len(item) > width - 1:
             lines.append(line.rstrip().removesuffix(" ·"))
             line = ""

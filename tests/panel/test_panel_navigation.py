@@ -6,8 +6,10 @@ from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from textual.widgets import Button, Input, Label, OptionList, TabbedContent
 
+from flowdeck.panel.fleet.screen import FleetScreen
 from flowdeck.panel.modals.confirm import ConfirmModal
 from flowdeck.panel.modals.number import NumberModal
 from flowdeck.panel.modals.pick import PickModal
@@ -218,3 +220,29 @@ async def test_routing_split_says_what_its_two_numbers_are_when_it_fits(
         narrow = [str(line) for line in split.render_state(36)]  # the overview at 80x24
         assert narrow[0].startswith("tiers") and "last 5s" not in narrow[0]
         assert all(len(line) <= 36 for line in narrow)
+
+
+async def test_the_fleet_key_from_a_socket_engine_goes_back_with_escape_still_live(
+    rig: Rig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``panel --socket S`` then 0: the Fleet view of this host (S is not in its runtime
+    dir: empty here); Escape returns to S, and its views still follow the engine."""
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path / "runtime"))
+    app = make_app(rig.sock, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await attached(pilot)
+        await pilot.press("0")
+        await until(lambda: isinstance(app.screen, FleetScreen))
+        fleet = app.screen
+        assert isinstance(fleet, FleetScreen)
+        await until(
+            lambda: "esc goes back to the engine" in str(fleet.query_one("#fleet-hint").render())
+        )
+        await pilot.press("escape")
+        await until(lambda: not isinstance(app.screen, FleetScreen))
+        seen = app.state.events_total
+        await rig.chat(10)
+        await until(lambda: app.state.events_total > seen)  # still live: the feed kept going
+        assert app.state.connected
+        await pilot.press("2")
+        await until(lambda: app.active_view is app.views["caches"])
