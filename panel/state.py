@@ -36,6 +36,7 @@ _INTERESTING = frozenset(
         EventKind.ROUTER_WEIGHTS,
         EventKind.PROVIDER_COOLDOWN,
         EventKind.PROVIDER_RESUME,
+        EventKind.AUDIT,
     }
 )
 _GROUP_OF_KIND = {
@@ -122,6 +123,7 @@ class PanelState:
         self.ever_connected = False
         self.last_data = 0.0  # wall time of the last update from the engine
         self.seq = 0
+        self.audit_seq = -1  # seq of the newest ``audit`` event (a write) seen
         self.events: deque[list[Any]] = deque(maxlen=event_capacity)
         self.events_total = 0
         self.dropped_total = 0
@@ -280,6 +282,9 @@ class PanelState:
     # ---- event interpretation -----------------------------------------------------
     def _interpret(self, raw: list[Any]) -> None:
         """Apply one config-changing event, decoded by field name (schema.EVENT_SPECS)."""
+        if raw[2] == EventKind.AUDIT:  # noted even when the log has long rolled past it
+            self.audit_seq = max(self.audit_seq, int(raw[0]))
+            return
         ev = decode(raw)
         if ev is None:  # an arity this panel does not know: keep it in the log only
             return

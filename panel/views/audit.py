@@ -17,7 +17,6 @@ from textual.app import ComposeResult
 from textual.widgets import Input, Static
 
 from flowdeck.engine.control import protocol as P
-from flowdeck.engine.control.schema import EventKind
 from flowdeck.panel.state import PanelState
 from flowdeck.panel.views.base import TableView
 from flowdeck.panel.widgets.column_fit import clip_column, fit_columns
@@ -85,6 +84,14 @@ def change_text(rec: dict[str, Any]) -> str:
     return f"{short(before)} → {short(after)}"
 
 
+def _total(snap: Any) -> int | None:
+    """Writes since the engine started, as a snapshot's ``fleet.audit.total`` says."""
+    fleet = snap.get("fleet") if isinstance(snap, dict) else None
+    audit = fleet.get("audit") if isinstance(fleet, dict) else None
+    total = audit.get("total") if isinstance(audit, dict) else None
+    return total if isinstance(total, int) else None
+
+
 def who(actor: Any) -> str:
     if not isinstance(actor, dict):
         return "?"
@@ -143,6 +150,7 @@ class AuditView(TableView):
         self.fetched_seq = -1
         self.fetching = False
         self.fetches = 0
+        self.fetched_total: int | None = None  # writes since start, as of the last fetch
         self.engine_key: tuple[Any, ...] | None = None
 
     def compose(self) -> ComposeResult:
@@ -160,6 +168,7 @@ class AuditView(TableView):
         snap = self.state.snapshot or {}
         if self.engine_key != self.state.engine_key:  # another engine: start over
             self.engine_key, self.records, self.known_seq = self.state.engine_key, None, -1
+            self.fetched_total = None
         if self.records is not None and self.fetched_seq >= int(snap.get("seq") or 0):
             return self.records
         recs = snap.get("audit")
@@ -182,20 +191,18 @@ class AuditView(TableView):
 
     def paint(self, force: bool) -> None:
         super().paint(force)
-        n, total = len(self.current()), (self.state.snapshot or {}).get("fleet") or {}
-        kept = (total.get("audit") or {}).get("total") if isinstance(total, dict) else None
+        recs = self.current()
+        n = len(recs)
+        kept = self.fetched_total if recs is self.records else _total(self.state.snapshot)
         note = f" {n} newest record{'s' if n != 1 else ''}" + (
             f" of {kept} writes since start" if kept else ""
         )
         self.query_one("#audit-note", Static).update(note + " · / filters")
 
     def _newest_audit_seq(self) -> int:
-        for ev in reversed(self.state.events):
-            if ev[0] <= self.known_seq:
-                break
-            if ev[2] == EventKind.AUDIT:
-                return int(ev[0])
-        return -1
+        """The newest write the state has seen (its ``audit`` event may have left the
+        event log long ago: the view can be opened minutes after the write)."""
+        return self.state.audit_seq
 
     def _maybe_fetch(self) -> None:
         """A new ``audit`` event since the records: one snapshot call for the records."""
@@ -216,6 +223,7 @@ class AuditView(TableView):
             recs = snap.get("audit") if isinstance(snap, dict) else None
             if isinstance(recs, list):
                 self.records = recs
+                self.fetched_total = _total(snap)
                 self.fetched_seq = int(snap.get("seq") or 0)
                 self.known_seq = max(newest, self.fetched_seq)
                 self.fetches += 1

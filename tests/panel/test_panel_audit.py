@@ -4,6 +4,7 @@ from ``ctl`` (a separate process) both appear with who, scope and before → aft
 from __future__ import annotations
 
 import json
+from collections import deque
 from pathlib import Path
 
 from flowdeck.panel.views.audit import AuditView
@@ -85,3 +86,26 @@ async def test_audit_view_fits_80_columns_without_scrolling_sideways(
         await until(lambda: "actor" in [c.key for c in table.spec])
         await until(lambda: len(_texts(table, "change")[0]) > len(clipped))
         assert _texts(table, "change")[0].startswith(clipped[:-1])
+
+
+async def test_a_write_shows_when_the_view_is_opened_after_its_event_left_the_log(
+    rig: Rig, tmp_path: Path
+) -> None:
+    """The Audit view opened minutes after a write: its ``audit`` event has long rolled
+    out of the panel's event log (here: a log of 50), the record still shows."""
+    app = make_app(rig.sock, tmp_path)
+    app.state.events = deque(maxlen=50)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(lambda: app.state.connected, 30)
+        code, _, err = await ctl(rig.sock, "cache.set_ttl", "name=llm", "ttl=42")
+        assert code == 0, err
+        await until(lambda: app.state.audit_seq > 0, 30)
+        written = app.state.audit_seq
+        seen = app.state.events_total
+        await rig.chat(60)  # pushes the audit event out of the 50-event log
+        await until(lambda: app.state.events_total > seen + 50, 30)
+        assert all(ev[0] != written for ev in app.state.events)
+        await pilot.press("7")
+        table = app.query_one("#audit-table", LiveTable)
+        await until(lambda: _texts(table, "method") == ["cache.set_ttl"], 30)
+        assert _texts(table, "change") == ["600 → 42"]
