@@ -126,4 +126,9 @@ class EventTail(ScrollView, can_focus=True):
                 self.virtual_size = Size(self._width, len(self.rows))
                 # The horizontal scrollbar may appear and push the last line out of view.
                 self.call_after_refresh(self._stick)
+        if strip.cell_length > scroll_x + width > scroll_x + 1:
+            # More to the right (scroll with the arrows): say so instead of a cut that
+            # can read as a value ($0.0000 for $0.000042).
+            shown = strip.crop_extend(scroll_x, scroll_x + width - 1, base)
+            return Strip([*shown, Segment("…", base)], width).apply_offsets(scroll_x, y)
         return strip.crop_extend(scroll_x, scroll_x + width, base).apply_offsets(scroll_x, y)

@@ -55,3 +55,26 @@ async def test_page_up_right_after_a_burst_scrolls_up_and_stops_following() -> N
         tail.set_rows(rows(240))  # not pulled back to the end
         await pilot.pause()
         assert tail.scroll_y < end and not tail.following
+
+
+async def test_a_line_longer_than_the_view_ends_in_an_ellipsis() -> None:
+    def long_line(row: list[Any]) -> list[tuple[str, Style | None]]:
+        return [(f"event {row[0]} cost $0.000042 and more fields after it", None)]
+
+    class LongApp(App[None]):
+        def compose(self) -> ComposeResult:
+            yield EventTail(long_line, id="tail")
+
+    app = LongApp()
+    async with app.run_test(size=(30, 6)) as pilot:
+        tail = app.query_one(EventTail)
+        tail.set_rows(rows(3))
+        await pilot.pause()
+        line = tail.render_line(0).text
+        assert line.endswith("…") and len(line) == tail.size.width, line
+    fits = TailApp()  # a line that fits ends as it is
+    async with fits.run_test(size=(40, 6)) as pilot:
+        tail = fits.query_one(EventTail)
+        tail.set_rows(rows(3))
+        await pilot.pause()
+        assert tail.render_line(0).text.rstrip() == "event 0"
