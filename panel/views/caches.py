@@ -29,6 +29,15 @@ COLUMNS = [
     Column("cost_saved", "$ saved", right=True),
 ]
 KEYS = tuple(c.key for c in COLUMNS)
+NARROW = 100
+"""Below this many columns the table leaves out WIDE_ONLY, so Time saved and $ saved
+stay on screen (80 columns cut them); the detail box under the table shows both."""
+WIDE_ONLY = ("layers", "evictions")
+
+
+def columns_for(width: int) -> list[Column]:
+    """The table's columns at ``width`` cells (by width alone: the cells stay lazy)."""
+    return COLUMNS if width >= NARROW else [c for c in COLUMNS if c.key not in WIDE_ONLY]
 
 
 def cache_rows(state: PanelState, pal: dict[str, str]) -> dict[str, Mapping[str, Cell]]:
@@ -150,3 +159,12 @@ class CachesView(TableView):
     def on_data_table_row_highlighted(self, event: LiveTable.RowHighlighted) -> None:
         super().on_data_table_row_highlighted(event)
         self.query_one(CacheDetail).select(event.row_key.value)
+
+    def on_resize(self) -> None:
+        super().on_resize()
+        table = self.table
+        if table is not None and self.size.width:
+            before = [c.key for c in table.spec]
+            table.set_columns(columns_for(self.size.width))
+            if [c.key for c in table.spec] != before:
+                self.refresh_view(force=True)  # the rows again, in the new columns

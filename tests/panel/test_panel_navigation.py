@@ -246,3 +246,23 @@ async def test_the_fleet_key_from_a_socket_engine_goes_back_with_escape_still_li
         assert app.state.connected
         await pilot.press("2")
         await until(lambda: app.active_view is app.views["caches"])
+
+
+async def test_the_caches_table_keeps_the_savings_on_screen_at_80_columns(
+    rig: Rig, tmp_path: Path
+) -> None:
+    app = make_app(rig.sock, tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await attached(pilot)
+        await pilot.press("2")
+        table = app.query_one("#cache-table", LiveTable)
+        await until(lambda: table.row_count >= 2)
+        assert [c.key for c in table.spec][:2] == ["name", "layers"]
+        await pilot.resize_terminal(80, 24)
+        await until(lambda: "layers" not in [c.key for c in table.spec])
+        await until(lambda: table.row_count >= 2)  # rows back in the narrower columns
+        keys = [c.key for c in table.spec]
+        assert keys[-2:] == ["time_saved", "cost_saved"] and "evictions" not in keys
+        await until(lambda: sum(c.get_render_width(table) for c in table.columns.values()) <= 80)
+        await pilot.resize_terminal(120, 40)
+        await until(lambda: "layers" in [c.key for c in table.spec])
