@@ -7,6 +7,7 @@ from collections import deque
 from itertools import islice
 from typing import Any
 
+from rich.cells import cell_len
 from rich.style import Style
 from textual.app import ComposeResult
 from textual.containers import Horizontal
@@ -70,6 +71,22 @@ def _field(name: str, v: Any) -> str | None:
         label = _LABELS.get(name, name)
         return f"{label}={v:.4g}" if isinstance(v, float) else f"{label}={v}"
     return str(v)
+
+
+def count_line(st: PanelState, shown: int, words: list[str], following: bool, width: int) -> str:
+    """The line under the log: counts, then the key hint for the log's state (following
+    or stopped), the hint left out when the line would wrap (80 columns, a filter)."""
+    flt = f" (filter: {' '.join(words)})" if words else f" (last {fmt.num(shown)})"
+    hint = "p pauses, scroll up to stop following" if following else "stopped: End follows"
+    received, rate = fmt.num(st.events_total), fmt.rate(st.eps)
+    dropped, n = fmt.num(st.dropped_total), fmt.num(shown)
+    wide = f"{received} events received  ·  {rate}/s  ·  dropped {dropped}  ·  {n} shown{flt}"
+    narrow = f"{received} events · {rate}/s · dropped {dropped} · {n} shown{flt}"
+    room = width - 2  # the label's padding
+    for line in (f"{wide}  ·  {hint}", f"{narrow} · {hint}", narrow):
+        if not width or cell_len(line) <= room:
+            return line
+    return fmt.clip(narrow, room)
 
 
 def event_parts(ev: list[Any], state: PanelState) -> tuple[str, str, str]:
@@ -152,12 +169,8 @@ class EventsView(View):
         else:
             rows = list(st.events)
         tail.set_rows(rows)
-        shown = f"{fmt.num(len(rows))} shown"
-        flt = f" (filter: {' '.join(words)})" if words else f" (last {fmt.num(len(rows))})"
         self.query_one("#event-count", Label).update(
-            f"{fmt.num(st.events_total)} events received  ·  {fmt.rate(st.eps)}/s  ·  "
-            f"dropped {fmt.num(st.dropped_total)}  ·  {shown}{flt}  ·  p pauses, scroll up to "
-            "stop following"
+            count_line(st, len(rows), words, tail.following, self.size.width)
         )
 
     def _catch_up(self) -> None:

@@ -582,3 +582,15 @@ def test_parallel_summary_shows_the_cancelled_branches_the_gantt_shows() -> None
     assert "branches cancelled" not in " ".join(
         str(line) for line in ParallelSummary(st).render_state(200)
     )
+
+
+def test_the_events_count_line_fits_one_line_and_says_whether_the_log_follows() -> None:
+    from flowdeck.panel.views.events import count_line
+
+    st = PanelState()
+    st.events_total, st.eps = 11_000, 85.0
+    wide = count_line(st, 76, [], True, 120)
+    assert wide.endswith("p pauses, scroll up to stop following") and len(wide) <= 118
+    assert count_line(st, 76, [], False, 120).endswith("stopped: End follows")
+    narrow = count_line(st, 76, ["route", "quality"], True, 80)
+    assert "filter: route quality" in narrow and "pauses" not in narrow and len(narrow) <= 78
