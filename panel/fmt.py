@@ -163,6 +163,15 @@ def clip(text: str, width: int) -> str:
     return set_cell_size(text, width - 1) + "…"
 
 
+def first_that_fits(width: int, *candidates: str) -> str:
+    """The first of ``candidates`` (longest form first) that fits ``width`` cells, else
+    the last one clipped: one line that drops its optional parts before it is cut."""
+    for text in candidates:
+        if cell_len(text) <= width:
+            return text
+    return clip(candidates[-1], width)
+
+
 def fit(text: str, width: int) -> str:
     """``text`` clipped and padded to exactly ``width`` cells (aligned columns)."""
     out = clip(text, width)

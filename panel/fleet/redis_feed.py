@@ -29,11 +29,6 @@ LATE_INTERVALS = 1.5
 """A beat older than this many of its engine's intervals shows amber."""
 
 
-def shown_url(url: str) -> str:
-    """The Redis URL as the panel shows it: never a password (engine.redact.mask_url)."""
-    return mask_url(url)
-
-
 @dataclass
 class RemoteMember:
     """One engine as its latest heartbeat describes it."""
@@ -112,7 +107,7 @@ class RedisFleetFeed(Rescanning):
         if len(url) > 2048:
             return "--redis: the URL is longer than 2048 characters"
         if urlsplit(url).scheme not in ("redis", "rediss", "unix"):
-            return f"--redis: {shown_url(url)[:80]!r} is not a redis://, rediss:// or unix:// URL"
+            return f"--redis: {mask_url(url)[:80]!r} is not a redis://, rediss:// or unix:// URL"
         try:
             FleetReader.from_url(url, fleet)
         except ValueError as exc:
@@ -121,7 +116,7 @@ class RedisFleetFeed(Rescanning):
 
     @property
     def where(self) -> str:
-        return f"{self.fleet} on {shown_url(self.url)}"
+        return f"{self.fleet} on {mask_url(self.url)}"
 
     async def stop(self) -> None:
         await super().stop()
@@ -153,7 +148,7 @@ class RedisFleetFeed(Rescanning):
             engines = await self.reader.read()
             self.error = None
         except Exception as exc:  # Redis down or refusing: say so, keep the last rows
-            self.error = f"Redis {shown_url(self.url)}: {type(exc).__name__}: {exc}"[:200]
+            self.error = f"Redis {mask_url(self.url)}: {type(exc).__name__}: {exc}"[:200]
             return False
         seen = {e.id for e in engines}
         for gone in [i for i in self.members if i not in seen]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from rich.cells import cell_len
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
@@ -168,12 +167,14 @@ class FleetScreen(Screen[str | None]):
     def header_text(self, width: int | None = None) -> str:
         """The header line; given ``width`` it fits in one line: the refresh interval
         goes first, then the end is cut with an ellipsis (a long Redis URL)."""
-        if width is not None:
-            full = self.header_text()
-            if cell_len(full) <= width:
-                return full
-            short = full.replace(f" · every {self.refresh_every:g}s", "", 1)
-            return fmt.clip(short, width)
+        main, error = self._header_parts()
+        every = f" · every {self.refresh_every:g}s"  # as the app's header shows its refresh
+        if width is None:
+            return main + every + error
+        return fmt.first_that_fits(width, main + every + error, main + error)
+
+    def _header_parts(self) -> tuple[str, str]:
+        """The header's counts and where, and its error suffix (empty without one)."""
         n = len(self.feed.members)
         text = f" fleet · {n} engine{'s' if n != 1 else ''}"
         if self.paused:
@@ -183,8 +184,7 @@ class FleetScreen(Screen[str | None]):
         if isinstance(self.feed, RedisFleetFeed):
             hosts = self.feed.hosts()
             text += f" on {hosts} host{'s' if hosts != 1 else ''} · {self.feed.where}"
-        text += f" · every {self.refresh_every:g}s"  # as the app's header shows its refresh
-        return text + (f"  ·  {self.feed.error}" if self.feed.error else "")
+        return text, (f"  ·  {self.feed.error}" if self.feed.error else "")
 
     @property
     def paused(self) -> bool:

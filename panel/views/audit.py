@@ -199,11 +199,6 @@ class AuditView(TableView):
         )
         self.query_one("#audit-note", Static).update(note + " · / filters")
 
-    def _newest_audit_seq(self) -> int:
-        """The newest write the state has seen (its ``audit`` event may have left the
-        event log long ago: the view can be opened minutes after the write)."""
-        return self.state.audit_seq
-
     def _maybe_fetch(self) -> None:
         """A new ``audit`` event since the records: one snapshot call for the records."""
         if self.fetching or not self.state.connected:
@@ -211,7 +206,7 @@ class AuditView(TableView):
         self.current()  # forget another engine's records
         snap_seq = int((self.state.snapshot or {}).get("seq") or 0)
         self.known_seq = max(self.known_seq, snap_seq)
-        newest = self._newest_audit_seq()
+        newest = self.state.audit_seq  # the event itself may have left the log long ago
         if newest <= self.known_seq:
             return
         self.fetching = True

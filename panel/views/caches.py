@@ -163,8 +163,9 @@ class CachesView(TableView):
     def on_resize(self) -> None:
         super().on_resize()
         table = self.table
-        if table is not None and self.size.width:
-            before = [c.key for c in table.spec]
-            table.set_columns(columns_for(self.size.width))
-            if [c.key for c in table.spec] != before:
-                self.refresh_view(force=True)  # the rows again, in the new columns
+        if (
+            table is not None
+            and self.size.width
+            and table.set_columns(columns_for(self.size.width))
+        ):
+            self.refresh_view(force=True)  # the rows again, in the new columns

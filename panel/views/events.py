@@ -7,7 +7,6 @@ from collections import deque
 from itertools import islice
 from typing import Any
 
-from rich.cells import cell_len
 from rich.style import Style
 from textual.app import ComposeResult
 from textual.containers import Horizontal
@@ -82,11 +81,10 @@ def count_line(st: PanelState, shown: int, words: list[str], following: bool, wi
     dropped, n = fmt.num(st.dropped_total), fmt.num(shown)
     wide = f"{received} events received  ·  {rate}/s  ·  dropped {dropped}  ·  {n} shown{flt}"
     narrow = f"{received} events · {rate}/s · dropped {dropped} · {n} shown{flt}"
-    room = width - 2  # the label's padding
-    for line in (f"{wide}  ·  {hint}", f"{narrow} · {hint}", narrow):
-        if not width or cell_len(line) <= room:
-            return line
-    return fmt.clip(narrow, room)
+    if not width:
+        return f"{wide}  ·  {hint}"
+    # width - 2: the label's padding
+    return fmt.first_that_fits(width - 2, f"{wide}  ·  {hint}", f"{narrow} · {hint}", narrow)
 
 
 def event_parts(ev: list[Any], state: PanelState) -> tuple[str, str, str]:

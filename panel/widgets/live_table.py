@@ -217,11 +217,12 @@ class LiveTable(DataTable[Any]):
         cache[cache_key] = lines
         return lines
 
-    def set_columns(self, columns: list[Column]) -> None:
+    def set_columns(self, columns: list[Column]) -> bool:
         """Show ``columns`` instead (a narrower set on a small terminal); the rows are
-        added again by the next ``sync``, the sort column kept when it is still shown."""
+        added again by the next ``sync``, the sort column kept when it is still shown.
+        False when they are the columns shown already (nothing changed)."""
         if [c.key for c in columns] == [c.key for c in self.spec]:
-            return
+            return False
         selected = self.selected_key
         self.clear(columns=True)
         self.spec = columns
@@ -232,6 +233,7 @@ class LiveTable(DataTable[Any]):
         keys = [c.key for c in columns]
         self.set_sort(self.sort_column if self.sort_column in keys else keys[0], self.sort_reverse)
         self._reselect = selected
+        return True
 
     def fit(
         self, key: str, width: int, rows: Mapping[str, Mapping[str, Cell]], least: int = 8

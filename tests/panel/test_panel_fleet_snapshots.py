@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import copy
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from flowdeck.panel.app import FlowdeckApp
 from flowdeck.panel.fleet.screen import FleetScreen
-from tests.support.frozen import SOCKET_SHOWN, TS_OFFSET, frozen_state
+from tests.support.frozen import TS_OFFSET, frozen_state
 from tests.support.frozen_fleet import frozen_fleet
-from tests.support.snapshots import compare, settle
+from tests.support.snapshots import compare, frozen_app, settle
 
 pytestmark = pytest.mark.usefixtures("utc")
 
@@ -36,18 +34,6 @@ AUDIT = [
      "params": {"name": "tiers", "route": "quality"}, "before": None, "after": None,
      "result": "read_only", "detail": "engine is read-only", "command": "9f8e7d6c"},
 ]  # fmt: skip
-
-
-def frozen_app(tmp_path: Path, state: Any = None) -> FlowdeckApp:
-    app = FlowdeckApp(
-        socket=SOCKET_SHOWN,
-        embed=False,
-        refresh=0.5,
-        user_theme_dir=tmp_path / "themes",
-        state=state or frozen_state(),
-    )
-    app.animation_level = "none"
-    return app
 
 
 @pytest.mark.parametrize("size", [(120, 40), (80, 24)], ids=["120x40", "80x24"])

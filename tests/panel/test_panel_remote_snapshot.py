@@ -8,11 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from flowdeck.panel.app import FlowdeckApp
 from flowdeck.panel.fleet.remote import RemoteEngineScreen
-from tests.support.frozen import SOCKET_SHOWN, frozen_state
 from tests.support.frozen_fleet import frozen_fleet
-from tests.support.snapshots import compare, settle
+from tests.support.snapshots import compare, frozen_app, settle
 from tests.support.waiting import until
 
 pytestmark = pytest.mark.usefixtures("utc")
@@ -24,13 +22,7 @@ async def test_remote_engine_screen_matches_its_snapshot(
 ) -> None:
     feed = frozen_fleet()
     late = next(eid for eid, m in feed.members.items() if m.engine.host == "web-2")
-    app = FlowdeckApp(
-        socket=SOCKET_SHOWN,
-        embed=False,
-        user_theme_dir=tmp_path / "themes",
-        state=frozen_state(),
-    )
-    app.animation_level = "none"
+    app = frozen_app(tmp_path)
     try:
         async with app.run_test(size=size) as pilot:
             app.push_screen(RemoteEngineScreen(feed, late))
@@ -46,7 +38,7 @@ async def test_operator_keys_on_a_remote_engine_say_where_to_act(tmp_path: Path)
     """f (flush) here would reach the attached engine, not the one shown: it explains."""
     feed = frozen_fleet()
     remote = next(iter(feed.members))
-    app = FlowdeckApp(socket=SOCKET_SHOWN, embed=False, state=frozen_state())
+    app = frozen_app(tmp_path)
     try:
         async with app.run_test(size=(120, 40)) as pilot:
             app.push_screen(RemoteEngineScreen(feed, remote))

@@ -13,14 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from flowdeck.panel.app import FlowdeckApp
 from tests.support.frozen import (
-    SOCKET_SHOWN,
     frozen_provider_state,
     frozen_router_state,
     frozen_state,
 )
-from tests.support.snapshots import compare, settle
+from tests.support.snapshots import compare, frozen_app, settle
 
 CASES = [
     ("overview", "1", (120, 40)),
@@ -43,14 +41,7 @@ pytestmark = pytest.mark.usefixtures("utc")
 
 
 async def render(key: str, size: tuple[int, int], tmp_path: Path) -> str:
-    app = FlowdeckApp(
-        socket=SOCKET_SHOWN,
-        embed=False,
-        refresh=0.5,
-        user_theme_dir=tmp_path / "themes",
-        state=STATES.get(key, frozen_state)(),
-    )
-    app.animation_level = "none"  # no tab underline caught mid-slide
+    app = frozen_app(tmp_path, STATES.get(key, frozen_state)())
     async with app.run_test(size=size) as pilot:
         await pilot.press(key)
         await pilot.wait_for_scheduled_animations()

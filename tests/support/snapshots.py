@@ -1,4 +1,5 @@
-"""SVG snapshot helpers for the panel tests (no tests here): settle, compare, read.
+"""SVG snapshot helpers for the panel tests (no tests here): a frozen app, settle,
+compare, read.
 
 A rendering is compared with ``tests/panel/snapshots/NAME``; with
 ``FLOWDECK_UPDATE_SNAPSHOTS=1`` (or when the file is missing) it is written instead. A
@@ -16,10 +17,27 @@ from typing import Any
 
 import pytest
 
+from flowdeck.panel.app import FlowdeckApp
+from flowdeck.panel.state import PanelState
 from tests.support import ROOT
+from tests.support.frozen import SOCKET_SHOWN, frozen_state
 
 SNAPSHOTS = ROOT / "tests" / "panel" / "snapshots"
 UPDATE = os.environ.get("FLOWDECK_UPDATE_SNAPSHOTS") == "1"
+
+
+def frozen_app(tmp_path: Path, state: PanelState | None = None) -> FlowdeckApp:
+    """The panel showing ``state`` (default: the recorded demo), following no engine,
+    with no animation (no tab underline caught mid-slide)."""
+    app = FlowdeckApp(
+        socket=SOCKET_SHOWN,
+        embed=False,
+        refresh=0.5,
+        user_theme_dir=tmp_path / "themes",
+        state=state or frozen_state(),
+    )
+    app.animation_level = "none"
+    return app
 
 
 def svg_text(svg: str) -> list[str]:
