@@ -7,11 +7,25 @@ any class of the app), so app.py keeps to composing; ``keys.KEYS`` names the act
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from textual import events
 
 from flowdeck.panel import keys
 from flowdeck.panel.actions import Operator
 from flowdeck.panel.state import PanelState
+
+
+def on_target(method: str, group: str) -> Callable[[OperatorKeys], None]:
+    """An app action: ``Operator.<method>`` on the target of ``group``."""
+    if not callable(getattr(Operator, method, None)):  # a typo fails at import, not on a key
+        raise AttributeError(f"Operator has no method {method!r}")
+
+    def action(self: OperatorKeys) -> None:
+        getattr(self.operator, method)(self.operator.target(group))
+
+    action.__doc__ = f"Operator.{method} on the selected {group} row."
+    return action
 
 
 class OperatorKeys:
@@ -34,38 +48,19 @@ class OperatorKeys:
                 event.stop()
                 return
 
-    def action_flush(self) -> None:
-        self.operator.flush(self.operator.target("caches"))
-
     def action_flush_all(self) -> None:
         self.operator.flush_all()
 
-    def action_set_ttl(self) -> None:
-        self.operator.ask_ttl(self.operator.target("caches"))
-
-    def action_set_size(self) -> None:
-        self.operator.ask_size(self.operator.target("caches"))
-
-    def action_pin(self) -> None:
-        self.operator.ask_pin(self.operator.target("routers"))
-
-    def action_unpin(self) -> None:
-        self.operator.unpin(self.operator.target("routers"))
-
-    def action_remap(self) -> None:
-        self.operator.ask_remap(self.operator.target("routers"))
-
-    def action_set_weights(self) -> None:
-        self.operator.ask_weights(self.operator.target("routers"))
-
-    def action_restore_route(self) -> None:
-        self.operator.restore(self.operator.target("routers"))
-
-    def action_resume_provider(self) -> None:
-        self.operator.resume(self.operator.target("providers"))
-
-    def action_drain_provider(self) -> None:
-        self.operator.ask_drain(self.operator.target("providers"))
-
-    def action_clear_memory(self) -> None:
-        self.operator.clear_memory(self.operator.target("memories"))
+    # Each asks the Operator to act on the target of one group (the row its view has
+    # selected): action_<key action> = on_target(<Operator method>, <group>).
+    action_flush = on_target("flush", "caches")
+    action_set_ttl = on_target("ask_ttl", "caches")
+    action_set_size = on_target("ask_size", "caches")
+    action_pin = on_target("ask_pin", "routers")
+    action_unpin = on_target("unpin", "routers")
+    action_remap = on_target("ask_remap", "routers")
+    action_set_weights = on_target("ask_weights", "routers")
+    action_restore_route = on_target("restore", "routers")
+    action_resume_provider = on_target("resume", "providers")
+    action_drain_provider = on_target("ask_drain", "providers")
+    action_clear_memory = on_target("clear_memory", "memories")

@@ -15,7 +15,7 @@ import pytest
 from flowdeck.panel.fleet.screen import FleetScreen
 from tests.support.frozen import TS_OFFSET, frozen_state
 from tests.support.frozen_fleet import frozen_fleet
-from tests.support.snapshots import compare, frozen_app, settle
+from tests.support.snapshots import compare, frozen_app, screen_svg, settle
 
 pytestmark = pytest.mark.usefixtures("utc")
 
@@ -41,16 +41,12 @@ async def test_fleet_view_over_redis_matches_its_snapshot(
     size: tuple[int, int], tmp_path: Path
 ) -> None:
     feed = frozen_fleet()
-    app = frozen_app(tmp_path)
-    try:
-        async with app.run_test(size=size) as pilot:
-            screen = FleetScreen(feed, refresh=0.5)
-            app.push_screen(screen)
-            await pilot.pause()
-            assert "password" not in screen.header_text() and "secret" not in screen.header_text()
-            svg = await settle(app, pilot)
-    finally:
-        await feed.stop()
+    screen = FleetScreen(feed, refresh=0.5)
+
+    def no_secret_in_the_header() -> None:
+        assert "password" not in screen.header_text() and "secret" not in screen.header_text()
+
+    svg = await screen_svg(screen, feed, size, tmp_path, no_secret_in_the_header)
     assert "secret" not in svg
     compare(f"fleet-redis-{size[0]}x{size[1]}.svg", svg, tmp_path)
 

@@ -10,7 +10,7 @@ import pytest
 
 from flowdeck.panel.fleet.remote import RemoteEngineScreen
 from tests.support.frozen_fleet import frozen_fleet
-from tests.support.snapshots import compare, frozen_app, settle
+from tests.support.snapshots import compare, frozen_app, screen_svg
 from tests.support.waiting import until
 
 pytestmark = pytest.mark.usefixtures("utc")
@@ -22,14 +22,7 @@ async def test_remote_engine_screen_matches_its_snapshot(
 ) -> None:
     feed = frozen_fleet()
     late = next(eid for eid, m in feed.members.items() if m.engine.host == "web-2")
-    app = frozen_app(tmp_path)
-    try:
-        async with app.run_test(size=size) as pilot:
-            app.push_screen(RemoteEngineScreen(feed, late))
-            await pilot.pause()
-            svg = await settle(app, pilot)
-    finally:
-        await feed.stop()
+    svg = await screen_svg(RemoteEngineScreen(feed, late), feed, size, tmp_path)
     assert "secret" not in svg
     compare(f"remote-engine-{size[0]}x{size[1]}.svg", svg, tmp_path)
 

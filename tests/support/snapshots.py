@@ -12,6 +12,7 @@ import difflib
 import html
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,28 @@ from tests.support.frozen import SOCKET_SHOWN, frozen_state
 
 SNAPSHOTS = ROOT / "tests" / "panel" / "snapshots"
 UPDATE = os.environ.get("FLOWDECK_UPDATE_SNAPSHOTS") == "1"
+
+
+async def screen_svg(
+    screen: Any,
+    feed: Any,
+    size: tuple[int, int],
+    tmp_path: Path,
+    shown: Callable[[], object] | None = None,
+) -> str:
+    """The settled SVG of ``screen`` pushed over a frozen app at ``size``; ``shown`` runs
+    while it is up (checks that need the app), and ``feed`` (the fleet feed the screen
+    shows) is stopped afterwards."""
+    app = frozen_app(tmp_path)
+    try:
+        async with app.run_test(size=size) as pilot:
+            app.push_screen(screen)
+            await pilot.pause()
+            if shown is not None:
+                shown()
+            return await settle(app, pilot)
+    finally:
+        await feed.stop()
 
 
 def frozen_app(tmp_path: Path, state: PanelState | None = None) -> FlowdeckApp:
