@@ -361,5 +361,8 @@ class FlowdeckApp(OperatorKeys, App[None]):
         self.action_view("memory")
         self.views["memory"].focus_filter()
 
+    def on_engine_views(self) -> bool:
+        return len(self.screen_stack) <= 1
+
     def action_export(self) -> None:
         export_snapshot(self, self.state, self.export_dir)

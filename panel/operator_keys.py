@@ -34,9 +34,17 @@ class OperatorKeys:
     operator: Operator
     state: PanelState
 
+    def on_engine_views(self) -> bool:
+        """True while the engine's views are on top: the keys act on their selection, so
+        over the Fleet view, a remote engine or a dialog they are left out."""
+        raise NotImplementedError
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in keys.MUTATING_ACTIONS and self.state.read_only:
-            return None  # shown disabled in the footer; the key press is refused in on_key
+        if action in keys.MUTATING_ACTIONS:
+            if not self.on_engine_views():
+                return False  # not in that screen's footer, and its own keys come first
+            if self.state.read_only:
+                return None  # shown disabled in the footer; the press is refused in on_key
         return True
 
     def on_key(self, event: events.Key) -> None:

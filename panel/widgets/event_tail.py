@@ -107,7 +107,7 @@ class EventTail(ScrollView, can_focus=True):
     def render_line(self, y: int) -> Strip:
         scroll_x, scroll_y = self.scroll_offset
         index = scroll_y + y
-        width = self.size.width
+        width = self.scrollable_content_region.width  # inside the scrollbars
         base = self.rich_style
         if index >= len(self.rows):
             return Strip.blank(width, base)

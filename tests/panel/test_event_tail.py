@@ -71,7 +71,7 @@ async def test_a_line_longer_than_the_view_ends_in_an_ellipsis() -> None:
         tail.set_rows(rows(3))
         await pilot.pause()
         line = tail.render_line(0).text
-        assert line.endswith("…") and len(line) == tail.size.width, line
+        assert line.endswith("…") and len(line) == tail.scrollable_content_region.width, line
     fits = TailApp()  # a line that fits ends as it is
     async with fits.run_test(size=(40, 6)) as pilot:
         tail = fits.query_one(EventTail)
