@@ -24,6 +24,7 @@ NOT_SETTINGS = frozenset(
     (
         "FLOWDECK_EXPORT_DIR",  # the panel's export directory (panel/export.py)
         "FLOWDECK_REQUIRE_REDIS",  # test harness: a missing redis-server fails the suite
+        "FLOWDECK_REQUIRE_C",  # test harness: a C helper that was not built fails the suite
         "FLOWDECK_UPDATE_SNAPSHOTS",  # test harness: rewrite the panel's SVG snapshots
         "FLOWDECK_LOAD_RATE",  # test harness: the panel load test's event rate
     )

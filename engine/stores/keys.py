@@ -72,11 +72,11 @@ def local_key(data: Any) -> Hashable:
     (so ``1``, ``1.0`` and ``True`` stay apart); hashing those is what a dict lookup
     does anyway. A value that is a list of dicts of two str keys with str values (chat
     ``messages``: role and content) is tagged ``dict`` and kept as one flat tuple of
-    their sorted pairs' strs (:func:`_pairs`); any other list of strs or of flat
-    str-to-str dicts is tagged ``list`` and kept as a tuple of those (dicts as sorted
-    item tuples), so a chat request needs no msgpack + BLAKE2b either (lists of up to
-    256 items; longer ones take the digest). Anything else is
-    the binary digest. The three kinds (str, tuple, bytes) never compare equal to each
+    their sorted pairs' strs (:func:`_pairs_py`, in C where built); any other list of
+    strs or of flat str-to-str dicts is tagged ``list`` and kept as a tuple of those
+    (dicts as sorted item tuples), so a chat request needs no msgpack + BLAKE2b either
+    (lists of up to 256 items; longer ones take the digest). Anything else is the
+    binary digest. The three kinds (str, tuple, bytes) never compare equal to each
     other, and :func:`digest_of_local` turns any of them into the hex :func:`digest` of
     the original input, for keys that leave the process.
     """
@@ -106,7 +106,7 @@ def local_key(data: Any) -> Hashable:
     return blake2b(canonical(data), digest_size=DIGEST_SIZE).digest()
 
 
-def _pairs(items: list[Any]) -> tuple[str, ...] | None:
+def _pairs_py(items: object) -> tuple[str, ...] | None:
     """A list of dicts of exactly two str keys with str values (the commonest shape of
     chat ``messages``: ``{"role": ..., "content": ...}``) as one flat tuple of strs, each
     dict's key-value pairs sorted by key; None for any other list.
@@ -115,8 +115,10 @@ def _pairs(items: list[Any]) -> tuple[str, ...] | None:
     key of a chat request is most of its hit, and nested tuples are allocated and
     hashed again on every call. The ``dict`` tag beside it (not ``list``, which
     :func:`_flat_items` uses) keeps it apart from a list of strs of the same length.
+    ``_pairs`` is this function in C (``_chat_pairs.c``) where it was built at install;
+    this one is the fallback and the reference the C one is tested against.
     """
-    if len(items) > 256:
+    if type(items) is not list or len(items) > 256:  # as the C helper (MAX_ITEMS)
         return None
     out: list[str] = []
     for item in items:
@@ -129,6 +131,12 @@ def _pairs(items: list[Any]) -> tuple[str, ...] | None:
                 continue
         return None
     return tuple(out)
+
+
+try:  # the same function in C (_chat_pairs.c), about 10x faster; optional at install
+    from ._chat_pairs import pairs as _pairs
+except ImportError:  # pragma: no cover - where no compiler was at hand
+    _pairs = _pairs_py
 
 
 def _flat_items(items: list[Any]) -> tuple[Any, ...] | None:

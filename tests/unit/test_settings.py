@@ -387,7 +387,12 @@ def test_unknown_environment_variables_are_errors(
 def test_tool_variables_and_key_variables_are_not_settings(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    for var in ("FLOWDECK_REQUIRE_REDIS", "FLOWDECK_EXPORT_DIR", "FLOWDECK_UPDATE_SNAPSHOTS"):
+    for var in (
+        "FLOWDECK_REQUIRE_REDIS",
+        "FLOWDECK_REQUIRE_C",
+        "FLOWDECK_EXPORT_DIR",
+        "FLOWDECK_UPDATE_SNAPSHOTS",
+    ):
         monkeypatch.setenv(var, "1")
     monkeypatch.setenv("FLOWDECK_OPENAI_KEY", KEY)  # named by api_key_env
     s = EngineSettings.load(

@@ -1,0 +1,3 @@
+"""Type stub for the C helper built from _chat_pairs.c (see keys.py's _pairs_py)."""
+
+def pairs(items: object, /) -> tuple[str, ...] | None: ...
