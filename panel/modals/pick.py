@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from textual.app import ComposeResult
-from textual.containers import Vertical
+from textual.containers import Horizontal, Vertical
 from textual.content import Content
-from textual.widgets import OptionList
+from textual.widgets import Button, OptionList
 from textual.widgets.option_list import Option
 
 from flowdeck.panel.modals.base import TitledModal
 
 
 class PickModal(TitledModal[str | None]):
-    """A titled option list; Enter or a click picks, Escape cancels (None)."""
+    """A titled option list; Enter or a click picks, Escape or Cancel cancels (None)."""
 
     DEFAULT_CSS = """
     PickModal > Vertical { width: 70; }
@@ -35,6 +35,8 @@ class PickModal(TitledModal[str | None]):
         with Vertical():
             yield from self.compose_heading()
             yield OptionList(*[Option(Content(label), id=oid) for oid, label in self.options])
+            with Horizontal(classes="buttons"):
+                yield Button("Cancel (esc)", id="cancel")
 
     def on_mount(self) -> None:
         ol = self.query_one(OptionList)
@@ -45,3 +47,7 @@ class PickModal(TitledModal[str | None]):
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         event.stop()
         self.dismiss(event.option.id)
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.dismiss(None)

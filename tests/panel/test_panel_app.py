@@ -160,6 +160,23 @@ async def test_pin_sends_following_traffic_to_the_tier(rig: Rig, tmp_path: Path)
         await until(lambda: "pinned" not in cell(app, "route-table", "tiers\x1fquality", "mode"))
 
 
+async def test_the_pick_list_cancel_button_leaves_the_router_alone(
+    rig: Rig, tmp_path: Path
+) -> None:
+    router = rig.eng.routers["tiers"]
+    app = make_app(rig.sock, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await attached(pilot)
+        await show_table(pilot, "3", "route-table", 3)
+        await pilot.press("r")
+        await until(lambda: isinstance(app.screen, PickModal))
+        await pilot.click("#cancel")  # a mouse user's way out, beside Escape
+        await until(lambda: not app.screen.is_modal)
+        await rig.chat(3)
+        assert router.pinned is None
+        assert not any("pinned" in n for n in notes(app))
+
+
 async def test_remap_route_to_provider(rig: Rig, tmp_path: Path) -> None:
     router = rig.eng.routers["tiers"]
     app = make_app(rig.sock, tmp_path)
