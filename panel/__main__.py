@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import sys
+from pathlib import Path
 from typing import Any
 
 from flowdeck.engine.control.protocol import default_socket_path
+from flowdeck.panel.exit_guard import GRACE_S, ExitGuard
 
 
 def refresh_seconds(text: str) -> float:
@@ -90,11 +91,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def exit_on_signals(app: Any) -> None:
+def exit_guard(app: Any, *, grace: float = GRACE_S) -> ExitGuard:
     """SIGTERM / SIGHUP end the app like ``q`` does, so the embedded demo engine is
-    closed and its private socket directory removed (the default would kill at once)."""
-    for sig in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, lambda *_: app.call_later(app.exit))
+    closed and its private socket directory removed (the default would kill at once);
+    a stuck exit or a terminal that went away ends the process anyway."""
+
+    def leftovers() -> Path | None:
+        embedded = app.feed.embedded
+        return None if embedded is None else embedded.directory
+
+    guard = ExitGuard(app, leftovers, grace=grace)
+    guard.install()
+    return guard
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -119,8 +127,9 @@ def main(argv: list[str] | None = None) -> int:
         redis=args.redis,
         fleet=args.fleet,
     )
-    exit_on_signals(app)
+    guard = exit_guard(app)
     app.run()
+    guard.disarm()
     return 0
 
 

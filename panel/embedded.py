@@ -47,6 +47,11 @@ class EmbeddedEngine:
         )
         return self.socket
 
+    @property
+    def directory(self) -> Path | None:
+        """The private directory of the socket while the engine runs (removed by stop)."""
+        return self._dir
+
     async def stop(self) -> None:
         """Stop the workload, close the engine, remove the private socket directory."""
         self._stop.set()
