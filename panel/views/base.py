@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from flowdeck.panel.widgets.live_table import Cell, LiveTable
 
 
-FILTER_QUIET = 0.15  # s without a key before a typed filter applies (Enter: at once)
+FILTER_QUIET = 0.15  # s without a key before a typed filter applies (Enter/Esc: at once)
 
 
 class View(Vertical):
@@ -138,8 +138,10 @@ class View(Vertical):
         self._quiet = self.set_timer(self.filter_quiet, self.apply_typed_filter, name="filter")
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
+        """Enter in the filter box: apply it and leave the box, as Escape does."""
         if self.filter_id and event.input.id == self.filter_id:
             self.apply_typed_filter()
+            self.screen.set_focus(self.primary())
 
     def on_descendant_blur(self, event: DescendantBlur) -> None:
         if self.filter_id and event.widget.id == self.filter_id:

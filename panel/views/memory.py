@@ -132,3 +132,4 @@ class MemoryView(TableView):
             self.app.notify("Type one or more keywords to search for.", severity="warning")
             return
         self.post_message(self.SearchRequested(self, query))
+        self.screen.set_focus(self.primary())  # the next key is a command again

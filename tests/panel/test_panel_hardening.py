@@ -75,8 +75,9 @@ async def test_the_filter_applies_after_a_quiet_time_or_at_once_on_enter(
         await pilot.press("enter")
         await until(lambda: table.row_count == 1)  # Enter: at once
         assert table.filter_text == "fanout"
+        assert app.focused is table  # and the keys are the view's again
         view.filter_quiet = 0.05
-        await pilot.press(*["backspace"] * 6)
+        await pilot.press("slash", *["backspace"] * 6)
         await until(lambda: table.row_count == 2)  # a quiet time: applies by itself
 
 

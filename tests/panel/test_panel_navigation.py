@@ -53,6 +53,19 @@ async def test_view_keys_switch_from_any_focus_and_focus_the_table(
         assert tabs.active == "overview"
         await pilot.press("3")
         assert app.query_one("#route-filter", Input).value == "x"
+        # Enter in a filter box applies it and leaves the box the same way.
+        await pilot.press("2", "slash", "l", "enter")
+        cache_table = app.query_one("#cache-table", LiveTable)
+        assert app.focused is cache_table
+        assert cache_table.filter_text == "l"
+        await pilot.press("3")
+        assert tabs.active == "routers"
+        assert app.query_one("#cache-filter", Input).value == "l"
+        # The memory search box too: Enter searches and hands the keys back.
+        await pilot.press("5", "slash", *"hello", "enter")
+        assert app.focused is app.query_one("#memory-table")
+        await pilot.press("1")
+        assert tabs.active == "overview"
 
 
 async def test_event_log_follows_new_events_until_scrolled_up(rig: Rig, tmp_path: Path) -> None:
