@@ -116,7 +116,7 @@ class FlowdeckApp(OperatorKeys, App[None]):
         )
         self.engine_selector = engine
         self.fleet: Any = None  # panel.fleet.feed.FleetFeed once there is a fleet
-        self.fleet_position: tuple[int, int] | None = None  # (k, n): "2 of 3" in the header
+        self.fleet_position: tuple[int | None, int] | None = None  # "2 of 3" when attached
         if self.discover:
             from flowdeck.panel.fleet import attach
 
@@ -226,7 +226,12 @@ class FlowdeckApp(OperatorKeys, App[None]):
             return
         header.paused = self.paused
         header.refresh_rate = self.refresh_rate
-        header.fleet_position = self.fleet_position
+        position = self.fleet_position
+        if position is not None:  # opened from a fleet: where it stands there now
+            from flowdeck.panel.fleet.attach import live_position
+
+            position = live_position(self)
+        header.fleet_position = position
         header.update_from_state()
         stale = self.state.ever_connected and not self.state.connected
         if tabs.has_class("-stale") != stale:

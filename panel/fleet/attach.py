@@ -51,6 +51,20 @@ def position(app: FlowdeckApp, chosen: D.LiveEngine, engines: list[D.LiveEngine]
     return chosen.socket
 
 
+def live_position(app: FlowdeckApp) -> tuple[int | None, int] | None:
+    """Where the engine shown stands in the fleet now, for the header: (k, n) of the n
+    live engines, k None once it left; None when it was not opened from a fleet."""
+    feed = app.fleet
+    if app.fleet_position is None or feed is None or app.state.embedded:
+        return app.fleet_position
+    members = feed.ordered()
+    shown = app.state.engine.get("id")
+    k = next((i + 1 for i, m in enumerate(members) if m.engine.id == shown), None)
+    if k is None and shown not in feed.departed and not feed.scans:
+        return app.fleet_position  # not scanned yet: what the Fleet view said
+    return k, len(members)
+
+
 async def show_fleet(app: FlowdeckApp, can_go_back: bool = False) -> Path | None:
     """Show the Fleet view until the operator picks an engine; its socket (None: they
     went back to the engine shown, or there was none)."""

@@ -156,8 +156,9 @@ class FleetFeed(Rescanning):
         return sorted(self.members.values(), key=lambda m: (m.engine.name, m.engine.pid))
 
     def rows(self) -> list[dict[str, Any]]:
-        now = time.monotonic()
-        return [row_of(m, now) for m in self.ordered()]
+        """The live engines' rows, then those of engines gone in the last minute."""
+        now = self.now()
+        return [row_of(m, now) for m in self.ordered()] + self.departed_rows(now)
 
     def totals(self) -> dict[str, dict[str, dict[str, Any]]]:
         return totals_of(self.ordered())
@@ -182,6 +183,7 @@ class FleetFeed(Rescanning):
             m = self.members.pop(gone)
             if m.task is not None:
                 m.task.cancel()
+            self.depart(gone, row_of(m))
         for e in live:
             if e.id not in self.members:
                 m = self.members[e.id] = Member(e)

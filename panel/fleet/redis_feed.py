@@ -129,9 +129,13 @@ class RedisFleetFeed(Rescanning):
             self.members.values(), key=lambda m: (m.engine.host, m.engine.name, m.engine.pid)
         )
 
+    def now(self) -> float:
+        return self.clock()
+
     def rows(self) -> list[dict[str, Any]]:
+        """The engines with a heartbeat, then those whose heartbeat expired lately."""
         now = self.clock()
-        return [m.row(now) for m in self.ordered()]
+        return [m.row(now) for m in self.ordered()] + self.departed_rows(now)
 
     def totals(self) -> dict[str, dict[str, dict[str, Any]]]:
         return totals_of(self.ordered())  # type: ignore[arg-type]  # reads .stats only
@@ -152,7 +156,7 @@ class RedisFleetFeed(Rescanning):
             return False
         seen = {e.id for e in engines}
         for gone in [i for i in self.members if i not in seen]:
-            del self.members[gone]
+            self.depart(gone, self.members.pop(gone).row(self.clock()))
         for e in engines:
             m = self.members.get(e.id)
             if m is None:

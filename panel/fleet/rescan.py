@@ -2,13 +2,20 @@
 
 Each feed says how to refresh its members once (:meth:`Rescanning.refresh`); this runs
 it on one task, counts the refreshes that worked and sets ``changed`` after each, so a
-view (or a test) can await the next one instead of polling.
+view (or a test) can await the next one instead of polling. An engine that leaves is
+kept for ``GONE_KEEP`` seconds as a "gone" row (its last figures, greyed), so the
+operator sees that a worker died instead of a row that silently vanished.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
+from typing import Any
+
+GONE_KEEP = 60.0
+"""Seconds a departed engine's row stays in the Fleet view, marked gone."""
 
 
 class Rescanning:
@@ -23,6 +30,25 @@ class Rescanning:
         self.scans = 0
         self.changed = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self.departed: dict[str, tuple[dict[str, Any], float]] = {}  # id: (last row, when)
+
+    def now(self) -> float:
+        """The clock rows are aged by (the Redis feed uses wall time, as beats carry)."""
+        return time.monotonic()
+
+    def depart(self, key: str, last_row: dict[str, Any]) -> None:
+        """Engine ``key`` left: keep its last row for a while, marked gone."""
+        self.departed[key] = (last_row, self.now())
+
+    def departed_rows(self, now: float) -> list[dict[str, Any]]:
+        """The rows of engines that left in the last ``GONE_KEEP`` s, newest first:
+        level ``gone``, ``age`` the seconds since they left, nothing live about them."""
+        for key in [k for k, (_, t) in self.departed.items() if now - t > GONE_KEEP]:
+            del self.departed[key]
+        return [
+            dict(row, level="gone", age=now - t, rate=None, redis=None)
+            for row, t in sorted(self.departed.values(), key=lambda rt: -rt[1])
+        ]
 
     async def refresh(self) -> bool:
         """One refresh of the members; False (with ``error`` set) when it failed."""

@@ -26,7 +26,7 @@ from flowdeck.panel.fleet.remote import RemoteEngineScreen
 from flowdeck.panel.refresh import bounded, faster, slower
 from flowdeck.panel.widgets.live_table import Cell, Column, LiveTable
 
-LEVEL_STYLE = {"ok": "", "late": "dark_orange", "stale": "bold red"}
+LEVEL_STYLE = {"ok": "", "late": "dark_orange", "stale": "bold red", "gone": "dim"}
 HINT_ITEMS = (
     ("Enter opens an engine,", " "), ("0 comes back to this list", " · "),
     ("Tab switches tables", "\n"), ("on the highlighted total:", " "), ("f flush", " · "),
@@ -177,13 +177,17 @@ class FleetScreen(Screen[str | None]):
         """The header's counts and where, and its error suffix (empty without one)."""
         n = len(self.feed.members)
         text = f" fleet · {n} engine{'s' if n != 1 else ''}"
-        if self.paused:
-            text += " · PAUSED (space resumes)"
         if isinstance(self.feed, FleetFeed) and n == 0 and self.feed.scans:
             text += f" (none runs on this host: searched {runtime_dir()}/)"
         if isinstance(self.feed, RedisFleetFeed):
             hosts = self.feed.hosts()
-            text += f" on {hosts} host{'s' if hosts != 1 else ''} · {self.feed.where}"
+            text += f" on {hosts} host{'s' if hosts != 1 else ''}"
+        if self.feed.departed:
+            text += f" · {len(self.feed.departed)} gone"
+        if self.paused:
+            text += " · PAUSED (space resumes)"
+        if isinstance(self.feed, RedisFleetFeed):
+            text += f" · {self.feed.where}"
         return text, (f"  ·  {self.feed.error}" if self.feed.error else "")
 
     @property
@@ -246,18 +250,21 @@ class FleetScreen(Screen[str | None]):
         # Whole seconds: a fresh row reads "0s" and stays unchanged between frames, so
         # eight engines do not repaint their rows every refresh for a flickering decimal.
         age = "-" if r["age"] is None else f"{int(r['age'])}s"
-        if level != "ok":
+        if level == "gone":  # its last figures, greyed; the age counts since it left
+            age = f"gone {age} ago"
+        elif level != "ok":
             age += f" {level}"
         redis = "-" if r["redis"] is None else ("up" if r["redis"] else "DOWN")
+        dim = LEVEL_STYLE["gone"] if level == "gone" else ""
         return (
-            r["name"] + (" [ro]" if r.get("read_only") else ""),
-            r["host"],
-            Cell(str(r["pid"]), right=True),
-            Cell(fmt.uptime(r["uptime"]), right=True),
-            Cell(fmt.rate(r["rate"]), right=True),
-            Cell(_pct(r["hit_rate"]), right=True),
-            Cell(str(r["errors"]), right=True),
-            redis,
+            Cell(r["name"] + (" [ro]" if r.get("read_only") else ""), style=dim),
+            Cell(r["host"], style=dim),
+            Cell(str(r["pid"]), right=True, style=dim),
+            Cell("-" if level == "gone" else fmt.uptime(r["uptime"]), right=True, style=dim),
+            Cell(fmt.rate(r["rate"]), right=True, style=dim),
+            Cell(_pct(r["hit_rate"]), right=True, style=dim),
+            Cell(str(r["errors"]), right=True, style=dim),
+            Cell(redis, style=dim),
             Cell(age, style=LEVEL_STYLE[level]),
         )
 
@@ -272,10 +279,27 @@ class FleetScreen(Screen[str | None]):
 
     def action_drill(self) -> None:
         m = self.selected()
-        if isinstance(m, Member):
+        if m is None:
+            self._say_gone()
+        elif isinstance(m, Member):
             self.dismiss(str(m.engine.socket))
         elif isinstance(m, RemoteMember):
             self.run_worker(self._drill_remote(m), group="fleet-drill", exclusive=True)
+
+    def _say_gone(self) -> None:
+        """Enter on a gone row: say so instead of doing nothing."""
+        table = self.query_one("#fleet-engines", DataTable)
+        if table.row_count == 0:
+            return
+        key = str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
+        if key in self.feed.departed:
+            row, _ = self.feed.departed[key]
+            self.app.notify(
+                f"{row['name']} pid {row['pid']} on {row['host']} is no longer running; "
+                "its row leaves this list a minute after it went.",
+                title="Engine gone",
+                severity="warning",
+            )
 
     async def _drill_remote(self, m: RemoteMember) -> None:
         """Attach when its socket answers here with its id; else its heartbeat view."""

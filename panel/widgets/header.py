@@ -34,7 +34,33 @@ class StatusHeader(Widget):
         self.state = state
         self.paused = False
         self.refresh_rate = 0.5
-        self.fleet_position: tuple[int, int] | None = None
+        # (k, n): engine k of the n live ones of the fleet it was opened from; k None: it
+        # left the fleet; None: not opened from a fleet.
+        self.fleet_position: tuple[int | None, int] | None = None
+
+    def banner(self, width: int) -> str:
+        """The line shown once the engine stopped answering: what happened, how old the
+        figures are and the way out first; the socket (long) only if there is room."""
+        st = self.state
+        age = time.time() - st.last_data if st.last_data else 0
+        pid = st.engine.get("pid", "?")
+        gone = self.fleet_position is not None and self.fleet_position[0] is None
+        parts = [f" ✖ ENGINE GONE · pid {pid}" if gone else " ✖ DISCONNECTED — retrying"]
+        if not st.embedded:
+            n = None if self.fleet_position is None else self.fleet_position[1]
+            parts.append("0: fleet view" + (f" ({n} live)" if n is not None else ""))
+        parts.append(f"showing data from {fmt.uptime(age)} ago")
+        if st.conn_detail:
+            parts.append(str(st.conn_detail))
+        sep = " · "
+        while len(parts) > 1 and fmt.cells(sep.join(parts)) > width:
+            parts.pop()
+        text = sep.join(parts)
+        room = width - fmt.cells(text) - len(sep)
+        sock = str(st.socket)
+        if room >= 16:  # enough of the path to recognise it, cut from the left
+            text += sep + (sock if len(sock) <= room else "…" + sock[-(room - 1) :])
+        return fmt.clip(text, width)
 
     def update_from_state(self) -> None:
         st = self.state
@@ -47,14 +73,7 @@ class StatusHeader(Widget):
         width = self.size.width or 120
         if st.conn != CONNECTED:
             if st.ever_connected:
-                age = time.time() - st.last_data if st.last_data else 0
-                text = (
-                    f" ✖ DISCONNECTED — retrying  ·  {st.socket}  ·  "
-                    f"showing data from {fmt.uptime(age)} ago"
-                )
-                if st.conn_detail:
-                    text += f"  ·  {st.conn_detail}"
-                return Content(fmt.clip(text, width))
+                return Content(self.banner(width))
             verb = "starting embedded demo engine" if st.embedded else "connecting to"
             text = f" … {verb} {st.socket}"
             if st.conn_detail:
@@ -86,7 +105,8 @@ class StatusHeader(Widget):
         ]
         if self.fleet_position is not None:  # one engine of a fleet, and the way back
             k, n = self.fleet_position
-            segs.insert(2, (1, (f"engine {k} of {n} · 0: fleet view", "$accent")))
+            where = f"engine {k} of {n}" if k is not None else f"{n} engines"
+            segs.insert(2, (1, (f"{where} · 0: fleet view", "$accent")))
         budget = width - sum(fmt.cells(b[0]) + 1 for b in badges) - 1
         # The socket matters when attached to an engine of yours (not the embedded one);
         # it is shortened from the left before the low-priority segments are dropped.

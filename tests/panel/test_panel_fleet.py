@@ -85,7 +85,8 @@ async def test_fleet_view_lists_sums_drills_acts_and_follows(
         await pilot.press("0")  # back to the fleet
         await until(lambda: isinstance(app.screen, FleetScreen), 30)
 
-        # an engine that stops leaves the view without a restart
+        # an engine that stops leaves the fleet without a restart (its row stays, gone)
         await three[1].close()
-        await until(lambda: len(_fleet(app).feed.rows()) == 2, 30)
+        await until(lambda: len(_fleet(app).feed.ordered()) == 2, 30)
+        assert [r["level"] for r in _fleet(app).feed.rows()][-1] == "gone"
         await pilot.press("q")

@@ -4,6 +4,7 @@ recorded demo stats (one late, one stale), against a fixed clock, seen through R
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 from typing import Any
 
@@ -56,4 +57,9 @@ def frozen_fleet(split: dict[str, int] | None = None) -> RedisFleetFeed:
             stats=stats, rates={"runs": 12.5 * scale},
         )  # fmt: skip
         feed.members[eid] = RemoteMember(engine)
+    # A fifth engine whose heartbeat expired 12 s ago: the gone row under the live ones.
+    gone = RemoteMember(
+        dataclasses.replace(engine, id="04c0ffee00009999", host="batch-2", pid=9999)
+    )
+    feed.departed[gone.engine.id] = (gone.row(NOW - 12), NOW - 12)
     return feed
