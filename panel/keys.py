@@ -156,6 +156,16 @@ TABLE_KEYS: list[tuple[str, str]] = [
     ("escape", "Close a dialog, or leave a filter box"),
 ]
 
+FLEET_KEYS: list[tuple[str, str]] = [
+    ("enter", "Open the highlighted engine (every view, its live events)"),
+    ("tab / shift+tab", "Move between the engines table and the totals table"),
+    ("f t m r a R w o c", "The actions above, on the highlighted total: every engine that has it"),
+    ("u / d", "End a provider's cooldown / drain it, on every engine that has it"),
+    ("v", "Fleet-wide overrides in Redis (with --redis): list them, drop one"),
+    ("escape", "Back to the engine the Fleet view was opened from"),
+]
+"""The Fleet view's own keys (its screen's bindings), for the help screen."""
+
 MUTATING_ACTIONS = frozenset(k.action for k in KEYS if k.mutating)
 
 

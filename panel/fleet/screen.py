@@ -31,7 +31,7 @@ HINT_ITEMS = (
     ("Enter opens an engine,", " "), ("0 comes back to this list", " · "),
     ("Tab switches tables", "\n"), ("on the highlighted total:", " "), ("f flush", " · "),
     ("t/m TTL/size", " · "), ("r/a pin/auto", " · "), ("R re-map", " · "),
-    ("w weights", " · "), ("O restore", " · "), ("c clear memory", " · "),
+    ("w weights", " · "), ("o restore", " · "), ("c clear memory", " · "),
     ("u/d end cooldown/drain a provider", ""),
 )  # fmt: skip
 """The hint as (item, separator after it): wrapped between items, never inside one;
@@ -84,9 +84,9 @@ class FleetScreen(Screen[str | None]):
         Binding("a", "act('unpin')", "Auto", show=False),
         Binding("R", "act('remap')", "Remap", show=False),
         Binding("c", "act('clear_memory')", "Clear mem", show=False),
-        Binding("o", "act('overrides')", "Overrides", show=False),
+        Binding("v", "act('overrides')", "Overrides", show=False),
         Binding("w", "act('set_weights')", "Weights", show=False),
-        Binding("O", "act('restore')", "Restore", show=False),
+        Binding("o", "act('restore')", "Restore", show=False),
         Binding("u", "act('resume_provider')", "End cooldown", show=False),
         Binding("d", "act('drain_provider')", "Drain", show=False),
         Binding("space,p", "pause", "Pause", show=True, key_display="space"),
@@ -161,7 +161,7 @@ class FleetScreen(Screen[str | None]):
     # ---- painting --------------------------------------------------------------------
     def totals_title(self) -> str:
         if isinstance(self.feed, RedisFleetFeed):
-            return "Totals over engines (stale ones included) · o: fleet-wide overrides"
+            return "Totals over engines (stale ones included) · v: fleet-wide overrides"
         return "Totals over engines"
 
     def header_text(self, width: int | None = None) -> str:

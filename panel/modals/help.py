@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import textwrap
 from typing import ClassVar
 
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
@@ -11,43 +13,56 @@ from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from flowdeck.panel.keys import KEYS, TABLE_KEYS
+from flowdeck.panel.keys import FLEET_KEYS, KEYS, TABLE_KEYS
+
+KEY_CELLS = 18  # the key column; descriptions wrap under themselves, never under it
+WIDTH = 84  # the dialog's width where the terminal has room
+READ_ONLY = "(unavailable: read-only)"
 
 
-def help_content(read_only: bool = False) -> Content:
-    """The help text: one line per key, grouped (General, Views, Actions, Tables)."""
+def help_content(read_only: bool = False, width: int = WIDTH - 6) -> Content:
+    """The help text in ``width`` cells: one entry per key, grouped (General, Views,
+    Actions, Tables, Fleet view), a long description wrapped under its own column."""
     lines: list[Content] = []
     groups: dict[str, list[tuple[str, str, bool]]] = {}
     for k in KEYS:
         groups.setdefault(k.group, []).append((k.display, k.description, k.mutating))
     groups["Tables and dialogs"] = [(a, b, False) for a, b in TABLE_KEYS]
+    groups["Fleet view (0)"] = [(a, b, False) for a, b in FLEET_KEYS]
+    room = max(len(READ_ONLY), width - 2 - KEY_CELLS)
+    indent = " " * (2 + KEY_CELLS)
     for group, rows in groups.items():
         if lines:
             lines.append(Content(""))
         lines.append(Content.styled(group, "bold $primary"))
         for keys, desc, mutating in rows:
-            extra = ("  (unavailable: read-only)", "$warning") if read_only and mutating else ""
-            lines.append(Content.assemble("  ", (f"{keys:<16}", "bold $accent"), desc, extra))
+            wrapped = textwrap.wrap(desc, room) or [""]
+            extra = read_only and mutating
+            if extra and len(wrapped[-1]) + 2 + len(READ_ONLY) > room:
+                wrapped.append("")
+            for i, text in enumerate(wrapped):
+                lead = ("  ", (f"{keys:<{KEY_CELLS}}", "bold $accent")) if i == 0 else (indent,)
+                tail = (("  " if text else "") + READ_ONLY, "$warning")
+                last = extra and i == len(wrapped) - 1
+                lines.append(Content.assemble(*lead, text, *((tail,) if last else ())))
     lines.append(Content(""))
-    lines.append(
-        Content.styled(
-            "Actions apply to the row selected in the Caches / Routers / Providers / Memory tables "
-            "(the first one if none is selected); every action is also in ctrl+p.",
-            "$text-muted",
-        )
+    note = (
+        "Actions apply to the row selected in the Caches / Routers / Providers / Memory "
+        "tables (the first one if none is selected); every action is also in ctrl+p."
     )
+    lines.extend(Content.styled(line, "$text-muted") for line in textwrap.wrap(note, width))
     return Content("\n").join(lines)
 
 
 class HelpModal(ModalScreen[None]):
     """Shows :func:`help_content`; any of escape, q, ? closes it."""
 
-    DEFAULT_CSS = """
-    HelpModal { align: center middle; }
-    HelpModal > VerticalScroll {
-        width: 84; max-width: 98%; height: auto; max-height: 95%;
+    DEFAULT_CSS = f"""
+    HelpModal {{ align: center middle; }}
+    HelpModal > VerticalScroll {{
+        width: {WIDTH}; max-width: 98%; height: auto; max-height: 95%;
         border: thick $primary; background: $surface; padding: 0 1;
-    }
+    }}
     """
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,q,question_mark", "close", "Close"),
@@ -60,7 +75,17 @@ class HelpModal(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with VerticalScroll() as vs:
             vs.border_title = "Keys"
-            yield Static(help_content(self.read_only))
+            yield Static(help_content(self.read_only, self._text_cells()), id="help-text")
+
+    def _text_cells(self) -> int:
+        """The cells a line has: the dialog (98% of a narrow terminal), less its border,
+        padding and the scrollbar."""
+        return min(WIDTH, int(self.app.size.width * 0.98)) - 6
+
+    def on_resize(self, _event: events.Resize) -> None:
+        self.query_one("#help-text", Static).update(
+            help_content(self.read_only, self._text_cells())
+        )
 
     def action_close(self) -> None:
         self.dismiss(None)

@@ -187,7 +187,7 @@ async def test_fleet_weights_restore_and_provider_levers_reach_every_engine(
             )
         finally:
             await client.close()
-        await pilot.press("O")
+        await pilot.press("o")
         await until(lambda: isinstance(app.screen, PickModal), 30)
         app.screen.dismiss("\x00every")
         await _confirm(pilot, app, "on 2 engines")

@@ -22,7 +22,7 @@ def test_split_drops_routes_that_do_not_fit_and_says_how_many() -> None:
 
 
 def test_hint_wraps_between_items() -> None:
-    items = ["f flush", "t/m TTL/size", "r/a pin/auto", "R re-map", "w weights", "O restore"]
+    items = ["f flush", "t/m TTL/size", "r/a pin/auto", "R re-map", "w weights", "o restore"]
     items += ["c clear memory", "u/d end cooldown/drain a provider"]
     for width in (60, 80, 120):
         lines = hint_text(width).split("\n")

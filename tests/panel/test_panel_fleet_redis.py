@@ -126,7 +126,7 @@ async def test_fleet_view_over_redis_shows_every_host_acts_and_drills(
             assert (await sender.overrides())["cache:llm:ttl"]["params"]["ttl"] == 42
             # o: the overrides in force; dropping one returns every engine to its config
             await until(lambda: isinstance(app.screen, FleetScreen), 30)
-            await pilot.press("o")
+            await pilot.press("v")
             await until(lambda: isinstance(app.screen, PickModal), 30)
             app.screen.dismiss("cache:llm:ttl")
             await until(lambda: "cache:llm:ttl" in str(getattr(app.screen, "help_text", "")))
