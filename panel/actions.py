@@ -192,8 +192,8 @@ class Operator:
             sel,
             "Set TTL",
             f"Set the TTL of cache {sel.name!r}",
-            f"Seconds, e.g. 120 or 1.5 (now {fmt.ttl(current)}). Applies to entries "
-            "already stored.",
+            f"Seconds, or with s / m / h / d: 120, 1.5, 5m (now {fmt.ttl(current)}). "
+            "Applies to entries already stored.",
             f"{current:g}" if isinstance(current, (int, float)) else "",
             parse_ttl,
             P.CACHE_SET_TTL,

@@ -26,18 +26,19 @@ def _echo(raw: str) -> str:
 
 
 def parse_ttl(text: str) -> float:
-    """A TTL in seconds: a finite number > 0 (``120``, ``1.5``). Raises ValueError."""
-    raw = text.strip()
+    """A TTL: seconds, or a number with s / m / h / d (``120``, ``1.5``, ``5m``, ``1h``),
+    finite and > 0, as the drain dialog takes it. Raises ValueError."""
+    raw = text.strip().lower()
     if not raw:
-        raise ValueError("enter a TTL in seconds, e.g. 120 or 1.5")
+        raise ValueError("enter a TTL, e.g. 120, 1.5 or 5m")
     try:
-        value = float(raw)
+        value = seconds_of(raw)
     except ValueError:
-        raise ValueError(f"{_echo(raw)} is not a number; enter seconds, e.g. 120 or 1.5") from None
+        raise ValueError(f"{_echo(raw)} is not a number; enter e.g. 120, 1.5 or 5m") from None
     if math.isnan(value):
-        raise ValueError("'nan' is not a number; enter seconds, e.g. 120")
+        raise ValueError("'nan' is not a number; enter e.g. 120 or 5m")
     if math.isinf(value):
-        raise ValueError(f"{_echo(raw)} is not finite; enter a number of seconds")
+        raise ValueError(f"{_echo(raw)} is not finite; enter e.g. 120 or 5m")
     if value <= 0:
         raise ValueError(f"the TTL must be greater than 0 (got {_echo(raw)})")
     if value < MIN_TTL:
@@ -78,16 +79,22 @@ RESET_WORDS = frozenset({"none", "off", "reset", "configured"})
 """Typed in the weights dialog: back to the configured weights (or the selector)."""
 
 
+def seconds_of(raw: str) -> float:
+    """``raw`` (stripped, lower case) as seconds: a number, or one with a unit of
+    ``UNITS`` (``5m``: 300). Raises a bare ValueError; the callers word the message."""
+    number, scale = raw, 1.0
+    if raw and raw[-1] in UNITS:
+        number, scale = raw[:-1].strip(), UNITS[raw[-1]]
+    return float(number) * scale
+
+
 def parse_duration(text: str) -> float:
     """A cooldown: seconds, or a number with s / m / h / d (``90``, ``5m``, ``1.5h``)."""
     raw = text.strip().lower()
     if not raw:
         raise ValueError("enter a duration, e.g. 300, 5m or 1h")
-    number, scale = raw, 1.0
-    if raw[-1] in UNITS:
-        number, scale = raw[:-1].strip(), UNITS[raw[-1]]
     try:
-        value = float(number) * scale
+        value = seconds_of(raw)
     except ValueError:
         raise ValueError(f"{_echo(raw)} is not a duration; enter e.g. 300, 5m or 1h") from None
     if not math.isfinite(value):

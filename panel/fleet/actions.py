@@ -43,7 +43,7 @@ class FleetActions(ProviderLevers):
             "ttl",
             P.CACHE_SET_TTL,
             parse_ttl,
-            "Seconds, e.g. 120 or 1.5. Applies to entries already stored.",
+            "Seconds, or with s / m / h / d: 120, 1.5, 5m. Applies to entries already stored.",
             lambda name, v: f"Set the TTL of cache {name!r} to {fmt.ttl(v)}",
         )
 
@@ -191,7 +191,8 @@ class FleetActions(ProviderLevers):
             NumberModal(
                 f"Route weights of {name!r} {how_many(targets)}",
                 f"route=weight for routes of {', '.join(routes) or name}; a route left out or"
-                " at 0 is drained but still a fallback; 'none' goes back to the configured.",
+                " at 0 is drained but still a fallback; 'none' goes back to each engine's"
+                " configured weights.",
                 parse,
             ),
             done,

@@ -22,13 +22,16 @@ def cooling_on(targets: list[Any], provider: str) -> int:
     )
 
 
-def provider_choices(members: list[Any]) -> list[tuple[str, str]]:
-    """(name, label) of every provider of the fleet, those cooling down first and saying
-    on how many engines ("sim-gamma — cooling down on 2 of 3")."""
+def provider_choices(members: list[Any], cooling_only: bool = False) -> list[tuple[str, str]]:
+    """(name, label) of every provider of the fleet (``cooling_only``: of those cooling
+    down somewhere), those cooling down first and saying on how many engines
+    ("sim-gamma — cooling down on 2 of 3")."""
     rows = []
     for name in providers_of(members):
         having = [m for m in members if name in (m.stats.get("providers") or {})]
         cool = cooling_on(having, name)
+        if cooling_only and not cool:
+            continue
         label = f"{name} — cooling down on {cool} of {len(having)}" if cool else name
         rows.append((not cool, name, label))
     return [(name, label) for _, name, label in sorted(rows)]
@@ -38,19 +41,23 @@ class ProviderLevers(FleetGate):
     """``u`` / ``d`` of the Fleet view."""
 
     # ---- providers --------------------------------------------------------------------
-    def _provider(self, what: str) -> list[tuple[str, str]] | None:
+    def _provider(self, what: str, cooling_only: bool = False) -> list[tuple[str, str]] | None:
         notify = self.screen.app.notify
         if self.screen.read_only:
             notify(f"{what}: unavailable — the panel is read-only.", severity="warning")
             return None
-        choices = provider_choices(list(self.screen.feed.members.values()))
-        if not choices:
+        members = list(self.screen.feed.members.values())
+        if not provider_choices(members):
             notify(f"{what}: no engine reports a provider yet.", severity="warning")
+            return None
+        choices = provider_choices(members, cooling_only)
+        if not choices:
+            notify(f"{what}: no provider is cooling down on any engine.")
             return None
         return choices
 
     def resume_provider(self) -> None:
-        choices = self._provider("End cooldown")
+        choices = self._provider("End cooldown", cooling_only=True)
         if choices is not None:
             self.screen.run_worker(self._resume(choices), group="fleet-dialogs", exclusive=True)
 

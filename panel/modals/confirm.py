@@ -33,7 +33,7 @@ class ConfirmModal(TitledModal[bool | None]):
         with Vertical():
             yield from self.compose_heading()
             with Horizontal(classes="buttons"):
-                yield Button("Cancel (n)", id="no")
+                yield Button("Cancel (n / esc)", id="no")
                 yield Button(f"{self.confirm_label} (y)", id="yes", variant="error")
 
     def on_mount(self) -> None:

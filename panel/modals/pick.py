@@ -11,6 +11,19 @@ from textual.widgets.option_list import Option
 from flowdeck.panel.modals.base import TitledModal
 
 
+class EndStopOptionList(OptionList):
+    """An option list whose cursor stops at the first and last options: held down, it
+    must not wrap from the last route to "auto" (a different action) without a sign."""
+
+    def action_cursor_down(self) -> None:
+        if self.highlighted is None or self.highlighted < self.option_count - 1:
+            super().action_cursor_down()
+
+    def action_cursor_up(self) -> None:
+        if self.highlighted is None or self.highlighted > 0:
+            super().action_cursor_up()
+
+
 class PickModal(TitledModal[str | None]):
     """A titled option list; Enter or a click picks, Escape or Cancel cancels (None)."""
 
@@ -34,7 +47,9 @@ class PickModal(TitledModal[str | None]):
     def compose(self) -> ComposeResult:
         with Vertical():
             yield from self.compose_heading()
-            yield OptionList(*[Option(Content(label), id=oid) for oid, label in self.options])
+            yield EndStopOptionList(
+                *[Option(Content(label), id=oid) for oid, label in self.options]
+            )
             with Horizontal(classes="buttons"):
                 yield Button("Cancel (esc)", id="cancel")
 

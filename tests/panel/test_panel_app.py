@@ -147,6 +147,14 @@ async def test_pin_sends_following_traffic_to_the_tier(rig: Rig, tmp_path: Path)
         for _ in range(ids.index("quality") - (options.highlighted or 0)):
             await pilot.press("down")
         await until(lambda: options.highlighted == ids.index("quality"))
+        # The ends stop the cursor: no wrap from the last route to "auto" or back.
+        await pilot.press("end", "down")
+        assert options.highlighted == len(ids) - 1
+        await pilot.press("home", "up")
+        assert options.highlighted == 0
+        for _ in range(ids.index("quality")):
+            await pilot.press("down")
+        await until(lambda: options.highlighted == ids.index("quality"))
         await pilot.press("enter")
         await until(lambda: router.pinned == "quality")
         before = {r: s["count"] for r, s in router.stats()["routes"].items()}

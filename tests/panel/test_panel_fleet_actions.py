@@ -213,8 +213,10 @@ async def test_fleet_weights_restore_and_provider_levers_reach_every_engine(
         )
         await pilot.press("u")
         await until(lambda: isinstance(app.screen, PickModal), 30)
-        first = app.screen.query_one("OptionList", OptionList).get_option_at_index(0).prompt
-        assert "sim-mini — cooling down on 2 of 2" in str(first)
+        options = app.screen.query_one("OptionList", OptionList)
+        labels = [str(options.get_option_at_index(i).prompt) for i in range(options.option_count)]
+        assert "sim-mini — cooling down on 2 of 2" in labels[0]
+        assert all("cooling down on" in label for label in labels)  # only those to end
         app.screen.dismiss("sim-mini")
         await _confirm(pilot, app, "on 2 engines")
         await until(lambda: sum("applied on 2 of 2" in n for n in notes(app)) >= 4, 30)

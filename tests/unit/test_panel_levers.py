@@ -3,11 +3,14 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 
 from flowdeck.engine.control import params as V
 from flowdeck.engine.control.protocol import ControlError
 from flowdeck.engine.control.schema import MAX_COOLDOWN, MAX_WEIGHT
+from flowdeck.panel.fleet.provider_levers import provider_choices
 from flowdeck.panel.state import PanelState
 from flowdeck.panel.validate import parse_duration, parse_weights
 from flowdeck.panel.views.routers import provider_list
@@ -65,6 +68,20 @@ def test_durations_refused(text: str, problem: str) -> None:
         parse_duration(text)
     assert problem in str(info.value)
     assert MAX_COOLDOWN == 7 * 86400
+
+
+def test_the_end_cooldown_picker_offers_only_providers_cooling_down() -> None:
+    def engine(**states: str) -> SimpleNamespace:
+        return SimpleNamespace(stats={"providers": {p: {"state": s} for p, s in states.items()}})
+
+    fleet = [engine(a="ok", b="cooling down"), engine(a="ok", b="ok", c="cooling down")]
+    assert provider_choices(fleet) == [
+        ("b", "b — cooling down on 1 of 2"),
+        ("c", "c — cooling down on 1 of 1"),
+        ("a", "a"),
+    ]
+    assert [n for n, _ in provider_choices(fleet, cooling_only=True)] == ["b", "c"]
+    assert provider_choices([engine(a="ok")], cooling_only=True) == []
 
 
 def test_engine_refuses_what_the_panel_refuses() -> None:

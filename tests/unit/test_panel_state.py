@@ -18,7 +18,7 @@ from flowdeck.engine.control.schema import MAX_SIZE, MAX_TTL, MIN_TTL
 from flowdeck.panel import fmt
 from flowdeck.panel.state import CONNECTED, CONNECTING, DISCONNECTED, PanelState
 from flowdeck.panel.themes import ThemeError, builtin_theme_files, load_themes, parse_theme
-from flowdeck.panel.validate import parse_size, parse_ttl
+from flowdeck.panel.validate import parse_duration, parse_size, parse_ttl
 
 
 def cache_stats(hits: int, misses: int, size: int = 5) -> dict[str, Any]:
@@ -396,10 +396,15 @@ def test_ttl_rejects_with_a_message(text: str, problem: str) -> None:
         parse_ttl(text)
 
 
-def test_ttl_accepts_seconds() -> None:
+def test_ttl_accepts_seconds_and_units_like_the_drain_dialog() -> None:
     assert parse_ttl("120") == 120.0
     assert parse_ttl(" 1.5 ") == 1.5
     assert math.isfinite(parse_ttl("1e3"))
+    assert parse_ttl("5m") == 300.0 == parse_duration("5m")
+    assert parse_ttl("1.5H") == 5400.0 and parse_ttl("2d") == 172800.0
+    for text in ("5x", "m", "5 minutes"):
+        with pytest.raises(ValueError, match="not a number"):
+            parse_ttl(text)
 
 
 @pytest.mark.parametrize(
