@@ -320,7 +320,10 @@ class FlowdeckApp(OperatorKeys, App[None]):
     def action_pause(self) -> None:
         """Freeze / unfreeze the display (the header shows PAUSED; data keeps arriving)."""
         self.paused = not self.paused
+        self.refresh_bindings()  # the footer's "space Pause" becomes "space Resume"
         self._tick()
+
+    action_resume = action_pause
 
     def _set_refresh(self, rate: float) -> None:
         rate = bounded(rate)

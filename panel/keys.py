@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 
 
 @dataclass(frozen=True)
@@ -170,16 +170,37 @@ MUTATING_ACTIONS = frozenset(k.action for k in KEYS if k.mutating)
 
 
 def bindings() -> list[Binding]:
-    """The app's BINDINGS."""
+    """The app's BINDINGS. Its footer shows only the general keys: each view shows its
+    own actions (:func:`footer_bindings`), so Routers does not offer the cache keys.
+    Pause has a second binding, shown while paused, that says Resume."""
+    return [
+        *(
+            Binding(
+                k.keys,
+                k.action,
+                k.short or k.description,
+                show=k.show and not k.mutating,
+                key_display=k.display.split()[0],
+            )
+            for k in KEYS
+        ),
+        Binding("space,p", "resume", "Resume", show=True, key_display="space"),
+    ]
+
+
+def footer_bindings(*actions: str) -> list[BindingType]:
+    """A view's BINDINGS: the keys of ``actions`` shown first in its footer (the keys
+    are the app's, so they act the same from every view), then ``?``."""
+    by_action = {k.action: k for k in KEYS}
     return [
         Binding(
-            k.keys,
-            k.action,
-            k.short or k.description,
-            show=k.show,
-            key_display=k.display.split()[0],
+            by_action[a].keys,
+            f"app.{a}",
+            by_action[a].short or by_action[a].description,
+            show=True,
+            key_display=by_action[a].display.split()[0],
         )
-        for k in KEYS
+        for a in (*actions, "help")
     ]
 
 

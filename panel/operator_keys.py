@@ -33,6 +33,7 @@ class OperatorKeys:
 
     operator: Operator
     state: PanelState
+    paused: bool
 
     def on_engine_views(self) -> bool:
         """True while the engine's views are on top: the keys act on their selection, so
@@ -40,6 +41,8 @@ class OperatorKeys:
         raise NotImplementedError
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("pause", "resume"):  # one of the two, so the footer says which
+            return self.paused == (action == "resume")
         if action in keys.MUTATING_ACTIONS:
             if not self.on_engine_views():
                 return False  # not in that screen's footer, and its own keys come first

@@ -11,12 +11,14 @@ result and detail. The filter matches any of those words.
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, ClassVar
 
 from textual.app import ComposeResult
+from textual.binding import BindingType
 from textual.widgets import Input, Static
 
 from flowdeck.engine.control import protocol as P
+from flowdeck.panel.keys import footer_bindings
 from flowdeck.panel.state import PanelState
 from flowdeck.panel.views.base import TableView
 from flowdeck.panel.widgets.column_fit import clip_column, fit_columns
@@ -133,6 +135,8 @@ def audit_rows(records: list[dict[str, Any]], pal: dict[str, str]) -> dict[str, 
 
 class AuditView(TableView):
     """The engine's audit records (newest first), refetched when a new write is seen."""
+
+    BINDINGS: ClassVar[list[BindingType]] = footer_bindings("filter")
 
     group = "audit"
     filter_id = "audit-filter"

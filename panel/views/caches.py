@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 from textual.app import ComposeResult
+from textual.binding import BindingType
 from textual.containers import Horizontal
 from textual.widgets import Button, Input, Label, Static
 
 from flowdeck.panel import fmt
+from flowdeck.panel.keys import footer_bindings
 from flowdeck.panel.state import PanelState
 from flowdeck.panel.views.base import TableView
 from flowdeck.panel.widgets.cache_detail import CacheDetail
@@ -114,6 +116,11 @@ def cache_cells(name: str, c: dict[str, Any], pal: dict[str, str]) -> dict[str, 
 
 class CachesView(TableView):
     """Filterable, sortable cache table with flush / TTL / size actions."""
+
+    # The footer names this view's actions (what fits in 80 columns; the rest: ?).
+    BINDINGS: ClassVar[list[BindingType]] = footer_bindings(
+        "flush", "flush_all", "set_ttl", "set_size"
+    )
 
     group = "caches"
     filter_id = "cache-filter"

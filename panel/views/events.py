@@ -5,16 +5,18 @@ from __future__ import annotations
 import time
 from collections import deque
 from itertools import islice
-from typing import Any
+from typing import Any, ClassVar
 
 from rich.style import Style
 from textual.app import ComposeResult
+from textual.binding import BindingType
 from textual.containers import Horizontal
 from textual.widget import Widget
 from textual.widgets import Input, Label
 
 from flowdeck.engine.control.protocol import EVENT_FIELDS
 from flowdeck.panel import fmt
+from flowdeck.panel.keys import footer_bindings
 from flowdeck.panel.palette import palette
 from flowdeck.panel.state import PanelState
 from flowdeck.panel.views.base import View
@@ -117,6 +119,8 @@ class EventsView(View):
     a rare kind keeps its lines after they leave the ring. The EventTail formats only
     the lines on screen; scrolling up stops following, ``p`` freezes everything.
     """
+
+    BINDINGS: ClassVar[list[BindingType]] = footer_bindings("filter")
 
     filter_id = "event-filter"
 

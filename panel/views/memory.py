@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from textual.app import ComposeResult
+from textual.binding import BindingType
 from textual.containers import Horizontal, VerticalScroll
 from textual.content import Content
 from textual.message import Message
@@ -10,6 +13,7 @@ from textual.widgets import Button, Input, Label, Static
 
 from flowdeck.engine.control.schema import SearchReply
 from flowdeck.panel import fmt
+from flowdeck.panel.keys import footer_bindings
 from flowdeck.panel.state import PanelState
 from flowdeck.panel.views.base import TableView
 from flowdeck.panel.widgets.live_table import Cell, Column, LiveTable
@@ -77,6 +81,8 @@ def format_results(name: str, query: str, reply: SearchReply) -> Content:
 
 class MemoryView(TableView):
     """Namespaces table; search box (Enter queries the selected memory); clear action."""
+
+    BINDINGS: ClassVar[list[BindingType]] = footer_bindings("search", "clear_memory")
 
     group = "memories"
 

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from textual.app import ComposeResult
+from textual.binding import BindingType
 from textual.containers import Horizontal
 
+from flowdeck.panel.keys import footer_bindings
 from flowdeck.panel.views.base import View
 from flowdeck.panel.widgets.cache_rates import CacheRates
 from flowdeck.panel.widgets.gantt import Gantt
@@ -15,6 +19,8 @@ from flowdeck.panel.widgets.route_split import RouteSplit
 
 class OverviewView(View):
     """Headline numbers, hit-rate sparklines, routing split, providers, recent runs."""
+
+    BINDINGS: ClassVar[list[BindingType]] = footer_bindings()
 
     DEFAULT_CSS = """
     OverviewView #overview-top { height: 6; max-height: 50%; }

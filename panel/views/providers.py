@@ -4,10 +4,14 @@ tiers' budgets under it; the levers end a cooldown now or start one (drain)."""
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from textual.app import ComposeResult
+from textual.binding import BindingType
 from textual.containers import Horizontal
 from textual.widgets import Button, Input, Label, Static
 
+from flowdeck.panel.keys import footer_bindings
 from flowdeck.panel.state import PanelState
 from flowdeck.panel.views.base import TableView
 from flowdeck.panel.views.provider_rows import (
@@ -25,6 +29,10 @@ from flowdeck.panel.widgets.tier_budgets import TierBudgets
 
 class ProvidersView(TableView):
     """The provider table, the selected provider's detail, and resume / drain actions."""
+
+    BINDINGS: ClassVar[list[BindingType]] = footer_bindings(
+        "resume_provider", "drain_provider", "filter"
+    )
 
     group = "providers"
     filter_id = "provider-filter"

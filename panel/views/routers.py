@@ -3,12 +3,16 @@ pin and provider mapping; pin, auto, re-map, weights and restore levers."""
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from rich.cells import cell_len
 from textual.app import ComposeResult
+from textual.binding import BindingType
 from textual.containers import Horizontal
 from textual.widgets import Button, Input, Label
 
 from flowdeck.panel import fmt
+from flowdeck.panel.keys import footer_bindings
 from flowdeck.panel.selection import Selection
 from flowdeck.panel.state import PanelState
 from flowdeck.panel.views.base import TableView
@@ -146,6 +150,9 @@ def route_rows(state: PanelState, pal: dict[str, str]) -> dict[str, dict[str, Ce
 
 class RoutersView(TableView):
     """Split bars per router, the route table, and pin / auto / remap actions."""
+
+    # o Restore is left to ? and ctrl+p: with it, 80 columns would cut "q Quit".
+    BINDINGS: ClassVar[list[BindingType]] = footer_bindings("pin", "unpin", "remap", "set_weights")
 
     sort_column = "router"
     group = "routers"

@@ -37,6 +37,7 @@ class StatusHeader(Widget):
         # (k, n): engine k of the n live ones of the fleet it was opened from; k None: it
         # left the fleet; None: not opened from a fleet.
         self.fleet_position: tuple[int | None, int] | None = None
+        self._frozen: tuple[tuple[object, ...], Content] | None = None  # while paused
 
     def banner(self, width: int) -> str:
         """The line shown once the engine stopped answering: what happened, how old the
@@ -68,6 +69,16 @@ class StatusHeader(Widget):
         self.refresh()
 
     def render(self) -> Content:
+        """The line; while paused, the figures of the moment it paused (like the views),
+        unless the connection changed or the width did."""
+        key = (self.state.conn, self.size.width, self.fleet_position)
+        if self.paused and self._frozen is not None and self._frozen[0] == key:
+            return self._frozen[1]
+        content = self._render_now()
+        self._frozen = (key, content) if self.paused else None
+        return content
+
+    def _render_now(self) -> Content:
         st = self.state
         eng = st.engine
         width = self.size.width or 120

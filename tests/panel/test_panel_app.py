@@ -36,6 +36,7 @@ from tests.support.panel import (
     event_filter_applied,
     exists,
     exported,
+    footer_actions,
     header_text,
     make_app,
     modal_title,
@@ -313,14 +314,18 @@ async def test_pause_refresh_help_and_export(
         await pilot.press("space")
         assert app.paused
         await until(lambda: "PAUSED" in header_text(app))
+        frozen = header_text(app)
+        assert "resume" in footer_actions(app) and "pause" not in footer_actions(app)
         painted = app.repaints
         version = app.state.version
         await rig.chat(30)
         await until(lambda: app.state.version > version)
         await pilot.pause(0.3)
         assert app.repaints == painted  # data arrives, the display stays frozen
+        assert header_text(app) == frozen  # the header's figures too
         await pilot.press("p")
         assert not app.paused
+        assert "pause" in footer_actions(app) and "resume" not in footer_actions(app)
         await until(lambda: app.repaints > painted)
         await pilot.press("plus")
         assert app.refresh_rate == 0.25

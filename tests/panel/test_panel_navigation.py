@@ -15,7 +15,14 @@ from flowdeck.panel.modals.number import NumberModal
 from flowdeck.panel.modals.pick import PickModal
 from flowdeck.panel.widgets.event_tail import EventTail
 from flowdeck.panel.widgets.live_table import LiveTable
-from tests.support.panel import SIZE, Rig, attached, event_filter_applied, make_app
+from tests.support.panel import (
+    SIZE,
+    Rig,
+    attached,
+    event_filter_applied,
+    footer_actions,
+    make_app,
+)
 from tests.support.waiting import until
 
 
@@ -279,3 +286,32 @@ async def test_the_caches_table_keeps_the_savings_on_screen_at_80_columns(
         await until(lambda: sum(c.get_render_width(table) for c in table.columns.values()) <= 80)
         await pilot.resize_terminal(120, 40)
         await until(lambda: "layers" in [c.key for c in table.spec])
+
+
+FOOTERS = {
+    "1": ("overview", []),
+    "2": ("caches", ["flush", "flush_all", "set_ttl", "set_size"]),
+    "3": ("routers", ["pin", "unpin", "remap", "set_weights"]),
+    "5": ("memory", ["search", "clear_memory"]),
+    "6": ("events", ["filter"]),
+    "8": ("providers", ["resume_provider", "drain_provider", "filter"]),
+}
+
+
+async def test_each_view_footer_offers_its_own_keys_and_the_general_ones(
+    rig: Rig, tmp_path: Path
+) -> None:
+    app = make_app(rig.sock, tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await attached(pilot)
+        tabs = app.query_one("#tabs", TabbedContent)
+        for key, (view, actions) in FOOTERS.items():
+            await pilot.press(key)
+            assert tabs.active == view
+            shown = footer_actions(app)
+            # the view's actions first, in order, then the general keys; nothing else
+            assert shown == [*actions, "help", "pause", "quit"], (view, shown)
+        # The keys act from every view, shown or not: f on the Routers view still flushes.
+        await pilot.press("3", "f")
+        await until(lambda: isinstance(app.screen, ConfirmModal))
+        await pilot.press("n")

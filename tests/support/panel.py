@@ -81,6 +81,12 @@ def modal_title(app: App[Any]) -> str:
     return screen.title_text
 
 
+def footer_actions(app: FlowdeckApp) -> list[str]:
+    """The actions the footer shows now, once each, as it does (without ``app.``)."""
+    shown = [b.action for _, b, _, _ in app.screen.active_bindings.values() if b.show]
+    return list(dict.fromkeys(a.removeprefix("app.") for a in shown))
+
+
 def header_text(app: FlowdeckApp) -> str:
     header = app.query_one(StatusHeader)
     return str(header.render())
