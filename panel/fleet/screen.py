@@ -42,6 +42,12 @@ EMPTY_HINT_ITEMS = (
     ("q quits", ""),
 )  # fmt: skip
 """The hint with no engine to open or act on."""
+TOTAL_KEYS = {
+    "cache": "f flush · t TTL · m max size",
+    "router": "r pin · a auto · R re-map · w weights · o restore",
+    "memory": "c clear",
+}
+"""What acts on a totals row of each kind (said when Enter is pressed on one)."""
 SPLIT_SHOWN = 3  # routes named in a router's split at most; the rest are counted
 SPLIT = "size / split"
 ENGINE_COLUMNS = [
@@ -311,10 +317,20 @@ class FleetScreen(Screen[str | None]):
             self.app.push_screen(RemoteEngineScreen(self.feed, m.engine.id))
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
-        """Enter (or a click) on an engine row: the table takes Enter before the screen."""
+        """Enter (or a click) on an engine row: the table takes Enter before the screen.
+        On a totals row there is nothing to open: say which keys act on it."""
         if event.data_table.id == "fleet-engines":
             event.stop()
             self.action_drill()
+        elif event.data_table.id == "fleet-totals":
+            event.stop()
+            total = self.highlighted_total()
+            if total is not None:
+                kind, name = total
+                self.app.notify(
+                    f"On every engine that has it: {TOTAL_KEYS.get(kind, '')}.",
+                    title=f"{kind} {name!r}",
+                )
 
     def action_quit_panel(self) -> None:
         self.app.exit()

@@ -459,7 +459,12 @@ class LiveTable(DataTable[Any]):
         if key == self.sort_column:
             self.set_sort(key, not self.sort_reverse)
         else:
-            self.set_sort(key, key not in (self.spec[0].key,))
+            self.set_sort(key, self._first_reverse(str(key)))
+
+    def _first_reverse(self, key: str) -> bool:
+        """The direction a column sorts in first: numbers (right-aligned) biggest first,
+        as btop and k9s do, text A to Z (a names column sorted Z to A reads as a bug)."""
+        return any(c.key == key and c.right for c in self.spec)
 
     def action_sort_next(self) -> None:
         keys = [c.key for c in self.spec]
@@ -467,7 +472,7 @@ class LiveTable(DataTable[Any]):
         if idx >= len(keys):
             self.set_sort(None)
             return
-        self.set_sort(keys[idx], idx > 0)
+        self.set_sort(keys[idx], self._first_reverse(keys[idx]))
 
     def action_sort_reverse(self) -> None:
         if self.sort_column is None:

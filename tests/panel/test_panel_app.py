@@ -449,8 +449,10 @@ async def test_mouse_buttons_and_sortable_headers(rig: Rig, tmp_path: Path) -> N
         await pilot.press("S")  # reverse
         order = [table.coordinate_to_cell_key(Coordinate(i, 0)).row_key.value for i in range(2)]
         assert order == ["llm", "fanout-cache"] and table.sort_reverse
-        await pilot.press("s")  # next column: layers, descending
-        assert table.sort_column == "layers"
+        await pilot.press("s")  # next column: layers, text, so A to Z first
+        assert table.sort_column == "layers" and not table.sort_reverse
+        await pilot.press("s")  # then size, a number: biggest first
+        assert table.sort_column == "size" and table.sort_reverse
         table.set_sort("size", reverse=True)  # what a header click does
         sizes = [rig.eng.caches[k].stats()["size"] for k in ("llm", "fanout-cache")]
         order = [table.coordinate_to_cell_key(Coordinate(i, 0)).row_key.value for i in range(2)]

@@ -74,6 +74,9 @@ async def test_fleet_actions_reach_every_engine_and_name_the_refusal(
 
         # TTL: a value, then a confirmation naming 3 engines and the read-only one
         await _highlight(pilot, app, "cache:llm")
+        await pilot.press("enter")  # nothing to open on a total: it says what acts on it
+        await until(lambda: any("f flush · t TTL" in n for n in notes(app)), 30)
+        assert isinstance(app.screen, FleetScreen)
         await pilot.press("t")
         await until(lambda: isinstance(app.screen, NumberModal), 30)
         assert "on 3 engines" in modal_title(app)
