@@ -22,7 +22,7 @@ COLUMNS = [
     Column("name", "Cache"),
     Column("layers", "Layers"),
     Column("size", "Size/Max", right=True),
-    Column("hit_rate", "Hit%", right=True),
+    Column("hit_rate", "Hit% all", right=True),  # since start (Overview: last second)
     Column("hits", "Hits", right=True),
     Column("misses", "Misses", right=True),
     Column("evictions", "Evict lru/ttl/rsz", right=True),

@@ -25,7 +25,7 @@ def rate_style(rate: float | None) -> str:
 class CacheRates(StateBox):
     """One line per cache: name, hit rate (last interval and lifetime), sparkline, size."""
 
-    TITLE = "Throughput and cache hit rate"
+    TITLE = "req/s and hit rate, last second"  # the Caches table: since start
     EMPTY = "no caches registered in this engine"
 
     def render_state(self, width: int) -> list[Content]:
