@@ -30,7 +30,8 @@ COLUMNS = [
     Column("scope", "Scope"),
     Column("method", "Method"),
     Column("target", "Target"),
-    Column("change", "Before → after"),
+    # Not capped like the name columns: it gets the room the others leave (FITTED).
+    Column("change", "Before → after", max_width=1 << 12),
     Column("result", "Result"),
 ]
 FITTED = "change"
@@ -40,7 +41,7 @@ OPTIONAL = ("actor", "scope")
 """Shown by priority while the change keeps CHANGE_ROOM cells (80 columns drop them)."""
 CHANGE_ROOM = 18
 RESULT_STYLE = {"applied": "success", "read_only": "warning", "not_found": "warning"}
-VALUE_CHARS = 24  # characters of one before / after value in the table
+VALUE_CHARS = 120  # a bound on one before / after value; the column clips it to its room
 
 
 def short(value: Any) -> str:
@@ -53,8 +54,8 @@ def short(value: Any) -> str:
         if set(value) <= {"l1", "l2"}:  # a flush's counts
             return "/".join(str(value.get(k, 0)) for k in ("l1", "l2"))
         text = ", ".join(f"{k} {short(v)}" for k, v in value.items())
-    elif isinstance(value, list):
-        text = " → ".join(short(v) for v in value)
+    elif isinstance(value, list):  # a provider order: not "→", which means before → after
+        text = "[" + ", ".join(short(v) for v in value) + "]"
     else:
         text = str(value)
     return text if len(text) <= VALUE_CHARS else text[: VALUE_CHARS - 1] + "…"

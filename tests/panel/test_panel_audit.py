@@ -86,6 +86,8 @@ async def test_audit_view_fits_80_columns_without_scrolling_sideways(
         await until(lambda: "actor" in [c.key for c in table.spec])
         await until(lambda: len(_texts(table, "change")[0]) > len(clipped))
         assert _texts(table, "change")[0].startswith(clipped[:-1])
+        # With the room, the whole change shows: no cap of its own under the column's.
+        await until(lambda: _texts(table, "change")[0] == "- → fast 90, balanced 8, quality 2")
 
 
 async def test_a_write_shows_when_the_view_is_opened_after_its_event_left_the_log(
