@@ -114,6 +114,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="run N engines as child processes (Ctrl-C / SIGTERM stops them all)",
     )
     parser.add_argument(
+        "--no-restart",
+        action="store_true",
+        help="with --workers: leave a worker that dies dead (default: start a new one)",
+    )
+    parser.add_argument(
         "--latency-scale", type=float, default=1.0, help="demo: multiply simulated latencies"
     )
     parser.add_argument("--concurrency", type=int, default=8, help="demo: concurrent clients")
@@ -132,7 +137,7 @@ def serve_main(argv: list[str]) -> int:
             parser.error("--workers needs one socket per worker: leave out --socket")
         from flowdeck.engine.cli.workers import run_workers
 
-        return run_workers(args.workers, worker_argv(argv))
+        return run_workers(args.workers, worker_argv(argv), restart=not args.no_restart)
     try:
         return asyncio.run(_serve(args))
     except KeyboardInterrupt:
@@ -140,7 +145,8 @@ def serve_main(argv: list[str]) -> int:
 
 
 def worker_argv(argv: list[str]) -> list[str]:
-    """``argv`` without ``--workers N`` / ``--workers=N``: what each child runs."""
+    """``argv`` without ``--workers N`` / ``--workers=N`` / ``--no-restart``: what each
+    child runs."""
     out: list[str] = []
     skip = False
     for a in argv:
@@ -148,6 +154,6 @@ def worker_argv(argv: list[str]) -> list[str]:
             skip = False
         elif a == "--workers":
             skip = True
-        elif not a.startswith("--workers="):
+        elif not a.startswith("--workers=") and a != "--no-restart":
             out.append(a)
     return out

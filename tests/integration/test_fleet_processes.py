@@ -76,6 +76,44 @@ async def test_serve_workers_stops_every_child_on_sigterm(workers: Workers) -> N
         await until(_gone(pid), 10)
 
 
+async def test_serve_workers_replaces_a_worker_that_dies(workers: Workers) -> None:
+    parent = workers.start("--workers", "2")
+    await until(lambda: len(workers.sockets()) == 2, 60)
+    first = {row["pid"] for row in workers.ls()}
+    victim = min(first)
+    os.kill(victim, signal.SIGKILL)  # a crash: no clean exit
+
+    def replaced() -> bool:
+        live = {row["pid"] for row in workers.ls()}  # ls also removes the dead one's socket
+        return len(live) == 2 and victim not in live
+
+    await until(replaced, 60)
+    now = {row["pid"] for row in workers.ls()}
+    assert now - first  # a new worker serves
+    assert parent.poll() is None
+    parent.send_signal(signal.SIGTERM)
+    assert parent.wait(30) == 0  # a replaced crash does not fail the shutdown
+    assert parent.stderr is not None
+    err = parent.stderr.read()
+    assert f"worker pid {victim} exited (-9); restarting" in err, err
+    assert workers.sockets() == []
+
+
+async def test_serve_workers_no_restart_leaves_a_dead_worker_dead(workers: Workers) -> None:
+    parent = workers.start("--workers", "2", "--no-restart")
+    await until(lambda: len(workers.sockets()) == 2, 60)
+    pids = sorted(row["pid"] for row in workers.ls())
+    os.kill(pids[0], signal.SIGTERM)
+    await until(lambda: _socket_pids(workers) == {pids[1]}, 60)
+    os.kill(pids[1], signal.SIGKILL)
+    assert parent.wait(30) == 1  # every worker gone: the parent ends, the crash counted
+    assert parent.stderr is not None and "restarting" not in parent.stderr.read()
+
+
+def _socket_pids(workers: Workers) -> set[int]:
+    return {int(p.name.split(".")[-2]) for p in workers.sockets()}
+
+
 async def test_serve_removes_its_socket_on_sighup(workers: Workers) -> None:
     proc = workers.start()
     await until(lambda: workers.socket_of(proc).exists(), 60)

@@ -53,3 +53,14 @@ def test_select_by_name_pid_or_id_prefix() -> None:
         D.select(engines, "a")
     with pytest.raises(D.SelectorError, match=r"no live engine matches 'zz'.*jobs pid 12"):
         D.select(engines, "zz")
+
+
+def test_a_worker_that_keeps_dying_at_start_is_restarted_ever_more_slowly() -> None:
+    from flowdeck.engine.cli.workers import MAX_BACKOFF, STEADY, restart_delay
+
+    delays, previous = [], 0.0
+    for _ in range(7):
+        previous = restart_delay(0.5, previous)
+        delays.append(previous)
+    assert delays == [1.0, 2.0, 4.0, 8.0, 16.0, MAX_BACKOFF, MAX_BACKOFF]
+    assert restart_delay(STEADY + 1, MAX_BACKOFF) == 0.0  # it had been serving: at once
