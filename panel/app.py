@@ -295,8 +295,8 @@ class FlowdeckApp(OperatorKeys, App[None]):
     def action_view(self, pane: str) -> None:
         """Show a view and focus its main widget (arrows select rows, s / S sort)."""
         view = self.views.get(pane)
-        if view is None:
-            return
+        if view is None or not self.on_engine_views():
+            return  # over the Fleet view (its own digits open an engine) or a dialog
         tabs = self.query_one(TabbedContent)
         if tabs.active != pane:
             # Let go of a widget in the old view first: Textual moves the focus of a

@@ -158,6 +158,7 @@ TABLE_KEYS: list[tuple[str, str]] = [
 
 FLEET_KEYS: list[tuple[str, str]] = [
     ("enter", "Open the highlighted engine (every view, its live events)"),
+    ("1-8", "Open the highlighted engine on that view"),
     ("tab / shift+tab", "Move between the engines table and the totals table"),
     ("f t m r a R w o c", "The actions above, on the highlighted total: every engine that has it"),
     ("u / d", "End a provider's cooldown / drain it, on every engine that has it"),

@@ -72,16 +72,17 @@ async def show_fleet(app: FlowdeckApp, can_go_back: bool = False) -> Path | None
     if feed is None:
         feed = app.fleet = new_feed(app)
         feed.start()
-    chosen = await app.push_screen_wait(
-        FleetScreen(
-            feed,
-            refresh=app.fleet_refresh or app.refresh_rate,
-            read_only=app.state.read_only,
-            can_go_back=can_go_back,
-        )
+    screen = FleetScreen(
+        feed,
+        refresh=app.fleet_refresh or app.refresh_rate,
+        read_only=app.state.read_only,
+        can_go_back=can_go_back,
     )
+    chosen = await app.push_screen_wait(screen)
     if chosen is None:
         return None
+    if screen.open_view is not None:  # a digit: the engine opens on that view
+        app.call_later(app.action_view, screen.open_view)
     members = feed.ordered()
     index = next((i for i, m in enumerate(members) if str(m.engine.socket) == chosen), 0)
     app.fleet_position = (index + 1, len(members))

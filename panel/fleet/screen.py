@@ -28,7 +28,7 @@ from flowdeck.panel.widgets.live_table import Cell, Column, LiveTable
 
 LEVEL_STYLE = {"ok": "", "late": "dark_orange", "stale": "bold red", "gone": "dim"}
 HINT_ITEMS = (
-    ("Enter opens an engine,", " "), ("0 comes back to this list", " · "),
+    ("Enter/1-8 open an engine,", " "), ("0 comes back to this list", " · "),
     ("Tab switches tables", "\n"), ("on the highlighted total:", " "), ("f flush", " · "),
     ("t/m TTL/size", " · "), ("r/a pin/auto", " · "), ("R re-map", " · "),
     ("w weights", " · "), ("o restore", " · "), ("c clear memory", " · "),
@@ -48,6 +48,10 @@ TOTAL_KEYS = {
     "memory": "c clear",
 }
 """What acts on a totals row of each kind (said when Enter is pressed on one)."""
+VIEW_PANES = ("overview", "caches", "routers", "timelines", "memory", "events", "audit",
+              "providers")  # fmt: skip
+"""The engine views by their key (1 to 8): in the Fleet view a digit opens the
+highlighted engine on that view."""
 SPLIT_SHOWN = 3  # routes named in a router's split at most; the rest are counted
 SPLIT = "size / split"
 ENGINE_COLUMNS = [
@@ -82,11 +86,17 @@ class FleetScreen(Screen[str | None]):
     """Dismisses with the socket path of the engine to drill into (None: quit)."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
+        # The action keys are in the hint above the footer, which keeps to moving about
+        # (at 80 columns it had cut "? Keys").
         Binding("enter", "drill", "Open engine", show=True),
-        Binding("f", "act('flush')", "Flush", show=True),
-        Binding("t", "act('set_ttl')", "TTL", show=True),
+        *(
+            Binding(str(i), f"drill('{pane}')", f"Open engine on {pane}", show=False)
+            for i, pane in enumerate(VIEW_PANES, 1)
+        ),
+        Binding("f", "act('flush')", "Flush", show=False),
+        Binding("t", "act('set_ttl')", "TTL", show=False),
         Binding("m", "act('set_size')", "Size", show=False),
-        Binding("r", "act('pin')", "Pin", show=True),
+        Binding("r", "act('pin')", "Pin", show=False),
         Binding("a", "act('unpin')", "Auto", show=False),
         Binding("R", "act('remap')", "Remap", show=False),
         Binding("c", "act('clear_memory')", "Clear mem", show=False),
@@ -115,6 +125,7 @@ class FleetScreen(Screen[str | None]):
         super().__init__(id="fleet")
         self.feed = feed
         self.can_go_back = can_go_back
+        self.open_view: str | None = None  # the view a digit asked the engine to open on
         self.refresh_every = bounded(refresh)
         self._timer: Timer | None = None
         self.read_only = read_only
@@ -283,11 +294,13 @@ class FleetScreen(Screen[str | None]):
         key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
         return self.feed.members.get(str(key))
 
-    def action_drill(self) -> None:
+    def action_drill(self, pane: str | None = None) -> None:
+        """Open the highlighted engine (``pane``: on that view, the digit keys)."""
         m = self.selected()
         if m is None:
             self._say_gone()
         elif isinstance(m, Member):
+            self.open_view = pane
             self.dismiss(str(m.engine.socket))
         elif isinstance(m, RemoteMember):
             self.run_worker(self._drill_remote(m), group="fleet-drill", exclusive=True)

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from textual.widgets import DataTable
+from textual.widgets import DataTable, TabbedContent
 
 from flowdeck.engine import Engine
 from flowdeck.panel.app import FlowdeckApp
@@ -83,6 +83,16 @@ async def test_fleet_view_lists_sums_drills_acts_and_follows(
         assert app.fleet_position is not None and app.fleet_position[1] == 3
 
         await pilot.press("0")  # back to the fleet
+        await until(lambda: isinstance(app.screen, FleetScreen), 30)
+
+        # A digit opens the highlighted engine on that view (not a silent tab switch
+        # behind the Fleet view that took its focus away).
+        app.set_focus(_fleet(app).query_one("#fleet-engines"))
+        await pilot.press("2")
+        await until(lambda: not isinstance(app.screen, FleetScreen), 30)
+        await until(lambda: app.query_one(TabbedContent).active == "caches", 30)
+        await until(lambda: app.state.connected, 30)
+        await pilot.press("0")
         await until(lambda: isinstance(app.screen, FleetScreen), 30)
 
         # an engine that stops leaves the fleet without a restart (its row stays, gone)
