@@ -13,6 +13,7 @@ A new view is one entry of ``VIEWS`` (and a key in ``keys.KEYS``).
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, ClassVar
@@ -126,6 +127,7 @@ class FlowdeckApp(OperatorKeys, App[None]):
         self.refresh_rate = refresh
         self.fleet_refresh: float | None = None  # the Fleet view's own, once +/- set it
         self.paused = False
+        self.paused_at: float | None = None  # when the figures shown were taken (paused)
         self.views: dict[str, View] = {}
         self._timer: Timer | None = None
         self._read_only_shown: bool | None = None
@@ -225,6 +227,7 @@ class FlowdeckApp(OperatorKeys, App[None]):
         except NoMatches:
             return
         header.paused = self.paused
+        header.paused_at = self.paused_at
         header.refresh_rate = self.refresh_rate
         position = self.fleet_position
         if position is not None:  # opened from a fleet: where it stands there now
@@ -258,9 +261,16 @@ class FlowdeckApp(OperatorKeys, App[None]):
         return self.views.get(pane)
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        """Paint the view shown. While paused too, from the data of now, and the header's
+        "data of" time moves with it: the screen never mixes figures of two moments (a
+        view left earlier would otherwise show what it had then)."""
         view = self.active_view
-        if view is not None and not self.paused:
-            view.refresh_view()
+        if view is None:
+            return
+        if self.paused:
+            self.paused_at = time.time()
+            self._tick()  # the header, re-frozen at this moment
+        view.refresh_view()
 
     def live_selection(self, group: str) -> Selection | None:
         """The shown table view's selected row now, if it is the view of ``group``."""
@@ -320,6 +330,7 @@ class FlowdeckApp(OperatorKeys, App[None]):
     def action_pause(self) -> None:
         """Freeze / unfreeze the display (the header shows PAUSED; data keeps arriving)."""
         self.paused = not self.paused
+        self.paused_at = time.time() if self.paused else None
         self.refresh_bindings()  # the footer's "space Pause" becomes "space Resume"
         self._tick()
 

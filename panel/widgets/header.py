@@ -33,6 +33,7 @@ class StatusHeader(Widget):
         super().__init__(id=id)
         self.state = state
         self.paused = False
+        self.paused_at: float | None = None  # wall time of the figures shown while paused
         self.refresh_rate = 0.5
         # (k, n): engine k of the n live ones of the fleet it was opened from; k None: it
         # left the fleet; None: not opened from a fleet.
@@ -71,7 +72,7 @@ class StatusHeader(Widget):
     def render(self) -> Content:
         """The line; while paused, the figures of the moment it paused (like the views),
         unless the connection changed or the width did."""
-        key = (self.state.conn, self.size.width, self.fleet_position)
+        key = (self.state.conn, self.size.width, self.fleet_position, self.paused_at)
         if self.paused and self._frozen is not None and self._frozen[0] == key:
             return self._frozen[1]
         content = self._render_now()
@@ -97,7 +98,8 @@ class StatusHeader(Widget):
         if st.read_only:
             badges.append((" READ-ONLY ", "bold $background on $warning"))
         if self.paused:
-            badges.append((" PAUSED ", "bold $background on $secondary"))
+            at = time.strftime("%H:%M:%S", time.localtime(self.paused_at or time.time()))
+            badges.append((f" PAUSED · data of {at} ", "bold $background on $secondary"))
         redis = eng.get("redis")
         if redis is None:
             redis_seg = ("redis: none", "$text-muted")

@@ -323,6 +323,14 @@ async def test_pause_refresh_help_and_export(
         await pilot.pause(0.3)
         assert app.repaints == painted  # data arrives, the display stays frozen
         assert header_text(app) == frozen  # the header's figures too
+        # A view opened while paused shows the data of now, and so does the header: the
+        # screen never mixes two moments (Caches kept what it had when last shown).
+        size = rig.eng.caches["llm"].stats()["size"]
+        await until(lambda: app.state.group("caches")["llm"]["stats"]["size"] == size)
+        await pilot.press("2")
+        await until(lambda: cell(app, "cache-table", "llm", "size").startswith(f"{size}/"))
+        assert "PAUSED · data of" in header_text(app)
+        await pilot.press("1")
         await pilot.press("p")
         assert not app.paused
         assert "pause" in footer_actions(app) and "resume" not in footer_actions(app)
