@@ -493,8 +493,9 @@ class Operator:
         yes = await app.push_screen_wait(
             ConfirmModal(
                 f"Drain {name!r} for {fmt.countdown(seconds)}?",
-                "Its tiers send their traffic to their next provider until it ends (u ends "
-                "it early); where every provider of a tier rests, it is still the last resort.",
+                "Routers send its tiers' traffic to their next provider until it ends (u ends "
+                "it early); where every provider of a tier rests, it is still the last resort. "
+                "Calls made to it directly (a Parallel's branches) still reach it.",
                 "Drain",
             )
         )

@@ -86,7 +86,8 @@ class ProviderLevers(FleetGate):
         name = await app.push_screen_wait(
             PickModal(
                 "Drain a provider on every engine",
-                "Its tiers send traffic to their next provider while it rests.",
+                "Routers send its tiers' traffic to their next provider while it rests; "
+                "calls made to it directly (a Parallel's branches) still reach it.",
                 choices,
                 next((n for n, label in choices if "cooling" not in label), choices[0][0]),
             )
