@@ -168,7 +168,8 @@ class Operator:
         if name == "*":
             title = "Flush every cache?"
             names = ", ".join(sorted(caches))
-            msg = f"All entries of {len(caches)} cache(s) ({names}) will be dropped."
+            n = len(caches)
+            msg = f"All entries of {n} cache{'' if n == 1 else 's'} ({names}) will be dropped."
         else:
             cache = caches.get(name or "", {})
             st = cache.get("stats") or {}
@@ -345,6 +346,9 @@ class Operator:
             )
         )
         if provider is None:
+            return
+        if provider == current:  # a write that changes nothing would still be audited
+            app.notify(f"{router}/{route} already calls {provider!r} first; nothing changed.")
             return
         self.call(
             P.ROUTER_SET_MODEL,
@@ -544,7 +548,7 @@ class Operator:
         self.call(
             P.MEMORY_SEARCH,
             {"name": name, "keywords": query, "limit": 20},
-            lambda r: f"{len((r or {}).get('results') or [])} result(s) in {name!r}",
+            lambda r: f"{fmt.count(len((r or {}).get('results') or []), 'result')} in {name!r}",
             then=show,
         )
 

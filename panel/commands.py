@@ -17,6 +17,7 @@ from flowdeck.panel.actions import Operator
 from flowdeck.panel.keys import KEYS
 from flowdeck.panel.selection import Selection
 from flowdeck.panel.state import PanelState
+from flowdeck.panel.validate import weights_example
 
 
 class CommandHost(Protocol):
@@ -77,7 +78,7 @@ def target_commands(host: CommandHost) -> Iterator[SystemCommand]:
                 )
         yield cmd(
             f"Set weights of router {name}…",
-            "e.g. fast=90 slow=10",
+            "e.g. " + weights_example(list((r.get("stats") or {}).get("routes") or {})),
             op.ask_weights,
             Selection(name),
         )

@@ -194,6 +194,11 @@ def budget(b: dict[str, Any], short: bool = False) -> str:
     return f"{money(b.get('remaining'))} of {limit}/{per}"
 
 
+def count(n: int, noun: str) -> str:
+    """ "1 result", "3 results" (never "result(s)")."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def one_line(text: Any) -> str:
     """An error message on one line (a provider's body may carry newlines)."""
     return " ".join(str(text).split()) if text else ""

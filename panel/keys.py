@@ -100,7 +100,7 @@ KEYS: list[Key] = [
     Key(
         "w",
         "set_weights",
-        "Set the route weights of the selected router (e.g. fast=90 slow=10)",
+        "Set the route weights of the selected router (route=weight pairs: fast=90 ...)",
         "w",
         False,
         True,
@@ -125,7 +125,7 @@ KEYS: list[Key] = [
         False,
         True,
         "Actions",
-        "Resume",
+        "End cooldown",
     ),
     Key(
         "d",

@@ -114,7 +114,7 @@ def parse_weights(text: str, routes: list[str]) -> dict[str, float] | None:
     0 on the engine; every problem names the pair or route that is wrong."""
     raw = text.replace(",", " ").strip()
     if not raw:
-        raise ValueError("enter route=weight pairs, e.g. " + _example(routes))
+        raise ValueError("enter route=weight pairs, e.g. " + weights_example(routes))
     if raw.lower() in RESET_WORDS:
         return None
     weights: dict[str, float] = {}
@@ -122,7 +122,7 @@ def parse_weights(text: str, routes: list[str]) -> dict[str, float] | None:
         route, eq, number = pair.partition("=")
         route = route.strip()
         if not eq or not route:
-            raise ValueError(f"{_echo(pair)} is not route=weight, e.g. " + _example(routes))
+            raise ValueError(f"{_echo(pair)} is not route=weight, e.g. " + weights_example(routes))
         if len(route) > MAX_NAME or route not in routes:
             raise ValueError(f"no route {_echo(route)}; this router has {', '.join(routes)}")
         if route in weights:
@@ -143,7 +143,7 @@ def parse_weights(text: str, routes: list[str]) -> dict[str, float] | None:
     return weights
 
 
-def _example(routes: list[str]) -> str:
+def weights_example(routes: list[str]) -> str:
     """``fast=90 slow=10`` with the router's own first routes."""
     picked = (routes or ["a", "b"])[:2]
     return " ".join(f"{r}={w}" for r, w in zip(picked, (90, 10), strict=False))

@@ -34,7 +34,7 @@ class FleetActions(ProviderLevers):
         got = self._highlighted("Flush", "cache")
         if got is not None:
             name = got[0]
-            q = f"Flush cache {name!r} (L1, and L2 once)"
+            q = f"Flush cache {name!r} (L1, and L2 where an engine has one)"
             self._confirm(Write("Flush", P.CACHE_FLUSH, {"name": name}, q), "cache", name)
 
     def set_ttl(self) -> None:

@@ -61,7 +61,7 @@ def format_results(name: str, query: str, reply: SearchReply) -> Content:
     """The answer of ``memory.search`` as lines: key, score and a value preview."""
     results = reply["results"]
     head = Content.assemble(
-        (f"{len(results)} result(s)", "bold"), (f" in {name} for {query!r}", "$text-muted")
+        (fmt.count(len(results), "result"), "bold"), (f" in {name} for {query!r}", "$text-muted")
     )
     lines = [head]
     for item in results:

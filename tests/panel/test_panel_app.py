@@ -196,6 +196,13 @@ async def test_remap_route_to_provider(rig: Rig, tmp_path: Path) -> None:
         await until(
             lambda: cell(app, "route-table", "tiers\x1ffast", "providers").startswith("sim-max"),
         )
+        # Re-mapping to the provider already first sends nothing (and audits nothing).
+        writes = rig.eng.fleet.audit.total
+        await pilot.press("R")
+        await until(lambda: isinstance(app.screen, PickModal))
+        await pilot.press("enter")  # the current one is highlighted
+        await until(lambda: any("already calls 'sim-max' first" in n for n in notes(app)))
+        assert rig.eng.fleet.audit.total == writes
 
 
 # ---- memory ------------------------------------------------------------------------------
@@ -212,7 +219,7 @@ async def test_memory_search_and_clear(rig: Rig, tmp_path: Path) -> None:
         await pilot.press(*"backoff", "enter")
         found = app.query_one("#memory-found")
         await until(lambda: "k1" in str(found.render()))
-        assert "1 result(s)" in str(found.render())
+        assert "1 result in" in str(found.render())
         await pilot.press("escape")
         app.query_one("#memory-table").focus()
         await pilot.press("c")
