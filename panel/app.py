@@ -157,6 +157,11 @@ class FlowdeckApp(OperatorKeys, App[None]):
         for old in superseded(self._notifications, event.notification):
             self._unnotify(old, refresh=False)
 
+    def withdraw(self, title: str) -> None:
+        """Take the toasts titled ``title`` off screen (their advice was just taken)."""
+        for shown in [n for n in self._notifications if n.title == title]:
+            self._unnotify(shown)
+
     # ---- layout -----------------------------------------------------------------------
     def compose(self) -> ComposeResult:
         yield StatusHeader(self.state, id="header")

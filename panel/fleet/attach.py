@@ -20,6 +20,10 @@ if TYPE_CHECKING:
     from flowdeck.panel.app import FlowdeckApp
 
 
+FOUND = "Engine found"
+"""The title of the toast that says a real engine appeared while the demo runs."""
+
+
 async def initial_target(app: FlowdeckApp) -> Path | None:
     """The socket to attach to at start; None: nothing live here (the caller's default)."""
     if app.redis_url is not None:
@@ -118,7 +122,7 @@ def watch_for_engines(app: FlowdeckApp) -> None:
                 text = f"An engine started on this host: {m.engine.label()}. Press 0 to switch."
             else:
                 text = f"{n} engines run on this host now. Press 0 to see them in the Fleet view."
-            app.notify(text, title="Engine found", timeout=30)
+            app.notify(text, title=FOUND, timeout=30)
 
     app.set_interval(1.0, check, name="fleet-watch")
 
@@ -130,6 +134,8 @@ def back_to_fleet(app: FlowdeckApp) -> None:
     if app.state.embedded and members == 0:
         app.notify(f"No engine runs on this host yet (searched {D.runtime_dir()}/).", title="Fleet")
         return
+
+    app.withdraw(FOUND)  # "press 0 to switch": done
 
     async def back() -> None:
         # The engine shown stays followed until another is picked: Escape in the Fleet

@@ -32,7 +32,7 @@ class Kpis(StateBox):
             ("saved", fmt.money(saved), "$success"),
         ]
         if st.dropped_total:
-            items.append(("dropped", fmt.num(st.dropped_total), "$error"))
+            items.append(("events dropped", fmt.num(st.dropped_total), "$error"))  # resynced
         pieces = [
             Content.assemble((label + " ", "$text-muted"), (value, "bold " + style))
             for label, value, style in items

@@ -139,6 +139,7 @@ async def test_demo_says_where_it_looked_and_switches_to_a_new_engine_with_one_k
         await until(lambda: app.state.connected and app.state.socket == str(sock), 60)
         assert not app.state.embedded and app.feed.embedded is None
         assert app.state.engine.get("pid") == proc.pid
+        assert not any("Press 0 to switch" in n for n in notes(app))  # done: the toast went
         await pilot.press("q")
 
 
