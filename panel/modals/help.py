@@ -75,6 +75,7 @@ class HelpModal(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with VerticalScroll() as vs:
             vs.border_title = "Keys"
+            vs.border_subtitle = "↑ ↓ PgUp PgDn scroll · esc closes"  # it is longer than 24 rows
             yield Static(help_content(self.read_only, self._text_cells()), id="help-text")
 
     def _text_cells(self) -> int:

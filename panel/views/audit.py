@@ -157,6 +157,7 @@ class AuditView(TableView):
         self.fetches = 0
         self.fetched_total: int | None = None  # writes since start, as of the last fetch
         self.engine_key: tuple[Any, ...] | None = None
+        self.full: dict[str, str] = {}  # row key: its whole before → after, before clipping
 
     def compose(self) -> ComposeResult:
         yield Input(
@@ -182,6 +183,10 @@ class AuditView(TableView):
     def rows(self, colors: dict[str, str]) -> dict[str, dict[str, Cell]]:
         self._maybe_fetch()
         rows = audit_rows(self.current(), colors)
+        self.full = {
+            k: f"{c['method'].text} {c['target'].text}: {c['change'].text} ({c['result'].text})"
+            for k, c in rows.items()
+        }
         table = self.table
         if table is not None:
             width = table.size.width or self.app.size.width
@@ -193,6 +198,13 @@ class AuditView(TableView):
 
     def on_resize(self) -> None:
         self.refresh_view(force=True)
+
+    def on_data_table_row_selected(self, event: LiveTable.RowSelected) -> None:
+        """Enter on a record: the whole change, which the column may have cut."""
+        event.stop()
+        text = self.full.get(str(event.row_key.value))
+        if text is not None:
+            self.app.notify(text, title="Audit record", timeout=20)
 
     def paint(self, force: bool) -> None:
         super().paint(force)

@@ -81,6 +81,10 @@ async def test_audit_view_fits_80_columns_without_scrolling_sideways(
         assert table.max_scroll_x == 0
         clipped = _texts(table, "change")[0]
         assert clipped.startswith("- → fast 90") and clipped.endswith("…"), clipped
+        table.focus()
+        await pilot.press("enter")  # the whole change, which the column cut
+        whole = "router.set_weights tiers: - → fast 90, balanced 8, quality 2 (applied)"
+        await until(lambda: any(whole in n for n in notes(app)), 30)
         assert _texts(table, "result") == ["applied"]
         await pilot.resize_terminal(140, 30)
         await until(lambda: "actor" in [c.key for c in table.spec])
