@@ -300,6 +300,7 @@ class RouterStats(TypedDict):
     unknown: int
     fallbacks: dict[str, int]  # reason ("cooldown" / "budget") -> requests sent elsewhere
     last_resort: int  # requests sent to the chosen route although every route was out
+    pinned: str | None  # the route every request goes to (None: the selector decides)
     routes: dict[str, RouteStats]
 
 

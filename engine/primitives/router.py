@@ -367,6 +367,7 @@ class Router(Primitive):
             "unknown": self.unknown,
             "fallbacks": dict(self.fallbacks),
             "last_resort": self.last_resort,
+            "pinned": self.pinned,  # in stats too: the Fleet view sees it per engine
             "routes": routes,
         }
 

@@ -105,8 +105,19 @@ class FleetActions(ProviderLevers):
 
     def unpin(self) -> None:
         got = self._highlighted("Auto", "router")
-        if got is not None:
-            self._pin(got[0], None, got[1])
+        if got is None:
+            return
+        name, targets = got
+        states = [(t.stats.get("routers") or {}).get(name) or {} for t in targets]
+        if all("pinned" in s and s["pinned"] is None for s in states):
+            # The write would change nothing and still be audited "applied" everywhere
+            # (an engine too old to say whether it is pinned is asked anyway).
+            self.screen.app.notify(
+                f"Router {name!r} is automatic on every engine already; nothing sent.",
+                title="Auto",
+            )
+            return
+        self._pin(name, None, targets)
 
     def _pin(self, name: str, route: str | None, targets: list[Any]) -> None:
         if route is None:

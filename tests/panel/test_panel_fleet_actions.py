@@ -100,17 +100,28 @@ async def test_fleet_actions_reach_every_engine_and_name_the_refusal(
         await until(lambda: sum(want.split(";")[0] in n for n in notes(app)) >= 2, 30)
         pins = [(await snapshot_of(workers.socket_of(p)))["routers"]["tiers"]["pin"] for p in procs]
         assert pins == [route, route, None]
+
+        def pinned_in_stats() -> list[Any]:
+            return [m.stats["routers"]["tiers"].get("pinned") for m in fleet.feed.ordered()]
+
+        await until(lambda: pinned_in_stats().count(route) == 2, 30)  # stats carry the pin
         await pilot.press("a")
         await _confirm(pilot, app, "on 3 engines")
         await until(lambda: sum(want.split(";")[0] in n for n in notes(app)) >= 3, 30)
         pins = [(await snapshot_of(workers.socket_of(p)))["routers"]["tiers"]["pin"] for p in procs]
         assert pins == [None, None, None]
+        # Auto again: every engine says it is automatic, so nothing is sent or audited.
+        await until(lambda: pinned_in_stats() == [None, None, None], 30)
+        await pilot.press("a")
+        await until(lambda: any("automatic on every engine already" in n for n in notes(app)), 30)
+        assert isinstance(app.screen, FleetScreen)
+        app.clear_notifications()  # at most 4 toasts show: count the next ones afresh
 
         # Memory clear: the memory total is a row of its own
         await _highlight(pilot, app, "memory:conversations")
         await pilot.press("c")
         await _confirm(pilot, app, "on 3 engines")
-        await until(lambda: sum(want.split(";")[0] in n for n in notes(app)) >= 4, 30)
+        await until(lambda: any(want.split(";")[0] in n for n in notes(app)), 30)
 
         # An action on the wrong kind of row says what to highlight
         await _highlight(pilot, app, "router:tiers")
