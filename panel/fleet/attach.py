@@ -76,11 +76,13 @@ async def show_fleet(app: FlowdeckApp, can_go_back: bool = False) -> Path | None
     if feed is None:
         feed = app.fleet = new_feed(app)
         feed.start()
+    shown = app.state.engine.get("id") if can_go_back else None
     screen = FleetScreen(
         feed,
         refresh=app.fleet_refresh or app.refresh_rate,
         read_only=app.state.read_only,
         can_go_back=can_go_back,
+        highlight=shown if isinstance(shown, str) else None,
     )
     chosen = await app.push_screen_wait(screen)
     if chosen is None:
@@ -146,7 +148,10 @@ def back_to_fleet(app: FlowdeckApp) -> None:
             app.fleet_position = None
             reset_state(app, path)
         else:
-            path = await show_fleet(app, can_go_back=app.state.ever_connected)
+            # Escape goes back to the engine shown, unless it has left the fleet.
+            where = live_position(app)
+            gone = where is not None and where[0] is None
+            path = await show_fleet(app, can_go_back=app.state.ever_connected and not gone)
         if path is not None:
             app.run_worker(app.feed.run(path), group="live", exclusive=True, exit_on_error=False)
 

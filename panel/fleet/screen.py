@@ -9,6 +9,7 @@ confirmation that says how many engines it touches, and report per engine.
 
 from __future__ import annotations
 
+import time
 from typing import Any, ClassVar
 
 from textual.app import ComposeResult
@@ -106,6 +107,7 @@ class FleetScreen(Screen[str | None]):
         Binding("u", "act('resume_provider')", "End cooldown", show=False),
         Binding("d", "act('drain_provider')", "Drain", show=False),
         Binding("space,p", "pause", "Pause", show=True, key_display="space"),
+        Binding("space,p", "resume", "Resume", show=True, key_display="space"),
         # The Fleet view's own repaint interval (the app's refresh is for engine views).
         Binding("plus,equals_sign", "faster", "Repaint faster", show=False, key_display="+"),
         Binding("minus", "slower", "Repaint slower", show=False, key_display="-"),
@@ -120,12 +122,16 @@ class FleetScreen(Screen[str | None]):
         refresh: float = 0.5,
         read_only: bool = False,
         can_go_back: bool = False,
+        highlight: str | None = None,
     ) -> None:
-        """``can_go_back``: opened from an engine (key 0), so Escape returns to it."""
+        """``can_go_back``: opened from an engine (key 0), so Escape returns to it;
+        ``highlight``: that engine's id, its row highlighted (Enter reopens it)."""
         super().__init__(id="fleet")
         self.feed = feed
         self.can_go_back = can_go_back
         self.open_view: str | None = None  # the view a digit asked the engine to open on
+        self.highlight = highlight  # the engine to put the cursor on once its row shows
+        self._shown_rows = False  # engine rows painted at least once (pause keeps them)
         self.refresh_every = bounded(refresh)
         self._timer: Timer | None = None
         self.read_only = read_only
@@ -202,7 +208,8 @@ class FleetScreen(Screen[str | None]):
         if self.feed.departed:
             text += f" · {len(self.feed.departed)} gone"
         if self.paused:
-            text += " · PAUSED (space resumes)"
+            at = getattr(self.app, "paused_at", None) or time.time()
+            text += f" · PAUSED · data of {time.strftime('%H:%M:%S', time.localtime(at))}"
         if isinstance(self.feed, RedisFleetFeed):
             text += f" · {self.feed.where}"
         return text, (f"  ·  {self.feed.error}" if self.feed.error else "")
@@ -216,6 +223,8 @@ class FleetScreen(Screen[str | None]):
         self.app.action_pause()  # type: ignore[attr-defined]  # FlowdeckApp's
         self.repaint()
 
+    action_resume = action_pause
+
     def repaint(self) -> None:
         self.repaints += 1
         header = self.header_text(self.size.width or None)
@@ -226,8 +235,8 @@ class FleetScreen(Screen[str | None]):
         if empty != self._empty:
             self._empty = empty
             self.refresh_bindings()  # the footer offers actions only with engines to act on
-        if self.paused:
-            return
+        if self.paused and self._shown_rows:
+            return  # frozen; but a Fleet view opened while paused paints its first rows
         hint = hint_text(self.size.width, len(self.feed.members), back=self.can_go_back)
         if hint != self._hint:
             self._hint = hint
@@ -236,6 +245,13 @@ class FleetScreen(Screen[str | None]):
         table = self.query_one("#fleet-engines", LiveTable)
         keys = [r["id"] for r in rows]
         _sync(table, keys, [self._engine_cells(r) for r in rows])
+        if rows and self.paused and not self._shown_rows:
+            self.app.paused_at = time.time()  # type: ignore[attr-defined]  # the moment shown
+            self._header = ""  # the header's "data of" time with it
+        self._shown_rows = self._shown_rows or bool(rows)
+        if self.highlight is not None and self.highlight in keys:
+            table.move_cursor(row=keys.index(self.highlight), animate=False)
+            self.highlight = None
         totals = self.feed.totals()
         tkeys: list[str] = []
         tcells: list[tuple[str | Cell, ...]] = []
@@ -362,6 +378,8 @@ class FleetScreen(Screen[str | None]):
         Escape only when there is an engine to go back to."""
         if action == "back":
             return self.can_go_back
+        if action in ("pause", "resume"):  # one of the two, so the footer says which
+            return self.paused == (action == "resume")
         return bool(self.feed.members) or action not in ("act", "drill")
 
     def action_back(self) -> None:

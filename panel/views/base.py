@@ -239,5 +239,10 @@ class TableView(View):
             return
         if force:
             table.invalidate()
+        was_empty = table.row_count == 0
         table.sync(self.rows(palette(self.app)))
+        if was_empty and table.row_count:
+            # The first rows: the cursor starts on the top one as shown (newest first on
+            # Audit), not on whichever row arrived first and was sorted away.
+            table.move_cursor(row=0, animate=False)
         self._post_selection()

@@ -34,6 +34,7 @@ async def test_audit_view_shows_panel_and_ctl_writes_and_filters(rig: Rig, tmp_p
         table = app.query_one("#audit-table", LiveTable)
         await until(lambda: sorted(_texts(table, "method")) == ["cache.flush", "cache.set_ttl"], 30)
         assert _texts(table, "method")[0] == "cache.set_ttl"  # newest first
+        assert table.cursor_coordinate.row == 0  # and the cursor starts on it
         assert all(t == "socket" for t in _texts(table, "scope"))
         who = _texts(table, "actor")
         assert who[0].endswith(" ctl") and who[1].endswith(" panel"), who

@@ -13,7 +13,7 @@ from flowdeck.engine import Engine
 from flowdeck.panel.app import FlowdeckApp
 from flowdeck.panel.fleet.screen import FleetScreen
 from tests.support.control import build_flows, control_settings
-from tests.support.panel import notes
+from tests.support.panel import footer_actions, notes
 from tests.support.waiting import until
 
 
@@ -82,8 +82,20 @@ async def test_fleet_view_lists_sums_drills_acts_and_follows(
         assert app.state.engine.get("id") in ids
         assert app.fleet_position is not None and app.fleet_position[1] == 3
 
-        await pilot.press("0")  # back to the fleet
+        # Back to the fleet while paused: its rows still show (of that moment), with the
+        # engine we came from highlighted, and the footer offers Resume.
+        shown = app.state.engine.get("id")
+        await pilot.press("space", "0")
         await until(lambda: isinstance(app.screen, FleetScreen), 30)
+        engines = _fleet(app).query_one("#fleet-engines", DataTable)
+        await until(lambda: engines.row_count == 3, 30)
+        await until(lambda: _fleet(app).query_one("#fleet-totals", DataTable).row_count > 0, 30)
+        cursor = engines.coordinate_to_cell_key(engines.cursor_coordinate).row_key.value
+        assert cursor == shown
+        await until(lambda: "PAUSED · data of" in _fleet(app).header_text(), 30)
+        assert "resume" in footer_actions(app) and "pause" not in footer_actions(app)
+        await pilot.press("space")
+        assert not app.paused
 
         # A digit opens the highlighted engine on that view (not a silent tab switch
         # behind the Fleet view that took its focus away).
