@@ -376,6 +376,10 @@ class Operator:
             )
             return
         changed = [k for k in routes if list(now.get(k) or []) != list(configured[k])]
+        if not changed:  # the write would change nothing and still be audited
+            what = f"{router}/{routes[0]}" if len(routes) == 1 else f"Every route of {router!r}"
+            self.app.notify(f"{what} already calls its configured providers; nothing changed.")
+            return
         lines = [
             f"{k}: {' → '.join(now.get(k) or [])}  ⇒  {' → '.join(configured[k])}"
             + ("" if k in changed else "  (already)")

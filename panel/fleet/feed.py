@@ -250,7 +250,7 @@ async def apply_everywhere(
         except Exception as exc:
             return f"pid {m.engine.pid}: {exc}"
         try:
-            await client.hello("panel")  # the audit names the client
+            await client.hello("panel fleet view")  # the audit names the client and how
             await client.call(method, params, 5.0)
         except ControlError as exc:
             why = exc.code if exc.code == P.READ_ONLY else f"{exc.code} ({exc.message})"

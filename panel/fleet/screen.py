@@ -293,7 +293,7 @@ class FleetScreen(Screen[str | None]):
             Cell(r["name"] + (" [ro]" if r.get("read_only") else ""), style=dim),
             Cell(r["host"], style=dim),
             Cell(str(r["pid"]), right=True, style=dim),
-            Cell("-" if level == "gone" else fmt.uptime(r["uptime"]), right=True, style=dim),
+            Cell(fmt.NONE if level == "gone" else fmt.uptime(r["uptime"]), right=True, style=dim),
             Cell(fmt.rate(r["rate"]), right=True, style=dim),
             Cell(_pct(r["hit_rate"]), right=True, style=dim),
             Cell(str(r["errors"]), right=True, style=dim),

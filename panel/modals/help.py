@@ -15,7 +15,7 @@ from textual.widgets import Static
 
 from flowdeck.panel.keys import FLEET_KEYS, KEYS, TABLE_KEYS
 
-KEY_CELLS = 18  # the key column; descriptions wrap under themselves, never under it
+KEY_CELLS = 19  # the key column; descriptions wrap under themselves, never under it
 WIDTH = 84  # the dialog's width where the terminal has room
 READ_ONLY = "(unavailable: read-only)"
 

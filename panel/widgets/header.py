@@ -55,12 +55,13 @@ class StatusHeader(Widget):
         if st.conn_detail:
             parts.append(str(st.conn_detail))
         sep = " · "
+        wanted = len(parts)
         while len(parts) > 1 and fmt.cells(sep.join(parts)) > width:
             parts.pop()
         text = sep.join(parts)
         room = width - fmt.cells(text) - len(sep)
         sock = str(st.socket)
-        if room >= 16:  # enough of the path to recognise it, cut from the left
+        if room >= 16 and len(parts) == wanted:  # the path only after all of the above
             text += sep + (sock if len(sock) <= room else "…" + sock[-(room - 1) :])
         return fmt.clip(text, width)
 

@@ -183,6 +183,9 @@ async def test_routers_view_restores_the_configured_order_and_sets_weights(
         await pilot.press("y")
         await until(lambda: router.providers_of("fast") == configured)
         await until(lambda: cell(app, "route-table", fast, "providers") == " → ".join(configured))
+        await pilot.press("o")  # again: in order already, so nothing is asked or sent
+        await until(lambda: any("already calls its configured providers" in n for n in notes(app)))
+        assert not app.screen.is_modal
 
         await pilot.press("w")
         await until(lambda: isinstance(app.screen, NumberModal))

@@ -80,3 +80,23 @@ def test_audit_change_of_a_flush_counts_entries() -> None:
     assert change_text(one) == "99 → 0"
     assert change_text(every) == "2 caches 7 → 0"
     assert change_text(ttl) == "600 → 12.5"
+
+
+@pytest.mark.parametrize("width", [60, 80, 120, 200])
+def test_the_gone_banner_keeps_the_way_out_and_adds_the_socket_only_after_the_rest(
+    width: int,
+) -> None:
+    import time
+
+    from flowdeck.panel.widgets.header import StatusHeader
+
+    state = PanelState(socket="/run/user/1000/flowdeck/" + "very-long-service-name" * 2 + ".sock")
+    state.snapshot["engine"] = {"pid": 4711}
+    state.last_data = time.time() - 65  # "showing data from 1m05s ago"
+    header = StatusHeader(state)
+    header.fleet_position = (None, 2)
+    text = header.banner(width)
+    assert cell_len(text) <= width
+    assert text.startswith(" ✖ ENGINE GONE · pid 4711 · 0: fleet view (2 live)")
+    if "showing data from" not in text:  # left out for room: so is the longer path
+        assert "flowdeck/" not in text and "…" not in text, text
