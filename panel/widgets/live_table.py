@@ -429,8 +429,13 @@ class LiveTable(DataTable[Any]):
         for col in self.spec:
             shown = self.columns[col.key]  # type: ignore[index]  # ColumnKey hashes as its str
             shown.label = self._label(col)
-            if col.width is None:  # auto width: make room for the arrow, never clip it
-                shown.content_width = max(shown.content_width, shown.label.cell_len)
+            if col.width is None:  # auto width: room for the arrow, given back after it
+                widest = max(
+                    (fmt.cells(self._shown(col, c[col.key]).text)
+                     for c in self._cells.values() if col.key in c),
+                    default=0,
+                )  # fmt: skip
+                shown.content_width = max(widest, shown.label.cell_len)
         self._require_update_dimensions = True
         sort_spec = [c for c in self.spec if c.key == column]
         if sort_spec and self._pending:  # rows off screen sort by their latest cell too

@@ -232,3 +232,21 @@ async def test_sorting_by_another_column_uses_the_latest_values_of_rows_off_scre
         table.move_cursor(row=0, animate=False)
         await pilot.pause()
         assert shown(table)[1].split() == ["c150", "9000"], shown(table)
+
+
+async def test_the_sort_arrow_takes_room_and_gives_it_back() -> None:
+    async with live_table(40, 12) as (table, pilot):
+        table.sync({"a": {"name": Cell("x"), "hits": Cell("1", 1, right=True)}})
+        await pilot.pause()
+
+        def widths() -> list[int]:
+            return [table.columns[c.key].content_width for c in table.spec]  # type: ignore[index]
+
+        table.set_sort(None)
+        plain = widths()
+        for _ in range(3):  # a few cycles of s: no column keeps growing
+            for col in ("name", "hits", None):
+                table.set_sort(col)
+        assert widths() == plain
+        table.set_sort("hits")
+        assert widths()[1] == len("Hits ▲") and widths()[0] == plain[0]
