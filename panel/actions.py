@@ -195,7 +195,7 @@ class Operator:
             f"Set the TTL of cache {sel.name!r}",
             f"Seconds, or with s / m / h / d: 120, 1.5, 5m (now {fmt.ttl(current)}). "
             "Applies to entries already stored.",
-            f"{current:g}" if isinstance(current, (int, float)) else "",
+            fmt.as_typed(current) if isinstance(current, (int, float)) else "",
             parse_ttl,
             P.CACHE_SET_TTL,
             "ttl",

@@ -18,6 +18,7 @@ from textual.binding import BindingType
 from textual.widgets import Input, Static
 
 from flowdeck.engine.control import protocol as P
+from flowdeck.panel import fmt
 from flowdeck.panel.keys import footer_bindings
 from flowdeck.panel.state import PanelState
 from flowdeck.panel.views.base import TableView
@@ -84,6 +85,10 @@ def change_text(rec: dict[str, Any]) -> str:
         l2 = after.get("l2")
         dropped = f"{after.get('l1')} L1" + ("" if l2 is None else f", {l2} L2")
         return f"{short(before)} → 0 ({dropped})"
+    if rec.get("method") == P.CACHE_SET_TTL and all(
+        isinstance(v, int | float) and not isinstance(v, bool) for v in (before, after)
+    ):  # as the Caches view shows TTLs, not raw seconds
+        return f"{fmt.ttl(before)} → {fmt.ttl(after)}"
     return f"{short(before)} → {short(after)}"
 
 

@@ -38,7 +38,7 @@ async def test_audit_view_shows_panel_and_ctl_writes_and_filters(rig: Rig, tmp_p
         assert all(t == "socket" for t in _texts(table, "scope"))
         who = _texts(table, "actor")
         assert who[0].endswith(" ctl") and who[1].endswith(" panel"), who
-        assert _texts(table, "change")[0] == "600 → 42"
+        assert _texts(table, "change")[0] == "10m00s → 42s"
         assert _texts(table, "result") == ["applied", "applied"]
         view = app.query_one(AuditView)
         assert view.fetches >= 1
@@ -115,4 +115,4 @@ async def test_a_write_shows_when_the_view_is_opened_after_its_event_left_the_lo
         await pilot.press("7")
         table = app.query_one("#audit-table", LiveTable)
         await until(lambda: _texts(table, "method") == ["cache.set_ttl"], 30)
-        assert _texts(table, "change") == ["600 → 42"]
+        assert _texts(table, "change") == ["10m00s → 42s"]

@@ -131,3 +131,15 @@ def test_router_trouble_says_only_what_happened() -> None:
         {"unknown": 2, "fallbacks": {"cooldown": 12, "budget": 1}, "last_resort": 1}
     )
     assert text == "unknown 2 · fell back: cooldown 12, budget 1 · last resort 1"
+
+
+@pytest.mark.parametrize(
+    ("seconds", "typed"),
+    [(600, "10m"), (7200, "2h"), (86400, "1d"), (90, "90"), (1.5, "1.5"), (3600.5, "3600.5")],
+)
+def test_a_prefilled_ttl_reads_as_typed_and_parses_back(seconds: float, typed: str) -> None:
+    from flowdeck.panel import fmt
+    from flowdeck.panel.validate import parse_ttl
+
+    assert fmt.as_typed(seconds) == typed
+    assert parse_ttl(typed) == seconds
