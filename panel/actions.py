@@ -335,6 +335,8 @@ class Operator:
             )
             if name == current:
                 label += "  [first now]"
+            if p.get("state") == "cooling down":  # picking it sends traffic elsewhere anyway
+                label += "  [cooling down]"
             options.append((name, label))
         provider = await app.push_screen_wait(
             PickModal(

@@ -44,12 +44,14 @@ def how_many(targets: list[Any]) -> str:
 
 
 def routes_of(targets: list[Any], router: str) -> list[str]:
-    """Every route name any target reports for ``router`` (sorted)."""
-    names: set[str] = set()
+    """Every route name any target reports for ``router``, in the order the engines
+    report them (their configured order, as the engine views list them: fast, balanced,
+    quality, not alphabetically); a route only some engines have comes after."""
+    names: dict[str, None] = {}
     for t in targets:
         r = (t.stats.get("routers") or {}).get(router) or {}
-        names.update(str(k) for k in (r.get("routes") or {}))
-    return sorted(names)
+        names.update((str(k), None) for k in (r.get("routes") or {}))
+    return list(names)
 
 
 def providers_of(targets: list[Any]) -> list[str]:

@@ -7,7 +7,7 @@ from typing import Any
 
 from flowdeck.engine.control import protocol as P
 from flowdeck.panel import fmt
-from flowdeck.panel.fleet.gate import FleetGate, Write, providers_of
+from flowdeck.panel.fleet.gate import FleetGate, Write, how_many, providers_of
 from flowdeck.panel.modals.number import NumberModal
 from flowdeck.panel.modals.pick import PickModal
 from flowdeck.panel.validate import parse_duration
@@ -94,9 +94,12 @@ class ProviderLevers(FleetGate):
         )
         if name is None:
             return
+        having = [
+            m for m in self.screen.feed.members.values() if name in (m.stats.get("providers") or {})
+        ]
         seconds = await app.push_screen_wait(
             NumberModal(
-                f"Drain provider {name!r}",
+                f"Drain provider {name!r} {how_many(having)}",
                 "How long it rests: seconds, or with s / m / h / d (300, 5m, 1h); u ends it early.",
                 parse_duration,
                 "5m",

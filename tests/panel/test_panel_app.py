@@ -176,14 +176,19 @@ async def test_pin_sends_following_traffic_to_the_tier(rig: Rig, tmp_path: Path)
 
 async def test_remap_route_to_provider(rig: Rig, tmp_path: Path) -> None:
     router = rig.eng.routers["tiers"]
+    rig.eng.providers["sim-gamma"].start_cooldown(600)  # drained: marked in the list
     app = make_app(rig.sock, tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         await attached(pilot)
         await show_table(pilot, "3", "route-table", 3, "tiers\x1ffast")
+        await until(lambda: app.state.group("providers")["sim-gamma"]["state"] == "cooling down")
         await pilot.press("R")
         await until(lambda: isinstance(app.screen, PickModal))
         options = app.screen.query_one(OptionList)
         ids = [options.get_option_at_index(i).id for i in range(options.option_count)]
+        labels = {i: str(options.get_option_at_index(n).prompt) for n, i in enumerate(ids)}
+        assert labels["sim-gamma"].endswith("[cooling down]")
+        assert not labels["sim-max"].endswith("[cooling down]")
         options.highlighted = ids.index("sim-max")
         await pilot.press("enter")
 

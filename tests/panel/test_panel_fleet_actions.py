@@ -94,7 +94,10 @@ async def test_fleet_actions_reach_every_engine_and_name_the_refusal(
         await _highlight(pilot, app, "router:tiers")
         await pilot.press("r")
         await until(lambda: isinstance(app.screen, PickModal), 30)
-        route = sorted(fleet.feed.totals()["routers"]["tiers"]["routes"])[0]
+        picker = app.screen.query_one(OptionList)
+        listed = [str(picker.get_option_at_index(i).id) for i in range(picker.option_count)]
+        assert listed[1:] == ["fast", "balanced", "quality"]  # the configured order, after auto
+        route = "balanced"
         app.screen.dismiss(route)  # the operator picks a route in the list
         await _confirm(pilot, app, "on 3 engines")
         await until(lambda: sum(want.split(";")[0] in n for n in notes(app)) >= 2, 30)
@@ -214,6 +217,7 @@ async def test_fleet_weights_restore_and_provider_levers_reach_every_engine(
         await until(lambda: isinstance(app.screen, PickModal), 30)
         app.screen.dismiss("sim-mini")
         await until(lambda: isinstance(app.screen, NumberModal), 30)
+        assert "on 2 engines" in modal_title(app)  # as every fleet dialog says
         app.screen.query_one(Input).value = "10m"
         await pilot.press("enter")
         await _confirm(pilot, app, "on 2 engines")
