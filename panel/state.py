@@ -137,8 +137,9 @@ class PanelState:
         self.rps_history: deque[float] = deque(maxlen=history)
         self.engine_key: tuple[Any, ...] | None = None  # identity of the engine shown
         self.restarts = 0
-        self.rps = 0.0
-        self.eps = 0.0
+        # Rates need two stats frames: None (a dash) until then, not a 0 that reads as idle.
+        self.rps: float | None = None
+        self.eps: float | None = None
         # provider -> wall time its cooldown ends, from the last remaining time reported
         # (the engine's clock is monotonic and its own: only durations cross the wire).
         self.cooldown_until: dict[str, float] = {}
@@ -223,7 +224,7 @@ class PanelState:
         self.runs.clear()
         self._pending.clear()
         self.points.clear()
-        self.rps = self.eps = 0.0
+        self.rps = self.eps = None  # no rate across a restart
         self.rps_history.append(BREAK)
         for hist in self.hit_history.values():
             hist.append(BREAK)
