@@ -185,8 +185,21 @@ def bindings() -> list[Binding]:
             )
             for k in KEYS
         ),
-        Binding("space,p", "resume", "Resume", show=True, key_display="space"),
+        RESUME,
     ]
+
+
+RESUME = Binding("space,p", "resume", "Resume", show=True, key_display="space")
+"""Pause's second binding: the footer says "space Resume" while paused (app and Fleet
+view both bind it, and :func:`pause_shown` enables one of the two)."""
+
+
+def pause_shown(action: str, paused: bool) -> bool | None:
+    """check_action for ``pause`` / ``resume``: one of the two is enabled (None: not
+    one of them, the caller decides)."""
+    if action in ("pause", "resume"):
+        return paused == (action == "resume")
+    return None
 
 
 def footer_bindings(*actions: str) -> list[BindingType]:

@@ -41,8 +41,9 @@ class OperatorKeys:
         raise NotImplementedError
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in ("pause", "resume"):  # one of the two, so the footer says which
-            return self.paused == (action == "resume")
+        shown = keys.pause_shown(action, self.paused)
+        if shown is not None:  # pause or resume: one of the two, so the footer says which
+            return shown
         if action in keys.MUTATING_ACTIONS:
             if not self.on_engine_views():
                 return False  # not in that screen's footer, and its own keys come first

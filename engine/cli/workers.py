@@ -34,6 +34,11 @@ def _die_with_parent() -> None:  # runs in the child between fork and exec
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
+def failed(code: int) -> bool:
+    """An exit that counts against the supervisor's own exit code (not a clean stop)."""
+    return code not in (0, -signal.SIGTERM, 130)
+
+
 def restart_delay(uptime: float, previous: float) -> float:
     """Seconds before a worker that died after ``uptime`` s is started again: at once if
     it had been running a while, else doubling from 1 s up to ``MAX_BACKOFF`` (a worker
@@ -111,7 +116,7 @@ def run_workers(n: int, argv: list[str], grace: float = GRACE, restart: bool = T
         code = os.waitstatus_to_exitcode(status)
         proc.returncode = code
         if stopping:
-            if code not in (0, -signal.SIGTERM, 130):
+            if failed(code):
                 worst = max(worst, 1)
             continue
         if restart:
@@ -123,7 +128,7 @@ def run_workers(n: int, argv: list[str], grace: float = GRACE, restart: bool = T
                   file=sys.stderr)  # fmt: skip
         else:
             print(f"flowdeck serve: worker pid {pid} exited ({code})", file=sys.stderr)
-            if code not in (0, -signal.SIGTERM, 130):
+            if failed(code):
                 worst = max(worst, 1)
     signal.setitimer(signal.ITIMER_REAL, 0)
     return worst

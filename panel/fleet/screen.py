@@ -24,6 +24,7 @@ from flowdeck.panel.fleet.actions import FleetActions
 from flowdeck.panel.fleet.feed import FleetFeed, Member
 from flowdeck.panel.fleet.redis_feed import RedisFleetFeed, RemoteMember
 from flowdeck.panel.fleet.remote import RemoteEngineScreen
+from flowdeck.panel.keys import RESUME, pause_shown
 from flowdeck.panel.refresh import bounded, faster, slower
 from flowdeck.panel.widgets.live_table import Cell, Column, LiveTable
 
@@ -107,7 +108,7 @@ class FleetScreen(Screen[str | None]):
         Binding("u", "act('resume_provider')", "End cooldown", show=False),
         Binding("d", "act('drain_provider')", "Drain", show=False),
         Binding("space,p", "pause", "Pause", show=True, key_display="space"),
-        Binding("space,p", "resume", "Resume", show=True, key_display="space"),
+        RESUME,
         # The Fleet view's own repaint interval (the app's refresh is for engine views).
         Binding("plus,equals_sign", "faster", "Repaint faster", show=False, key_display="+"),
         Binding("minus", "slower", "Repaint slower", show=False, key_display="-"),
@@ -378,8 +379,9 @@ class FleetScreen(Screen[str | None]):
         Escape only when there is an engine to go back to."""
         if action == "back":
             return self.can_go_back
-        if action in ("pause", "resume"):  # one of the two, so the footer says which
-            return self.paused == (action == "resume")
+        shown = pause_shown(action, self.paused)
+        if shown is not None:  # pause or resume: one of the two, so the footer says which
+            return shown
         return bool(self.feed.members) or action not in ("act", "drill")
 
     def action_back(self) -> None:
