@@ -171,7 +171,7 @@ class Memory(Primitive):
         entries, index = self._entries, self._index
         old = entries.pop(key, None)
         if old is not None:
-            index.remove(key, old[2])
+            index.remove(key, old[2], old[0])
         self._seq += 1
         words = words_of(value)
         entries[key] = (self._seq, value, words, added_at)
@@ -179,7 +179,7 @@ class Memory(Primitive):
         evicted: list[str] = []
         while len(entries) > self.max_size:
             k, e = entries.popitem(last=False)
-            index.remove(k, e[2])
+            index.remove(k, e[2], e[0])
             evicted.append(k)
         if evicted and self._replica is not None:
             self._replica.note_evicted(evicted)

@@ -1,7 +1,7 @@
 """The keyword index behind Memory search: word -> keys, and a ranked lookup.
 
 Why its own module: the ranking walk is the subtle part of Memory (which keys to look
-at, in which order, when to hand over to a C set intersection) and it is pure logic,
+at, in which order, when to hand over to an intersection in C) and it is pure logic,
 testable without a Memory, Redis or an event loop.
 
 What is searchable (:func:`words_of`): the case-folded ``\\w+`` runs ("words") of
@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import heapq
 import re
+from array import array
 from collections.abc import Iterable, Iterator
 from itertools import islice
+from operator import itemgetter
 from typing import Any
 
 from flowdeck.engine.completion import Completion
@@ -28,7 +30,8 @@ _WORD = re.compile(r"\w+")
 WALK_BUDGET = 256  # keys walked before looking for all-words matches by intersection
 MAX_DEPTH = 4  # levels of nesting below the value that are indexed
 MAX_SCALARS = 1_000  # strings / numbers indexed per value
-SET_MIN = 64  # posting length from which WordIndex.sets holds its keys as a set too
+_SEQ = itemgetter(1)  # the sequence number of a posting item (key, seq)
+SET_MIN = 64  # posting length from which WordIndex.seqs holds its numbers as an array too
 
 
 def words_of(value: Any) -> frozenset[str]:
@@ -61,14 +64,14 @@ def words_of(value: Any) -> frozenset[str]:
 def query_words(keywords: str | Iterable[str]) -> list[str]:
     """The distinct words of a query, in order (a string is split into words)."""
     if isinstance(keywords, str):
-        return list(dict.fromkeys(_WORD.findall(keywords.casefold())))
-    words: dict[str, None] = {}
-    for kw in keywords:
-        if not isinstance(kw, str):
-            raise TypeError(f"keywords must be strings, got {type(kw).__name__}")
-        for w in _WORD.findall(kw.casefold()):
-            words[w] = None
-    return list(words)
+        text = keywords
+    else:
+        many = list(keywords)
+        for kw in many:
+            if not isinstance(kw, str):
+                raise TypeError(f"keywords must be strings, got {type(kw).__name__}")
+        text = " ".join(many)  # one regex pass: a space never joins two words
+    return list(dict.fromkeys(_WORD.findall(text.casefold())))
 
 
 class WordIndex:
@@ -77,21 +80,26 @@ class WordIndex:
     and orders keys across lists without looking anything up elsewhere (the value slot
     of a dict entry is there anyway: an int already held by the entry costs nothing).
 
-    ``sets[word]`` is the same keys as a set, kept only while the posting holds at least
-    ``SET_MIN // 2`` keys (made when it reaches ``SET_MIN``): the rare-words search
-    intersects those. Intersecting two dicts in C touches every key object (its
-    refcount, and its hash: a str-keyed dict does not store hashes), which are cold
-    and scattered in memory; two sets are compared by the hash and identity stored in
-    their tables, so only the keys in both are touched. It costs a set table beside
-    each long posting (35-70 B per key in it: a set table grows fourfold), bounded like
-    the postings (and never longer than them).
+    ``seqs[word]`` is the same posting as a sorted ``array('q')`` of sequence numbers,
+    kept only while the posting holds at least ``SET_MIN // 2`` keys (made when it
+    reaches ``SET_MIN``): the rare-words search intersects those (``_seq_merge.c``),
+    and ``key_of`` maps a sequence number back to its key. Intersecting Python sets or
+    dicts touches a hash table per word that is cold and scattered in memory (a cache
+    miss per probe); an array is 8 bytes a key, contiguous, read in order (a set table
+    was 35-70 B a key). A removed key's number stays in the arrays until they are
+    compacted (``dead[word]`` counts them; when they are more than half, the array is
+    rebuilt from the posting), so a removal costs no search and no copy, and a number
+    the intersection returns is used only if ``key_of`` still holds it (numbers are
+    never reused).
     """
 
-    __slots__ = ("postings", "sets")
+    __slots__ = ("dead", "key_of", "postings", "seqs")
 
     def __init__(self) -> None:
         self.postings: dict[str, dict[str, int]] = {}
-        self.sets: dict[str, set[str]] = {}
+        self.seqs: dict[str, array[int]] = {}
+        self.dead: dict[str, int] = {}
+        self.key_of: dict[int, str] = {}
 
     def __len__(self) -> int:
         return len(self.postings)
@@ -102,38 +110,48 @@ class WordIndex:
         ``seq`` is the key's insertion sequence number, larger than any indexed before
         (the key must not be indexed already: remove it first)."""
         postings = self.postings
-        sets = self.sets
+        seqs = self.seqs
+        self.key_of[seq] = key
         for w in words:
             posting = postings.get(w)
             if posting is None:
                 postings[w] = {key: seq}
             else:
                 posting[key] = seq
-                keys = sets.get(w)
-                if keys is not None:
-                    keys.add(key)
+                numbers = seqs.get(w)
+                if numbers is not None:
+                    numbers.append(seq)
                 elif len(posting) >= SET_MIN:
-                    sets[w] = set(posting)
+                    seqs[w] = array("q", posting.values())
+                    self.dead[w] = 0
 
-    def remove(self, key: str, words: Iterable[str]) -> None:
+    def remove(self, key: str, words: Iterable[str], seq: int) -> None:
+        """Unindex ``key``, indexed under ``words`` with ``seq``."""
         postings = self.postings
-        sets = self.sets
+        seqs = self.seqs
+        dead = self.dead
+        self.key_of.pop(seq, None)
         for w in words:
             posting = postings.get(w)
             if posting is not None:
                 posting.pop(key, None)
-                keys = sets.get(w)
-                if keys is not None:
+                numbers = seqs.get(w)
+                if numbers is not None:
                     if len(posting) < SET_MIN // 2:
-                        del sets[w]
+                        del seqs[w], dead[w]
+                    elif (d := dead[w] + 1) * 2 > len(numbers):
+                        seqs[w] = array("q", posting.values())
+                        dead[w] = 0
                     else:
-                        keys.discard(key)
+                        dead[w] = d
                 if not posting:
                     del postings[w]
 
     def clear(self) -> None:
         self.postings.clear()
-        self.sets.clear()
+        self.seqs.clear()
+        self.dead.clear()
+        self.key_of.clear()
 
     def rank(self, words: list[str], limit: int, total: int = 0) -> list[tuple[str, int]]:
         """The best ``limit`` keys as ``(key, score)``, level by level.
@@ -180,17 +198,8 @@ class WordIndex:
             if not _walk(postings, level, need, taken, scores, level_hits, newest_first, budget):
                 # Keys holding every word are rare here: intersect the lists in C rather
                 # than walk the whole of the shortest one in Python.
-                sets = self.sets
-                a, b = sets.get(present[0]), sets.get(present[1])
-                if a is not None and b is not None:
-                    common: Any = a & b  # see the class docstring
-                else:
-                    common = postings[0].keys() & postings[1].keys()
-                for p in postings[2:]:
-                    common = [x for x in common if x in p]
-                level_hits = dict.fromkeys(common, k)
-                seqs = postings[0]
-                newest_first = [(seqs[x], x) for x in common]
+                newest_first = self._common(present, postings)
+                level_hits = {key: k for _, key in newest_first}
             # seqs are unique: (seq, key) pairs never compare their keys
             if len(newest_first) > need:
                 newest = heapq.nlargest(need, newest_first)
@@ -202,6 +211,27 @@ class WordIndex:
             if len(found) == limit:
                 break
         return found
+
+    def _common(self, present: list[str], postings: list[dict[str, int]]) -> list[tuple[int, str]]:
+        """``(seq, key)`` of the keys holding every word of ``present`` (their postings,
+        shortest first): sorted arrays merged in C where the words have them (see the
+        class docstring), else the shortest posting's keys tested against the others."""
+        seqs = self.seqs
+        arrays: list[array[int]] = []
+        for w in present:
+            numbers = seqs.get(w)
+            if numbers is None:
+                break
+            arrays.append(numbers)
+        else:
+            key_of = self.key_of
+            found = [(n, key_of.get(n)) for n in _common(arrays)]
+            return [(n, key) for n, key in found if key is not None]
+        common: Iterable[str] = postings[0].keys() & postings[1].keys()
+        for p in postings[2:]:
+            common = [key for key in common if key in p]
+        first = postings[0]
+        return [(first[key], key) for key in common]
 
 
 def _walk(
@@ -266,14 +296,57 @@ def _walk_any(
 ) -> None:
     """The last level: every key not taken yet holds exactly one of the words (keys
     holding more were all found at the levels before, which came up short only after
-    walking their lists to the end), so no membership tests are needed."""
-    for posting in postings:
-        got = 0
-        for key, seq in reversed(posting.items()):
-            if key in taken:
-                continue
-            level_hits[key] = 1
-            newest_first.append((seq, key))
-            got += 1
-            if got == need:
-                break
+    walking their lists to the end), so no membership tests are needed, and the lists
+    are merged newest first until ``need`` keys came out: each key looked at is cold in
+    memory (a cache miss), so taking ``need`` from each list and keeping the newest
+    would look at up to ``len(postings)`` times as many."""
+    if len(postings) == 1:
+        merged: Iterable[tuple[str, int]] = reversed(postings[0].items())
+    elif len(postings) == 2:
+        merged = _newest_of_two(postings[0], postings[1])
+    else:
+        merged = heapq.merge(*(reversed(p.items()) for p in postings), key=_SEQ, reverse=True)
+    got = 0
+    for key, seq in merged:
+        if taken and key in taken:
+            continue
+        level_hits[key] = 1
+        newest_first.append((seq, key))
+        got += 1
+        if got == need:
+            break
+
+
+def _newest_of_two(a: dict[str, int], b: dict[str, int]) -> Iterator[tuple[str, int]]:
+    """The items of two postings, newest first: ``heapq.merge`` for two lists, without
+    its per-call setup (which costs more than the few items a search takes)."""
+    ia, ib = reversed(a.items()), reversed(b.items())
+    x, y = next(ia, None), next(ib, None)
+    while x is not None and y is not None:
+        if x[1] > y[1]:
+            yield x
+            x = next(ia, None)
+        else:
+            yield y
+            y = next(ib, None)
+    if x is not None:
+        yield x
+        yield from ia
+    elif y is not None:
+        yield y
+        yield from ib
+
+
+def _common_py(arrays: list[array[int]]) -> list[int]:
+    """The numbers found in every one of ``arrays``, ascending: ``_seq_merge.c`` in
+    Python, used where the C helper was not built."""
+    common = set(arrays[0])
+    for a in arrays[1:]:
+        common.intersection_update(a)
+    return sorted(common)
+
+
+try:  # the same function in C (_seq_merge.c); optional at install
+    from ._seq_merge import common as _common
+except ImportError:  # pragma: no cover - where there was no compiler
+    _common = _common_py

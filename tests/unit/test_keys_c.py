@@ -9,26 +9,19 @@ there instead of skipping.
 from __future__ import annotations
 
 import gc
-import os
 import subprocess
 import sys
 from typing import Any
 
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from flowdeck.engine.stores import keys
+from tests.support.c_helpers import c_helper
 
 
 def _c_pairs() -> Any:
-    try:
-        from flowdeck.engine.stores import _chat_pairs
-    except ImportError:
-        if os.environ.get("FLOWDECK_REQUIRE_C") == "1":
-            pytest.fail("the C helper engine/stores/_chat_pairs.c was not built")
-        pytest.skip("the C helper was not built (no compiler at install)")
-    return _chat_pairs.pairs
+    return c_helper("_chat_pairs").pairs
 
 
 class _Str(str):

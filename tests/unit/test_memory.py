@@ -9,6 +9,7 @@ import pytest
 
 from flowdeck.engine import Completion, Engine, EngineSettings, Memory, Step
 from flowdeck.engine.stores.keys import digest
+from flowdeck.engine.stores.word_index import WordIndex
 from flowdeck.engine.telemetry.events import EventBus, EventKind
 
 
@@ -269,9 +270,15 @@ async def test_numbers_and_nested_strings_are_searchable_to_a_bounded_depth() ->
     assert len(word_index.words_of(many)) == word_index.MAX_SCALARS
 
 
+def _live(index: WordIndex, w: str) -> list[int]:
+    """The numbers of ``index.seqs[w]`` whose keys are still indexed."""
+    return [n for n in index.seqs[w] if n in index.key_of]
+
+
 def _check_index(mem: Memory) -> None:
-    """The index mirrors the entries: each key under its words with its seq, and a set
-    beside exactly the postings long enough for one (see WordIndex)."""
+    """The index mirrors the entries: each key under its words with its seq, and a
+    sorted array beside exactly the postings long enough for one (see WordIndex), its
+    removed numbers counted and never more than half of it."""
     from flowdeck.engine.stores.word_index import SET_MIN
 
     index = mem._index
@@ -280,42 +287,45 @@ def _check_index(mem: Memory) -> None:
         for w in words:
             expected.setdefault(w, {})[key] = seq
     assert index.postings == expected
+    assert index.key_of == {seq: key for key, (seq, *_) in mem._entries.items()}
     for w, posting in index.postings.items():
         assert list(posting.values()) == sorted(posting.values())  # oldest first
-        keys = index.sets.get(w)
-        if len(posting) >= SET_MIN:
-            assert keys == set(posting)
-        elif len(posting) < SET_MIN // 2:
-            assert keys is None
-        else:  # in between: kept or not, depending on the way there
-            assert keys is None or keys == set(posting)
-    assert set(index.sets) <= set(index.postings)
+        numbers = index.seqs.get(w)
+        if len(posting) < SET_MIN // 2:
+            assert numbers is None
+        elif len(posting) >= SET_MIN:
+            assert numbers is not None
+        if numbers is not None:  # between half and full: kept or not, by the way there
+            assert _live(index, w) == list(posting.values())
+            assert list(numbers) == sorted(set(numbers))
+            assert index.dead[w] == len(numbers) - len(posting) <= len(numbers) // 2
+    assert set(index.seqs) <= set(index.postings) and set(index.dead) == set(index.seqs)
 
 
-async def test_posting_sets_follow_adds_replacements_evictions_and_clear() -> None:
+async def test_posting_arrays_follow_adds_replacements_evictions_and_clear() -> None:
     from flowdeck.engine.stores.word_index import SET_MIN
 
     mem, _ = memory(max_size=3 * SET_MIN)
     for i in range(SET_MIN - 1):
         await mem.add(f"k{i}", f"common w{i % 3}")
-    assert "common" not in mem._index.sets  # not yet
+    assert "common" not in mem._index.seqs  # not yet
     await mem.add("edge", "common")
-    assert mem._index.sets["common"] == set(mem._index.postings["common"])
+    assert list(mem._index.seqs["common"]) == list(mem._index.postings["common"].values())
     _check_index(mem)
     for i in range(4 * SET_MIN):  # replacements and evictions; "common" shrinks
         await mem.add(f"k{i % (2 * SET_MIN)}", f"rare{i % 5} w{i % 3}")
         _check_index(mem)
-    assert "common" not in mem._index.sets
-    assert sum(len(s) for s in mem._index.sets.values()) <= 3 * 3 * SET_MIN
+    assert "common" not in mem._index.seqs
+    assert sum(len(a) for a in mem._index.seqs.values()) <= 2 * 3 * 3 * SET_MIN
     mem.clear_local()
-    assert mem._index.postings == {} and mem._index.sets == {}
+    assert mem._index.postings == {} and mem._index.seqs == {} and mem._index.key_of == {}
 
 
 @pytest.mark.parametrize("set_min", [2, 64, 10**9])
-async def test_rare_words_rank_the_same_with_or_without_posting_sets(
+async def test_rare_words_rank_the_same_with_or_without_posting_arrays(
     set_min: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Rare words go straight to the intersection; sets or dicts, the same answer."""
+    """Rare words go straight to the intersection; arrays or dicts, the same answer."""
     import random
 
     from flowdeck.engine.stores import word_index
@@ -340,37 +350,40 @@ async def test_rare_words_rank_the_same_with_or_without_posting_sets(
         assert got == expected, (query, limit)
 
 
-def test_a_posting_set_is_kept_between_half_and_full_length() -> None:
+def test_a_posting_array_is_kept_between_half_and_full_length() -> None:
     from flowdeck.engine.stores.word_index import SET_MIN, WordIndex
 
     index = WordIndex()
     seq = 0
+    seqs: dict[str, int] = {}
 
     def add(key: str) -> None:
         nonlocal seq
         seq += 1
+        seqs[key] = seq
         index.add(key, ["w", key], seq)
+
+    def remove(key: str) -> None:
+        index.remove(key, ["w", key], seqs.pop(key))
 
     for i in range(SET_MIN):
         add(f"k{i}")
-    assert index.sets["w"] == set(index.postings["w"])
-    for i in range(SET_MIN - SET_MIN // 2):  # down to exactly SET_MIN // 2: still a set
-        index.remove(f"k{i}", ["w", f"k{i}"])
+    assert _live(index, "w") == list(index.postings["w"].values())
+    for i in range(SET_MIN - SET_MIN // 2):  # down to exactly SET_MIN // 2: still kept
+        remove(f"k{i}")
     assert len(index.postings["w"]) == SET_MIN // 2
-    assert index.sets["w"] == set(index.postings["w"])
-    for i in range(5):  # growing again below SET_MIN: the set follows
+    assert _live(index, "w") == list(index.postings["w"].values())
+    assert len(index.seqs["w"]) <= 2 * len(index.postings["w"])  # compacted on the way
+    for i in range(5):  # growing again below SET_MIN: the array follows
         add(f"new{i}")
-    assert index.sets["w"] == set(index.postings["w"])
+    assert _live(index, "w") == list(index.postings["w"].values())
     for key in list(index.postings["w"])[: len(index.postings["w"]) - SET_MIN // 2 + 1]:
-        index.remove(key, ["w", key])
-    assert "w" not in index.sets  # under half: dropped
+        remove(key)
+    assert "w" not in index.seqs and "w" not in index.dead  # under half: dropped
     while len(index.postings["w"]) < SET_MIN - 1:
         add(f"again{seq}")
-    assert "w" not in index.sets
+    assert "w" not in index.seqs
     add("last")
-    assert index.sets["w"] == set(index.postings["w"])
-    assert [k for k, s in index.postings["w"].items()] == sorted(
-        index.postings["w"], key=index.postings["w"].__getitem__
-    )
+    assert list(index.seqs["w"]) == list(index.postings["w"].values())
     index.clear()
-    assert index.postings == {} and index.sets == {}
+    assert index.postings == {} and index.seqs == {} and index.key_of == {}
