@@ -349,7 +349,7 @@ class Operator:
         )
         if provider is None:
             return
-        if provider == current:  # a write that changes nothing would still be audited
+        if provider == current:  # the write would only add an "unchanged" audit record
             app.notify(f"{router}/{route} already calls {provider!r} first; nothing changed.")
             return
         self.call(
@@ -378,7 +378,7 @@ class Operator:
             )
             return
         changed = [k for k in routes if list(now.get(k) or []) != list(configured[k])]
-        if not changed:  # the write would change nothing and still be audited
+        if not changed:  # the write would only add an "unchanged" audit record
             what = f"{router}/{routes[0]}" if len(routes) == 1 else f"Every route of {router!r}"
             self.app.notify(f"{what} already calls its configured providers; nothing changed.")
             return

@@ -71,6 +71,13 @@ ERROR_CODES: tuple[str, ...] = (
     INTERNAL,
 )
 
+# The result of an audited write that worked (audit records, fleet answers): it changed
+# its value, or found it as asked already; the other results are the error codes above
+# and "error".
+APPLIED = "applied"
+UNCHANGED = "unchanged"
+WRITE_DONE: frozenset[str] = frozenset({APPLIED, UNCHANGED})
+
 
 class ControlError(Exception):
     """An error response from the engine (or a params check): a stable code and a message."""

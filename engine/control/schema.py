@@ -141,7 +141,7 @@ class EventKind:
         "audit",
         "method",
         'scope (`"socket"` / `"fleet"`)',
-        'result (`"applied"` / `"not_found"` / `"read_only"` / `"error"`)',
+        'result (`"applied"` / `"unchanged"` / `"not_found"` / `"read_only"` / `"error"`)',
     )
 
     ALL: tuple[str, ...] = tuple(EVENT_SPECS)

@@ -17,7 +17,7 @@ from flowdeck.engine.fleet.audit import AuditLog
 from flowdeck.engine.fleet.commands import CommandHandler
 from flowdeck.engine.fleet.heartbeat import Heartbeat
 from flowdeck.engine.fleet.overrides import MAX_OVERRIDES, SettingBook, unpack_override
-from flowdeck.engine.fleet.writes import value_of
+from flowdeck.engine.fleet.writes import outcome, value_of
 from flowdeck.engine.stores.redis_link import RedisLink, RedisUnavailable
 
 
@@ -121,9 +121,11 @@ class FleetAgent:
         result: Any,
         exc: BaseException | None,
     ) -> None:
+        after = value_of(self.engine, method, args) if exc is None else None
         if exc is None:
-            status, detail = "applied", None
-            self.book.mark(method, args, "runtime")
+            status, detail = outcome(method, before, after), None
+            if status == P.APPLIED:  # a write that changed nothing leaves the source as it was
+                self.book.mark(method, args, "runtime")
         else:
             code = getattr(exc, "code", None)
             status = "not_found" if code == P.NOT_FOUND else "error"
@@ -134,7 +136,7 @@ class FleetAgent:
             method=method,
             params=args,
             before=before,
-            after=value_of(self.engine, method, args) if exc is None else None,
+            after=after,
             result=status,
             detail=detail,
         )

@@ -2,7 +2,7 @@
 
 A record is a plain map: ``time``, ``engine`` (id, name, host, pid), ``actor`` (uid,
 pid, host, client), ``scope`` (``socket`` | ``fleet``), ``method``, ``params``,
-``before``, ``after`` and ``result`` (``applied`` / ``not_found`` / ``read_only`` /
+``before``, ``after`` and ``result`` (``applied`` / ``unchanged`` / ``not_found`` / ``read_only`` /
 ``error``, with ``detail``). An engine keeps its last :data:`KEEP` records (they are in
 the snapshot, and each is also an ``audit`` event); with Redis each goes to the capped
 stream ``<fleet>:audit`` too (XADD MAXLEN ~ :data:`STREAM_MAXLEN`), where the sender of

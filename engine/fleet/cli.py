@@ -4,7 +4,8 @@
 - ``ctl --redis URL [--fleet NAME] [--engine SEL] [--timeout S] METHOD key=value ...``
   sends an acknowledged fleet command (flush, set_ttl, set_max_size, pin, set_model,
   memory.clear) and prints every engine's answer; exit 0 only if every engine applied
-  it. ``SEL`` is an id prefix, a pid, a host or a name (an ambiguous one is an error).
+  it (or found it so already: ``unchanged``). ``SEL`` is an id prefix, a pid, a host
+  or a name (an ambiguous one is an error).
   Also ``override.drop key=cache:llm:ttl``, ``overrides`` and ``audit [count=N]``.
 """
 

@@ -36,6 +36,7 @@ from flowdeck.engine.fleet.writes import (
     STICKY,
     apply_local,
     exists_in,
+    outcome,
     setting_key,
     value_of,
 )
@@ -46,7 +47,7 @@ OVERRIDE_DROP = "override.drop"  # params {"key": "<setting>"}: back to config
 REPLY_TTL = 30
 MAX_TARGETS = 1000
 _HEX_ID = re.compile(r"[0-9a-f]{1,64}")
-APPLIED, NOT_FOUND, READ_ONLY, ERROR = "applied", "not_found", "read_only", "error"
+APPLIED, NOT_FOUND, READ_ONLY, ERROR = P.APPLIED, "not_found", "read_only", "error"
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,7 +173,7 @@ class CommandHandler:
             if fleet_wide:
                 assert cmd.version is not None
                 self.book.versions[setting_key(cmd.method, args)] = cmd.version
-        return APPLIED, None, before, after
+        return outcome(cmd.method, before, after), None, before, after
 
     async def _answer(self, cid: str, answer: dict[str, Any]) -> None:
         key = self.scope.reply(cid)

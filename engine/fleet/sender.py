@@ -25,7 +25,7 @@ from flowdeck.engine.control import methods as M
 from flowdeck.engine.control import protocol as P
 from flowdeck.engine.errors import BadParams
 from flowdeck.engine.fleet import audit
-from flowdeck.engine.fleet.commands import APPLIED, FLEET_COMMAND, OVERRIDE_DROP
+from flowdeck.engine.fleet.commands import FLEET_COMMAND, OVERRIDE_DROP
 from flowdeck.engine.fleet.overrides import pack_override, unpack_override
 from flowdeck.engine.fleet.packing import unpack_map
 from flowdeck.engine.fleet.reader import FleetEngine, FleetReader
@@ -63,7 +63,8 @@ class FleetReport:
 
     @property
     def applied(self) -> list[str]:
-        return [i for i, a in self.answers.items() if a.get("status") == APPLIED]
+        """Engines where the write worked: applied, or found nothing to change."""
+        return [i for i, a in self.answers.items() if a.get("status") in P.WRITE_DONE]
 
     @property
     def missing(self) -> list[FleetEngine]:
@@ -77,11 +78,14 @@ class FleetReport:
         if not self.expected:
             return "no engine in the fleet"
         parts = [f"applied on {len(self.applied)} of {len(self.expected)}"]
+        same = sum(1 for a in self.answers.values() if a.get("status") == P.UNCHANGED)
+        if same:
+            parts[0] += f" ({same} already so: unchanged)"
         for e in self.expected:
             a = self.answers.get(e.id)
             if a is None:
                 parts.append(f"{e.label} did not answer")
-            elif a.get("status") != APPLIED:
+            elif a.get("status") not in P.WRITE_DONE:
                 detail = f" ({a['detail']})" if a.get("detail") else ""
                 parts.append(f"{e.label}: {a.get('status')}{detail}")
         return "; ".join(parts)

@@ -38,6 +38,19 @@ SETTING_OF = {
 }
 
 
+# Writes whose before / after values say whether they changed anything: one that left
+# its value as it was is audited "unchanged", not "applied" (flushes and clears, and a
+# cooldown, always act).
+CHECKED_FOR_CHANGE: frozenset[str] = STICKY | {P.ROUTER_RESTORE, P.PROVIDER_RESUME}
+
+
+def outcome(method: str, before: Any, after: Any) -> str:
+    """``"unchanged"`` for a write that left its value as it was, else ``"applied"``."""
+    if method in CHECKED_FOR_CHANGE and before is not None and before == after:
+        return P.UNCHANGED
+    return P.APPLIED
+
+
 def setting_key(method: str, params: dict[str, Any]) -> str:
     """The name of the setting a sticky write changes: ``cache:llm:ttl``,
     ``router:tiers:pin``, ``router:tiers:model:fast`` (one per route)."""

@@ -110,7 +110,7 @@ class FleetActions(ProviderLevers):
         name, targets = got
         states = [(t.stats.get("routers") or {}).get(name) or {} for t in targets]
         if all("pinned" in s and s["pinned"] is None for s in states):
-            # The write would change nothing and still be audited "applied" everywhere
+            # The write would change nothing (every engine would answer "unchanged")
             # (an engine too old to say whether it is pinned is asked anyway).
             self.screen.app.notify(
                 f"Router {name!r} is automatic on every engine already; nothing sent.",

@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from flowdeck.engine.control import discovery as D
+from flowdeck.engine.control import protocol as P
 from flowdeck.engine.fleet.reader import FleetEngine, FleetReader
 from flowdeck.engine.fleet.sender import DEFAULT_WAIT, FleetSender
 from flowdeck.engine.redact import mask_url
@@ -206,10 +207,10 @@ def outcome_of(report: dict[str, Any], having: set[str] | None) -> Outcome:
     applied, total, failures = 0, 0, []
     for e in report.get("engines") or []:
         status = e.get("status")
-        if having is not None and e.get("id") not in having and status != "applied":
+        if having is not None and e.get("id") not in having and status not in P.WRITE_DONE:
             continue  # an engine without the primitive answers not_found: not a target
         total += 1
-        if status == "applied":
+        if status in P.WRITE_DONE:
             applied += 1
             continue
         who = f"{e.get('host')} pid {e.get('pid')}"

@@ -41,7 +41,12 @@ ALWAYS = ("time", "method", "target", "result")
 OPTIONAL = ("actor", "scope")
 """Shown by priority while the change keeps CHANGE_ROOM cells (80 columns drop them)."""
 CHANGE_ROOM = 18
-RESULT_STYLE = {"applied": "success", "read_only": "warning", "not_found": "warning"}
+RESULT_STYLE = {
+    P.APPLIED: "success",
+    P.UNCHANGED: "muted",
+    "read_only": "warning",
+    "not_found": "warning",
+}
 VALUE_CHARS = 120  # a bound on one before / after value; the column clips it to its room
 
 
@@ -125,7 +130,7 @@ def audit_rows(records: list[dict[str, Any]], pal: dict[str, str]) -> dict[str, 
             target += f"/{params['route']}"
         result = str(rec.get("result") or "?")
         detail = rec.get("detail")
-        shown = result + (f" ({detail})" if detail and result != "applied" else "")
+        shown = result + (f" ({detail})" if detail and result not in P.WRITE_DONE else "")
         key = f"{stamp:.6f}:{i}" if rec.get("command") is None else f"{rec['command']}:{i}"
         rows[key] = {
             "time": Cell(time.strftime("%H:%M:%S", time.localtime(stamp)), stamp),

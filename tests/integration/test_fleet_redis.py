@@ -117,6 +117,15 @@ async def test_a_fleet_command_reports_per_engine(redis_server: RedisServer) -> 
             assert ro.caches["llm"].ttl == 60 and other_db.caches["llm"].ttl == 60
             assert report.answers[a.id]["before"] == 60 and report.answers[a.id]["after"] == 7
 
+            # The same value again: done everywhere it can be, audited as unchanged.
+            again = await sender.send(
+                "cache.set_ttl", {"name": "llm", "ttl": 7}, targets=[a.id, b.id]
+            )
+            assert again.ok and sorted(again.applied) == sorted([a.id, b.id])
+            assert {x["status"] for x in again.answers.values()} == {"unchanged"}
+            assert again.summary() == "applied on 2 of 2 (2 already so: unchanged)"
+            assert a.fleet.audit.recent()[-1]["result"] == "unchanged"
+
             missing = await sender.send("cache.flush", {"name": "nope"}, sticky=False)
             assert {x["status"] for x in missing.answers.values()} == {"not_found", "read_only"}
         finally:
@@ -273,6 +282,12 @@ async def test_ls_and_ctl_through_redis(redis_server: RedisServer) -> None:
         )  # fmt: skip
         assert one.returncode == 0, one.stderr
         assert json.loads(one.stdout)["engines"][0]["after"] == 7
+        same = await asyncio.to_thread(
+            flowdeck, "ctl", "--redis", url, "--fleet", fleet, "--engine", "web-1",
+            "cache.set_max_size", "name=llm", "max_size=7",
+        )  # fmt: skip
+        assert same.returncode == 0, same.stderr  # nothing to change is not a failure
+        assert json.loads(same.stdout)["engines"][0]["status"] == "unchanged"
         audit = await asyncio.to_thread(
             flowdeck, "ctl", "--redis", url, "--fleet", fleet, "audit", "count=50"
         )

@@ -69,6 +69,10 @@ async def test_a_500ing_provider_cools_down_and_ending_it_sends_traffic_again(
         assert (name, why) == ("bad", "operator") and left > 100
         [rec] = [r for r in eng.fleet.audit.recent() if r["method"] == P.PROVIDER_RESUME]
         assert rec["result"] == "applied" and rec["scope"] == "socket"
+        async with await ControlClient.connect(sock_path) as c:
+            await c.call(P.PROVIDER_RESUME, {"name": "bad"})  # not cooling down now
+        rec = eng.fleet.audit.recent()[-1]
+        assert rec["result"] == "unchanged" and rec["before"] == rec["after"]
 
 
 async def test_an_operator_drain_moves_traffic_and_stays_a_last_resort(
@@ -146,11 +150,16 @@ async def test_sticky_keys_and_live_weights_from_the_control_socket(
         assert 0 < len(on_canary) < 60
 
         async with await ControlClient.connect(sock_path) as cl:
+            same = {"name": "split", "weights": {"stable": 90, "canary": 10}}  # as configured
+            await cl.call(P.ROUTER_SET_WEIGHTS, same)
+            assert eng.fleet.audit.recent()[-1]["result"] == "unchanged"
+            assert (await cl.snapshot())["routers"]["split"]["sources"]["weights"] == "config"
             reply = await cl.call(
                 P.ROUTER_SET_WEIGHTS, {"name": "split", "weights": {"stable": 50, "canary": 50}}
             )
             assert reply["weights"] == {"stable": 50.0, "canary": 50.0}
             assert (await cl.snapshot())["routers"]["split"]["sources"]["weights"] == "runtime"
+            assert eng.fleet.audit.recent()[-1]["result"] == "applied"
             widened = await seen()
             # Growing the canary only moves keys onto it: none of its users leave it.
             assert on_canary <= {u for u, r in widened.items() if r == "canary"}
