@@ -107,15 +107,20 @@ async def open_cache_stream(cache: Cache, data: Any, ctx: Context) -> Upstream:
             return rec.join("coalesced")
     cache.misses += 1
     cache._bus.emit3(EventKind.CACHE_MISS, cache.name, short, False)
-    rec = Recording(cache, key, hexkey, gen)
+    rec = Recording(cache, key, hexkey, gen)  # the opener is its first user from now
     cache.recordings[key] = rec
     t0 = _perf()  # the miss's TTFT counts the wait for the upstream's headers
     try:
         rec.upstream = await open_upstream(cache.inner, data, ctx)
     except BaseException as exc:
-        rec.fail(exc)
+        # Streams that joined meanwhile get the error; a cancelled opener is not theirs
+        # to be cancelled by.
+        aborted = ProviderError(f"cache {cache.name!r}: stream aborted before it opened")
+        rec.fail(exc if isinstance(exc, Exception) else aborted)
         raise
-    return rec.join("provider", t0)
+    finally:
+        rec.opened()
+    return Consumer(rec, "provider", t0)
 
 
 class Recording:
@@ -132,7 +137,10 @@ class Recording:
         self.done = False
         self.error: BaseException | None = None
         self.completion: Completion | None = None
-        self.users = 0
+        # The opener counts from the start: a stream that joins while the upstream is
+        # still opening and leaves again must not close the recording under it.
+        self.users = 1
+        self._open: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._pending: asyncio.Future[Any] | None = None  # a pull running in a task
         self._pulling = False  # a consumer is pulling directly
         self._waiter: asyncio.Future[Any] | None = None  # joiners waiting on that pull
@@ -142,9 +150,17 @@ class Recording:
         self.users += 1
         return Consumer(self, source, t0)
 
+    def opened(self) -> None:
+        """The opener is done opening (the upstream is set, or the recording failed)."""
+        if not self._open.done():
+            self._open.set_result(None)
+
     async def advance(self) -> None:
         """Wait until one more delta is recorded (or the stream ends), pulling it if
         nobody else is."""
+        if self.upstream is None:  # joined while the opener waits for the headers
+            await asyncio.shield(self._open)
+            return
         pending = self._pending
         if pending is not None:
             await asyncio.shield(pending)

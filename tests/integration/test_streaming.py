@@ -136,6 +136,39 @@ async def test_concurrent_identical_streams_share_one_upstream(fakes: FakeFleet)
         assert "".join(deltas) == TEXT and c.source == "coalesced"
 
 
+async def test_streams_joining_while_the_upstream_opens_wait_for_it(fakes: FakeFleet) -> None:
+    """The provider answers its headers late; identical streams arriving meanwhile
+    join the recording and wait for it to open instead of pulling from nothing, and one
+    that leaves again does not close the recording under the opener."""
+    fake = await fakes.start("openai", default=Reply(TEXT, gap=0.01, head_delay=0.3))
+    async with engine({"p": http("openai", fake.base_url)}) as eng:
+        flow = cached(eng)
+
+        def users() -> int:
+            return sum(r.users for r in flow.recordings.values())
+
+        first = asyncio.ensure_future(collect(eng, flow, "q"))
+        await until(lambda: flow.recordings, 5)  # the opener waits for the headers
+        leaver = await eng.stream(flow, "q").__aenter__()  # joins the recording
+        joined = asyncio.ensure_future(collect(eng, flow, "q"))
+        await until(lambda: users() == 3, 5)
+        await leaver.aclose()  # gone before the upstream opened
+        (deltas, done), (late, late_done) = await asyncio.gather(first, joined)
+        assert "".join(deltas) == TEXT and done.source == "provider"
+        assert "".join(late) == TEXT and late_done.source == "coalesced"
+        assert fake.count == 1 and flow.stats()["coalesced"] == 2
+
+        # The opener cancelled while opening: who joined gets an error, not a cancel.
+        opener = asyncio.ensure_future(collect(eng, flow, "other"))
+        await until(lambda: flow.recordings, 5)
+        joiner = asyncio.ensure_future(collect(eng, flow, "other"))
+        await until(lambda: users() == 2, 5)
+        opener.cancel()
+        with pytest.raises(ProviderError, match="aborted before it opened"):
+            await joiner
+        assert opener.cancelled() and not flow.recordings
+
+
 async def test_early_leavers_and_the_last_one_closes_upstream(fakes: FakeFleet) -> None:
     fake = await fakes.start("openai", default=Reply(TEXT, gap=0.05))
     async with engine({"p": http("openai", fake.base_url)}) as eng:
