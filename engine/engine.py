@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 
 from flowdeck.engine.context import Context
-from flowdeck.engine.errors import EngineAlreadyRunning, RegistrationError
+from flowdeck.engine.errors import EngineAlreadyRunning, RegistrationError, error_text
 from flowdeck.engine.fleet.agent import FleetAgent
 from flowdeck.engine.fleet.scope import Scope
-from flowdeck.engine.primitives.base import Primitive
+from flowdeck.engine.primitives.base import Primitive, flow_label
 from flowdeck.engine.primitives.cache import Cache
 from flowdeck.engine.primitives.host import Closes, Configurable, Starts
 from flowdeck.engine.primitives.memory import Memory
@@ -24,7 +24,7 @@ from flowdeck.engine.primitives.parallel import Parallel
 from flowdeck.engine.primitives.router import Router
 from flowdeck.engine.settings import EngineSettings
 from flowdeck.engine.stream import Stream
-from flowdeck.engine.telemetry.events import EventBus
+from flowdeck.engine.telemetry.events import EventBus, EventKind
 from flowdeck.engine.telemetry.stats import LatencyWindow
 from flowdeck.engine.version import PROTOCOL_VERSION, __version__
 
@@ -270,8 +270,9 @@ class Engine:
         t0 = _perf()
         try:
             return await flow.execute(data, ctx)
-        except BaseException:
+        except BaseException as exc:
             self.run_errors += 1
+            self.bus.emit2(EventKind.RUN_ERROR, flow_label(flow), error_text(exc))
             raise
         finally:
             # LatencyWindow.record, inlined: this runs once per run.

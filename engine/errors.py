@@ -7,6 +7,20 @@ class FlowdeckError(Exception):
     """Base class for every error the engine raises on purpose."""
 
 
+MAX_ERROR_TEXT = 200
+
+
+def error_text(exc: BaseException) -> str:
+    """What telemetry says of a failure: the exception's type, and for Flowdeck's own
+    errors (whose messages are written to be shown, provider text already scrubbed)
+    its message, cut. Another exception's message is left out: an application's
+    exception may carry anything, a key or a customer's data included."""
+    name = type(exc).__name__
+    if isinstance(exc, FlowdeckError) and str(exc):
+        return f"{name}: {str(exc)[:MAX_ERROR_TEXT]}"
+    return name
+
+
 class SettingsError(FlowdeckError):
     """A setting has a bad value; the message names the field and the value."""
 

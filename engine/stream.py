@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from flowdeck.engine.completion import Completion
 from flowdeck.engine.context import Context
-from flowdeck.engine.primitives.base import Primitive, Sequence
+from flowdeck.engine.errors import error_text
+from flowdeck.engine.primitives.base import Primitive, Sequence, flow_label
 from flowdeck.engine.telemetry.events import EventKind
 
 if TYPE_CHECKING:
@@ -198,10 +199,11 @@ class Stream:
             eng.started += 1
             try:
                 up = self._up = await open_upstream(self._flow, self._data, self._ctx)
-            except BaseException:
+            except BaseException as exc:
                 eng.run_errors += 1
                 eng.unrecorded += 1
                 self._closed = True
+                eng.bus.emit2(EventKind.RUN_ERROR, flow_label(self._flow), error_text(exc))
                 raise
         return up
 
@@ -218,8 +220,9 @@ class Stream:
             self.completion = result
             self._end("ok", result)
             raise
-        except BaseException:
+        except BaseException as exc:
             self._end("error", None)
+            self._engine.bus.emit2(EventKind.RUN_ERROR, flow_label(self._flow), error_text(exc))
             await up.aclose()
             raise
         self.deltas += 1

@@ -137,6 +137,11 @@ class EventKind:
         "ttft_s (None before a first delta)",
         "total_s",
     )
+    RUN_ERROR = _kind(
+        "run.error",
+        "flow (its name, or its type)",
+        "error (the exception type; with the message of Flowdeck's own errors)",
+    )
     AUDIT = _kind(
         "audit",
         "method",

@@ -19,6 +19,11 @@ if TYPE_CHECKING:
     from flowdeck.engine.stores.redis_link import RedisLink
 
 
+def flow_label(flow: Primitive) -> str:
+    """How telemetry names a flow: its name, or its kind for an unnamed one."""
+    return flow.name or flow.kind
+
+
 class Primitive:
     """Anything that can run in a flow: one async method, ``execute(data, ctx)``."""
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from flowdeck.engine import Engine, EngineSettings, Parallel, RegistrationError, Router, Step
+from flowdeck.engine import Cache, Engine, EngineSettings, Parallel, RegistrationError, Router, Step
+from flowdeck.engine.errors import ProviderError
+from flowdeck.engine.telemetry.events import EventKind
 
 
 def settings(**kw: object) -> EngineSettings:
@@ -53,14 +55,30 @@ async def test_snapshot_shape_and_events_bound_to_engine_bus() -> None:
         assert st["workload"]["runs"] == 1
 
 
-async def test_run_errors_counted() -> None:
+async def test_run_errors_counted_and_named_in_an_event() -> None:
     async def boom(x: object) -> None:
-        raise RuntimeError("nope")
+        raise RuntimeError("sk-live-secret-in-an-app-message")
+
+    async def ours(x: object) -> None:
+        raise ProviderError("tier 'fast': every provider failed")
 
     async with Engine(settings()) as eng:
         with pytest.raises(RuntimeError):
             await eng.run(Step(boom), 1)
         assert eng.run_errors == 1 and eng.in_flight == 0
+        with pytest.raises(ProviderError):
+            await eng.run(Cache(Step(ours), name="llm", ttl=60, max_size=10), 1)
+        with pytest.raises(ProviderError):
+            async for _ in eng.stream(Step(ours, name="streamed"), 1):
+                pass
+        errors = [e[3:] for e in eng.bus.recent(50) if e[2] == EventKind.RUN_ERROR]
+        # An application's message may hold anything: only its type is told.
+        assert errors == [
+            ("boom", "RuntimeError"),
+            ("llm", "ProviderError: tier 'fast': every provider failed"),
+            ("streamed", "ProviderError: tier 'fast': every provider failed"),
+        ]
+        assert eng.run_errors == 3
 
 
 async def test_unknown_provider_name() -> None:
