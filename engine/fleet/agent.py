@@ -126,6 +126,10 @@ class FleetAgent:
             status, detail = outcome(method, before, after), None
             if status == P.APPLIED:  # a write that changed nothing leaves the source as it was
                 self.book.mark(method, args, "runtime")
+                if isinstance(result, dict) and isinstance(result.get("sources"), dict):
+                    # the reply was described before this mark: say the new source
+                    kind = method.split(".", 1)[0]
+                    result["sources"] = self.book.sources_of(kind, args["name"])
         else:
             code = getattr(exc, "code", None)
             status = "not_found" if code == P.NOT_FOUND else "error"

@@ -158,6 +158,7 @@ async def test_sticky_keys_and_live_weights_from_the_control_socket(
                 P.ROUTER_SET_WEIGHTS, {"name": "split", "weights": {"stable": 50, "canary": 50}}
             )
             assert reply["weights"] == {"stable": 50.0, "canary": 50.0}
+            assert reply["sources"]["weights"] == "runtime"  # the reply says so too
             assert (await cl.snapshot())["routers"]["split"]["sources"]["weights"] == "runtime"
             assert eng.fleet.audit.recent()[-1]["result"] == "applied"
             widened = await seen()
