@@ -235,7 +235,7 @@ class FlowdeckApp(OperatorKeys, App[None]):
         header.paused_at = self.paused_at
         header.refresh_rate = self.refresh_rate
         position = self.fleet_position
-        if position is not None:  # opened from a fleet: where it stands there now
+        if position is not None or self.fleet is not None:  # where it stands in the fleet
             from flowdeck.panel.fleet.attach import live_position
 
             position = live_position(self)

@@ -44,6 +44,10 @@ async def initial_target(app: FlowdeckApp) -> Path | None:
         watch_for_engines(app)
         return None
     if len(engines) == 1:
+        # The host's engines are watched anyway, so that if this one goes (a restart
+        # comes back on a new socket) the header can say so and offer the new one.
+        app.fleet = FleetFeed()
+        app.fleet.start()
         return engines[0].socket
     return await show_fleet(app)
 
@@ -59,10 +63,15 @@ def live_position(app: FlowdeckApp) -> tuple[int | None, int] | None:
     """Where the engine shown stands in the fleet now, for the header: (k, n) of the n
     live engines, k None once it left; None when it was not opened from a fleet."""
     feed = app.fleet
-    if app.fleet_position is None or feed is None or app.state.embedded:
+    if feed is None or app.state.embedded:
         return app.fleet_position
     members = feed.ordered()
     shown = app.state.engine.get("id")
+    if app.fleet_position is None:  # attached as the host's only engine: gone or not
+        st = app.state
+        ids = {m.engine.id for m in members}
+        left = shown in feed.departed or (feed.scans and shown not in ids)
+        return (None, len(members)) if left and st.ever_connected and not st.connected else None
     k = next((i + 1 for i, m in enumerate(members) if m.engine.id == shown), None)
     if k is None and shown not in feed.departed and not feed.scans:
         return app.fleet_position  # not scanned yet: what the Fleet view said

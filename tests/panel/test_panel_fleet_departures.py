@@ -82,3 +82,29 @@ async def test_dead_workers_show_as_gone_in_header_fleet_view_and_banner(
         await until(lambda: isinstance(app.screen, FleetScreen), 30)
         assert _fleet(app).header_text().startswith(" fleet · 1 engine · 2 gone")
         assert last.poll() is None
+
+
+async def test_the_only_engine_restarted_on_a_new_socket_is_offered_not_retried(
+    workers: Workers, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Attached straight to the host's only engine (no Fleet view): when it goes, the
+    banner says it is gone rather than retrying its socket, and counts the engine that
+    came back in its place (a restart is a new process on a new socket)."""
+    old = workers.start()
+    await until(lambda: len(workers.sockets()) == 1, 60)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(workers.base))
+    monkeypatch.delenv("FLOWDECK_SOCKET", raising=False)
+    app = FlowdeckApp(refresh=0.2, user_theme_dir=tmp_path / "themes")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(lambda: app.state.connected and app.state.engine.get("pid") == old.pid, 60)
+        assert app.fleet_position is None and "of 1" not in header_text(app)
+        old.send_signal(signal.SIGTERM)
+        await until(lambda: "ENGINE GONE" in header_text(app), 30)
+        assert f"pid {old.pid}" in header_text(app) and "retrying" not in header_text(app)
+        assert "0: fleet view (0 live)" in header_text(app)
+        new = workers.start()
+        await until(lambda: "0: fleet view (1 live)" in header_text(app), 60)
+        await pilot.press("0")  # the Fleet view: the new engine, and the old one gone
+        await until(lambda: isinstance(app.screen, FleetScreen), 30)
+        rows = {r["pid"]: r["level"] for r in _fleet(app).feed.rows()}
+        assert rows[old.pid] == "gone" and rows[new.pid] != "gone"
