@@ -18,12 +18,19 @@ def _runs_of(stats: dict[str, Any]) -> tuple[float, float] | None:
     return None
 
 
+RATE_SPAN = 1.0  # seconds of stats the request rate is taken over
+RATE_FRAMES = 9  # at most (at the default 0.25 s stats interval, 1 s is 5 frames)
+
+
 async def request_rate(engine: D.LiveEngine, wait: float) -> float | None:
-    """Flow runs per second between two ``stats`` notifications (stats only, no events)."""
-    samples = [r for r in map(_runs_of, await D.stats_frames(engine.socket, 2, wait)) if r]
-    if len(samples) < 2 or samples[1][1] <= samples[0][1]:
+    """Flow runs per second over about ``RATE_SPAN`` s of ``stats`` notifications (stats
+    only, no events): two frames are one stats interval apart (0.25 s by default),
+    too short for a steady figure under bursty traffic."""
+    frames = await D.stats_frames(engine.socket, RATE_FRAMES, wait, span=RATE_SPAN)
+    samples = [r for r in map(_runs_of, frames) if r]
+    if len(samples) < 2 or samples[-1][1] <= samples[0][1]:
         return None
-    (r0, t0), (r1, t1) = samples
+    (r0, t0), (r1, t1) = samples[0], samples[-1]
     return max(0.0, (r1 - r0) / (t1 - t0))
 
 
@@ -32,7 +39,7 @@ async def _ls(as_json: bool, wait: float) -> int:
         engines = await D.discover(wait=wait)
     except D.DiscoveryError as exc:
         return fail("flowdeck ls", str(exc))
-    rates = await asyncio.gather(*(request_rate(e, wait + 1.0) for e in engines))
+    rates = await asyncio.gather(*(request_rate(e, wait + RATE_SPAN + 1.0) for e in engines))
     by_id = {e.id: r for e, r in zip(engines, rates, strict=True) if r is not None}
     if as_json:
         print_json([{**e.row(), "req_per_s": by_id.get(e.id)} for e in engines])

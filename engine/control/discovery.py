@@ -206,9 +206,12 @@ async def probe_hello(path: Path, wait: float = PROBE_TIMEOUT) -> Hello | None:
     return hello if isinstance(hello, dict) else None
 
 
-async def stats_frames(path: Path, count: int, wait: float) -> list[dict[str, Any]]:
+async def stats_frames(
+    path: Path, count: int, wait: float, span: float | None = None
+) -> list[dict[str, Any]]:
     """The first ``count`` ``stats`` notifications of the engine on ``path`` (a
-    stats-only subscription: no events); fewer when it does not send them in time."""
+    stats-only subscription: no events); fewer when it does not send them in time, or
+    once ``span`` seconds of the engine's clock lie between the first and the last."""
     from flowdeck.engine.control.client import ControlClient
 
     frames: list[dict[str, Any]] = []
@@ -220,11 +223,18 @@ async def stats_frames(path: Path, count: int, wait: float) -> list[dict[str, An
                 async for method, params in client.notifications():
                     if method == "stats" and isinstance(params, dict):
                         frames.append(params)
-                        if len(frames) >= count:
+                        if len(frames) >= count or (span is not None and _span(frames) >= span):
                             break
             finally:
                 await client.close()
     return frames
+
+
+def _span(frames: list[dict[str, Any]]) -> float:
+    t0, t1 = frames[0].get("time"), frames[-1].get("time")
+    if isinstance(t0, int | float) and isinstance(t1, int | float):
+        return float(t1) - float(t0)
+    return 0.0
 
 
 def remove_if_stale(path: Path) -> bool:

@@ -103,3 +103,23 @@ async def test_discovery_never_follows_symlinks(runtime: Path, sock_dir: Path) -
 
 async def test_no_runtime_dir_means_no_engines(runtime: Path) -> None:
     assert await D.discover(runtime) == []
+
+
+async def test_ls_takes_the_request_rate_over_a_second_of_stats(runtime: Path) -> None:
+    """Two stats frames are one interval (0.25 s) apart: too short a window under bursty
+    traffic. ls reads frames until a second of the engine's clock lies between them."""
+    from flowdeck.engine import Step
+    from flowdeck.engine.cli import ls
+
+    async def echo(x: object) -> object:
+        return x
+
+    async with Engine(control_settings(runtime, socket=None, name="web")) as eng:
+        for i in range(50):
+            await eng.run(Step(echo), i)
+        [live] = await D.discover(runtime)
+        frames = await D.stats_frames(live.socket, ls.RATE_FRAMES, 30.0, span=ls.RATE_SPAN)
+        assert 2 < len(frames) < ls.RATE_FRAMES
+        assert frames[-1]["time"] - frames[0]["time"] >= ls.RATE_SPAN
+        assert frames[-2]["time"] - frames[0]["time"] < ls.RATE_SPAN  # stopped at the span
+        assert await ls.request_rate(live, 30.0) == 0.0  # idle now: no runs in the window
