@@ -16,7 +16,7 @@ from textual.widgets import Button, DataTable, Input, Label
 
 from flowdeck.panel.selection import Selection
 from flowdeck.panel.state import PanelState
-from flowdeck.panel.widgets.state_box import StateBox
+from flowdeck.panel.widgets.state_box import SelectedBox, StateBox
 
 if TYPE_CHECKING:
     from textual.widget import Widget
@@ -245,4 +245,8 @@ class TableView(View):
             # The first rows: the cursor starts on the top one as shown (newest first on
             # Audit), not on whichever row arrived first and was sorted away.
             table.move_cursor(row=0, animate=False)
+        hidden = table.filter_text.strip() if table.row_count == 0 else ""
+        for box in self.query(SelectedBox):  # its details follow what the filter leaves
+            if hidden or box.hidden_by:
+                box.select(table.selected_key, hidden)
         self._post_selection()

@@ -7,6 +7,7 @@ from typing import Any
 from textual.content import Content
 from textual.widget import Widget
 
+from flowdeck.panel import fmt
 from flowdeck.panel.state import PanelState
 
 
@@ -84,16 +85,29 @@ class SelectedBox(StateBox):
 
     GROUP = ""
     name: str | None = None
+    hidden_by: str = ""  # a filter that hides every row of the table: nothing selected
 
-    def select(self, name: str | None) -> None:
-        if name != self.name:
+    def select(self, name: str | None, hidden_by: str = "") -> None:
+        if name != self.name or hidden_by != self.hidden_by:
             self.name = name
+            self.hidden_by = hidden_by
+            self.border_title = self.TITLE if hidden_by else self.border_title
             self.update_from_state(force=True)
 
     def selected(self) -> tuple[str, dict[str, Any]] | None:
+        if self.hidden_by:
+            return None
         entries = self.state.group(self.GROUP)
         name = self.name if self.name in entries else min(entries, default=None)
         return None if name is None else (name, entries[name])
+
+    def _build(self, width: int) -> Content:
+        if self.hidden_by:  # the table is empty because of the filter, not the engine
+            self._built_size = (width, self.content_region.height)
+            self._lines = 1
+            note = f"no {self.GROUP} match the filter {self.hidden_by!r}"
+            return Content.styled(fmt.clip(note, width), "$text-muted")
+        return super()._build(width)
 
 
 def flow(pieces: list[Content], width: int, gap: str = "   ", indent: str = "") -> list[Content]:

@@ -25,6 +25,7 @@ from flowdeck.panel.modals.help import HelpModal
 from flowdeck.panel.modals.number import NumberModal
 from flowdeck.panel.modals.pick import PickModal
 from flowdeck.panel.selection import Selection
+from flowdeck.panel.widgets.cache_detail import CacheDetail
 from flowdeck.panel.widgets.event_tail import EventTail
 from flowdeck.panel.widgets.header import StatusHeader
 from flowdeck.panel.widgets.live_table import LiveTable
@@ -492,6 +493,18 @@ async def test_mouse_buttons_and_sortable_headers(rig: Rig, tmp_path: Path) -> N
         await pilot.press(*"fan")
         await until(lambda: table.row_count == 1)
         assert table.selected_key == "fanout-cache"
+        detail = app.query_one(CacheDetail)
+        await until(lambda: "fanout-cache" in str(detail.border_title))
+        # a filter that hides every row: the detail box says so, it shows no cache
+        await pilot.press(*"zzz")
+        await until(lambda: table.row_count == 0)
+        await until(lambda: detail.hidden_by == "fanzzz")
+        assert "no caches match the filter 'fanzzz'" in str(detail.render())
+        assert "fanout" not in str(detail.border_title)
+        for _ in range(3):
+            await pilot.press("backspace")
+        await until(lambda: table.row_count == 1 and not detail.hidden_by)
+        await until(lambda: "fanout-cache" in str(detail.border_title))
 
 
 # ---- launch: attach to the default socket, else the embedded demo --------------------------
