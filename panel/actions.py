@@ -28,6 +28,7 @@ from flowdeck.panel.modals.pick import PickModal
 from flowdeck.panel.selection import Selection
 from flowdeck.panel.state import PanelState
 from flowdeck.panel.validate import parse_duration, parse_size, parse_ttl, parse_weights
+from flowdeck.panel.views.memory import SEARCH_SHOWN, results_count
 
 AUTO = "\x00auto"  # the "auto" choice of the pin picker (never a route name)
 KIND = {"caches": "cache", "routers": "router", "memories": "memory", "providers": "provider"}
@@ -553,8 +554,8 @@ class Operator:
         name = sel.name
         self.call(
             P.MEMORY_SEARCH,
-            {"name": name, "keywords": query, "limit": 20},
-            lambda r: f"{fmt.count(len((r or {}).get('results') or []), 'result')} in {name!r}",
+            {"name": name, "keywords": query, "limit": SEARCH_SHOWN + 1},
+            lambda r: f"{results_count(r)} in {name!r}",
             then=show,
         )
 

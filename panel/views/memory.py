@@ -57,11 +57,24 @@ def memory_rows(state: PanelState, pal: dict[str, str]) -> dict[str, dict[str, C
     return rows
 
 
+SEARCH_SHOWN = 20
+"""Results shown; the search asks for one more, to know whether more entries match."""
+
+
+def results_count(reply: object) -> str:
+    """'3 results', or 'the best 20 results (more match)' when the search was cut."""
+    results = reply.get("results") if isinstance(reply, dict) else None
+    got = len(results) if isinstance(results, list) else 0
+    if got > SEARCH_SHOWN:
+        return f"the best {SEARCH_SHOWN} results (more match)"
+    return fmt.count(got, "result")
+
+
 def format_results(name: str, query: str, reply: SearchReply) -> Content:
     """The answer of ``memory.search`` as lines: key, score and a value preview."""
-    results = reply["results"]
+    results = reply["results"][:SEARCH_SHOWN]
     head = Content.assemble(
-        (fmt.count(len(results), "result"), "bold"), (f" in {name} for {query!r}", "$text-muted")
+        (results_count(reply), "bold"), (f" in {name} for {query!r}", "$text-muted")
     )
     lines = [head]
     for item in results:

@@ -226,6 +226,13 @@ async def test_memory_search_and_clear(rig: Rig, tmp_path: Path) -> None:
         found = app.query_one("#memory-found")
         await until(lambda: "k1" in str(found.render()))
         assert "1 result in" in str(found.render())
+        for i in range(25):  # more matches than are shown: the count says so
+            await mem.add(f"many{i}", {"prompt": f"backoff {i}"})
+        app.query_one("#memory-search", Input).value = ""
+        await pilot.press("slash", *"backoff", "enter")
+        await until(lambda: "more match" in str(found.render()))
+        assert "the best 20 results (more match)" in str(found.render())
+        assert str(found.render()).count("• ") == 20
         await pilot.press("escape")
         app.query_one("#memory-table").focus()
         await pilot.press("c")
