@@ -244,6 +244,7 @@ class FlowdeckApp(OperatorKeys, App[None]):
         stale = self.state.ever_connected and not self.state.connected
         if tabs.has_class("-stale") != stale:
             tabs.set_class(stale, "-stale")
+            self.refresh_bindings()  # the write keys: disabled while the engine is away
         ro = self.state.read_only
         if ro != self._read_only_shown:
             self._read_only_shown = ro
@@ -337,6 +338,8 @@ class FlowdeckApp(OperatorKeys, App[None]):
         self.paused = not self.paused
         self.paused_at = time.time() if self.paused else None
         self.refresh_bindings()  # the footer's "space Pause" becomes "space Resume"
+        for view in self.views.values():
+            view.set_paused(self.paused)
         self._tick()
 
     action_resume = action_pause

@@ -47,16 +47,24 @@ class OperatorKeys:
         if action in keys.MUTATING_ACTIONS:
             if not self.on_engine_views():
                 return False  # not in that screen's footer, and its own keys come first
-            if self.state.read_only:
+            if self.state.read_only or self._gone():
                 return None  # shown disabled in the footer; the press is refused in on_key
         return True
 
+    def _gone(self) -> bool:
+        """The engine stopped answering: its write keys cannot act."""
+        return self.state.ever_connected and not self.state.connected
+
     def on_key(self, event: events.Key) -> None:
-        if not self.state.read_only:
+        read_only = self.state.read_only
+        if not read_only and not self._gone():
             return
         for k in keys.KEYS:
             if k.mutating and event.key in k.keys.split(","):
-                self.operator.refuse(k.description)
+                if read_only:
+                    self.operator.refuse(k.description)
+                else:  # a disabled binding does nothing: the action says why instead
+                    getattr(self, f"action_{k.action}")()
                 event.stop()
                 return
 

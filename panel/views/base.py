@@ -100,6 +100,9 @@ class View(Vertical):
     def paint(self, force: bool) -> None:
         """Extra per-view painting (tables); the StateBoxes are already updated."""
 
+    def set_paused(self, paused: bool) -> None:
+        """The display was paused or resumed (the view's figures stay as they are)."""
+
     def set_read_only(self, read_only: bool) -> None:
         """Disable the buttons that would change the engine."""
         for button in self.query(Button).filter(".mutating"):

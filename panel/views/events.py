@@ -74,11 +74,16 @@ def _field(name: str, v: Any) -> str | None:
     return str(v)
 
 
-def count_line(st: PanelState, shown: int, words: list[str], following: bool, width: int) -> str:
-    """The line under the log: counts, then the key hint for the log's state (following
-    or stopped), the hint left out when the line would wrap (80 columns, a filter)."""
+def count_line(
+    st: PanelState, shown: int, words: list[str], following: bool, width: int, paused: bool = False
+) -> str:
+    """The line under the log: counts, then the key hint for the log's state (paused,
+    following or stopped), the hint left out when the line would wrap (80 columns)."""
     flt = f" (filter: {' '.join(words)})" if words else f" (last {fmt.num(shown)})"
-    hint = "p pauses, scroll up to stop following" if following else "stopped: End follows"
+    if paused:
+        hint = "paused: p resumes"
+    else:
+        hint = "p pauses, scroll up to stop following" if following else "stopped: End follows"
     received, rate = fmt.num(st.events_total), fmt.rate(st.eps)
     dropped, n = fmt.num(st.dropped_total), fmt.num(shown)
     wide = f"{received} events received  ·  {rate}/s  ·  dropped {dropped}  ·  {n} shown{flt}"
@@ -135,6 +140,7 @@ class EventsView(View):
         self._seen = 0  # the model's events_total when the matches were last brought up to date
         self._styles: dict[str, Style] = {}
         self._muted = Style()
+        self._paused = False
 
     def compose(self) -> ComposeResult:
         yield Input(
@@ -171,9 +177,19 @@ class EventsView(View):
         else:
             rows = list(st.events)
         tail.set_rows(rows)
-        self.query_one("#event-count", Label).update(
-            count_line(st, len(rows), words, tail.following, self.size.width)
+        self._count_line(len(rows))
+
+    def _count_line(self, shown: int) -> None:
+        tail = self.query_one(EventTail)
+        line = count_line(
+            self.state, shown, self._filter, tail.following, self.size.width, self._paused
         )
+        self.query_one("#event-count", Label).update(line)
+
+    def set_paused(self, paused: bool) -> None:
+        self._paused = paused
+        if self.is_mounted:
+            self._count_line(len(self.query_one(EventTail).rows))
 
     def _catch_up(self) -> None:
         """Test the events that arrived since the last paint and keep the matches."""

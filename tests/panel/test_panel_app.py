@@ -261,11 +261,23 @@ async def test_engine_restart_disconnected_then_data_flows_again(
             # the last data stays on screen
             assert app.query_one("#cache-table", LiveTable).row_count == 2
             assert app.state.group("caches")
-            # actions while disconnected say so
+            # actions while disconnected say so; their keys show disabled in the footer
             app.operator.pin("tiers", "fast")
             await until(lambda: any("not connected" in n for n in notes(app)))
+
+            def flush_enabled() -> bool:
+                return next(b.enabled for b in app.screen.active_bindings.values()
+                            if b.binding.action == "app.flush")  # fmt: skip
+
+            await until(lambda: not flush_enabled())
+            assert "flush" in footer_actions(app)  # still listed, dimmed
+            before = sum("not connected" in n for n in notes(app))
+            app.query_one("#cache-table", LiveTable).focus()
+            await pilot.press("f")  # the press still says why nothing happens
+            await until(lambda: sum("not connected" in n for n in notes(app)) > before)
             rig = await Rig(sock_path).start()
             await until(lambda: app.state.connected, within=8)
+            await until(flush_enabled)
             seen = app.state.events_total
             await rig.chat(10)
             await until(lambda: app.state.events_total > seen)
@@ -350,9 +362,13 @@ async def test_pause_refresh_help_and_export(
         await pilot.press("2")
         await until(lambda: cell(app, "cache-table", "llm", "size").startswith(f"{size}/"))
         assert "PAUSED · data of" in header_text(app)
+        await pilot.press("6")  # the Events view's hint says how to resume
+        count = app.query_one("#event-count", Label)
+        await until(lambda: "paused: p resumes" in str(count.render()))
         await pilot.press("1")
         await pilot.press("p")
         assert not app.paused
+        assert "p pauses" in str(count.render())
         assert "pause" in footer_actions(app) and "resume" not in footer_actions(app)
         await until(lambda: app.repaints > painted)
         await pilot.press("plus")
