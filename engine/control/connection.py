@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import pwd
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +28,16 @@ log = logging.getLogger("flowdeck.engine.control")
 
 CAUGHT_UP, BLOCKED, MORE = 0, 1, 2
 """What :meth:`Connection.drain` stopped at: the ring's end, a full socket, its budget."""
+
+
+def user_of(uid: int | None) -> str | None:
+    """The login name of a local uid (the peer is on this host), None if it has none."""
+    if uid is None:
+        return None
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except (KeyError, OverflowError):
+        return None
 
 
 class ErrorLog:
@@ -223,7 +234,13 @@ class Connection(asyncio.Protocol):
             except OSError:
                 cred = None
         pid, uid = cred if cred is not None else (None, None)
-        return {"uid": uid, "pid": pid, "host": self.engine.host, "client": self.client_name}
+        return {
+            "uid": uid,
+            "user": user_of(uid),
+            "pid": pid,
+            "host": self.engine.host,
+            "client": self.client_name,
+        }
 
     def respond(self, msgid: int, error: Any, result: Any) -> None:
         if self.closed or self.transport is None:

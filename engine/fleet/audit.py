@@ -1,7 +1,7 @@
 """Audit: one record per write, whether it came over the socket or from the fleet.
 
 A record is a plain map: ``time``, ``engine`` (id, name, host, pid), ``actor`` (uid,
-pid, host, client), ``scope`` (``socket`` | ``fleet``), ``method``, ``params``,
+user, pid, host, client), ``scope`` (``socket`` | ``fleet``), ``method``, ``params``,
 ``before``, ``after`` and ``result`` (``applied`` / ``unchanged`` / ``not_found`` / ``read_only`` /
 ``error``, with ``detail``). An engine keeps its last :data:`KEEP` records (they are in
 the snapshot, and each is also an ``audit`` event); with Redis each goes to the capped

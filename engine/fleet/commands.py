@@ -4,7 +4,7 @@ A command is a msgpack map on the fleet's control channel::
 
     {"op": "fleet.command", "id": "<hex>", "method": "cache.set_ttl",
      "params": {"name": "llm", "ttl": 30}, "targets": null | ["<engine id>", ...],
-     "sender": {"uid", "host", "pid", "client"}, "lead": "<engine id>" | null,
+     "sender": {"uid", "user", "host", "pid", "client"}, "lead": "<engine id>" | null,
      "version": <override version> | null}
 
 Every engine it reaches (all of the fleet, or the ``targets``) pushes one answer to the
@@ -81,7 +81,7 @@ def parse_command(msg: dict[str, Any]) -> Command | None:
     sender = msg.get("sender")
     if not isinstance(sender, dict):
         sender = {}
-    sender = {k: bounded(sender.get(k)) for k in ("uid", "host", "pid", "client")}
+    sender = {k: bounded(sender.get(k)) for k in ("uid", "user", "host", "pid", "client")}
     lead = msg.get("lead") if isinstance(msg.get("lead"), str) else None
     version = msg.get("version")
     if not isinstance(version, int) or isinstance(version, bool):

@@ -55,7 +55,7 @@ def short(value: Any) -> str:
     if value is None:
         return "-"
     if isinstance(value, float):
-        return f"{value:g}"
+        return f"{value:.4g}"  # a cooldown read mid-second: 60, not 59.9998
     if isinstance(value, dict):
         if set(value) <= {"l1", "l2"}:  # a flush's counts
             return "/".join(str(value.get(k, 0)) for k in ("l1", "l2"))
@@ -221,10 +221,13 @@ class AuditView(TableView):
         recs = self.current()
         n = len(recs)
         kept = self.fetched_total if recs is self.records else _total(self.state.snapshot)
-        note = f" {n} newest record{'s' if n != 1 else ''}" + (
-            f" of {kept} writes since start" if kept else ""
-        )
-        self.query_one("#audit-note", Static).update(note + " · / filters")
+        if kept and kept > n:
+            note = f" the newest {n} of {kept} writes since start"
+        elif kept:
+            note = f" {kept} write{'s' if kept != 1 else ''} since start"
+        else:
+            note = f" {n} record{'s' if n != 1 else ''}"
+        self.query_one("#audit-note", Static).update(note + " · / filters · Enter: whole record")
 
     def _maybe_fetch(self) -> None:
         """A new ``audit`` event since the records: one snapshot call for the records."""

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import json
 import os
+import pwd
 import signal
 import subprocess
 import sys
@@ -185,6 +186,7 @@ async def test_every_write_is_audited_here_and_in_the_fleet_stream(
                 50,
             )
             assert rec["actor"]["pid"] == os.getpid()
+            assert rec["actor"]["user"] == pwd.getpwuid(os.getuid()).pw_name  # who, by name
             assert a.snapshot()["audit"][-1]["method"] == "cache.set_max_size"
             where = Scope(fleet, 0)
             await until(lambda: a.fleet.audit.total == 1)

@@ -4,6 +4,8 @@ routes as fallbacks, budgets, restoring a tier's order, and every lever's valida
 
 from __future__ import annotations
 
+import os
+import pwd
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +71,7 @@ async def test_a_500ing_provider_cools_down_and_ending_it_sends_traffic_again(
         assert (name, why) == ("bad", "operator") and left > 100
         [rec] = [r for r in eng.fleet.audit.recent() if r["method"] == P.PROVIDER_RESUME]
         assert rec["result"] == "applied" and rec["scope"] == "socket"
+        assert rec["actor"]["user"] == pwd.getpwuid(os.getuid()).pw_name  # the peer's uid, named
         async with await ControlClient.connect(sock_path) as c:
             await c.call(P.PROVIDER_RESUME, {"name": "bad"})  # not cooling down now
         rec = eng.fleet.audit.recent()[-1]
