@@ -44,7 +44,7 @@ def parse_ttl(text: str) -> float:
     if value < MIN_TTL:
         raise ValueError(f"the TTL must be at least {MIN_TTL:g} s (got {_echo(raw)})")
     if value > MAX_TTL:
-        raise ValueError(f"the TTL must be at most {MAX_TTL} s (got {_echo(raw)})")
+        raise ValueError(f"the TTL must be at most {MAX_TTL:,} s (got {_echo(raw)})")
     return value
 
 
@@ -70,7 +70,7 @@ def parse_size(text: str) -> int:
     if value <= 0:
         raise ValueError(f"the size must be greater than 0 (got {_echo(raw)})")
     if value > MAX_SIZE:
-        raise ValueError(f"the size must be at most {MAX_SIZE:_} (got {_echo(raw)})")
+        raise ValueError(f"the size must be at most {MAX_SIZE:,} (got {_echo(raw)})")
     return value
 
 
