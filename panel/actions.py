@@ -290,7 +290,13 @@ class Operator:
             {"name": router, "route": route},
             lambda r: (
                 f"Router {router!r} "
-                + (f"pinned to {route!r}" if route else "back to auto (selector)")
+                + (
+                    f"pinned to {route!r}"
+                    if route
+                    else "back to auto (its weights)"
+                    if (r or {}).get("weights")
+                    else "back to auto (selector)"
+                )
             ),
         )
 

@@ -59,6 +59,12 @@ def provider_list(names: list[str], room: int) -> str:
     return ""
 
 
+def resting(name: str, health: dict[str, dict]) -> str:
+    """A provider's name, marked when it is cooling down (drained or failing): the route
+    skips it until then (it stays a last resort)."""
+    return f"{name} (cooling)" if (health.get(name) or {}).get("state") == "cooling down" else name
+
+
 def router_key(router: str, route: str) -> str:
     return f"{router}\x1f{route}"
 
@@ -98,8 +104,10 @@ def route_rows(state: PanelState, pal: dict[str, str]) -> dict[str, dict[str, Ce
         recent = state.recent_split(name)
         pin = r.get("pin")
         providers = r.get("providers") or {}
-        targets = r.get("targets") if r.get("weights") else None
+        # A pin overrides the weights: their targets would contradict "● pinned".
+        targets = r.get("targets") if r.get("weights") and not pin else None
         tiers = r.get("tiers") or {}
+        health = state.group("providers")
         for route in r.get("routes") or list(routes):
             rs = routes.get(route) or {}
             share = recent.get(route, 0.0) if recent is not None else rs.get("share")
@@ -140,7 +148,9 @@ def route_rows(state: PanelState, pal: dict[str, str]) -> dict[str, dict[str, Ce
                 "cost": Cell(fmt.money(rs.get("cost")), float(rs.get("cost") or 0.0), right=True),
                 "budget": budget_cell(budget, pal),
                 "providers": Cell(
-                    " → ".join(prov) if prov else "(not provider-backed)",
+                    " → ".join(resting(p, health) for p in prov)
+                    if prov
+                    else "(not provider-backed)",
                     style="" if prov else pal["muted"],
                 ),
                 "mode": mode,
@@ -172,10 +182,12 @@ class RoutersView(TableView):
             for route, prov in (r.get("providers") or {}).items()
             if prov
         }
+        health = self.state.group("providers")
         for key, cells in rows.items():
             prov = providers.get(key)
             old = cells[FITTED]
-            text = provider_list(prov, room) if prov else fmt.clip(old.text, room)
+            names = [resting(p, health) for p in prov] if prov else []
+            text = provider_list(names, room) if names else fmt.clip(old.text, room)
             cells[FITTED] = Cell(text, old.value, old.style, old.right)
         return rows
 

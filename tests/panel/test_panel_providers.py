@@ -183,6 +183,12 @@ async def test_routers_view_restores_the_configured_order_and_sets_weights(
         await pilot.press("y")
         await until(lambda: router.providers_of("fast") == configured)
         await until(lambda: cell(app, "route-table", fast, "providers") == " → ".join(configured))
+        # a provider that rests (drained here) is marked where routes call it
+        rig.eng.providers[configured[0]].start_cooldown(60, "operator")
+        marked = f"{configured[0]} (cooling)"
+        await until(lambda: cell(app, "route-table", fast, "providers").startswith(marked))
+        rig.eng.providers[configured[0]].end_cooldown("operator")
+        await until(lambda: cell(app, "route-table", fast, "providers") == " → ".join(configured))
         await pilot.press("o")  # again: in order already, so nothing is asked or sent
         await until(lambda: any("already calls its configured providers" in n for n in notes(app)))
         assert not app.screen.is_modal
@@ -224,6 +230,15 @@ async def test_routers_view_restores_the_configured_order_and_sets_weights(
         await until(lambda: "router.set_weights" in column(app, "audit-table", "method"))
         await pilot.press("3")
         assert cell(app, "route-table", "tiers\x1fquality", "mode") == "drained"
+        # A pin overrides the weights: the pinned row shows no weight target, and
+        # unpinning says the weights drive the router again.
+        router.pin("quality")
+        await until(lambda: cell(app, "route-table", quality_share, "mode") == "● pinned")
+        assert "→" not in cell(app, "route-table", quality_share, "share")
+        app.set_focus(app.query_one("#route-table"))
+        await pilot.press("a")
+        await until(lambda: any("back to auto (its weights)" in n for n in notes(app)))
+        await until(lambda: cell(app, "route-table", quality_share, "mode") == "drained")
 
         await pilot.press("w")
         await until(lambda: isinstance(app.screen, NumberModal))
