@@ -454,7 +454,19 @@ class LiveTable(DataTable[Any]):
         if self.sort_column is None or not self.row_count:
             return
         selected = self.selected_key
-        self.sort(self.sort_column, key=lambda c: c.sort_key(), reverse=self.sort_reverse)
+        tie = self.spec[0].key  # equal values keep a fixed order: by the first column
+        if tie == self.sort_column:
+            self.sort(self.sort_column, key=lambda c: c.sort_key(), reverse=self.sort_reverse)
+        else:
+            # A descending sort reverses the tie-break too: _Descending turns it back, so
+            # ties always read A to Z.
+            wrap = _Descending if self.sort_reverse else _same
+            self.sort(
+                self.sort_column,
+                tie,
+                key=lambda cells: (cells[0].sort_key(), wrap(cells[1].sort_key())),
+                reverse=self.sort_reverse,
+            )
         if selected is not None and selected in self._cells:
             self.move_cursor(row=self.get_row_index(selected), animate=False, scroll=False)
 
@@ -525,6 +537,28 @@ def fast_lines(
         return [[Segment(body, styled)]]
     pad = " " * padding
     return [[Segment(pad, edge), Segment(body, styled), Segment(pad, edge)]]
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+class _Descending:
+    """A value that sorts the other way round (a tie-break kept ascending under a
+    descending sort)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __lt__(self, other: _Descending) -> bool:
+        return bool(other.value < self.value)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Descending) and bool(self.value == other.value)
+
+    __hash__ = None  # type: ignore[assignment]
 
 
 def _matches(cells: Mapping[str, Cell], words: list[str]) -> bool:

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from textual.app import App, ComposeResult
+from textual.coordinate import Coordinate
 from textual.pilot import Pilot
 
 from flowdeck.panel.widgets.live_table import Cell, Column, LiveTable
@@ -250,3 +251,25 @@ async def test_the_sort_arrow_takes_room_and_gives_it_back() -> None:
         assert widths() == plain
         table.set_sort("hits")
         assert widths()[1] == len("Hits ▲") and widths()[0] == plain[0]
+
+
+async def test_equal_values_sort_by_the_first_column_either_way() -> None:
+    """Ties read A to Z whether the sort is ascending or descending, whatever order the
+    rows came in (QA: two L1 caches swapped places on a re-sort)."""
+    async with live_table(40, 12) as (table, pilot):
+        table.set_sort("name")
+        tied = {"c003": 5, "c001": 5, "c004": 9, "c000": 1, "c002": 5}
+        data = {k: {"name": Cell(k), "hits": Cell(str(n), n, right=True)} for k, n in tied.items()}
+        table.sync(data)
+        await pilot.pause()
+
+        def order() -> list[str]:
+            keys = (table.coordinate_to_cell_key(Coordinate(i, 0)) for i in range(table.row_count))
+            return [str(k.row_key.value) for k in keys]
+
+        table.set_sort("hits")
+        assert order() == ["c000", "c001", "c002", "c003", "c004"]
+        table.set_sort("hits", reverse=True)
+        assert order() == ["c004", "c001", "c002", "c003", "c000"]
+        table.set_sort("name", reverse=True)
+        assert order() == ["c004", "c003", "c002", "c001", "c000"]
