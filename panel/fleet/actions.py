@@ -10,10 +10,14 @@ that refused or failed ("applied on 2 of 3; pid 4712: read_only").
 
 from __future__ import annotations
 
+import asyncio
+import socket
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from flowdeck.engine.control import protocol as P
+from flowdeck.engine.control.client import ControlClient
 from flowdeck.panel import fmt
 from flowdeck.panel.fleet.gate import Write, how_many, providers_of, routes_of
 from flowdeck.panel.fleet.provider_levers import ProviderLevers
@@ -45,6 +49,7 @@ class FleetActions(ProviderLevers):
             parse_ttl,
             "Seconds, or with s / m / h / d: 120, 1.5, 5m. Applies to entries already stored.",
             lambda name, v: f"Set the TTL of cache {name!r} to {fmt.ttl(v)}",
+            fmt.ttl,
         )
 
     def set_size(self) -> None:
@@ -55,6 +60,7 @@ class FleetActions(ProviderLevers):
             parse_size,
             "A whole number of entries > 0. Shrinking evicts the least recently used.",
             lambda name, v: f"Set the max size of cache {name!r} to {v:,} entries",
+            lambda v: f"{v:,}",
         )
 
     def _ask_number(
@@ -65,20 +71,28 @@ class FleetActions(ProviderLevers):
         parse: Callable[[str], Any],
         help_text: str,
         question: Callable[[str, Any], str],
+        shown: Callable[[Any], str],
     ) -> None:
         got = self._highlighted(what, "cache")
         if got is None:
             return
         name, targets = got
 
-        def done(value: Any) -> None:
+        async def ask() -> None:
+            # Stats frames carry no settings: the engines' snapshots say what they are now.
+            now = summarize(await cache_settings(targets, name, field), shown)
+            value = await self.screen.app.push_screen_wait(
+                NumberModal(
+                    f"{what} of cache {name!r} {how_many(targets)}",
+                    help_text + (f" ({now})" if now else ""),
+                    parse,
+                )
+            )
             if value is not None:
                 write = Write(what, method, {"name": name, field: value}, question(name, value))
                 self._confirm(write, "cache", name)
 
-        self.screen.app.push_screen(
-            NumberModal(f"{what} of cache {name!r} {how_many(targets)}", help_text, parse), done
-        )
+        self.screen.run_worker(ask(), group="fleet-dialogs", exclusive=True)
 
     # ---- routers ----------------------------------------------------------------------
     def pin(self) -> None:
@@ -313,3 +327,46 @@ def override_label(key: str, rec: dict[str, Any]) -> str:
     author = rec.get("author") or {}
     who = f"{author.get('user') or author.get('uid')}@{author.get('host')} ({author.get('client')})"
     return f"{key} = {value!r} · v{rec.get('version')} · {who}"
+
+
+SETTINGS_WAIT = 1.0  # seconds for the engines' snapshots before a dialog opens without them
+
+
+async def cache_settings(targets: list[Any], cache: str, field: str) -> list[Any]:
+    """Cache ``field`` (ttl / max_size) on each target of this host, from a snapshot of
+    each (None where it did not answer in time; a Redis fleet's engines have no socket)."""
+
+    async def one(target: Any) -> Any:
+        engine = getattr(target, "engine", None)
+        path = getattr(engine, "socket", None)
+        if path is None or getattr(engine, "host", None) not in (None, socket.gethostname()):
+            return None  # another host's socket path means nothing here
+        try:
+            async with asyncio.timeout(SETTINGS_WAIT):
+                client = await ControlClient.connect(Path(path), SETTINGS_WAIT)
+                try:
+                    snap = await client.snapshot()
+                finally:
+                    await client.close()
+        except Exception:
+            return None
+        caches: dict[str, Any] = dict(snap.get("caches") or {})
+        entry = caches.get(cache)
+        return entry.get(field) if isinstance(entry, dict) else None
+
+    return list(await asyncio.gather(*(one(t) for t in targets)))
+
+
+def summarize(values: list[Any], shown: Callable[[Any], str]) -> str:
+    """ "now 10m00s", or "now 5m00s on 2, 10m00s on 1" where the engines differ; "" when
+    none said."""
+    counts: dict[Any, int] = {}
+    for v in values:
+        if isinstance(v, int | float) and not isinstance(v, bool):
+            counts[v] = counts.get(v, 0) + 1
+    if not counts:
+        return ""
+    if len(counts) == 1:
+        return f"now {shown(next(iter(counts)))}"
+    ranked = sorted(counts.items(), key=lambda vn: -vn[1])
+    return "now " + ", ".join(f"{shown(v)} on {n}" for v, n in ranked)

@@ -89,6 +89,14 @@ async def test_fleet_actions_reach_every_engine_and_name_the_refusal(
             snap = await snapshot_of(workers.socket_of(proc))
             ttl = snap["caches"]["llm"]["ttl"]
             assert ttl == (600 if proc.pid == ro else 42), (proc.pid, ttl)
+        # asked again, the dialog says what the engines have now (they differ)
+        await pilot.press("t")
+        await until(lambda: isinstance(app.screen, NumberModal), 30)
+        modal = app.screen
+        assert isinstance(modal, NumberModal)
+        assert "(now 42s on 2, 10m00s on 1)" in modal.help_text
+        await pilot.press("escape")
+        await until(lambda: isinstance(app.screen, FleetScreen), 30)
 
         # Pin the router to a route, then back to auto
         await _highlight(pilot, app, "router:tiers")
