@@ -62,5 +62,6 @@ def export_snapshot(app: App[Any], state: PanelState, directory: Path | None) ->
             f"Could not write in {directory}: {exc}", title="Export failed", severity="error"
         )
         return None
-    app.notify(str(path), title="Snapshot exported", timeout=8)
+    # the name on a line of its own: a toast wraps a long path anywhere, mid-name too
+    app.notify(f"{path.name}\nin {path.parent}/", title="Snapshot exported", timeout=8)
     return path

@@ -388,7 +388,8 @@ async def test_pause_refresh_help_and_export(
         assert len(files) == 1
         data = json.loads(files[0].read_text())
         assert set(data["snapshot"]["caches"]) == {"llm", "fanout-cache"}
-        assert str(files[0]) in "\n".join(notes(app))
+        said = "\n".join(notes(app))
+        assert f"{files[0].name}\nin {files[0].parent}/" in said  # the name whole, on its line
 
 
 async def test_events_view_filters(rig: Rig, tmp_path: Path) -> None:
