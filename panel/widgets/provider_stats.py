@@ -30,7 +30,8 @@ COLUMNS = (
     NumColumn("ttft", "ttft", 6, lambda p: fmt.secs(p.get("ttft_p50"))),
     NumColumn("calls", "calls", 6, lambda p: fmt.num(p.get("calls"))),
     NumColumn("err", "err", 4, lambda p: fmt.num(int(p.get("errors") or 0))),
-    NumColumn("cost", "cost", 7, lambda p: fmt.money(p.get("cost"))),
+    # a provider never called has no cost yet, like its latencies (a dash, not "$0")
+    NumColumn("cost", "cost", 7, lambda p: fmt.money(p.get("cost") if p.get("calls") else None)),
 )
 DROP_FIRST = ("calls", "ttft", "p95", "cost", "err")
 """The order columns leave a narrow box in: what an operator can do without first

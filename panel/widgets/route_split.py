@@ -42,9 +42,11 @@ class RouteSplit(StateBox):
             trouble = Content.styled(trouble_text(st), "$warning")
             if trouble.cell_length and head.cell_length + 2 + trouble.cell_length <= width:
                 head, trouble = Content.assemble(head, "  ", trouble), Content("")
-            hint = "  · last 5s (all time)"  # what the two numbers of each route are
-            if head.cell_length + len(hint) <= width:
-                head = Content.assemble(head, (hint, "$text-muted"))
+            # what the two numbers of each route are; shorter where 80 columns cut it
+            for hint in ("  · last 5s (all time)", " · 5s (all)"):
+                if head.cell_length + len(hint) <= width:
+                    head = Content.assemble(head, (hint, "$text-muted"))
+                    break
             lines.append(head)
             if trouble.cell_length:  # no room beside the header: a line of its own
                 lines.append(Content.assemble("  ", trouble))
