@@ -271,8 +271,7 @@ class Engine:
         try:
             return await flow.execute(data, ctx)
         except BaseException as exc:
-            self.run_errors += 1
-            self.bus.emit2(EventKind.RUN_ERROR, flow_label(flow), error_text(exc))
+            self.run_failed(flow, exc)
             raise
         finally:
             # LatencyWindow.record, inlined: this runs once per run.
@@ -281,6 +280,11 @@ class Engine:
             w._buf[i & w._mask] = dt = _perf() - t0
             w.count = i + 1
             w.total += dt
+
+    def run_failed(self, flow: Primitive, exc: BaseException) -> None:
+        """Count a run (or stream) that raised, and name it in a ``run.error`` event."""
+        self.run_errors += 1
+        self.bus.emit2(EventKind.RUN_ERROR, flow_label(flow), error_text(exc))
 
     @property
     def runs(self) -> int:

@@ -17,8 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from flowdeck.engine.completion import Completion
 from flowdeck.engine.context import Context
-from flowdeck.engine.errors import error_text
-from flowdeck.engine.primitives.base import Primitive, Sequence, flow_label
+from flowdeck.engine.primitives.base import Primitive, Sequence
 from flowdeck.engine.telemetry.events import EventKind
 
 if TYPE_CHECKING:
@@ -200,10 +199,9 @@ class Stream:
             try:
                 up = self._up = await open_upstream(self._flow, self._data, self._ctx)
             except BaseException as exc:
-                eng.run_errors += 1
+                eng.run_failed(self._flow, exc)
                 eng.unrecorded += 1
                 self._closed = True
-                eng.bus.emit2(EventKind.RUN_ERROR, flow_label(self._flow), error_text(exc))
                 raise
         return up
 
@@ -221,8 +219,7 @@ class Stream:
             self._end("ok", result)
             raise
         except BaseException as exc:
-            self._end("error", None)
-            self._engine.bus.emit2(EventKind.RUN_ERROR, flow_label(self._flow), error_text(exc))
+            self._end("error", None, exc)
             await up.aclose()
             raise
         self.deltas += 1
@@ -231,15 +228,17 @@ class Stream:
             self._engine.bus.emit2(EventKind.STREAM_FIRST, up.source, ttft)
         return delta
 
-    def _end(self, status: str, result: Completion | None) -> None:
+    def _end(
+        self, status: str, result: Completion | None, exc: BaseException | None = None
+    ) -> None:
         if self._closed:
             return
         self._closed = True
         eng = self._engine
         total = _perf() - self._t0
         eng.run_latency.record(total)
-        if status == "error":
-            eng.run_errors += 1
+        if exc is not None:
+            eng.run_failed(self._flow, exc)
         up = self._up
         eng.bus.emit7(
             EventKind.STREAM_END,

@@ -47,7 +47,7 @@ OVERRIDE_DROP = "override.drop"  # params {"key": "<setting>"}: back to config
 REPLY_TTL = 30
 MAX_TARGETS = 1000
 _HEX_ID = re.compile(r"[0-9a-f]{1,64}")
-APPLIED, NOT_FOUND, READ_ONLY, ERROR = P.APPLIED, "not_found", "read_only", "error"
+APPLIED, NOT_FOUND, READ_ONLY, ERROR = P.APPLIED, P.NOT_FOUND, P.READ_ONLY, "error"
 
 
 @dataclass(frozen=True, slots=True)
