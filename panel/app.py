@@ -234,12 +234,9 @@ class FlowdeckApp(OperatorKeys, App[None]):
         header.paused = self.paused
         header.paused_at = self.paused_at
         header.refresh_rate = self.refresh_rate
-        position = self.fleet_position
-        if position is not None or self.fleet is not None:  # where it stands in the fleet
-            from flowdeck.panel.fleet.attach import live_position
+        from flowdeck.panel.fleet.attach import live_position
 
-            position = live_position(self)
-        header.fleet_position = position
+        header.fleet_position = live_position(self)  # where it stands in the fleet now
         header.update_from_state()
         stale = self.state.ever_connected and not self.state.connected
         if tabs.has_class("-stale") != stale:

@@ -11,11 +11,10 @@ that refused or failed ("applied on 2 of 3; pid 4712: read_only").
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
+from flowdeck.engine.control import discovery as D
 from flowdeck.engine.control import protocol as P
 from flowdeck.engine.control.client import ControlClient
 from flowdeck.panel import fmt
@@ -334,16 +333,16 @@ SETTINGS_WAIT = 1.0  # seconds for the engines' snapshots before a dialog opens 
 
 async def cache_settings(targets: list[Any], cache: str, field: str) -> list[Any]:
     """Cache ``field`` (ttl / max_size) on each target of this host, from a snapshot of
-    each (None where it did not answer in time; a Redis fleet's engines have no socket)."""
+    each (None where it did not answer in time; a Redis fleet's engines are not ours to
+    reach: the socket path they report is on their own host)."""
 
     async def one(target: Any) -> Any:
         engine = getattr(target, "engine", None)
-        path = getattr(engine, "socket", None)
-        if path is None or getattr(engine, "host", None) not in (None, socket.gethostname()):
-            return None  # another host's socket path means nothing here
+        if not isinstance(engine, D.LiveEngine):
+            return None
         try:
             async with asyncio.timeout(SETTINGS_WAIT):
-                client = await ControlClient.connect(Path(path), SETTINGS_WAIT)
+                client = await ControlClient.connect(engine.socket, SETTINGS_WAIT)
                 try:
                     snap = await client.snapshot()
                 finally:

@@ -59,10 +59,21 @@ def provider_list(names: list[str], room: int) -> str:
     return ""
 
 
-def resting(name: str, health: dict[str, dict]) -> str:
-    """A provider's name, marked when it is cooling down (drained or failing): the route
-    skips it until then (it stays a last resort)."""
-    return f"{name} (cooling)" if (health.get(name) or {}).get("state") == "cooling down" else name
+def route_providers(state: PanelState) -> dict[str, list[str]]:
+    """Each route's providers in order (by ``router_key``), a provider that is cooling
+    down (drained or failing) marked: the route skips it until then (a last resort)."""
+    health = state.group("providers")
+
+    def shown(name: str) -> str:
+        cooling = (health.get(name) or {}).get("state") == "cooling down"
+        return f"{name} (cooling)" if cooling else name
+
+    return {
+        router_key(router, route): [shown(p) for p in prov]
+        for router, r in state.group("routers").items()
+        for route, prov in (r.get("providers") or {}).items()
+        if prov
+    }
 
 
 def router_key(router: str, route: str) -> str:
@@ -94,8 +105,10 @@ def budget_cell(b: dict | None, pal: dict[str, str]) -> Cell:
     )
 
 
-def route_rows(state: PanelState, pal: dict[str, str]) -> dict[str, dict[str, Cell]]:
-    """Table cells, one row per (router, route)."""
+def route_rows(
+    state: PanelState, pal: dict[str, str], marked: dict[str, list[str]]
+) -> dict[str, dict[str, Cell]]:
+    """Table cells, one row per (router, route); ``marked``: ``route_providers(state)``."""
     rows: dict[str, dict[str, Cell]] = {}
     budgets = state.snapshot.get("budgets") or {}
     for name, r in state.group("routers").items():
@@ -103,16 +116,14 @@ def route_rows(state: PanelState, pal: dict[str, str]) -> dict[str, dict[str, Ce
         routes = st.get("routes") or {}
         recent = state.recent_split(name)
         pin = r.get("pin")
-        providers = r.get("providers") or {}
         # A pin overrides the weights: their targets would contradict "● pinned".
         targets = r.get("targets") if r.get("weights") and not pin else None
         tiers = r.get("tiers") or {}
-        health = state.group("providers")
         for route in r.get("routes") or list(routes):
             rs = routes.get(route) or {}
             share = recent.get(route, 0.0) if recent is not None else rs.get("share")
             errors = int(rs.get("errors") or 0)
-            prov = providers.get(route)
+            prov = marked.get(router_key(name, route))
             target = (targets or {}).get(route, 0.0) if targets is not None else None
             budget = budgets.get(tiers.get(route) or "")
             if pin == route:
@@ -148,9 +159,7 @@ def route_rows(state: PanelState, pal: dict[str, str]) -> dict[str, dict[str, Ce
                 "cost": Cell(fmt.money(rs.get("cost")), float(rs.get("cost") or 0.0), right=True),
                 "budget": budget_cell(budget, pal),
                 "providers": Cell(
-                    " → ".join(resting(p, health) for p in prov)
-                    if prov
-                    else "(not provider-backed)",
+                    " → ".join(prov) if prov else "(not provider-backed)",
                     style="" if prov else pal["muted"],
                 ),
                 "mode": mode,
@@ -169,24 +178,17 @@ class RoutersView(TableView):
     filter_id = "route-filter"
 
     def rows(self, colors: dict[str, str]) -> dict[str, dict[str, Cell]]:
-        rows = route_rows(self.state, colors)
+        providers = route_providers(self.state)
+        rows = route_rows(self.state, colors, providers)
         table = self.table
         if table is None:
             return rows
         width = table.size.width or self.app.size.width
         table.set_columns(columns(width, rows))
         room = table.fit(FITTED, width - 1, rows, least=PROVIDERS_ROOM)
-        providers = {
-            router_key(name, route): prov
-            for name, r in self.state.group("routers").items()
-            for route, prov in (r.get("providers") or {}).items()
-            if prov
-        }
-        health = self.state.group("providers")
         for key, cells in rows.items():
-            prov = providers.get(key)
+            names = providers.get(key)
             old = cells[FITTED]
-            names = [resting(p, health) for p in prov] if prov else []
             text = provider_list(names, room) if names else fmt.clip(old.text, room)
             cells[FITTED] = Cell(text, old.value, old.style, old.right)
         return rows

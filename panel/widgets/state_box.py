@@ -7,7 +7,6 @@ from typing import Any
 from textual.content import Content
 from textual.widget import Widget
 
-from flowdeck.panel import fmt
 from flowdeck.panel.state import PanelState
 
 
@@ -49,13 +48,16 @@ class StateBox(Widget):
         lines = self.render_state(width)
         self._built_size = (width, self.content_region.height)
         if not lines:
-            empty = self.EMPTY if self.state.has_data else "waiting for the engine…"
-            lines = [Content.styled(empty, "$text-muted")]
+            lines = [Content.styled(self.empty_text(), "$text-muted")]
         self._lines = len(lines)
         return Content("\n").join(
             line.truncate(width, ellipsis=True) if line.cell_length > width else line
             for line in lines
         )
+
+    def empty_text(self) -> str:
+        """What the box says when ``render_state`` has nothing to show."""
+        return self.EMPTY if self.state.has_data else "waiting for the engine…"
 
     def update_from_state(self, force: bool = False) -> None:
         if not force and self._painted == self.state.version:
@@ -91,7 +93,8 @@ class SelectedBox(StateBox):
         if name != self.name or hidden_by != self.hidden_by:
             self.name = name
             self.hidden_by = hidden_by
-            self.border_title = self.TITLE if hidden_by else self.border_title
+            if hidden_by:  # the subclass's render_state titles the box with what it shows
+                self.border_title = self.TITLE
             self.update_from_state(force=True)
 
     def selected(self) -> tuple[str, dict[str, Any]] | None:
@@ -101,13 +104,10 @@ class SelectedBox(StateBox):
         name = self.name if self.name in entries else min(entries, default=None)
         return None if name is None else (name, entries[name])
 
-    def _build(self, width: int) -> Content:
+    def empty_text(self) -> str:
         if self.hidden_by:  # the table is empty because of the filter, not the engine
-            self._built_size = (width, self.content_region.height)
-            self._lines = 1
-            note = f"no {self.GROUP} match the filter {self.hidden_by!r}"
-            return Content.styled(fmt.clip(note, width), "$text-muted")
-        return super()._build(width)
+            return f"no {self.GROUP} match the filter {self.hidden_by!r}"
+        return super().empty_text()
 
 
 def flow(pieces: list[Content], width: int, gap: str = "   ", indent: str = "") -> list[Content]:
