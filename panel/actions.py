@@ -85,7 +85,8 @@ class Operator:
             return False
         if not self.state.connected:
             self.app.notify(
-                f"{what}: not connected to the engine ({self.state.socket}).",
+                # the socket on a line of its own: a toast wraps a long path anywhere
+                f"{what}: not connected to the engine at\n{self.state.socket}",
                 title="Disconnected",
                 severity="error",
             )
