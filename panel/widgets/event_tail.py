@@ -63,6 +63,12 @@ class EventTail(ScrollView, can_focus=True):
         if index != top:
             self.scroll_to(y=index, animate=False, immediate=True, force=True)
 
+    def watch_show_vertical_scrollbar(self, shown: bool) -> None:
+        # Textual moves the thumb only on a scroll made while the bar is shown: a log
+        # that reached its end before its bar appeared showed the thumb at the top.
+        if shown:
+            self.vertical_scrollbar.position = self.scroll_y
+
     def on_resize(self) -> None:
         # A new size (or a scrollbar appearing) moves the end away from a following view.
         self._stick()
