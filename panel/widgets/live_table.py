@@ -1,67 +1,32 @@
 """LiveTable: a DataTable whose rows are updated in place (no clear and refill).
 
-Longer than most modules on purpose: in-place sync, sorting and filtering, deferring rows
-off screen and the fast plain-cell render all read and write the same per-row cell state
-and DataTable's caches; split apart, each would reach into the others' private fields.
+Longer than most modules on purpose: in-place sync, sorting and filtering and deferring
+rows off screen all read and write the same per-row cell state and DataTable's caches;
+split apart, each would reach into the others' private fields. How a pass renders lines
+is :mod:`table_render`'s; what a cell is, :mod:`table_cell`'s.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar, cast
+from typing import Any, ClassVar
 
 from rich.cells import cell_len
-from rich.console import Console
-from rich.segment import Segment
-from rich.style import Style
 from rich.text import Text
 from textual import events
 from textual.binding import Binding, BindingType
-from textual.color import Color
-from textual.css.styles import RenderStyles
 from textual.geometry import Region
-from textual.strip import Strip
 from textual.widgets import DataTable
 from textual.widgets.data_table import CellDoesNotExist, ColumnKey, RowKey
 
 from flowdeck.panel import fmt
+from flowdeck.panel.widgets.table_cell import Cell
+from flowdeck.panel.widgets.table_render import PassRenderTable
+
+__all__ = ["MAX_AUTO_WIDTH", "Cell", "Column", "LiveTable"]
 
 MAX_AUTO_WIDTH = 32  # cells: a longer name in an auto-width column ends in "…"
-
-
-@dataclass(frozen=True, slots=True)
-class Cell:
-    """A table cell: what is shown, the value it sorts by, and its style."""
-
-    text: str
-    value: Any = None
-    style: str = ""
-    right: bool = False
-
-    def __rich__(self) -> Text:
-        return Text(
-            self.text,
-            style=self.style,
-            justify="right" if self.right else "left",
-            no_wrap=True,
-            end="",
-            overflow="ellipsis",
-        )
-
-    def sort_key(self) -> tuple[int, Any]:
-        v = self.text.lower() if self.value is None else self.value
-        if isinstance(v, float) and math.isnan(v):
-            return (1, 0)
-        return (0, v) if isinstance(v, (int, float)) else (0, str(v))
-
-    def clipped(self, width: int) -> Cell:
-        """This cell cut to ``width`` cells with an ellipsis (it sorts as before)."""
-        if fmt.cells(self.text) <= width:
-            return self
-        value = self.text.lower() if self.value is None else self.value
-        return Cell(fmt.clip(self.text, width), value, self.style, self.right)
 
 
 @dataclass(frozen=True)
@@ -76,7 +41,7 @@ class Column:
     max_width: int = MAX_AUTO_WIDTH
 
 
-class LiveTable(DataTable[Any]):
+class LiveTable(PassRenderTable):
     """DataTable fed with ``sync(rows)``: adds, removes and updates rows by key.
 
     Only cells whose content changed are touched (``update_cell``); ordering follows the
@@ -93,10 +58,6 @@ class LiveTable(DataTable[Any]):
         Binding("s", "sort_next", "Sort", show=False),
         Binding("S", "sort_reverse", "Reverse sort", show=False),
     ]
-
-    # The styles looked up in the current render pass (None between passes); a class
-    # default, so the style properties work before __init__ below has run.
-    _pass: dict[str, Any] | None = None
 
     def __init__(self, columns: list[Column], *, id: str | None = None) -> None:
         super().__init__(id=id, cursor_type="row", zebra_stripes=True)
@@ -123,99 +84,6 @@ class LiveTable(DataTable[Any]):
             self._widths = widths
             self._clear_caches()
             self.refresh()
-
-    # ---- rendering ----------------------------------------------------------------
-    # DataTable looks up its own and its row styles for every line it renders, each an
-    # ancestor walk; a pass over the changed lines of a busy table spent a fifth of its
-    # time there. Within one ``render_lines`` pass no style can change: look each up once.
-    def render_lines(self, crop: Region) -> list[Strip]:
-        self._pass = {}
-        try:
-            return super().render_lines(crop)
-        finally:
-            self._pass = None
-
-    @property
-    def rich_style(self) -> Style:
-        memo = self._pass
-        if memo is None:
-            return super().rich_style
-        if "" not in memo:
-            memo[""] = super().rich_style
-        return cast(Style, memo[""])
-
-    @property
-    def background_colors(self) -> tuple[Color, Color]:
-        memo = self._pass
-        if memo is None:
-            return super().background_colors
-        if " bg" not in memo:
-            memo[" bg"] = super().background_colors
-        return cast("tuple[Color, Color]", memo[" bg"])
-
-    def get_component_styles(self, *names: str) -> RenderStyles:
-        memo = self._pass
-        if memo is None or len(names) != 1:
-            return super().get_component_styles(*names)
-        name = names[0]
-        if name not in memo:
-            memo[name] = _PassStyles(super().get_component_styles(name))
-        return cast(RenderStyles, memo[name])
-
-    def _render_cell(
-        self,
-        row_index: int,
-        column_index: int,
-        base_style: Style,
-        width: int,
-        cursor: bool = False,
-        hover: bool = False,
-    ) -> list[list[Segment]]:
-        """DataTable's cell render, without Rich's layout for a one-line Cell of plain
-        narrow text that fits (``fast_lines``: the same segments, a fraction of the cost);
-        anything else, the header included, goes DataTable's way."""
-        if row_index < self.fixed_rows or column_index < self.fixed_columns:
-            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
-        row_key = self._row_locations.get_key(row_index)
-        column_key = self._column_locations.get_key(column_index)
-        if row_key is None or column_key is None:
-            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
-        cache_key = (
-            row_key,
-            column_key,
-            base_style,
-            cursor,
-            hover,
-            self._show_hover_cursor,
-            self._update_count,
-            self._pseudo_class_state,
-        )
-        cache = self._cell_render_cache
-        if cache_key in cache:
-            return cache[cache_key]
-        cell = self._data.get(row_key, {}).get(column_key)
-        row = self.rows.get(row_key)
-        if not isinstance(cell, Cell) or row is None or row.height != 1:
-            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
-        component_style, post_style = self._get_styles_to_render_cell(
-            False,
-            False,
-            False,
-            hover,
-            cursor,
-            self.show_cursor,
-            self._show_hover_cursor,
-            self.cursor_foreground_priority == "css",
-            self.cursor_background_priority == "css",
-        )
-        pre = base_style + Style.from_meta({"row": row_index, "column": column_index})
-        lines = fast_lines(
-            cell, width, self.cell_padding, pre + component_style, post_style, self.app.console
-        )
-        if lines is None:
-            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
-        cache[cache_key] = lines
-        return lines
 
     def set_columns(self, columns: list[Column]) -> bool:
         """Show ``columns`` instead (a narrower set on a small terminal); the rows are
@@ -496,47 +364,6 @@ class LiveTable(DataTable[Any]):
             self.set_sort(self.spec[0].key, True)
         else:
             self.set_sort(self.sort_column, not self.sort_reverse)
-
-
-class _PassStyles:
-    """A component's styles for one render pass: its rich style computed once."""
-
-    __slots__ = ("_styles", "rich_style")
-
-    def __init__(self, styles: RenderStyles) -> None:
-        self._styles = styles
-        self.rich_style = styles.rich_style
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._styles, name)
-
-
-def fast_lines(
-    cell: Cell, width: int, padding: int, pre: Style, post: Style, console: Console
-) -> list[list[Segment]] | None:
-    """What ``console.render_lines(Styled(Padding(cell, (0, padding)), pre, post))`` gives
-    a one-line cell ``width`` wide (DataTable's render of it), built directly; None when
-    the text is not printable, one cell a character, without edge spaces, and fitting
-    (then Rich's way)."""
-    text = cell.text
-    room = width - 2 * padding
-    if room <= 0 or len(text) > room or not text.isprintable():
-        return None
-    if not text.isascii() and cell_len(text) != len(text):  # wide or zero-width characters
-        return None
-    if text != text.strip() or not pre:  # DataTable's pre style always carries meta
-        return None
-    gap = " " * (room - len(text))
-    body = gap + text if cell.right else text + gap
-    own = console.get_style(cell.style) if cell.style else None
-    styled = pre + own
-    edge = pre
-    if post:
-        edge, styled = edge + post, styled + post
-    if not padding:
-        return [[Segment(body, styled)]]
-    pad = " " * padding
-    return [[Segment(pad, edge), Segment(body, styled), Segment(pad, edge)]]
 
 
 def _same(value: Any) -> Any:

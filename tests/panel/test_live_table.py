@@ -182,7 +182,7 @@ def test_fast_cell_render_gives_the_segments_rich_gives() -> None:
     from rich.style import Style
     from textual.renderables.styled import Styled
 
-    from flowdeck.panel.widgets.live_table import fast_lines
+    from flowdeck.panel.widgets.table_render import fast_lines
 
     console = Console(width=80)
     pres = [
@@ -273,3 +273,30 @@ async def test_equal_values_sort_by_the_first_column_either_way() -> None:
         assert order() == ["c004", "c001", "c002", "c003", "c000"]
         table.set_sort("name", reverse=True)
         assert order() == ["c004", "c003", "c002", "c001", "c000"]
+
+
+async def test_line_render_gives_the_strips_datatable_gives() -> None:
+    """The per-pass line and row render stands in for DataTable's own: for every line,
+    with the cursor, the mouse hover and zebra stripes on rows of its own, and the table
+    wider and narrower than its columns, the same segments and styles."""
+    from textual.widgets import DataTable
+
+    for width in (60, 14):
+        async with live_table(width, 12) as (table, pilot):
+            table.set_sort("name")
+            table.sync(rows(8))
+            await pilot.pause()
+            table.move_cursor(row=2, animate=False)
+            table._show_hover_cursor = True
+            table.hover_coordinate = Coordinate(4, 1)
+            await pilot.pause()
+            style = table.rich_style
+            lines = range(table.header_height + 8)
+            table._clear_caches()
+            table._pass = {}
+            ours = [list(table._render_line(y, 0, width, style)) for y in lines]
+            table._pass = None
+            table._clear_caches()
+            theirs = [list(DataTable._render_line(table, y, 0, width, style)) for y in lines]
+            assert ours == theirs
+            assert any(seg.style and seg.style.bgcolor for line in ours for seg in line)

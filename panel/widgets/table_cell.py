@@ -1,0 +1,44 @@
+"""Cell: what one table cell shows, the value it sorts by and its style."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from rich.text import Text
+
+from flowdeck.panel import fmt
+
+
+@dataclass(frozen=True, slots=True)
+class Cell:
+    """A table cell: what is shown, the value it sorts by, and its style."""
+
+    text: str
+    value: Any = None
+    style: str = ""
+    right: bool = False
+
+    def __rich__(self) -> Text:
+        return Text(
+            self.text,
+            style=self.style,
+            justify="right" if self.right else "left",
+            no_wrap=True,
+            end="",
+            overflow="ellipsis",
+        )
+
+    def sort_key(self) -> tuple[int, Any]:
+        v = self.text.lower() if self.value is None else self.value
+        if isinstance(v, float) and math.isnan(v):
+            return (1, 0)
+        return (0, v) if isinstance(v, (int, float)) else (0, str(v))
+
+    def clipped(self, width: int) -> Cell:
+        """This cell cut to ``width`` cells with an ellipsis (it sorts as before)."""
+        if fmt.cells(self.text) <= width:
+            return self
+        value = self.text.lower() if self.value is None else self.value
+        return Cell(fmt.clip(self.text, width), value, self.style, self.right)
