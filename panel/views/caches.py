@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 from textual.app import ComposeResult
 from textual.binding import BindingType
 from textual.containers import Horizontal
-from textual.widgets import Button, Input, Label, Static
+from textual.widgets import Button, Input, Label
 
 from flowdeck.panel import fmt
 from flowdeck.panel.keys import footer_bindings
@@ -128,18 +128,14 @@ class CachesView(TableView):
     def rows(self, colors: dict[str, str]) -> dict[str, Mapping[str, Cell]]:
         return cache_rows(self.state, colors)
 
-    DEFAULT_CSS = """
-    CachesView LiveTable { height: auto; max-height: 1fr; }
-    CachesView #cache-spacer { height: 1fr; }
-    """
-
     def compose(self) -> ComposeResult:
         yield Input(
             placeholder="filter caches (/)", id="cache-filter", compact=True, classes="filter"
         )
         yield LiveTable(COLUMNS, id="cache-table")
+        # The table takes the room the rest leaves (LiveTable's height: 1fr), so the
+        # detail and the buttons stay on screen however many caches there are.
         yield CacheDetail(self.state, id="cache-detail")
-        yield Static(id="cache-spacer")
         with Horizontal(classes="actions"):
             yield Button(
                 "Flush", action="app.flush", compact=True, classes="mutating", id="btn-flush"

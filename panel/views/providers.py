@@ -9,7 +9,7 @@ from typing import ClassVar
 from textual.app import ComposeResult
 from textual.binding import BindingType
 from textual.containers import Horizontal
-from textual.widgets import Button, Input, Label, Static
+from textual.widgets import Button, Input, Label
 
 from flowdeck.panel.keys import footer_bindings
 from flowdeck.panel.state import PanelState
@@ -37,11 +37,6 @@ class ProvidersView(TableView):
     group = "providers"
     filter_id = "provider-filter"
 
-    DEFAULT_CSS = """
-    ProvidersView LiveTable { height: auto; max-height: 1fr; }
-    ProvidersView #provider-spacer { height: 1fr; }
-    """
-
     def __init__(self, state: PanelState, *, id: str | None = None) -> None:
         super().__init__(state, id=id)
         self._second = -1  # the whole second of the clock last painted (countdowns)
@@ -50,10 +45,11 @@ class ProvidersView(TableView):
         yield Input(
             placeholder="filter providers (/)", id="provider-filter", compact=True, classes="filter"
         )
+        # The table takes the room the rest leaves (LiveTable's height: 1fr): the detail,
+        # the budgets and the buttons stay on screen however many providers there are.
         yield LiveTable(columns(WIDE, {}), id="provider-table")
         yield ProviderDetail(self.state, id="provider-detail")
         yield TierBudgets(self.state, id="tier-budgets")
-        yield Static(id="provider-spacer")
         with Horizontal(classes="actions"):
             yield Button(
                 "End cooldown",

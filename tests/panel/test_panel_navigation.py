@@ -315,3 +315,30 @@ async def test_each_view_footer_offers_its_own_keys_and_the_general_ones(
         await pilot.press("3", "f")
         await until(lambda: isinstance(app.screen, ConfirmModal))
         await pilot.press("n")
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)])
+async def test_with_more_caches_than_rows_the_detail_and_buttons_stay_on_screen(
+    rig: Rig, tmp_path: Path, size: tuple[int, int]
+) -> None:
+    """The table scrolls; it does not push the selected cache's box and the action
+    buttons below the bottom edge (they were out of reach with a few dozen caches)."""
+    from flowdeck.engine import Cache, Step
+
+    async def echo(data: object) -> str:
+        return "ok"
+
+    for i in range(60):
+        rig.eng.add(Cache(Step(echo), name=f"extra{i:02d}", ttl=60, max_size=8))
+    app = make_app(rig.sock, tmp_path)
+    async with app.run_test(size=size) as pilot:
+        await attached(pilot)
+        await pilot.press("2")
+        table = app.query_one("#cache-table", LiveTable)
+        await until(lambda: table.row_count == 62)
+        await pilot.pause()
+        height = app.screen.size.height
+        for selector in ("#cache-detail", "#btn-flush", "#btn-set-size"):
+            region = app.query_one(selector).region
+            assert region.height > 0 and region.bottom <= height - 1, (selector, region)
+        assert 0 < table.region.height < 62
