@@ -29,7 +29,7 @@ from textual.widgets import Footer, TabbedContent, TabPane
 from flowdeck.engine.control import protocol as P
 from flowdeck.panel import keys
 from flowdeck.panel.actions import Operator
-from flowdeck.panel.commands import palette_commands
+from flowdeck.panel.commands import fleet_commands, palette_commands
 from flowdeck.panel.export import export_snapshot
 from flowdeck.panel.feed import Embed, Feed
 from flowdeck.panel.modals.help import HelpModal
@@ -298,11 +298,16 @@ class FlowdeckApp(OperatorKeys, App[None]):
     # ---- the palette ------------------------------------------------------------------
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         """Textual's own entries we do not replace (screenshot, maximize), then ours."""
+        from flowdeck.panel.fleet.screen import FleetScreen
+
         ours = {"Theme", "Quit", "Keys"}
         for cmd in super().get_system_commands(screen):
             if cmd.title not in ours:
                 yield cmd
-        yield from palette_commands(self)
+        if isinstance(screen, FleetScreen):  # its own actions, not the engine views'
+            yield from fleet_commands(self, screen.fleet_commands())
+        else:
+            yield from palette_commands(self)
 
     # ---- actions: display -------------------------------------------------------------
     def action_view(self, pane: str) -> None:
@@ -328,7 +333,9 @@ class FlowdeckApp(OperatorKeys, App[None]):
         attach.back_to_fleet(self)
 
     def action_help(self) -> None:
-        self.push_screen(HelpModal(self.state.read_only))
+        from flowdeck.panel.fleet.screen import FleetScreen
+
+        self.push_screen(HelpModal(self.state.read_only, isinstance(self.screen, FleetScreen)))
 
     def action_pause(self) -> None:
         """Freeze / unfreeze the display (the header shows PAUSED; data keeps arriving)."""

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 from textual.app import SystemCommand
 
 from flowdeck.panel.actions import Operator
-from flowdeck.panel.keys import KEYS
+from flowdeck.panel.keys import EVERYWHERE, KEYS
 from flowdeck.panel.selection import Selection
 from flowdeck.panel.state import PanelState
 from flowdeck.panel.validate import weights_example
@@ -34,11 +34,12 @@ class CommandHost(Protocol):
     def set_theme(self, name: str) -> None: ...
 
 
-def key_commands(host: CommandHost) -> Iterator[SystemCommand]:
-    """One command per entry of the key table that is meant for the palette."""
+def key_commands(host: CommandHost, fleet: bool = False) -> Iterator[SystemCommand]:
+    """One command per entry of the key table that is meant for the palette (``fleet``:
+    over the Fleet view, only those that act there)."""
     ro = host.state.read_only
     for k in KEYS:
-        if not k.palette:
+        if not k.palette or (fleet and k.action not in EVERYWHERE):
             continue
         title = k.description + (" (unavailable: read-only)" if ro and k.mutating else "")
         yield SystemCommand(
@@ -110,6 +111,14 @@ def theme_commands(host: CommandHost) -> Iterator[SystemCommand]:
         yield SystemCommand(
             f"Theme: {theme}", "Switch the colour theme", partial(host.set_theme, theme), False
         )
+
+
+def fleet_commands(host: CommandHost, actions: Iterator[SystemCommand]) -> Iterator[SystemCommand]:
+    """The palette over the Fleet view: the keys that act there, the Fleet view's own
+    actions (``actions``, on the highlighted total) and the themes."""
+    yield from key_commands(host, fleet=True)
+    yield from actions
+    yield from theme_commands(host)
 
 
 def palette_commands(host: CommandHost) -> Iterator[SystemCommand]:

@@ -29,7 +29,7 @@ class Key:
 
 
 KEYS: list[Key] = [
-    Key("question_mark", "help", "Show every key", "?", show=True, short="Keys"),
+    Key("question_mark", "help", "Help: show every key", "?", show=True, short="Keys"),
     Key(
         "ctrl+p",
         "command_palette",
@@ -160,6 +160,7 @@ FLEET_KEYS: list[tuple[str, str]] = [
     ("enter", "Open the highlighted engine (every view, its live events)"),
     ("1-8", "Open the highlighted engine on that view"),
     ("tab / shift+tab", "Move between the engines table and the totals table"),
+    ("s / S", "Sort the focused table by the next column / reverse its sort"),
     ("f t m r a R w o c", "The actions above, on the highlighted total: every engine that has it"),
     ("u / d", "End a provider's cooldown / drain it, on every engine that has it"),
     ("v", "Fleet-wide overrides in Redis (with --redis): list them, drop one"),
@@ -168,6 +169,15 @@ FLEET_KEYS: list[tuple[str, str]] = [
 """The Fleet view's own keys (its screen's bindings), for the help screen."""
 
 MUTATING_ACTIONS = frozenset(k.action for k in KEYS if k.mutating)
+
+EVERYWHERE = frozenset({"help", "command_palette", "fleet", "pause", "resume", "change_theme",
+                        "quit"})  # fmt: skip
+"""The app's actions that mean the same over the Fleet view or a dialog; the others
+(filter, sort, search, export, a view, the writes) act on the engine views, so over
+anything else they are off: a key there must not reach a screen the operator cannot see."""
+
+APP_ACTIONS = frozenset(k.action.partition("(")[0] for k in KEYS) | {"resume"}
+"""The app's own key actions by name (``view('caches')`` is ``view``)."""
 
 
 def bindings() -> list[Binding]:

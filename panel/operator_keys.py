@@ -44,11 +44,11 @@ class OperatorKeys:
         shown = keys.pause_shown(action, self.paused)
         if shown is not None:  # pause or resume: one of the two, so the footer says which
             return shown
-        if action in keys.MUTATING_ACTIONS:
-            if not self.on_engine_views():
-                return False  # not in that screen's footer, and its own keys come first
-            if self.state.read_only or self._gone():
-                return None  # shown disabled in the footer; the press is refused in on_key
+        elsewhere = action not in keys.EVERYWHERE and not self.on_engine_views()
+        if action in keys.APP_ACTIONS and elsewhere:
+            return False  # not in that screen's footer, and its own keys come first
+        if action in keys.MUTATING_ACTIONS and (self.state.read_only or self._gone()):
+            return None  # shown disabled in the footer; the press is refused in on_key
         return True
 
     def _gone(self) -> bool:
@@ -57,8 +57,8 @@ class OperatorKeys:
 
     def on_key(self, event: events.Key) -> None:
         read_only = self.state.read_only
-        if not read_only and not self._gone():
-            return
+        if (not read_only and not self._gone()) or not self.on_engine_views():
+            return  # over the Fleet view or a dialog, that screen answers its own keys
         for k in keys.KEYS:
             if k.mutating and event.key in k.keys.split(","):
                 if read_only:

@@ -10,9 +10,11 @@ confirmation that says how many engines it touches, and report per engine.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from functools import partial
 from typing import Any, ClassVar
 
-from textual.app import ComposeResult
+from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.timer import Timer
@@ -80,6 +82,24 @@ TOTAL_COLUMNS = [
 ]
 
 
+ACTS = (
+    ("f", "flush", "Flush the highlighted cache on every engine"),
+    ("t", "set_ttl", "Set the TTL of the highlighted cache on every engine"),
+    ("m", "set_size", "Set the max size of the highlighted cache on every engine"),
+    ("r", "pin", "Pin the highlighted router on every engine"),
+    ("a", "unpin", "Unpin the highlighted router on every engine (auto)"),
+    ("R", "remap", "Re-map a route of the highlighted router on every engine"),
+    ("w", "set_weights", "Set the route weights of the highlighted router on every engine"),
+    ("o", "restore", "Restore a route's configured providers on every engine"),
+    ("c", "clear_memory", "Clear the highlighted memory on every engine"),
+    ("u", "resume_provider", "End a provider's cooldown on every engine"),
+    ("d", "drain_provider", "Drain a provider on every engine"),
+    ("v", "overrides", "Fleet-wide overrides in Redis: list them, drop one"),
+)
+"""The Fleet view's actions on the highlighted totals row: (key, FleetActions method,
+what it does), for its bindings and its command palette."""
+
+
 def _pct(v: float | None) -> str:
     return "-" if v is None else f"{v * 100:.0f}%"
 
@@ -95,18 +115,7 @@ class FleetScreen(Screen[str | None]):
             Binding(str(i), f"drill('{pane}')", f"Open engine on {pane}", show=False)
             for i, pane in enumerate(VIEW_PANES, 1)
         ),
-        Binding("f", "act('flush')", "Flush", show=False),
-        Binding("t", "act('set_ttl')", "TTL", show=False),
-        Binding("m", "act('set_size')", "Size", show=False),
-        Binding("r", "act('pin')", "Pin", show=False),
-        Binding("a", "act('unpin')", "Auto", show=False),
-        Binding("R", "act('remap')", "Remap", show=False),
-        Binding("c", "act('clear_memory')", "Clear mem", show=False),
-        Binding("v", "act('overrides')", "Overrides", show=False),
-        Binding("w", "act('set_weights')", "Weights", show=False),
-        Binding("o", "act('restore')", "Restore", show=False),
-        Binding("u", "act('resume_provider')", "End cooldown", show=False),
-        Binding("d", "act('drain_provider')", "Drain", show=False),
+        *(Binding(key, f"act('{what}')", title, show=False) for key, what, title in ACTS),
         Binding("space,p", "pause", "Pause", show=True, key_display="space"),
         RESUME,
         # The Fleet view's own repaint interval (the app's refresh is for engine views).
@@ -390,6 +399,13 @@ class FleetScreen(Screen[str | None]):
     def action_act(self, what: str) -> None:
         """One of the fleet actions on the highlighted totals row."""
         getattr(self.actions, what)()
+
+    def fleet_commands(self) -> Iterator[SystemCommand]:
+        """The palette's entries for :data:`ACTS` (none while no engine runs)."""
+        if not self.feed.members:
+            return
+        for key, what, title in ACTS:
+            yield SystemCommand(title, f"key {key}", partial(self.action_act, what), False)
 
 
 def hint_text(width: int, engines: int = 1, back: bool = False) -> str:

@@ -112,3 +112,65 @@ async def test_fleet_view_lists_sums_drills_acts_and_follows(
         await until(lambda: len(_fleet(app).feed.ordered()) == 2, 30)
         assert [r["level"] for r in _fleet(app).feed.rows()][-1] == "gone"
         await pilot.press("q")
+
+
+async def test_keys_over_the_fleet_view_act_there_and_not_on_the_hidden_engine_views(
+    three: list[Engine], tmp_path: Path
+) -> None:
+    """The engine views stay under the Fleet view once an engine was opened: their keys
+    (filter, sort, search, export, the writes) must not act on what cannot be seen."""
+    from textual.command import CommandPalette
+    from textual.widgets import Input, OptionList
+
+    from flowdeck.panel.modals.help import HelpModal
+
+    app = FlowdeckApp(refresh=0.2, read_only=True, user_theme_dir=tmp_path / "themes")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(lambda: isinstance(app.screen, FleetScreen), 30)
+        await until(lambda: len(_fleet(app).feed.rows()) == 3, 30)
+        app.set_focus(_fleet(app).query_one("#fleet-engines"))
+        engines = _fleet(app).query_one("#fleet-engines", DataTable)
+        await until(lambda: engines.row_count == 3, 30)
+        await pilot.press("8")  # open one engine on Providers, then back to the Fleet view
+        await until(lambda: not isinstance(app.screen, FleetScreen) and app.state.connected, 30)
+        await pilot.press("0")
+        await until(lambda: isinstance(app.screen, FleetScreen), 30)
+
+        # "/" then Escape used to leave the hidden filter box focused: "x" went into it
+        await pilot.press("slash", "escape", "x")
+        await until(lambda: not isinstance(app.screen, FleetScreen), 30)
+        box = app.query_one("#provider-filter", Input)
+        assert box.value == "" and app.focused is not box
+        await pilot.press("0")
+        await until(lambda: isinstance(app.screen, FleetScreen), 30)
+
+        # read-only: a write key says so once, in the Fleet view's words
+        totals = _fleet(app).query_one("#fleet-totals", DataTable)
+        app.set_focus(totals)
+        await until(lambda: "cache:llm" in totals.rows, 30)
+        totals.move_cursor(row=totals.get_row_index("cache:llm"))
+        before = len(notes(app))
+        await pilot.press("t")
+        await until(lambda: len(notes(app)) > before, 30)
+        await pilot.pause()
+        assert len(notes(app)) == before + 1, notes(app)[before:]
+
+        # ? lists the Fleet view's keys; the palette offers its actions, not the engine's
+        await pilot.press("question_mark")
+        await until(lambda: isinstance(app.screen, HelpModal), 30)
+        help_screen = app.screen
+        assert isinstance(help_screen, HelpModal) and help_screen.fleet
+        await pilot.press("escape")
+        await until(lambda: isinstance(app.screen, FleetScreen), 30)
+        await pilot.press("ctrl+p")
+        await until(lambda: isinstance(app.screen, CommandPalette), 30)
+        app.screen.query_one(Input).value = "flush"
+        options = app.screen.query_one(OptionList)
+
+        def prompts() -> list[str]:
+            return [str(options.get_option_at_index(i).prompt) for i in range(options.option_count)]
+
+        await until(lambda: any("Flush" in p for p in prompts()), 30)
+        assert any("highlighted cache on every engine" in p for p in prompts()), prompts()
+        assert not any("Flush cache llm" in p or "Flush every" in p for p in prompts()), prompts()
+        await pilot.press("escape")

@@ -8,12 +8,13 @@ from rich.cells import cell_len
 from flowdeck.panel.fleet.screen import FleetScreen
 from flowdeck.panel.keys import FLEET_KEYS, KEYS
 from flowdeck.panel.modals.help import KEY_CELLS, help_content
+from flowdeck.panel.widgets.live_table import LiveTable
 
 
 def _fleet_bindings() -> dict[str, str]:
-    """Key -> action of the Fleet view's bindings."""
+    """Key -> action of the Fleet view's bindings (and of its tables': s / S sort)."""
     out = {}
-    for b in FleetScreen.BINDINGS:
+    for b in [*FleetScreen.BINDINGS, *LiveTable.BINDINGS]:
         for key in b.key.split(","):  # type: ignore[union-attr]
             out[key] = b.action  # type: ignore[union-attr]
     return out
@@ -50,3 +51,13 @@ def test_help_lines_fit_and_long_ones_wrap_under_their_description(width: int) -
     assert sum("(unavailable: read-only)" in line for line in lines) == sum(
         k.mutating for k in KEYS
     )
+
+
+def test_the_help_over_the_fleet_view_lists_only_the_keys_that_act_there() -> None:
+    text = str(help_content(width=78, fleet=True))
+    keys_column = {line[2 : 2 + KEY_CELLS].strip() for line in text.split("\n")}
+    for shown in ("?", "ctrl+p", "space p", "T", "q", "enter", "1-8", "s / S", "u / d"):
+        assert shown in keys_column, shown
+    for engine_only in ("/", "e", "ctrl+f", "F", "2"):  # they act on the engine views
+        assert engine_only not in keys_column, engine_only
+    assert "Tables and dialogs" not in text and "Actions\n" not in text
