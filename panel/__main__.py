@@ -105,6 +105,23 @@ def exit_guard(app: Any, *, grace: float = GRACE_S) -> ExitGuard:
     return guard
 
 
+def engine_problem(selector: str) -> str | None:
+    """Why ``--engine SEL`` picks no live engine of this host (None: it picks one), so a
+    mistyped name or pid stops here as it does for ``flowdeck ctl`` instead of opening
+    the panel on something else."""
+    import asyncio
+
+    from flowdeck.engine.control import discovery as D
+
+    try:
+        D.select(asyncio.run(D.discover()), selector)
+    except D.SelectorError as exc:
+        return str(exc)
+    except D.DiscoveryError:
+        return None  # the panel says what it could not list, on screen
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``panel`` console script."""
     parser = build_parser()
@@ -115,6 +132,10 @@ def main(argv: list[str] | None = None) -> int:
         problem = RedisFleetFeed.check(args.redis, args.fleet)
         if problem:
             parser.error(problem)
+    if args.engine is not None and args.socket is None and not args.redis and not args.demo:
+        problem = engine_problem(args.engine)
+        if problem:
+            parser.error(f"--engine: {problem}")
     from flowdeck.panel.app import FlowdeckApp
 
     app = FlowdeckApp(

@@ -36,10 +36,9 @@ async def initial_target(app: FlowdeckApp) -> Path | None:
     if app.engine_selector is not None:
         try:
             return position(app, D.select(engines, app.engine_selector), engines)
-        except D.SelectorError as exc:
+        except D.SelectorError as exc:  # it went between the command line's check and now
             app.notify(str(exc), title="--engine", severity="error", timeout=15)
-            if len(engines) < 2:
-                return None
+            return await show_fleet(app)  # what there is, never the demo instead
     if not engines:
         watch_for_engines(app)
         return None

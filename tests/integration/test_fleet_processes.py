@@ -48,6 +48,12 @@ async def test_three_workers_start_and_are_listed_and_controlled(workers: Worker
     r = workers.cli("ctl", "--engine", "demo", "hello")
     assert r.returncode == 2 and "matches 3 engines" in r.stderr
 
+    # The panel stops at a selector that picks nothing, as ctl does (it used to open the
+    # embedded demo, simulated data, beside three live engines).
+    r = workers.cli("--engine", "nosuch", module="flowdeck.panel")
+    assert r.returncode == 2 and "--engine: no live engine matches 'nosuch'" in r.stderr
+    assert all(str(p) in r.stderr for p in want)
+
     victim = procs[0]
     os.kill(victim.pid, signal.SIGKILL)
     victim.wait()

@@ -59,9 +59,10 @@ class Workers:
     def socket_of(self, proc: subprocess.Popen[str]) -> Path:
         return self.runtime / f"demo.{proc.pid}.sock"
 
-    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+    def cli(self, *args: str, module: str = "flowdeck.engine") -> subprocess.CompletedProcess[str]:
+        """``flowdeck ARGS`` (``module="flowdeck.panel"``: ``panel ARGS``), run to its end."""
         return subprocess.run(
-            [sys.executable, "-m", "flowdeck.engine", *args],
+            [sys.executable, "-m", module, *args],
             capture_output=True,
             text=True,
             timeout=60,
