@@ -150,5 +150,6 @@ class MemoryView(TableView):
         if not query:
             self.app.notify("Type one or more keywords to search for.", severity="warning")
             return
+        # The box keeps the focus, as a search box does: the next query is typed, not
+        # read as commands (one with a "q" in it quit the panel). Escape leaves it.
         self.post_message(self.SearchRequested(self, query))
-        self.screen.set_focus(self.primary())  # the next key is a command again

@@ -226,10 +226,15 @@ async def test_memory_search_and_clear(rig: Rig, tmp_path: Path) -> None:
         found = app.query_one("#memory-found")
         await until(lambda: "k1" in str(found.render()))
         assert "1 result in" in str(found.render())
+        # The box keeps the focus: the next query is typed there, its q and c are letters.
+        box = app.query_one("#memory-search", Input)
+        assert app.focused is box
+        await pilot.press(*" quick clear")
+        assert box.value == "backoff quick clear" and not isinstance(app.screen, ConfirmModal)
         for i in range(25):  # more matches than are shown: the count says so
             await mem.add(f"many{i}", {"prompt": f"backoff {i}"})
-        app.query_one("#memory-search", Input).value = ""
-        await pilot.press("slash", *"backoff", "enter")
+        box.value = ""
+        await pilot.press(*"backoff", "enter")
         await until(lambda: "more match" in str(found.render()))
         assert "the best 20 results (more match)" in str(found.render())
         assert str(found.render()).count("• ") == 20
