@@ -347,17 +347,24 @@ class LiveTable(PassRenderTable):
             self.set_sort(key, self._first_reverse(str(key)))
 
     def _first_reverse(self, key: str) -> bool:
-        """The direction a column sorts in first: numbers (right-aligned) biggest first,
-        as btop and k9s do, text A to Z (a names column sorted Z to A reads as a bug)."""
+        """The direction a column sorts in first: numbers biggest first, as btop and k9s
+        do, text A to Z (a names column sorted Z to A reads as a bug). A column is of
+        numbers when its cells sort by one (a cooldown's "4m13s failures" does), or,
+        with no rows yet, when it is right-aligned."""
+        for cells in self._cells.values():
+            cell = cells.get(key)
+            if cell is not None and cell.value is not None:
+                value = cell.value
+                return isinstance(value, int | float) and not isinstance(value, bool)
         return any(c.key == key and c.right for c in self.spec)
 
     def action_sort_next(self) -> None:
+        """Sort by the next column; after the last, the first again (no unsorted step
+        in between, which showed no arrow and an order nobody could name)."""
         keys = [c.key for c in self.spec]
         idx = keys.index(self.sort_column) + 1 if self.sort_column in keys else 0
-        if idx >= len(keys):
-            self.set_sort(None)
-            return
-        self.set_sort(keys[idx], self._first_reverse(keys[idx]))
+        key = keys[idx % len(keys)]
+        self.set_sort(key, self._first_reverse(key))
 
     def action_sort_reverse(self) -> None:
         if self.sort_column is None:

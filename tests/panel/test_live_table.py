@@ -300,3 +300,27 @@ async def test_line_render_gives_the_strips_datatable_gives() -> None:
             theirs = [list(DataTable._render_line(table, y, 0, width, style)) for y in lines]
             assert ours == theirs
             assert any(seg.style and seg.style.bgcolor for line in ours for seg in line)
+
+
+async def test_s_cycles_through_the_columns_and_back_to_the_first() -> None:
+    columns = [Column("name", "Name"), Column("left", "Left"), Column("hits", "Hits", right=True)]
+
+    class Three(App[None]):
+        def compose(self) -> ComposeResult:
+            yield LiveTable(columns, id="t")
+
+    app = Three()
+    async with app.run_test(size=(40, 10)) as pilot:
+        table = app.query_one(LiveTable)
+        table.set_sort("name")
+        # "left" is left-aligned text that sorts by a number (a cooldown): biggest first
+        table.sync({k: {"name": Cell(k), "left": Cell(f"{n}s drained", n),
+                        "hits": Cell(str(n), n, right=True)}
+                    for k, n in (("a", 1), ("b", 30), ("c", 5))})  # fmt: skip
+        table.focus()
+        seen = []
+        for _ in range(4):
+            await pilot.press("s")
+            seen.append((table.sort_column, table.sort_reverse))
+        assert seen == [("left", True), ("hits", True), ("name", False), ("left", True)]
+        assert line_of(table, "b") == shown(table)[1]  # 30 s first
