@@ -41,10 +41,9 @@ class OverviewView(View):
 
     def paint(self, force: bool) -> None:
         """Give the top row the height of its taller box (both boxes share it)."""
-        caches = 1 + max(1, len(self.state.group("caches")))
-        routers = self.state.group("routers")
-        routes = sum(1 + len(r.get("routes") or ()) for r in routers.values()) or 1
-        height = max(caches, routes) + 2
+        # What the two boxes built (a router's trouble line included), plus their border.
+        boxes = (self.query_one(CacheRates), self.query_one(RouteSplit))
+        height = max(box.lines_wanted for box in boxes) + 2
         top = self.query_one("#overview-top")
         if top.styles.height is None or top.styles.height.value != height:
             top.styles.height = height

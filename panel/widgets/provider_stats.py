@@ -86,9 +86,13 @@ class ProviderStats(StateBox):
                 *((f" {c.value(p):>{c.width}}", styles.get(c.key, "")) for c in cols),
             )
             if p.get("cooldown_remaining"):
-                row = row + Content.styled(
+                flag = Content.styled(
                     f" cooling {fmt.secs(p['cooldown_remaining'])}", "bold $error"
                 )
+                if row.cell_length + flag.cell_length > width:
+                    # no room beside the figures (80 columns): the cooldown matters more
+                    row = Content.styled(fmt.fit(name, nw), "bold")
+                row = row + flag
             elif bar_w:
                 p50 = round(float(p.get("p50") or 0.0) / top * bar_w)
                 p95 = max(p50, round(float(p.get("p95") or 0.0) / top * bar_w))

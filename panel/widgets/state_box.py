@@ -50,10 +50,27 @@ class StateBox(Widget):
         if not lines:
             lines = [Content.styled(self.empty_text(), "$text-muted")]
         self._lines = len(lines)
+        room = self._room()
+        if room is not None and len(lines) > room:  # say what does not fit, never drop it
+            keep = room - 1
+            lines = [*lines[:keep], Content.styled(more_text(len(lines) - keep), "$text-muted")]
         return Content("\n").join(
             line.truncate(width, ellipsis=True) if line.cell_length > width else line
             for line in lines
         )
+
+    @property
+    def lines_wanted(self) -> int:
+        """The content lines the box would show given the room (its last build)."""
+        return self._lines
+
+    def _room(self) -> int | None:
+        """The lines a box of set height (1fr, a percentage, cells) has; None when its
+        height follows its content (auto), so that it can still grow."""
+        height = self.styles.height
+        if height is None or height.is_auto:
+            return None
+        return self.content_region.height or None
 
     def empty_text(self) -> str:
         """What the box says when ``render_state`` has nothing to show."""
@@ -123,3 +140,8 @@ def flow(pieces: list[Content], width: int, gap: str = "   ", indent: str = "") 
     if line.cell_length:
         lines.append(line)
     return lines
+
+
+def more_text(hidden: int) -> str:
+    """The last line of a box with more lines than room."""
+    return f"+{hidden} more line{'s' if hidden != 1 else ''}: a taller terminal shows them"

@@ -100,3 +100,15 @@ def test_the_gone_banner_keeps_the_way_out_and_adds_the_socket_only_after_the_re
     assert text.startswith(" ✖ ENGINE GONE · pid 4711 · 0: fleet view (2 live)")
     if "showing data from" not in text:  # left out for room: so is the longer path
         assert "flowdeck/" not in text and "…" not in text, text
+
+
+@pytest.mark.parametrize("width", [36, 60, 116])
+def test_a_cooling_provider_says_so_however_narrow_the_box(width: int) -> None:
+    """At 80 columns the figures fill the box: the cooldown takes their place, it was
+    cut off with them ("$0.4…")."""
+    state = streaming_state()
+    cooling = sorted(state.group("providers"))[0]
+    state.group("providers")[cooling]["cooldown_remaining"] = 590.0
+    lines = [str(line) for line in ProviderStats(state).render_state(width)]
+    row = next(line for line in lines if line.startswith(cooling))
+    assert "cooling 9m50s" in row and cell_len(row) <= width, row
