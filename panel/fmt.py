@@ -104,7 +104,7 @@ def money(value: float | None) -> str:
 
 def as_typed(seconds: float) -> str:
     """Seconds the way an operator types them in a TTL or drain box: "10m" for 600,
-    "2h", "1d", "90", "1.5" (what ``validate.seconds_of`` reads back)."""
+    "2h", "1d", "90", "1.5" (what ``durations.seconds_of`` reads back)."""
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
         if seconds >= size and seconds % size == 0:
             return f"{seconds / size:g}{unit}"

@@ -16,6 +16,7 @@ from flowdeck.engine.control.schema import (
     MAX_WEIGHT,
     MIN_TTL,
 )
+from flowdeck.engine.durations import seconds_of
 
 ECHO = 24  # characters of the operator's input repeated in a message
 
@@ -49,7 +50,7 @@ def parse_ttl(text: str) -> float:
 
 
 def parse_size(text: str) -> int:
-    """A max size: a whole number > 0 (``10000``, ``1_000``). Raises ValueError."""
+    """A max size: a whole number > 0 (``10000``, ``1_000``, ``1e4``). Raises ValueError."""
     raw = text.strip()
     if not raw:
         raise ValueError("enter a number of entries, e.g. 10000")
@@ -66,7 +67,9 @@ def parse_size(text: str) -> int:
             raise ValueError(
                 f"{_echo(raw)} is not finite; enter a whole number, e.g. 10000"
             ) from None
-        raise ValueError(f"the size must be a whole number (got {_echo(raw)})") from None
+        if not f.is_integer():
+            raise ValueError(f"the size must be a whole number (got {_echo(raw)})") from None
+        value = int(f)  # 1e3, as a TTL box takes 1e5
     if value <= 0:
         raise ValueError(f"the size must be greater than 0 (got {_echo(raw)})")
     if value > MAX_SIZE:
@@ -74,18 +77,8 @@ def parse_size(text: str) -> int:
     return value
 
 
-UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 RESET_WORDS = frozenset({"none", "off", "reset", "configured"})
 """Typed in the weights dialog: back to the configured weights (or the selector)."""
-
-
-def seconds_of(raw: str) -> float:
-    """``raw`` (stripped, lower case) as seconds: a number, or one with a unit of
-    ``UNITS`` (``5m``: 300). Raises a bare ValueError; the callers word the message."""
-    number, scale = raw, 1.0
-    if raw and raw[-1] in UNITS:
-        number, scale = raw[:-1].strip(), UNITS[raw[-1]]
-    return float(number) * scale
 
 
 def parse_duration(text: str) -> float:

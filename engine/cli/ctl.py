@@ -25,6 +25,7 @@ from flowdeck.engine.cli.common import (
     seconds,
 )
 from flowdeck.engine.control import discovery as D
+from flowdeck.engine.durations import seconds_of
 
 PROG = "flowdeck ctl"
 AUDIT = "audit"
@@ -59,12 +60,28 @@ NAME_KEYS = frozenset(("name", "route", "provider", "method", "client", "key"))
 """Parameters that name something: ``key=value`` keeps their text (a cache named 123)."""
 
 
+DURATION_KEYS = frozenset(("ttl", "seconds"))
+"""Parameters in seconds: ``key=value`` also takes ``5m`` / ``2h`` / ``1d``, as the panel."""
+
+
 def parse_value(text: str) -> Any:
     """A ``key=value`` value: JSON when it parses (30, 1.5, null, true, [..]), else a string."""
     try:
         return json.loads(text)
     except ValueError:
         return text
+
+
+def parse_seconds(text: str) -> Any:
+    """A duration value: as :func:`parse_value` reads it, and text with a unit as its
+    seconds (``5m``: 300.0); other text stays text (the engine names what is wrong)."""
+    parsed = parse_value(text)
+    if isinstance(parsed, str):
+        try:
+            return seconds_of(text.strip().lower())
+        except ValueError:
+            pass
+    return parsed
 
 
 def parse_params(pairs: list[str]) -> dict[str, Any]:
@@ -88,6 +105,8 @@ def parse_params(pairs: list[str]) -> dict[str, Any]:
                 raise ValueError(f"{key}:= needs a JSON value, got {value!r}") from None
         elif key in NAME_KEYS:
             parsed = value
+        elif key in DURATION_KEYS:
+            parsed = parse_seconds(value)
         else:
             parsed = parse_value(value)
         if key in params:
@@ -193,8 +212,11 @@ def ctl_main(argv: list[str]) -> int:
         prog=PROG,
         description="Call one control method of a running engine and print the result as JSON.",
         epilog=f"methods: {', '.join(M.METHODS)}, audit. key:=value is JSON (route:=null);"
-        " key=value is text for name, route, provider, method, client, key, and JSON when"
-        " it parses for the rest (ttl=30), else text. A key given twice is an error.",
+        " key=value is text for name, route, provider, method, client, key, seconds for"
+        " ttl and seconds (ttl=30, ttl=5m), and JSON when it parses for the rest, else"
+        " text. A key given twice is an error."
+        " Every host of a fleet instead: flowdeck ctl --redis URL [--fleet NAME] [--engine"
+        " SEL] METHOD ..., an acknowledged fleet command (--redis URL --help says more).",
     )
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--socket", default=None, help="exactly this control socket")

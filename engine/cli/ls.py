@@ -56,6 +56,8 @@ def ls_main(argv: list[str]) -> int:
         description="List the live engines of this host: every socket in the runtime"
         f" directory ({D.runtime_dir()}) that answers; stale files of dead engines are"
         " removed.",
+        epilog="Every host of a fleet instead: flowdeck ls --redis URL [--fleet NAME] [--json]"
+        " (their heartbeats in Redis; --redis URL --help says more).",
     )
     parser.add_argument("--json", action="store_true", help="one JSON record per engine")
     parser.add_argument(

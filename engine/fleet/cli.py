@@ -87,7 +87,17 @@ async def _ctl_with(sender: FleetSender, args: argparse.Namespace, params: dict[
 
 
 def ctl_main(argv: list[str], parse_params: Any) -> int:
-    parser = argparse.ArgumentParser(prog="flowdeck ctl --redis", description=__doc__)
+    from flowdeck.engine.fleet.writes import FLEET_METHODS
+
+    parser = argparse.ArgumentParser(
+        prog="flowdeck ctl",
+        description="Send an acknowledged command through the fleet's Redis to every engine"
+        " of the fleet on every host (--engine SEL: an id prefix, pid, host or name) and"
+        " print each engine's answer; exit 0 only if every engine applied it or had it so"
+        " already (unchanged).",
+        epilog=f"methods: {', '.join(FLEET_METHODS)}; override.drop key=cache:llm:ttl,"
+        " overrides (the fleet-wide overrides in Redis), audit [count=N].",
+    )
     add_fleet_args(parser)
     parser.add_argument(
         "--engine", default=None, metavar="SEL", help="id prefix, pid, host or name"

@@ -61,7 +61,12 @@ def read_fleet(url: str, fleet: str) -> list[FleetEngine]:
 
 
 def ls_main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="flowdeck ls --redis", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="flowdeck ls",
+        description="List every engine of the fleet, on every host, from the heartbeats in"
+        " its Redis: name, host, pid, id, uptime, req/s, hit rate and the heartbeat's age"
+        " ('stale' once it is late).",
+    )
     add_fleet_args(parser)
     parser.add_argument("--json", action="store_true", help="one JSON list")
     args = parser.parse_args(argv)

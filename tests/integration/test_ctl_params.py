@@ -23,6 +23,13 @@ def test_names_stay_text_and_colon_equals_is_json() -> None:
     assert parse_params(["method=cache.flush", "count=5"]) == {"method": "cache.flush", "count": 5}
 
 
+def test_durations_take_the_panels_units() -> None:
+    """ttl=5m as the panel's TTL box takes it (it was sent as the text '5m' and refused)."""
+    assert parse_params(["ttl=5m", "seconds=1.5h"]) == {"ttl": 300.0, "seconds": 5400.0}
+    assert parse_params(["ttl=90"]) == {"ttl": 90}
+    assert parse_params(["ttl=soon"]) == {"ttl": "soon"}  # the engine names what is wrong
+
+
 @pytest.mark.parametrize(
     ("pairs", "message"),
     [

@@ -28,6 +28,8 @@ PANEL_MAY_IMPORT = {
     # The one secret redactor: the panel shows Redis URLs and engine errors.
     "flowdeck.engine.redact",
     "flowdeck.engine.version",
+    # How operators type durations (5m, 2h): the panel's dialogs and ctl read them alike.
+    "flowdeck.engine.durations",
 }
 
 

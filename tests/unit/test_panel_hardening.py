@@ -39,6 +39,12 @@ def test_a_ttl_below_one_millisecond_is_refused(text: str) -> None:
         parse_ttl(text)
 
 
+def test_a_size_takes_a_whole_number_written_with_an_exponent() -> None:
+    assert parse_size("1e3") == 1000 and parse_size("1.5e3") == 1500  # as the TTL box
+    with pytest.raises(ValueError, match="whole number"):
+        parse_size("1.5")
+
+
 @pytest.mark.parametrize("parse", [parse_ttl, parse_size])
 def test_long_invalid_input_still_shows_the_reason(parse: Any) -> None:
     with pytest.raises(ValueError) as info:
