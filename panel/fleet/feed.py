@@ -121,8 +121,11 @@ def totals_of(members: list[Member]) -> dict[str, dict[str, dict[str, Any]]]:
             t["misses"] += x
             t["size"] += size if isinstance(size, int) else 0
         for name, r in (m.stats.get("routers") or {}).items():
-            t = routers.setdefault(name, {"engines": 0, "routes": {}})
+            t = routers.setdefault(name, {"engines": 0, "routes": {}, "pins": {}})
             t["engines"] += 1
+            pinned = r.get("pinned")  # None: auto; a route name, bounded as the stats are
+            pin = pinned[:64] if isinstance(pinned, str) else None
+            t["pins"][pin] = t["pins"].get(pin, 0) + 1
             for route, rs in (r.get("routes") or {}).items():
                 n = rs.get("count", 0) if isinstance(rs, dict) else 0
                 t["routes"][route] = t["routes"].get(route, 0) + (n if isinstance(n, int) else 0)

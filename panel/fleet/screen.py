@@ -280,9 +280,9 @@ class FleetScreen(Screen[str | None]):
         room = _split_room(table, self.size.width, tcells)
         for name, t in sorted(totals["routers"].items()):
             tkeys.append(f"router:{name}")
-            tcells.append(
-                ("router", name, num(t["engines"]), "", "", "", split_text(t["split"], room))
-            )
+            mode = pin_text(t.get("pins") or {}, t["engines"])
+            split = split_text(t["split"], max(1, room - len(mode)))
+            tcells.append(("router", name, num(t["engines"]), "", "", "", mode + split))
         _sync(table, tkeys, tcells)
         _widths_settled(self.query_one("#fleet-engines", LiveTable))
         _widths_settled(table)
@@ -426,6 +426,19 @@ def hint_text(width: int, engines: int = 1, back: bool = False) -> str:
         else:
             line += item + sep
     return "\n".join([*lines, line.rstrip()] if line else lines)
+
+
+def pin_text(pins: dict[str | None, int], engines: int) -> str:
+    """What the router's engines are pinned to, before its split: "" when every one
+    is on auto, "pinned fast · ", or "pinned fast on 2 of 3 · " when they differ (a
+    worker restarted since a fleet-wide pin; the split alone is the lifetime one)."""
+    pinned = {k: v for k, v in pins.items() if k is not None}
+    if not pinned:
+        return ""
+    if len(pinned) == 1 and sum(pinned.values()) == engines:
+        return f"pinned {next(iter(pinned))} · "
+    parts = [f"{route} on {n} of {engines}" for route, n in sorted(pinned.items())]
+    return "pinned " + ", ".join(parts) + " · "
 
 
 def split_text(split: dict[str, float], room: int | None = None) -> str:

@@ -40,3 +40,25 @@ def test_with_no_engine_the_hint_says_what_the_empty_view_means() -> None:
         assert "comes back" not in text and "f flush" not in text, text  # nothing to act on
         assert all(len(line) < width for line in text.split("\n"))
     assert "0 comes back to this list" in hint_text(80)
+
+
+def test_a_routers_total_says_what_its_engines_are_pinned_to() -> None:
+    """After a fleet-wide pin the split is still the lifetime one: the row says the pin,
+    and which engines differ (one restarted since, back on auto)."""
+    from types import SimpleNamespace
+
+    from flowdeck.panel.fleet.feed import totals_of
+    from flowdeck.panel.fleet.screen import pin_text
+
+    def member(pinned: str | None) -> SimpleNamespace:
+        routes = {"fast": {"count": 7}, "quality": {"count": 3}}
+        return SimpleNamespace(stats={"routers": {"tiers": {"pinned": pinned, "routes": routes}}})
+
+    def row(*pins: str | None) -> str:
+        t = totals_of([member(p) for p in pins])["routers"]["tiers"]  # type: ignore[misc]  # only .stats is read
+        return pin_text(t["pins"], t["engines"])
+
+    assert row(None, None) == ""
+    assert row("fast", "fast", "fast") == "pinned fast · "
+    assert row("fast", "fast", None) == "pinned fast on 2 of 3 · "
+    assert row("fast", "quality", None) == "pinned fast on 1 of 3, quality on 1 of 3 · "
