@@ -186,7 +186,8 @@ class FleetScreen(Screen[str | None]):
         self.set_refresh(slower(self.refresh_every))
 
     DEFAULT_CSS = """
-    FleetScreen DataTable { height: auto; max-height: 1fr; }
+    FleetScreen #fleet-engines { height: auto; max-height: 60%; }
+    FleetScreen #fleet-totals { height: 1fr; }
     FleetScreen #fleet-totals-title { margin-top: 1; text-style: bold; }
     FleetScreen #fleet-hint { color: $text-muted; margin-top: 1; }
     """

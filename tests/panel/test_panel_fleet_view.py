@@ -128,3 +128,36 @@ async def test_plus_and_minus_in_the_fleet_view_change_its_own_repaint_interval(
             assert "every 10s" in screen.header_text()
     finally:
         await feed.stop()
+
+
+async def test_with_more_engines_than_rows_the_totals_and_the_hint_stay_on_screen(
+    tmp_path: Path,
+) -> None:
+    """Forty workers: the engines table scrolls in its share of the screen instead of
+    pushing the totals (the actions' targets) and the key hint below the bottom edge."""
+    import dataclasses
+
+    from flowdeck.panel.fleet.redis_feed import RemoteMember
+
+    feed = frozen_fleet()
+    first = next(iter(feed.members.values())).engine
+    for i in range(40):
+        eid = f"{i + 10:02d}beef{i:010d}"
+        feed.members[eid] = RemoteMember(dataclasses.replace(first, id=eid, pid=20_000 + i))
+    app = frozen_app(tmp_path)
+    try:
+        async with app.run_test(size=(80, 24)) as pilot:
+            screen = FleetScreen(feed, refresh=0.5)
+            app.push_screen(screen)
+            await pilot.pause()
+            engines = screen.query_one("#fleet-engines", LiveTable)
+            await until(lambda: engines.row_count == 45)
+            await pilot.pause()
+            totals = screen.query_one("#fleet-totals", LiveTable)
+            assert totals.row_count == 4
+            assert 0 < engines.region.height < 24
+            assert totals.region.height >= 3 and totals.region.bottom <= 23, totals.region
+            hint = screen.query_one("#fleet-hint")
+            assert hint.region.height > 0 and hint.region.bottom <= 23, hint.region
+    finally:
+        await feed.stop()
