@@ -59,12 +59,20 @@ def short(value: Any) -> str:
     if isinstance(value, dict):
         if set(value) <= {"l1", "l2"}:  # a flush's counts
             return "/".join(str(value.get(k, 0)) for k in ("l1", "l2"))
-        text = ", ".join(f"{k} {short(v)}" for k, v in value.items())
+        text = ", ".join(f"{k} {_field(k, v)}" for k, v in value.items())
     elif isinstance(value, list):  # a provider order: not "→", which means before → after
         text = "[" + ", ".join(short(v) for v in value) + "]"
     else:
         text = str(value)
     return text if len(text) <= VALUE_CHARS else text[: VALUE_CHARS - 1] + "…"
+
+
+def _field(key: str, value: Any) -> str:
+    """One field of a before / after record: a cooldown as the Providers view counts it
+    down ("4m48s", not "287.5"), anything else as :func:`short` shows it."""
+    if key == "cooldown" and isinstance(value, int | float) and not isinstance(value, bool):
+        return fmt.countdown(value) if value > 0 else "0"
+    return short(value)
 
 
 def _sizes(value: Any) -> dict[str, int] | None:
@@ -193,8 +201,11 @@ class AuditView(TableView):
     def rows(self, colors: dict[str, str]) -> dict[str, dict[str, Cell]]:
         self._maybe_fetch()
         rows = audit_rows(self.current(), colors)
+        # Enter's toast: the whole change, and who, when and through what, which the
+        # columns may have cut or (at 80 columns) left out.
         self.full = {
             k: f"{c['method'].text} {c['target'].text}: {c['change'].text} ({c['result'].text})"
+            f"\n{c['time'].text} · {c['actor'].text} · {c['scope'].text}"
             for k, c in rows.items()
         }
         table = self.table

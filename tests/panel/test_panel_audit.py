@@ -86,6 +86,9 @@ async def test_audit_view_fits_80_columns_without_scrolling_sideways(
         await pilot.press("enter")  # the whole change, which the column cut
         whole = "router.set_weights tiers: - → fast 90, balanced 8, quality 2 (applied)"
         await until(lambda: any(whole in n for n in notes(app)), 30)
+        # and who, when and through what, which 80 columns leave out
+        note = next(n for n in notes(app) if whole in n)
+        assert note.endswith(" · socket") and "@" in note and " ctl · " in note, note
         assert _texts(table, "result") == ["applied"]
         await pilot.resize_terminal(140, 30)
         await until(lambda: "actor" in [c.key for c in table.spec])

@@ -80,6 +80,12 @@ def test_audit_change_of_a_flush_counts_entries() -> None:
     assert change_text(one) == "99 → 0"
     assert change_text(every) == "2 caches 7 → 0"
     assert change_text(ttl) == "10m00s → 12.5s"  # TTLs as the Caches view shows them
+    resume = {
+        "method": "provider.resume",
+        "before": {"state": "cooling down", "cooldown": 287.5},
+        "after": {"state": "ok", "cooldown": 0},
+    }  # a cooldown as the Providers view counts it down, not raw seconds
+    assert change_text(resume) == "state cooling down, cooldown 4m48s → state ok, cooldown 0"
 
 
 @pytest.mark.parametrize("width", [60, 80, 120, 200])
