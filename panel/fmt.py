@@ -119,7 +119,17 @@ def ttl(value: float | None) -> str:
         return secs(value)
     if round(value, 2) < 60:  # a setting, not a measurement: "30s", "1.5s", never "30.00s"
         return f"{value:.2f}".rstrip("0").rstrip(".") + "s"
-    return uptime(round(value))
+    # A setting is shown whole: 1e5 s is "1d03h46m40s", not the "1d03h" an uptime reads.
+    s = round(value)
+    shown = uptime(s)
+    d, rest = divmod(s, 86400)
+    h, rest = divmod(rest, 3600)
+    m, sec = divmod(rest, 60)
+    if d and (m or sec):
+        shown += f"{m:02d}m" + (f"{sec:02d}s" if sec else "")
+    elif h and sec:
+        shown += f"{sec:02d}s"
+    return shown
 
 
 def bar(fraction: float | None, width: int) -> str:

@@ -33,6 +33,12 @@ def test_ttls_read_as_settings_and_round_up_to_the_next_unit() -> None:
     assert fmt.ttl(0.001) == "1.0ms"
 
 
+def test_a_ttl_is_shown_whole_not_cut_to_two_units() -> None:
+    """1e5 s read "1d03h" in the table, the dialog and the audit: the set value, cut."""
+    assert fmt.ttl(100_000) == "1d03h46m40s" and fmt.ttl(86_460) == "1d00h01m"
+    assert fmt.ttl(3605) == "1h00m05s" and fmt.ttl(3600) == "1h00m" and fmt.ttl(86400) == "1d00h"
+
+
 @pytest.mark.parametrize("text", ["1e-300", "0.0001", "0.0009"])
 def test_a_ttl_below_one_millisecond_is_refused(text: str) -> None:
     with pytest.raises(ValueError, match=r"at least 0\.001"):
