@@ -182,6 +182,20 @@ def clip(text: str, width: int) -> str:
     return set_cell_size(text, width - 1) + "…"
 
 
+def path_tail(path: str, room: int) -> str:
+    """``path`` in ``room`` cells: whole, else "…/" and as many whole trailing parts as
+    fit (so it does not change as the room moves by a cell or two: a header whose
+    figures grow and shrink kept cutting the socket at another letter), else its end."""
+    if cell_len(path) <= room:
+        return path
+    parts = path.split("/")
+    for i in range(1, len(parts)):
+        tail = "…/" + "/".join(parts[i:])
+        if cell_len(tail) <= room:
+            return tail
+    return "…" + path[-(room - 1) :] if room > 1 else ""
+
+
 def first_that_fits(width: int, *candidates: str) -> str:
     """The first of ``candidates`` (longest form first) that fits ``width`` cells, else
     the last one clipped: one line that drops its optional parts before it is cut."""

@@ -62,7 +62,7 @@ class StatusHeader(Widget):
         room = width - fmt.cells(text) - len(sep)
         sock = str(st.socket)
         if room >= 16 and len(parts) == wanted:  # the path only after all of the above
-            text += sep + (sock if len(sock) <= room else "…" + sock[-(room - 1) :])
+            text += sep + fmt.path_tail(sock, room)
         return fmt.clip(text, width)
 
     def update_from_state(self) -> None:
@@ -137,9 +137,7 @@ class StatusHeader(Widget):
                 continue
             chosen.pop()
         if sock:
-            room = budget - need(chosen, 0)
-            if len(sock) > room:
-                sock = "…" + sock[-(room - 1) :]
+            sock = fmt.path_tail(sock, budget - need(chosen, 0))
         order = [c[1] for c in segs if c in chosen and c[0] <= 4]
         if sock:
             order.append((sock, "$text-muted"))

@@ -118,3 +118,15 @@ def test_a_cooling_provider_says_so_however_narrow_the_box(width: int) -> None:
     lines = [str(line) for line in ProviderStats(state).render_state(width)]
     row = next(line for line in lines if line.startswith(cooling))
     assert "cooling 9m50s" in row and cell_len(row) <= width, row
+
+
+def test_a_cut_path_keeps_whole_trailing_parts() -> None:
+    """The header's socket is cut at a "/" (it was cut at another letter as the figures
+    beside it grew and shrank, so the line jittered every second)."""
+    from flowdeck.panel.fmt import path_tail
+
+    path = "/tmp/qa/rt/flowdeck/demo.6488.sock"
+    assert path_tail(path, 40) == path
+    assert {path_tail(path, r) for r in range(16, 25)} == {"…/demo.6488.sock"}
+    assert path_tail(path, 25) == "…/flowdeck/demo.6488.sock"
+    assert path_tail(path, 10) == "…6488.sock"  # not even the file name fits: its end
