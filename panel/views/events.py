@@ -174,8 +174,11 @@ class EventsView(View):
         if words:
             self._catch_up()
             rows = list(self._matches)
+            empty = f"no event matches {' '.join(words)!r} yet: new ones that do appear here"
         else:
             rows = list(st.events)
+            empty = "no events yet" if st.has_data else "waiting for the engine…"
+        tail.empty = (empty, self._muted)
         tail.set_rows(rows)
         self._count_line(len(rows))
 

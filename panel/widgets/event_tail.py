@@ -39,6 +39,7 @@ class EventTail(ScrollView, can_focus=True):
         self._cache: LRUCache[int, Strip] = LRUCache(512)
         self._width = 0
         self.following = True
+        self.empty: tuple[str, Style | None] = ("", None)  # the line shown with no rows
 
     def set_rows(self, rows: list[list[Any]]) -> None:
         """Show ``rows``; keep following the end unless the operator scrolled up."""
@@ -116,6 +117,10 @@ class EventTail(ScrollView, can_focus=True):
         width = self.scrollable_content_region.width  # inside the scrollbars
         base = self.rich_style
         if index >= len(self.rows):
+            text, style = self.empty
+            if index == 0 and text:  # an empty log says why instead of staying blank
+                line = Strip([Segment(" " + text, base + style if style else base)])
+                return line.adjust_cell_length(width, base)
             return Strip.blank(width, base)
         row = self.rows[index]
         key = row[0]

@@ -404,9 +404,12 @@ async def test_events_view_filters(rig: Rig, tmp_path: Path) -> None:
         await pilot.press("6", "slash")
         await pilot.press(*"cache.flush")
         await event_filter_applied(app, "cache.flush")
+        tail = app.query_one("#event-log", EventTail)
+        await until(lambda: not tail.rows)  # nothing flushed yet: the log says so, not blank
+        first = "".join(seg.text for seg in tail.render_line(0))
+        assert "no event matches 'cache.flush' yet" in first, first
         await rig.eng.caches["fanout-cache"].flush()
         await rig.chat(10)
-        tail = app.query_one("#event-log", EventTail)
         await until(lambda: any(ev[2] == "cache.flush" for ev in tail.rows))
         assert all(ev[2] == "cache.flush" for ev in tail.rows)
         line = "".join(seg.text for seg in tail.render_line(tail.size.height - 1))
