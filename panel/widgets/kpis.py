@@ -28,8 +28,9 @@ class Kpis(StateBox):
             ("p50", fmt.secs(wl.get("p50")), ""),
             ("p95", fmt.secs(wl.get("p95")), ""),
             ("events/s", fmt.rate(st.eps), ""),
-            ("cost", fmt.money(st.total_cost()), "$warning"),
-            ("saved", fmt.money(saved), "$success"),
+            # before the first data, a dash like the other figures (not "$0")
+            ("cost", fmt.money(st.total_cost() if st.has_data else None), "$warning"),
+            ("saved", fmt.money(saved if st.has_data else None), "$success"),
         ]
         if st.dropped_total:
             items.append(("events dropped", fmt.num(st.dropped_total), "$error"))  # resynced

@@ -130,3 +130,13 @@ def test_a_cut_path_keeps_whole_trailing_parts() -> None:
     assert {path_tail(path, r) for r in range(16, 25)} == {"…/demo.6488.sock"}
     assert path_tail(path, 25) == "…/flowdeck/demo.6488.sock"
     assert path_tail(path, 10) == "…6488.sock"  # not even the file name fits: its end
+
+
+def test_before_the_first_data_cost_and_savings_are_dashes_like_the_rest() -> None:
+    from flowdeck.panel.fmt import NONE
+    from flowdeck.panel.widgets.kpis import Kpis
+
+    waiting = " ".join(str(line) for line in Kpis(PanelState()).render_state(120))
+    assert f"cost {NONE}" in waiting and f"saved {NONE}" in waiting and "$0" not in waiting
+    shown = " ".join(str(line) for line in Kpis(frozen_state()).render_state(120))
+    assert "cost $" in shown and "saved $" in shown
