@@ -26,7 +26,7 @@ from flowdeck.panel.modals.confirm import ConfirmModal
 from flowdeck.panel.modals.number import NumberModal
 from flowdeck.panel.modals.pick import PickModal
 from flowdeck.panel.selection import Selection
-from flowdeck.panel.state import PanelState
+from flowdeck.panel.state import CONNECTING, PanelState
 from flowdeck.panel.validate import parse_duration, parse_size, parse_ttl, parse_weights
 from flowdeck.panel.views.memory import SEARCH_SHOWN, results_count
 
@@ -84,11 +84,16 @@ class Operator:
             self.refuse(what)
             return False
         if not self.state.connected:
+            # Not yet (just opened from the Fleet view, or starting) is not gone: say which.
+            soon = self.state.conn == CONNECTING
             self.app.notify(
                 # the socket on a line of its own: a toast wraps a long path anywhere
-                f"{what}: not connected to the engine at\n{self.state.socket}",
-                title="Disconnected",
-                severity="error",
+                f"{what}: "
+                + ("still connecting to" if soon else "not connected to")
+                + f" the engine at\n{self.state.socket}"
+                + ("\n(try again in a moment)" if soon else ""),
+                title="Connecting" if soon else "Disconnected",
+                severity="warning" if soon else "error",
             )
             return False
         kind = KIND[group]

@@ -64,10 +64,32 @@ async def test_actions_say_not_connected_before_anything_else(
 ) -> None:
     app = make_app(sock_path, tmp_path)  # nothing listens there
     async with app.run_test(size=SIZE) as pilot:
+        await until(lambda: app.state.conn == "disconnected")  # the first attempt failed
         await pilot.press("2", "f", "t", "r")
         await until(lambda: sum("not connected" in n for n in notes(app)) == 3)
         assert not any("has no" in n for n in notes(app))
         assert not isinstance(app.screen, ConfirmModal)
+
+
+async def test_an_action_while_still_connecting_says_so_not_disconnected(
+    sock_path: Path, tmp_path: Path
+) -> None:
+    """Just opened (from the Fleet view, say): the engine has not answered yet, which is
+    not the same as gone (QA: '1' then 'm' at once said "Disconnected")."""
+    import socket
+
+    silent = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    silent.bind(str(sock_path))
+    silent.listen(8)  # accepts the connection in its backlog, never answers the hello
+    try:
+        app = make_app(sock_path, tmp_path)
+        async with app.run_test(size=SIZE) as pilot:
+            assert app.state.conn == "connecting"
+            await pilot.press("2", "f")
+            await until(lambda: any("still connecting" in n for n in notes(app)))
+            assert not any("Disconnected" in n for n in notes(app))
+    finally:
+        silent.close()
 
 
 async def test_a_key_right_after_a_cursor_move_acts_on_the_new_row(
