@@ -124,11 +124,23 @@ def run_workers(n: int, argv: list[str], grace: float = GRACE, restart: bool = T
             due.append(time.monotonic() + backoff)
             due.sort()
             when = "now" if not backoff else f"in {backoff:g} s"
-            print(f"flowdeck serve: worker pid {pid} exited ({code}); restarting {when}",
+            print(f"flowdeck serve: worker pid {pid} {ended(code)}; restarting {when}",
                   file=sys.stderr)  # fmt: skip
         else:
-            print(f"flowdeck serve: worker pid {pid} exited ({code})", file=sys.stderr)
+            print(f"flowdeck serve: worker pid {pid} {ended(code)}", file=sys.stderr)
             if failed(code):
                 worst = max(worst, 1)
     signal.setitimer(signal.ITIMER_REAL, 0)
     return worst
+
+
+def ended(code: int) -> str:
+    """How a worker ended, for the log: "exited (status 3)", "was killed by SIGKILL"
+    (a negative exit code is the signal's number, which read as a cryptic "(-9)")."""
+    if code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        return f"was killed by {name}"
+    return f"exited (status {code})"
