@@ -28,6 +28,7 @@ from flowdeck.panel.fleet.redis_feed import RedisFleetFeed, RemoteMember
 from flowdeck.panel.fleet.remote import RemoteEngineScreen
 from flowdeck.panel.keys import RESUME, pause_shown
 from flowdeck.panel.refresh import bounded, faster, slower
+from flowdeck.panel.widgets.column_fit import fit_columns
 from flowdeck.panel.widgets.live_table import Cell, Column, LiveTable
 
 LEVEL_STYLE = {"ok": "", "late": "dark_orange", "stale": "bold red", "gone": "dim"}
@@ -98,6 +99,37 @@ ACTS = (
 )
 """The Fleet view's actions on the highlighted totals row: (key, FleetActions method,
 what it does), for its bindings and its command palette."""
+
+
+ENGINE_ALWAYS = ("name", "pid", "req/s")
+ENGINE_OPTIONAL = ("hit rate", "redis", "host", "errors", "uptime")
+"""Added by priority while the age (which says "gone 35s ago") keeps AGE_ROOM cells: a
+narrow terminal loses the least useful columns instead of cutting the age off."""
+AGE_ROOM = 14
+
+
+def engine_columns(
+    cells: list[tuple[str | Cell, ...]], width: int, sort: str | None = None
+) -> list[Column]:
+    """The engine table's columns at ``width`` cells, for rows of ``cells`` (``sort``:
+    the column with the sort arrow, if any)."""
+    rows = {
+        str(i): {
+            c.key: (Cell(v) if isinstance(v, str) else v)
+            for c, v in zip(ENGINE_COLUMNS, row, strict=True)
+        }
+        for i, row in enumerate(cells)
+    }
+    return fit_columns(
+        ENGINE_COLUMNS, ENGINE_ALWAYS, ENGINE_OPTIONAL, "age", rows, width, AGE_ROOM,
+        sort=sort or "",
+    )  # fmt: skip
+
+
+def _pick(row: tuple[str | Cell, ...], shown: list[Column]) -> tuple[str | Cell, ...]:
+    """The cells of ``row`` (every engine column) for the columns ``shown``."""
+    keys = {c.key for c in shown}
+    return tuple(v for c, v in zip(ENGINE_COLUMNS, row, strict=True) if c.key in keys)
 
 
 def _pct(v: float | None) -> str:
@@ -255,7 +287,10 @@ class FleetScreen(Screen[str | None]):
         rows = self.feed.rows()
         table = self.query_one("#fleet-engines", LiveTable)
         keys = [r["id"] for r in rows]
-        _sync(table, keys, [self._engine_cells(r) for r in rows])
+        cells = [self._engine_cells(r) for r in rows]
+        shown = engine_columns(cells, self.size.width or self.app.size.width, table.sort_column)
+        table.set_columns(shown)
+        _sync(table, keys, [_pick(row, shown) for row in cells])
         if rows and self.paused and not self._shown_rows:
             self.app.paused_at = time.time()  # type: ignore[attr-defined]  # the moment shown
             self._header = ""  # the header's "data of" time with it
@@ -495,16 +530,17 @@ def _text(cell: str | Cell) -> str:
 
 
 def _sync(table: LiveTable, keys: list[str], cells: list[tuple[str | Cell, ...]]) -> None:
-    """Rows in the order of ``keys``; only changed cells repaint (LiveTable), so a fleet
-    of eight costs what its changes cost. When rows come or go, rebuild in order (the
-    highlighted row stays highlighted). Text is plain, never markup: names come from
+    """Rows in the order of ``keys`` (unless the operator sorted the table: then its
+    sort); only changed cells repaint (LiveTable), so a fleet of eight costs what its
+    changes cost. When rows come or go, rebuild in order (the highlighted row stays
+    highlighted). Text is plain, never markup: names come from
     engines (``api [ro]`` must show as it is)."""
     cols = [c.key for c in table.spec]
     rows = {
         key: {c: (Cell(v) if isinstance(v, str) else v) for c, v in zip(cols, row, strict=True)}
         for key, row in zip(keys, cells, strict=True)
     }
-    if [str(k.value) for k in table.rows] != keys:
+    if table.sort_column is None and [str(k.value) for k in table.rows] != keys:
         cursor = table.selected_key
         table.sync({})
         table.sync(rows)

@@ -99,7 +99,10 @@ class LiveTable(PassRenderTable):
         for col in columns:
             self.add_column(self._label(col), key=col.key, width=col.width)
         keys = [c.key for c in columns]
-        self.set_sort(self.sort_column if self.sort_column in keys else keys[0], self.sort_reverse)
+        # Unsorted stays unsorted (the Fleet view keeps its feed's order), else the sort
+        # column if it is still shown, else the first.
+        keep = self.sort_column is None or self.sort_column in keys
+        self.set_sort(self.sort_column if keep else keys[0], self.sort_reverse)
         self._reselect = selected
         return True
 

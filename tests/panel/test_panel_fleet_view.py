@@ -161,3 +161,25 @@ async def test_with_more_engines_than_rows_the_totals_and_the_hint_stay_on_scree
             assert hint.region.height > 0 and hint.region.bottom <= 23, hint.region
     finally:
         await feed.stop()
+
+
+async def test_a_narrow_fleet_view_drops_columns_and_keeps_the_age_whole(tmp_path: Path) -> None:
+    """At 60 columns a gone engine still reads "gone 12s ago" (the age column was cut
+    off, so the row looked live); the least useful columns go instead."""
+    feed = frozen_fleet()
+    app = frozen_app(tmp_path)
+    try:
+        async with app.run_test(size=(60, 20)) as pilot:
+            screen = FleetScreen(feed, refresh=0.5)
+            app.push_screen(screen)
+            await pilot.pause()
+            engines = screen.query_one("#fleet-engines", LiveTable)
+            await until(lambda: engines.row_count == 5)
+            await pilot.pause()
+            shown = [c.key for c in engines.spec]
+            assert {"name", "pid", "req/s", "age"} <= set(shown) and "uptime" not in shown
+            lines = [engines.render_line(y).text for y in range(engines.size.height)]
+            assert any("gone 12s ago" in line for line in lines), lines
+            assert engines.virtual_size.width <= engines.size.width
+    finally:
+        await feed.stop()
