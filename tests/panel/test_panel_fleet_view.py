@@ -3,6 +3,8 @@ fitted (never cut by a column cap), and an empty fleet says what it means."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from flowdeck.panel.app import FlowdeckApp
@@ -144,42 +146,43 @@ async def test_with_more_engines_than_rows_the_totals_and_the_hint_stay_on_scree
     for i in range(40):
         eid = f"{i + 10:02d}beef{i:010d}"
         feed.members[eid] = RemoteMember(dataclasses.replace(first, id=eid, pid=20_000 + i))
-    app = frozen_app(tmp_path)
-    try:
-        async with app.run_test(size=(80, 24)) as pilot:
-            screen = FleetScreen(feed, refresh=0.5)
-            app.push_screen(screen)
-            await pilot.pause()
-            engines = screen.query_one("#fleet-engines", LiveTable)
-            await until(lambda: engines.row_count == 45)
-            await pilot.pause()
-            totals = screen.query_one("#fleet-totals", LiveTable)
-            assert totals.row_count == 4
-            assert 0 < engines.region.height < 24
-            assert totals.region.height >= 3 and totals.region.bottom <= 23, totals.region
-            hint = screen.query_one("#fleet-hint")
-            assert hint.region.height > 0 and hint.region.bottom <= 23, hint.region
-    finally:
-        await feed.stop()
+    async with fleet_shown(tmp_path, feed, (80, 24), 45) as screen:
+        engines = screen.query_one("#fleet-engines", LiveTable)
+        totals = screen.query_one("#fleet-totals", LiveTable)
+        assert totals.row_count == 4
+        assert 0 < engines.region.height < 24
+        assert totals.region.height >= 3 and totals.region.bottom <= 23, totals.region
+        hint = screen.query_one("#fleet-hint")
+        assert hint.region.height > 0 and hint.region.bottom <= 23, hint.region
 
 
 async def test_a_narrow_fleet_view_drops_columns_and_keeps_the_age_whole(tmp_path: Path) -> None:
     """At 60 columns a gone engine still reads "gone 12s ago" (the age column was cut
     off, so the row looked live); the least useful columns go instead."""
-    feed = frozen_fleet()
+    async with fleet_shown(tmp_path, frozen_fleet(), (60, 20), 5) as screen:
+        engines = screen.query_one("#fleet-engines", LiveTable)
+        shown = [c.key for c in engines.spec]
+        assert {"name", "pid", "req/s", "age"} <= set(shown) and "uptime" not in shown
+        lines = [engines.render_line(y).text for y in range(engines.size.height)]
+        assert any("gone 12s ago" in line for line in lines), lines
+        assert engines.virtual_size.width <= engines.size.width
+
+
+@contextlib.asynccontextmanager
+async def fleet_shown(
+    tmp_path: Path, feed: RedisFleetFeed, size: tuple[int, int], rows: int
+) -> AsyncIterator[FleetScreen]:
+    """The Fleet view of ``feed`` over a frozen app at ``size``, its engines table
+    showing ``rows`` rows; the feed is stopped afterwards."""
     app = frozen_app(tmp_path)
     try:
-        async with app.run_test(size=(60, 20)) as pilot:
+        async with app.run_test(size=size) as pilot:
             screen = FleetScreen(feed, refresh=0.5)
             app.push_screen(screen)
             await pilot.pause()
             engines = screen.query_one("#fleet-engines", LiveTable)
-            await until(lambda: engines.row_count == 5)
+            await until(lambda: engines.row_count == rows)
             await pilot.pause()
-            shown = [c.key for c in engines.spec]
-            assert {"name", "pid", "req/s", "age"} <= set(shown) and "uptime" not in shown
-            lines = [engines.render_line(y).text for y in range(engines.size.height)]
-            assert any("gone 12s ago" in line for line in lines), lines
-            assert engines.virtual_size.width <= engines.size.width
+            yield screen
     finally:
         await feed.stop()
