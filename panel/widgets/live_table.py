@@ -147,6 +147,7 @@ class LiveTable(PassRenderTable):
             self.remove_row(key)
             del self._cells[key]
             self._pending.pop(key, None)
+            self.forget_drawn({(key, c.key) for c in self.spec})
         sort_spec = [c for c in self.spec if c.key == self.sort_column]
         changed: dict[str, list[str]] = {}
         for key, cells in wanted.items():
@@ -260,7 +261,8 @@ class LiveTable(PassRenderTable):
         cells = {(r, c) for r, cols in changed.items() for c in cols}
         rows = set(changed)
         at = {self.get_row_index(r) for r in rows}
-        _discard(self._cell_render_cache, cells, _row_col)
+        self.forget_drawn(cells)
+        _discard(self._cell_render_cache, cells, _row_col)  # what went DataTable's way
         _discard(self._row_render_cache, rows, _first)
         _discard(self._row_renderable_cache, at, _second)
         # Lines of the table (header first) that show a changed row; repaint those only.

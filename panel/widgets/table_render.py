@@ -38,6 +38,11 @@ class PassRenderTable(DataTable[Any]):
     # passes); a class default, so the style properties work before __init__ has run.
     _pass: dict[str, Any] | None = None
 
+    def __init__(self, **kwargs: Any) -> None:
+        # (row key, column key) -> (what it was drawn for, its lines): see _cell_lines
+        self._drawn: dict[tuple[Any, Any], tuple[tuple[Any, ...], list[list[Segment]]]] = {}
+        super().__init__(**kwargs)
+
     # DataTable looks up its own and its row styles for every line it renders, each an
     # ancestor walk; a pass over the changed lines of a busy table spent a fifth of its
     # time there. Within one ``render_lines`` pass no style can change: look each up once.
@@ -231,25 +236,34 @@ class PassRenderTable(DataTable[Any]):
         cursor: bool,
         hover: bool,
     ) -> list[list[Segment]]:
-        """``_render_cell`` of a body cell whose keys the caller knows already."""
-        cache_key = (
-            row_key,
-            column_key,
+        """``_render_cell`` of a body cell whose keys the caller knows already.
+
+        Its renders are kept in ``_drawn`` by the two key strings, beside what they were
+        drawn for (DataTable's cache key fields, the row index and the width): a lookup
+        hashes two strs whose hashes are cached, and the comparison finds the same style
+        objects, where DataTable's key hashes its key and style objects in Python on
+        every lookup (most of a changed line's cost was there).
+        """
+        at = (row_key.value, column_key.value)
+        drawn_for = (
             base_style,
             cursor,
             hover,
             self._show_hover_cursor,
             self._update_count,
             self._pseudo_class_state,
+            row_index,
+            width,
         )
-        cache = self._cell_render_cache
-        found = cache.get(cache_key)  # one lookup: ``in`` then ``[]`` hash the key thrice
-        if found is not None:
-            return found
+        found = self._drawn.get(at)
+        if found is not None and found[0] == drawn_for:
+            return found[1]
         cell = self._data.get(row_key, {}).get(column_key)
         row = self.rows.get(row_key)
         if not isinstance(cell, Cell) or row is None or row.height != 1:
-            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
+            lines = super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
+            self._drawn[at] = (drawn_for, lines)
+            return lines
         component_style, post_style = self._get_styles_to_render_cell(
             False,
             False,
@@ -262,13 +276,26 @@ class PassRenderTable(DataTable[Any]):
             self.cursor_background_priority == "css",
         )
         pre = base_style + Style.from_meta({"row": row_index, "column": column_index})
-        lines = fast_lines(
+        fast = fast_lines(
             cell, width, self.cell_padding, pre + component_style, post_style, self.app.console
         )
-        if lines is None:
-            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
-        cache[cache_key] = lines
+        lines = (
+            super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
+            if fast is None
+            else fast
+        )
+        self._drawn[at] = (drawn_for, lines)
         return lines
+
+    def _clear_caches(self) -> None:
+        super()._clear_caches()
+        self._drawn.clear()
+
+    def forget_drawn(self, cells: set[tuple[str, str]]) -> None:
+        """Drop the kept renders of these (row key, column key) cells."""
+        drawn = self._drawn
+        for at in cells:
+            drawn.pop(at, None)
 
 
 class _PassStyles:

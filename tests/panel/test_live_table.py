@@ -324,3 +324,15 @@ async def test_s_cycles_through_the_columns_and_back_to_the_first() -> None:
             seen.append((table.sort_column, table.sort_reverse))
         assert seen == [("left", True), ("hits", True), ("name", False), ("left", True)]
         assert line_of(table, "b") == shown(table)[1]  # 30 s first
+
+
+async def test_the_kept_cell_renders_leave_with_their_rows() -> None:
+    """Rows come and go (audit records, providers): what is kept per cell stays bounded
+    by the rows shown, not by every row ever shown."""
+    async with live_table(40, 30) as (table, pilot):
+        table.set_sort("name")
+        for start in range(0, 200, 20):  # ten waves of twenty new rows each
+            table.sync({f"w{start + i:03d}": rows(1)["c000"] for i in range(20)})
+            await pilot.pause()
+            shown(table)
+        assert 0 < len(table._drawn) <= 20 * len(COLUMNS)
