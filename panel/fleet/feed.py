@@ -191,6 +191,7 @@ class FleetFeed(Rescanning):
             if e.id not in self.members:
                 m = self.members[e.id] = Member(e)
                 m.task = asyncio.get_running_loop().create_task(self._follow(m))
+                self.arrive(e.id)
         return True
 
     async def _follow(self, m: Member) -> None:

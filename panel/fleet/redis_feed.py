@@ -27,7 +27,11 @@ from flowdeck.panel.fleet.feed import SINGULAR, Outcome, targets_of, totals_of
 from flowdeck.panel.fleet.rescan import Rescanning
 
 LATE_INTERVALS = 1.5
-"""A beat older than this many of its engine's intervals shows amber."""
+"""A beat older than this many of its engine's intervals (plus READ_SLACK) shows amber."""
+READ_SLACK = Rescanning.rescan
+"""The feed reads the beats once a rescan and a row is aged when it is painted, so a
+healthy engine's beat is up to an interval plus a rescan old when seen: without this
+slack a normal 1 s beat showed "1s late" half the time (QA)."""
 
 
 @dataclass
@@ -54,9 +58,9 @@ class RemoteMember:
 
     def level(self, now: float | None = None) -> str:
         age, every = self.age(now), self.engine.interval
-        if self.engine.stale or age > every * 2.5:
+        if age > every * 2.5 + READ_SLACK:  # the reader's own stale has no slack either
             return "stale"
-        return "late" if age > every * LATE_INTERVALS else "ok"
+        return "late" if age > every * LATE_INTERVALS + READ_SLACK else "ok"
 
     def row(self, now: float | None = None) -> dict[str, Any]:
         e, st = self.engine, self.engine.stats
@@ -162,6 +166,7 @@ class RedisFleetFeed(Rescanning):
             m = self.members.get(e.id)
             if m is None:
                 self.members[e.id] = RemoteMember(e)
+                self.arrive(e.id)
             else:
                 m.engine = e
         return True

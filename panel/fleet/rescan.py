@@ -40,6 +40,12 @@ class Rescanning:
         """Engine ``key`` left: keep its last row for a while, marked gone."""
         self.departed[key] = (last_row, self.now())
 
+    def arrive(self, key: str) -> None:
+        """Engine ``key`` is (back) in the fleet: not gone any more (a Redis that came
+        back empty lost every heartbeat for a beat; the rows said "gone" for a minute
+        beside the live ones)."""
+        self.departed.pop(key, None)
+
     def departed_rows(self, now: float) -> list[dict[str, Any]]:
         """The rows of engines that left in the last ``GONE_KEEP`` s, newest first:
         level ``gone``, ``age`` the seconds since they left, nothing live about them."""

@@ -62,3 +62,18 @@ def test_a_routers_total_says_what_its_engines_are_pinned_to() -> None:
     assert row("fast", "fast", "fast") == "pinned fast · "
     assert row("fast", "fast", None) == "pinned fast on 2 of 3 · "
     assert row("fast", "quality", None) == "pinned fast on 1 of 3, quality on 1 of 3 · "
+
+
+def test_a_healthy_beat_read_a_rescan_late_is_not_called_late() -> None:
+    """A 1 s beat is read once a second and aged when painted: up to ~2 s old while all is
+    well (QA: "1s late" half the time)."""
+    import dataclasses
+
+    from flowdeck.panel.fleet.redis_feed import RemoteMember
+    from tests.support.frozen_fleet import NOW, frozen_fleet
+
+    engine = next(iter(frozen_fleet().members.values())).engine
+    member = RemoteMember(dataclasses.replace(engine, interval=1.0, seen=NOW, stale=False))
+    assert [member.level(NOW + age) for age in (0.5, 1.9, 2.8, 3.6)] == [
+        "ok", "ok", "late", "stale"
+    ]  # fmt: skip

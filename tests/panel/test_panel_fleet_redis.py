@@ -164,3 +164,31 @@ async def test_fleet_view_over_redis_shows_every_host_acts_and_drills(
         await pilot.press("0")
         await until(lambda: isinstance(app.screen, FleetScreen), 30)
         await pilot.press("q")
+
+
+async def test_engines_back_after_a_redis_restart_are_live_rows_not_gone_ones(
+    redis_proc: RedisServer, remote_procs: list[subprocess.Popen[str]]
+) -> None:
+    """Redis restarted empty: every heartbeat is lost for a beat, so the engines leave
+    and come back. They were then listed twice for a minute, live and "gone" (QA:
+    "2 engines · 2 gone", the rows greyed while ls --redis saw fresh beats)."""
+    fleet = unique_fleet("back")
+    proc = spawn_engine(redis_proc.url, fleet, "host-a")
+    remote_procs.append(proc)
+    assert proc.stdout is not None
+    eid = proc.stdout.readline().strip()
+    feed = RedisFleetFeed(redis_proc.url, fleet)
+    feed.rescan = 0.2
+    feed.start()
+    try:
+        await until(lambda: eid in feed.members, 30)
+        os.kill(proc.pid, signal.SIGSTOP)  # no beat until the feed has read Redis empty
+        redis_proc.restart()  # --save '': it comes back with nothing
+        await until(lambda: eid in feed.departed, 30)
+        os.kill(proc.pid, signal.SIGCONT)
+        await until(lambda: eid in feed.members, 30)
+        rows = feed.rows()
+        assert [r["level"] for r in rows if r["id"] == eid] in (["ok"], ["late"]), rows
+        assert eid not in feed.departed
+    finally:
+        await feed.stop()

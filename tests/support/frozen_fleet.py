@@ -21,7 +21,7 @@ def recorded_stats() -> dict[str, Any]:
     return stats
 
 
-ENGINES = [("web-1", 4711, 0.4, 1.0), ("web-1", 4712, 0.6, 0.5), ("web-2", 812, 1.8, 2.0),
+ENGINES = [("web-1", 4711, 0.4, 1.0), ("web-1", 4712, 0.6, 0.5), ("web-2", 812, 2.8, 2.0),
            ("batch-1", 90210, 4.0, 0.1)]  # fmt: skip
 """host, pid, age of the last beat, traffic scale: one late (web-2), one stale (batch-1)."""
 
