@@ -302,16 +302,20 @@ class FleetScreen(Screen[str | None]):
         tkeys: list[str] = []
         tcells: list[tuple[str | Cell, ...]] = []
 
-        def num(v: object) -> Cell:
-            return Cell(str(v), right=True)
+        def num(v: object) -> Cell:  # sorts by its number (s / S: biggest first)
+            value = v if isinstance(v, int | float) and not isinstance(v, bool) else None
+            return Cell(str(v), value, right=True)
 
         for name, t in sorted(totals["caches"].items()):
             tkeys.append(f"cache:{name}")
+            rate, size = t["hit_rate"], t["size"]
             tcells.append(("cache", name, num(t["engines"]), num(t["hits"]), num(t["misses"]),
-                           num(_pct(t["hit_rate"])), str(t["size"])))  # fmt: skip
+                           Cell(_pct(rate), rate, right=True), Cell(str(size), size)))  # fmt: skip
         for name, t in sorted(totals.get("memories", {}).items()):
             tkeys.append(f"memory:{name}")
-            tcells.append(("memory", name, num(t["engines"]), "", "", "", str(t["size"])))
+            tcells.append(
+                ("memory", name, num(t["engines"]), "", "", "", Cell(str(t["size"]), t["size"]))
+            )
         table = self.query_one("#fleet-totals", LiveTable)
         room = _split_room(table, self.size.width, tcells)
         for name, t in sorted(totals["routers"].items()):

@@ -30,11 +30,16 @@ class Cell:
             overflow="ellipsis",
         )
 
-    def sort_key(self) -> tuple[int, Any]:
+    def sort_key(self) -> tuple[int, float, str]:
+        """Numbers by value, then text A to Z, then NaN: one column may hold both (the
+        Fleet totals' "size / split" has sizes and routers' splits) and never compares
+        a number with a str."""
         v = self.text.lower() if self.value is None else self.value
-        if isinstance(v, float) and math.isnan(v):
-            return (1, 0)
-        return (0, v) if isinstance(v, (int, float)) else (0, str(v))
+        if isinstance(v, bool) or not isinstance(v, int | float):
+            return (1, 0.0, str(v))
+        if math.isnan(v):
+            return (2, 0.0, "")
+        return (0, v, "")
 
     def clipped(self, width: int) -> Cell:
         """This cell cut to ``width`` cells with an ellipsis (it sorts as before)."""

@@ -336,3 +336,12 @@ async def test_the_kept_cell_renders_leave_with_their_rows() -> None:
             await pilot.pause()
             shown(table)
         assert 0 < len(table._drawn) <= 20 * len(COLUMNS)
+
+
+def test_a_column_of_numbers_and_text_sorts_numbers_by_value_then_text() -> None:
+    """The Fleet totals' "size / split" holds sizes and routers' splits: numbers sort by
+    value (3461 after 960), text after them, and nothing compares an int with a str."""
+    cells = [Cell("3461", 3461), Cell("fast 74% +2 more"), Cell("960", 960), Cell("521", 521),
+             Cell("-", float("nan")), Cell("balanced 50%")]  # fmt: skip
+    ordered = [c.text for c in sorted(cells, key=Cell.sort_key)]
+    assert ordered == ["521", "960", "3461", "balanced 50%", "fast 74% +2 more", "-"]
