@@ -59,7 +59,9 @@ def target_commands(host: CommandHost) -> Iterator[SystemCommand]:
     for name in caches:
         sel = Selection(name)
         yield cmd(f"Flush cache {name}", "Drop every entry (asks first)", op.flush, sel)
-        yield cmd(f"Set TTL of cache {name}", "Seconds; applies to stored entries", op.ask_ttl, sel)
+        yield cmd(
+            f"Set TTL of cache {name}", "120, 5m, 1h30m; applies to stored entries", op.ask_ttl, sel
+        )
         yield cmd(
             f"Set max size of cache {name}", "Entries; shrinking evicts LRU", op.ask_size, sel
         )

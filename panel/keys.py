@@ -161,9 +161,12 @@ FLEET_KEYS: list[tuple[str, str]] = [
     ("1-8", "Open the highlighted engine on that view"),
     ("tab / shift+tab", "Move between the engines table and the totals table"),
     ("s / S", "Sort the focused table by the next column / reverse its sort"),
-    ("f t m r a R w o c", "The actions above, on the highlighted total: every engine that has it"),
+    ("f t m", "Flush / set the TTL / max size of the highlighted cache, on every engine"),
+    ("r a R w o", "Pin / auto / re-map / weights / restore the highlighted router, everywhere"),
+    ("c", "Clear the highlighted memory on every engine that has it"),
     ("u / d", "End a provider's cooldown / drain it, on every engine that has it"),
     ("v", "Fleet-wide overrides in Redis (with --redis): list them, drop one"),
+    ("+ / -", "Repaint the Fleet view faster / slower (its own interval)"),
     ("escape", "Back to the engine the Fleet view was opened from"),
 ]
 """The Fleet view's own keys (its screen's bindings), for the help screen."""

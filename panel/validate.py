@@ -6,6 +6,7 @@ The bounds are the engine's own (``schema``), so what the panel accepts the engi
 from __future__ import annotations
 
 import math
+import re
 
 from flowdeck.engine.control.schema import (
     MAX_COOLDOWN,
@@ -19,6 +20,7 @@ from flowdeck.engine.control.schema import (
 from flowdeck.engine.durations import seconds_of
 
 ECHO = 24  # characters of the operator's input repeated in a message
+GROUPED = re.compile(r"\d{1,3}(?:,\d{3})+")
 
 
 def _echo(raw: str) -> str:
@@ -35,7 +37,9 @@ def parse_ttl(text: str) -> float:
     try:
         value = seconds_of(raw)
     except ValueError:
-        raise ValueError(f"{_echo(raw)} is not a number; enter e.g. 120, 1.5 or 5m") from None
+        raise ValueError(
+            f"{_echo(raw)} is not a duration; enter e.g. 120, 1.5, 5m or 1h30m"
+        ) from None
     if math.isnan(value):
         raise ValueError("'nan' is not a number; enter e.g. 120 or 5m")
     if math.isinf(value):
@@ -50,10 +54,13 @@ def parse_ttl(text: str) -> float:
 
 
 def parse_size(text: str) -> int:
-    """A max size: a whole number > 0 (``10000``, ``1_000``, ``1e4``). Raises ValueError."""
+    """A max size: a whole number > 0 (``10000``, ``1_000``, ``10,000``, ``1e4``). Raises
+    ValueError."""
     raw = text.strip()
     if not raw:
         raise ValueError("enter a number of entries, e.g. 10000")
+    if GROUPED.fullmatch(raw):  # 1,000 as the panel writes it
+        raw = raw.replace(",", "")
     try:
         value = int(raw.replace("_", ""))
     except ValueError:

@@ -101,7 +101,7 @@ async def test_ttl_modal_rejects_bad_input_and_sends_a_valid_ttl(rig: Rig, tmp_p
         await until(lambda: isinstance(app.screen, NumberModal))
         modal = app.screen
         for bad, problem in [
-            ("abc", "not a number"),
+            ("abc", "not a duration"),
             ("-5", "greater than 0"),
             ("0", "greater than 0"),
             ("inf", "not finite"),

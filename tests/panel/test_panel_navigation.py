@@ -185,7 +185,7 @@ async def test_bracketed_text_is_shown_as_typed_not_parsed_as_markup(
         await until(lambda: isinstance(app.screen, NumberModal))
         await pilot.press(*"[/x]", "enter")  # was a MarkupError: the panel died
         error = app.screen.query_one("#error", Label)
-        await until(lambda: "'[/x]' is not a number" in str(error.render()))
+        await until(lambda: "'[/x]' is not a duration" in str(error.render()))
         await pilot.press("escape")
         await until(lambda: not app.screen.is_modal)
         await pilot.press("6", "slash", *"[/b]")

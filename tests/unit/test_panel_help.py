@@ -31,6 +31,7 @@ def test_every_fleet_key_in_the_help_is_bound_in_the_fleet_view() -> None:
         for key in keys.replace("/", " ").split():
             if key in ("shift+tab", "tab"):
                 continue  # focus moves (Textual's own)
+            key = {"+": "plus", "-": "minus"}.get(key, key)  # as the help writes them
             for one in [str(i) for i in range(1, 9)] if key == "1-8" else [key]:
                 assert one in bound, one
 
