@@ -150,6 +150,15 @@ class MemoryView(TableView):
         if not query:
             self.app.notify("Type one or more keywords to search for.", severity="warning")
             return
+        if not any(ch.isalnum() for ch in query):
+            self.app.notify(
+                f"{query!r} has no keywords to search for: words are letters and digits.",
+                severity="warning",
+            )
+            return
         # The box keeps the focus, as a search box does: the next query is typed, not
-        # read as commands (one with a "q" in it quit the panel). Escape leaves it.
+        # read as commands (one with a "q" in it quit the panel). Escape leaves it. The
+        # query is selected, so typing replaces it ("cache" then "router" searched
+        # "cacherouter"); an arrow key keeps it to refine.
         self.post_message(self.SearchRequested(self, query))
+        event.input.select_all()

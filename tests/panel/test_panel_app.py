@@ -226,11 +226,17 @@ async def test_memory_search_and_clear(rig: Rig, tmp_path: Path) -> None:
         found = app.query_one("#memory-found")
         await until(lambda: "k1" in str(found.render()))
         assert "1 result in" in str(found.render())
-        # The box keeps the focus: the next query is typed there, its q and c are letters.
+        # The box keeps the focus: the next query is typed there, its q and c are letters,
+        # and it replaces the last one (selected); an arrow key keeps it to refine.
         box = app.query_one("#memory-search", Input)
         assert app.focused is box
-        await pilot.press(*" quick clear")
-        assert box.value == "backoff quick clear" and not isinstance(app.screen, ConfirmModal)
+        await pilot.press(*"quick clear")
+        assert box.value == "quick clear" and not isinstance(app.screen, ConfirmModal)
+        await pilot.press("enter", "end", *" more")
+        assert box.value == "quick clear more"
+        box.value = "***"
+        await pilot.press("enter")
+        await until(lambda: any("has no keywords" in n for n in notes(app)))
         for i in range(25):  # more matches than are shown: the count says so
             await mem.add(f"many{i}", {"prompt": f"backoff {i}"})
         box.value = ""
