@@ -45,10 +45,14 @@ def rate(value: float | None) -> str:
 
 
 def pct(fraction: float | None, digits: int = 1) -> str:
-    """0.734 -> '73.4%'."""
+    """0.734 -> '73.4%'; a share above 0 too small for ``digits`` is '<1%' (or '<0.1%'),
+    not '0%', which reads as none (a weight of 1 beside 1,000 looked drained)."""
     if fraction is None or not math.isfinite(fraction):
         return NONE
-    return f"{fraction * 100:.{digits}f}%"
+    text = f"{fraction * 100:.{digits}f}"
+    if fraction > 0 and float(text) == 0:
+        return f"<{10.0**-digits:.{digits}f}%"
+    return text + "%"
 
 
 def secs(value: float | None) -> str:

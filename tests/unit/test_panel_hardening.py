@@ -160,3 +160,10 @@ def test_clip_and_fit_count_terminal_cells_not_characters(text: str, width: int)
     assert cell_len(clipped) <= width
     assert clipped == text or clipped.endswith("…")
     assert cell_len(fmt.fit(text, width)) == width  # boxes line up whatever the name
+
+
+def test_a_share_too_small_to_show_is_not_shown_as_none() -> None:
+    """A weight of 1 beside 1,000 is 0.1%: '<1%' where the column has no decimals, so it
+    does not read as drained (QA)."""
+    assert fmt.pct(0.000999, 0) == "<1%" and fmt.pct(0.0004) == "<0.1%"
+    assert fmt.pct(0.0, 0) == "0%" and fmt.pct(0.734) == "73.4%" and fmt.pct(0.02, 0) == "2%"
