@@ -31,7 +31,7 @@ COLUMNS = [
     Column("cost_saved", "$ saved", right=True),
 ]
 KEYS = tuple(c.key for c in COLUMNS)
-NARROW = 100
+NARROW = 110
 """Below this many columns the table leaves out WIDE_ONLY, so Time saved and $ saved
 stay on screen (80 columns cut them); the detail box under the table shows both."""
 WIDE_ONLY = ("layers", "evictions")

@@ -343,3 +343,19 @@ async def test_with_more_caches_than_rows_the_detail_and_buttons_stay_on_screen(
             region = app.query_one(selector).region
             assert region.height > 0 and region.bottom <= height - 1, (selector, region)
         assert 0 < table.region.height < 62
+
+
+@pytest.mark.parametrize("size", [(100, 30), (110, 30), (80, 24)])
+async def test_the_caches_table_fits_its_width_without_scrolling_sideways(
+    rig: Rig, tmp_path: Path, size: tuple[int, int]
+) -> None:
+    """At 100 columns every column was shown and the last one cut ("$ s")."""
+    await rig.chat(5)
+    app = make_app(rig.sock, tmp_path)
+    async with app.run_test(size=size) as pilot:
+        await attached(pilot)
+        await pilot.press("2")
+        table = app.query_one("#cache-table", LiveTable)
+        await until(lambda: table.row_count == 2)
+        await until(lambda: table.virtual_size.width <= table.size.width)
+        assert "cost_saved" in [c.key for c in table.spec]
