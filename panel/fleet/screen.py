@@ -250,6 +250,8 @@ class FleetScreen(Screen[str | None]):
             text += f" on {hosts} host{'s' if hosts != 1 else ''}"
         if self.feed.departed:
             text += f" · {len(self.feed.departed)} gone"
+        if self.read_only:  # as the engine views' badge: the actions below are refused
+            text += " · READ-ONLY"
         if self.paused:
             at = getattr(self.app, "paused_at", None) or time.time()
             text += f" · PAUSED · data of {time.strftime('%H:%M:%S', time.localtime(at))}"

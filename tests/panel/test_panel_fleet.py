@@ -128,6 +128,7 @@ async def test_keys_over_the_fleet_view_act_there_and_not_on_the_hidden_engine_v
     async with app.run_test(size=(120, 40)) as pilot:
         await until(lambda: isinstance(app.screen, FleetScreen), 30)
         await until(lambda: len(_fleet(app).feed.rows()) == 3, 30)
+        assert " · READ-ONLY" in _fleet(app).header_text()  # said before a key is pressed
         app.set_focus(_fleet(app).query_one("#fleet-engines"))
         engines = _fleet(app).query_one("#fleet-engines", DataTable)
         await until(lambda: engines.row_count == 3, 30)
