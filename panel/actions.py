@@ -184,9 +184,11 @@ class Operator:
             where = "L1 and L2" if cache.get("l2") else "L1"
             msg = f"{fmt.num(st.get('size', 0))} entries will be dropped ({where})."
 
+        layered = {n for n, c in caches.items() if c.get("l2")}  # told apart: no L2 / not reached
+
         def done(yes: bool | None) -> None:
             if yes:
-                self.call(P.CACHE_FLUSH, {"name": name}, describe_flush)
+                self.call(P.CACHE_FLUSH, {"name": name}, lambda r: describe_flush(r, layered))
 
         self.app.push_screen(ConfirmModal(title, msg, "Flush"), done)
 
@@ -200,7 +202,7 @@ class Operator:
             sel,
             "Set TTL",
             f"Set the TTL of cache {sel.name!r}",
-            f"Seconds, or with s / m / h / d: 120, 1.5, 5m (now {fmt.ttl(current)}). "
+            f"Seconds, or with s / m / h / d: 120, 1.5, 5m, 1h30m (now {fmt.ttl(current)}). "
             "Applies to entries already stored.",
             fmt.as_typed(current) if isinstance(current, (int, float)) else "",
             parse_ttl,
@@ -572,12 +574,19 @@ class Operator:
         )
 
 
-def describe_flush(reply: FlushReply) -> str:
-    """``cache.flush``'s reply in words: per cache, what left L1 (and L2, with Redis)."""
+def describe_flush(reply: FlushReply, layered: frozenset[str] | set[str] = frozenset()) -> str:
+    """``cache.flush``'s reply in words: per cache, what left L1 (and L2, with Redis). A
+    cache of ``layered`` (it has an L2) whose L2 count is missing could not reach Redis:
+    its L2 entries stay, and the words say so (QA: "334 entries" read as all of them)."""
     parts = []
     for name, r in reply["flushed"].items():
         l2 = r["l2"]
-        removed = f"{r['l1']} entries" if l2 is None else f"{r['l1']} in L1 + {l2} in L2"
+        if l2 is not None:
+            removed = f"{r['l1']} in L1 + {l2} in L2"
+        elif name in layered:
+            removed = f"{r['l1']} in L1; Redis not reached, its L2 entries stay"
+        else:
+            removed = f"{r['l1']} entries"
         parts.append(f"{name}: {removed}")
     return "Flushed " + (", ".join(parts) if parts else "nothing")
 

@@ -143,3 +143,17 @@ def test_a_prefilled_ttl_reads_as_typed_and_parses_back(seconds: float, typed: s
 
     assert fmt.as_typed(seconds) == typed
     assert parse_ttl(typed) == seconds
+
+
+def test_a_flush_that_could_not_reach_redis_says_its_l2_entries_stay() -> None:
+    """With Redis down the engine flushes L1 and reports no L2 count: for a cache with
+    an L2 that is not "334 entries" (read as all of them) but what stayed (QA)."""
+    from flowdeck.panel.actions import describe_flush
+
+    down = {"flushed": {"llm": {"name": "llm", "l1": 334, "l2": None}}}
+    up = {"flushed": {"llm": {"name": "llm", "l1": 3, "l2": 5}}}
+    assert describe_flush(down, {"llm"}) == (  # type: ignore[arg-type]
+        "Flushed llm: 334 in L1; Redis not reached, its L2 entries stay"
+    )
+    assert describe_flush(down) == "Flushed llm: 334 entries"  # type: ignore[arg-type]  # no L2
+    assert describe_flush(up, {"llm"}) == "Flushed llm: 3 in L1 + 5 in L2"  # type: ignore[arg-type]
