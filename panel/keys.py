@@ -179,7 +179,7 @@ EVERYWHERE = frozenset({"help", "command_palette", "fleet", "pause", "resume", "
 (filter, sort, search, export, a view, the writes) act on the engine views, so over
 anything else they are off: a key there must not reach a screen the operator cannot see."""
 
-APP_ACTIONS = frozenset(k.action.partition("(")[0] for k in KEYS) | {"resume"}
+APP_ACTIONS = frozenset(k.action.partition("(")[0] for k in KEYS)
 """The app's own key actions by name (``view('caches')`` is ``view``)."""
 
 

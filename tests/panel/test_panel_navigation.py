@@ -22,6 +22,7 @@ from tests.support.panel import (
     event_filter_applied,
     footer_actions,
     make_app,
+    show_table,
 )
 from tests.support.waiting import until
 
@@ -334,9 +335,7 @@ async def test_with_more_caches_than_rows_the_detail_and_buttons_stay_on_screen(
     app = make_app(rig.sock, tmp_path)
     async with app.run_test(size=size) as pilot:
         await attached(pilot)
-        await pilot.press("2")
-        table = app.query_one("#cache-table", LiveTable)
-        await until(lambda: table.row_count == 62)
+        table = await show_table(pilot, "2", "cache-table", 62)
         await pilot.pause()
         height = app.screen.size.height
         for selector in ("#cache-detail", "#btn-flush", "#btn-set-size"):
@@ -354,8 +353,6 @@ async def test_the_caches_table_fits_its_width_without_scrolling_sideways(
     app = make_app(rig.sock, tmp_path)
     async with app.run_test(size=size) as pilot:
         await attached(pilot)
-        await pilot.press("2")
-        table = app.query_one("#cache-table", LiveTable)
-        await until(lambda: table.row_count == 2)
+        table = await show_table(pilot, "2", "cache-table", 2)
         await until(lambda: table.virtual_size.width <= table.size.width)
         assert "cost_saved" in [c.key for c in table.spec]
